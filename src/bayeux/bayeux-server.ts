@@ -1,0 +1,173 @@
+/**
+ * @module
+ * The Bayeux front door: takes one request's messages, runs each through validation, the incoming
+ * extensions and its handler, and returns the reply body — or a held connect that produces it later.
+ *
+ * Meta messages are routed by exact channel equality, after the channel passed the grammar, so no
+ * spelling of a name can reach a handler it does not name (Faye's 2020 authentication bypass).
+ */
+import { parseChannel } from '../core/channel.js';
+import type { Engine } from '../core/engine.js';
+import type { Hub } from '../core/hub.js';
+import type { BatchOutcome, PendingReply, RequestContext } from '../core/protocol.js';
+import type { ResumeReason } from '../core/session.js';
+import type { SessionStore } from '../core/session-store.js';
+import { BrowserHolds } from './browser-holds.js';
+import { handleConnect, heldConnectReply } from './connect.js';
+import { handleDisconnect } from './disconnect.js';
+import { BayeuxErrors } from './errors.js';
+import type { Extension, ExtensionContext } from './extensions.js';
+import { ExtensionPipeline } from './extensions.js';
+import { Batch } from './handler.js';
+import type { BayeuxDeps, BayeuxOptions, HeldConnect, MetaHandler } from './handler.js';
+import { handleHandshake } from './handshake.js';
+import { encodeBody, isObject, replyTo } from './message.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
+import { handlePublish } from './publish.js';
+import type { ServiceHandler } from './services.js';
+import { ServiceRegistry } from './services.js';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+
+const META_HANDLERS: ReadonlyMap<string, MetaHandler> = new Map([
+  ['/meta/handshake', handleHandshake],
+  ['/meta/connect', handleConnect],
+  ['/meta/subscribe', handleSubscribe],
+  ['/meta/unsubscribe', handleUnsubscribe],
+  ['/meta/disconnect', handleDisconnect],
+]);
+
+export const BAYEUX_DEFAULTS: BayeuxOptions = {
+  connectionTypes: ['long-polling'],
+  timeoutMs: 30_000,
+  intervalMs: 0,
+  maxIntervalMs: 10_000,
+  maxSessionsPerBrowser: 1,
+  multiSessionIntervalMs: 2_000,
+  allowPublishWithoutSession: true,
+};
+
+export interface BayeuxServerParts {
+  readonly sessions: SessionStore;
+  readonly hub: Hub;
+  readonly engine: Engine;
+}
+
+export class BayeuxServer {
+  readonly #deps: BayeuxDeps;
+  readonly #extensions = new ExtensionPipeline();
+  readonly #services = new ServiceRegistry();
+
+  constructor(parts: BayeuxServerParts, options: Partial<BayeuxOptions> = {}) {
+    this.#deps = { ...parts, options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
+  }
+
+  get options(): BayeuxOptions {
+    return this.#deps.options;
+  }
+
+  use(extension: Extension): void {
+    this.#extensions.use(extension);
+  }
+
+  service(pattern: string, handler: ServiceHandler): void {
+    this.#services.add(pattern, handler);
+  }
+
+  /** Handles one request's messages. Never throws for bad input: every problem is a reply. */
+  readonly handleBatch = async (messages: readonly unknown[], context: RequestContext): Promise<BatchOutcome> => {
+    const batch = new Batch(context, messages.length);
+    const handshakeAt = messages.findIndex((m) => isObject(m) && m.channel === '/meta/handshake');
+    const replies: BayeuxReply[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i];
+      if (handshakeAt >= 0 && i !== handshakeAt) {
+        // The spec says to ignore them; a reply naming the problem is kinder to whoever sent them.
+        const rejected: BayeuxReply = isObject(message) && typeof message.channel === 'string' ? replyTo(message.channel, message) : { channel: '/meta/unknown' };
+        replies.push({ ...rejected, successful: false, error: BayeuxErrors.handshakeNotAlone() });
+        continue;
+      }
+      for (const reply of await this.#handleOne(message, batch)) {
+        const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));
+        if (out !== null) replies.push(out as BayeuxReply);
+      }
+    }
+    const held = batch.held;
+    if (held !== undefined) return { body: '', pending: this.#pending(held, batch), newBrowserId: batch.newBrowserId };
+    return { body: encodeBody(replies, batch.takeDeliveries()), newBrowserId: batch.newBrowserId };
+  };
+
+  async #handleOne(raw: unknown, batch: Batch): Promise<BayeuxReply[]> {
+    if (!isObject(raw)) return [{ channel: '/meta/unknown', successful: false, error: BayeuxErrors.notAnObject() }];
+    const invalid = checkEnvelope(raw);
+    if (invalid !== undefined) return [invalid];
+
+    const message = await this.#extensions.incoming(raw, this.#extensionContext(batch, raw));
+    if (message === null) return [{ ...replyTo(String(raw.channel), raw), successful: false, error: BayeuxErrors.messageDeleted() }];
+    if (message.error !== undefined) {
+      return [{ ...replyTo(String(message.channel ?? raw.channel), message), successful: false, error: String(message.error) }];
+    }
+    // An extension may have rewritten the message: check it again.
+    const invalidAfter = checkEnvelope(message);
+    if (invalidAfter !== undefined) return [invalidAfter];
+
+    const channel = parseChannel(message.channel)!;
+    const meta = META_HANDLERS.get(channel.name);
+    if (meta !== undefined) return meta(message, batch, this.#deps);
+    return handlePublish(message, channel, batch, this.#deps);
+  }
+
+  #pending(held: HeldConnect, batch: Batch): PendingReply {
+    const { session } = held;
+    const { browsers } = this.#deps;
+    return {
+      wait: (respond) => {
+        const browserId = session.browserId;
+        if (browserId !== undefined) browsers.add(browserId, session);
+        const release = () => {
+          if (browserId !== undefined) browsers.remove(browserId, session);
+        };
+        const waiter = {
+          resume: (reason: ResumeReason) => {
+            release();
+            void this.#completeHeld(held, reason, batch).then(respond);
+          },
+        };
+        session.hold(waiter, held.timeoutMs);
+        return () => {
+          release();
+          session.cancelHold(waiter);
+        };
+      },
+    };
+  }
+
+  async #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch): Promise<string> {
+    const reply = heldConnectReply(held, reason, this.#deps);
+    // A replaced connect leaves the queue to the connect that replaced it.
+    const deliveries = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
+    const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));
+    return encodeBody(out === null ? [] : [out], deliveries);
+  }
+
+  #extensionContext(batch: Batch, message: BayeuxMessage): ExtensionContext {
+    const clientId = typeof message.clientId === 'string' ? message.clientId : undefined;
+    return { ...batch.context, clientId };
+  }
+}
+
+/** The checks every message passes before anything else sees it. */
+function checkEnvelope(message: BayeuxMessage): BayeuxReply | undefined {
+  const { channel } = message;
+  if (channel === undefined) return { ...replyTo('/meta/unknown', message), successful: false, error: BayeuxErrors.missing('channel') };
+  if (typeof channel !== 'string') {
+    return { ...replyTo('/meta/unknown', message), successful: false, error: BayeuxErrors.badRequest('channel must be a string') };
+  }
+  if (parseChannel(channel) === undefined) {
+    const echo = channel.length <= 1024 ? channel : '/meta/unknown';
+    return { ...replyTo(echo, message), successful: false, error: BayeuxErrors.invalidChannel(channel) };
+  }
+  if (message.id !== undefined && replyTo(channel, message).id === undefined) {
+    return { channel, successful: false, error: BayeuxErrors.invalidId() };
+  }
+  return undefined;
+}

@@ -1,0 +1,68 @@
+/**
+ * @module
+ * `/meta/connect` (Bayeux 1.0 §"connect"): the long-poll that carries messages to the client.
+ * Request  MUST: channel, clientId, connectionType. MAY: ext, id, advice.timeout (0 = answer now).
+ * Response MUST: channel, successful. MAY: error, advice, ext, clientId, id.
+ *
+ * A connect is held only when it is alone in its request, the client did not ask for timeout 0,
+ * it is not the session's first, nothing is queued, and its browser holds no other long-poll.
+ * Otherwise it is answered at once with whatever is queued.
+ */
+import type { ResumeReason } from '../core/session.js';
+import { HANDSHAKE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
+import { BayeuxErrors } from './errors.js';
+import type { BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
+import { findSession } from './handler.js';
+import { isObject, replyTo } from './message.js';
+import type { BayeuxReply } from './message.js';
+
+export const handleConnect: MetaHandler = (message, batch, deps) => {
+  const reply = replyTo('/meta/connect', message);
+  if (message.clientId === undefined) return [{ ...reply, successful: false, error: BayeuxErrors.missing('clientId') }];
+  const session = findSession(message, batch, deps);
+  if (session === undefined) {
+    return [{ ...reply, successful: false, error: BayeuxErrors.sessionUnknown(), advice: HANDSHAKE_ADVICE }];
+  }
+  session.touch();
+  const { connectionType } = message;
+  if (connectionType === undefined) return [{ ...reply, successful: false, error: BayeuxErrors.missing('connectionType') }];
+  if (typeof connectionType !== 'string' || !deps.options.connectionTypes.includes(connectionType)) {
+    return [{ ...reply, successful: false, error: BayeuxErrors.connectionTypes([String(connectionType)]), advice: HANDSHAKE_ADVICE }];
+  }
+
+  const first = session.connects === 0;
+  session.connects++;
+  const timeoutMs = holdTimeout(message, deps);
+  const canHold = !first && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
+  if (canHold) {
+    const browserId = session.browserId;
+    const limit = deps.options.maxSessionsPerBrowser;
+    if (browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit) {
+      batch.deliverFrom = session;
+      return [{ ...reply, successful: true, advice: multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs) }];
+    }
+    batch.held = { session, request: message, timeoutMs };
+    return [];
+  }
+  batch.deliverFrom = session;
+  return [{ ...reply, successful: true, advice: retryAdvice(deps.options) }];
+};
+
+/** The server's timeout, shortened when the client asks for less (servers SHOULD honour it). */
+function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number {
+  const advice = message.advice;
+  const asked = isObject(advice) ? advice.timeout : undefined;
+  if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) return Math.min(asked, deps.options.timeoutMs);
+  return deps.options.timeoutMs;
+}
+
+/** The reply to a held connect once it resumes; queued messages follow it unless it was replaced. */
+export function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
+  const reply = replyTo('/meta/connect', held.request);
+  const closeReason = held.session.closeReason;
+  if (reason === 'closed' && closeReason !== undefined) {
+    if (closeReason === 'client') return { ...reply, successful: true, advice: adviceForClose(closeReason) };
+    return { ...reply, successful: false, error: BayeuxErrors.sessionClosed(closeReason), advice: adviceForClose(closeReason) };
+  }
+  return { ...reply, successful: true, advice: retryAdvice(deps.options) };
+}

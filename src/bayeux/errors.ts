@@ -1,0 +1,30 @@
+/**
+ * @module
+ * Bayeux errors are data: `code:args:message` strings in a reply with `successful:false`.
+ * Codes follow CometD where it has one and Faye otherwise; clients act on `successful` and
+ * `advice.reconnect`, not on the code (BAYEUX.md §1.4).
+ */
+import type { CloseReason } from '../core/session.js';
+
+/** Error args must not break the `code:args:message` form, nor carry unbounded input. */
+function arg(value: string): string {
+  return value.replace(/[\u0000-\u001f:,]/g, '').slice(0, 128);
+}
+
+export const BayeuxErrors = {
+  badRequest: (reason: string) => `400::${reason}`,
+  notAnObject: () => '400::message is not a JSON object',
+  handshakeNotAlone: () => '400::a handshake must be alone in its request',
+  invalidId: () => '400:id:Invalid message id',
+  missing: (field: string) => `402:${arg(field)}:Missing required parameter`,
+  sessionUnknown: () => '402::session_unknown',
+  sessionClosed: (reason: CloseReason) => `402:${reason}:session_closed`,
+  versionMismatch: (version: string) => `300:${arg(version)}:Version mismatch`,
+  connectionTypes: (types: readonly string[]) => `301:${arg(types.join(' '))}:Connection types not supported`,
+  forbiddenChannel: (channel: string) => `403:${arg(channel)}:Forbidden channel`,
+  messageDeleted: () => '404::message_deleted',
+  invalidChannel: (channel: string) => `405:${arg(channel)}:Invalid channel`,
+  invalidSubscription: (subscription: string) => `405:${arg(subscription)}:Invalid subscription`,
+  invalidData: () => '405:data:data cannot be serialised',
+  serviceFailed: (channel: string) => `500:${arg(channel)}:Service failed`,
+} as const;

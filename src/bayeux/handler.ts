@@ -1,0 +1,73 @@
+/**
+ * @module
+ * What every meta-channel handler is given: the node's shared state, and the batch it is part of.
+ */
+import type { Engine } from '../core/engine.js';
+import type { Hub } from '../core/hub.js';
+import type { Delivery } from '../core/message.js';
+import type { RequestContext } from '../core/protocol.js';
+import type { Session } from '../core/session.js';
+import type { SessionStore } from '../core/session-store.js';
+import type { AdviceTimings } from './advice.js';
+import type { BrowserHolds } from './browser-holds.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
+import type { ServiceRegistry } from './services.js';
+
+export interface BayeuxOptions extends AdviceTimings {
+  /** Connection types this server offers, in order of preference. */
+  readonly connectionTypes: readonly string[];
+  /** Long-polls one browser may hold at once (Bayeux §Multiple clients); < 0 = unlimited. */
+  readonly maxSessionsPerBrowser: number;
+  /** Poll interval advised to a browser's extra sessions. */
+  readonly multiSessionIntervalMs: number;
+  /** Accept publishes that carry no clientId (REST-style publishing into Bayeux). */
+  readonly allowPublishWithoutSession: boolean;
+}
+
+export interface BayeuxDeps {
+  readonly options: BayeuxOptions;
+  readonly sessions: SessionStore;
+  readonly hub: Hub;
+  readonly engine: Engine;
+  readonly browsers: BrowserHolds;
+  readonly services: ServiceRegistry;
+}
+
+/** A held connect, waiting for messages. */
+export interface HeldConnect {
+  readonly session: Session;
+  readonly request: BayeuxMessage;
+  readonly timeoutMs: number;
+}
+
+/** State shared by the handlers of one request's messages. */
+export class Batch {
+  /** The session whose queued messages this reply carries (set by a connect answered now). */
+  deliverFrom: Session | undefined;
+  held: HeldConnect | undefined;
+  newBrowserId: string | undefined;
+
+  constructor(
+    readonly context: RequestContext,
+    readonly size: number,
+  ) {}
+
+  takeDeliveries(): Delivery[] {
+    return this.deliverFrom?.drain() ?? [];
+  }
+}
+
+export type MetaHandler = (message: BayeuxMessage, batch: Batch, deps: BayeuxDeps) => Promise<BayeuxReply[]> | BayeuxReply[];
+
+/**
+ * The session a message names, if it exists and the request may act for it. A request carrying a
+ * different `BAYEUX_BROWSER` cookie than the one the session was created under is refused (a stolen
+ * clientId is not enough); a request with no cookie at all (cross-site, non-browser) is trusted.
+ */
+export function findSession(message: BayeuxMessage, batch: Batch, deps: BayeuxDeps): Session | undefined {
+  const session = deps.sessions.get(message.clientId);
+  if (session === undefined) return undefined;
+  const cookie = batch.context.browserId;
+  if (cookie !== undefined && session.browserId !== undefined && cookie !== session.browserId) return undefined;
+  return session;
+}

@@ -1,0 +1,66 @@
+/**
+ * @module
+ * Bayeux message shapes and the JSON wire format of deliveries and reply bodies.
+ */
+import type { Delivery, Message, WireFormat } from '../core/message.js';
+
+/** A message as received: any JSON object; every field is checked before use. */
+export interface BayeuxMessage {
+  [field: string]: unknown;
+}
+
+export type ReconnectAdvice = 'retry' | 'handshake' | 'none';
+
+export interface Advice {
+  reconnect: ReconnectAdvice;
+  interval?: number;
+  timeout?: number;
+  maxInterval?: number;
+  'multiple-clients'?: boolean;
+}
+
+/** A reply we send: always names its channel, echoes the request `id` when there was one. */
+export interface BayeuxReply extends BayeuxMessage {
+  channel: string;
+  successful?: boolean;
+  id?: string | number;
+  error?: string;
+  advice?: Advice;
+}
+
+/**
+ * A delivery carries only the concrete channel and the data: the publisher's `id` would collide
+ * with the recipient's own pending request ids (CometD matches remote-call replies by `id`), and
+ * its `ext` may hold credentials.
+ */
+export const BAYEUX_JSON: WireFormat = {
+  encode: (message: Message) => `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
+};
+
+/** A reply body: a JSON array, replies first, then queued deliveries in order. */
+export function encodeBody(replies: readonly BayeuxMessage[], deliveries: readonly Delivery[]): string {
+  const parts: string[] = [];
+  for (const reply of replies) parts.push(JSON.stringify(reply));
+  for (const delivery of deliveries) parts.push(delivery.encode(BAYEUX_JSON));
+  return `[${parts.join(',')}]`;
+}
+
+export function isObject(value: unknown): value is BayeuxMessage {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The request's `id` if it is one we may echo (the grammar wants alphanumerics; clients send strings or numbers). */
+export function echoId(message: BayeuxMessage): string | number | undefined {
+  const { id } = message;
+  if (typeof id === 'string' && id.length <= 128) return id;
+  if (typeof id === 'number' && Number.isFinite(id)) return id;
+  return undefined;
+}
+
+/** The start of every reply to `message`. */
+export function replyTo(channel: string, message: BayeuxMessage): BayeuxReply {
+  const reply: BayeuxReply = { channel };
+  const id = echoId(message);
+  if (id !== undefined) reply.id = id;
+  return reply;
+}

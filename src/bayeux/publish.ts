@@ -1,0 +1,72 @@
+/**
+ * @module
+ * Publishing (Bayeux 1.0 §"publish"): any message on a non-meta channel.
+ * Request  MUST: channel, data. MAY: clientId (absent = a publish from outside any session), id, ext.
+ * Response MUST: channel, successful. MAY: id, error, ext.
+ *
+ * Broadcast channels go through the engine to every subscriber (the publisher included, if
+ * subscribed). Service channels go to their handler, and its result back to the sender only.
+ */
+import type { ParsedChannel } from '../core/channel.js';
+import { HANDSHAKE_ADVICE } from './advice.js';
+import { BayeuxErrors } from './errors.js';
+import type { Batch, BayeuxDeps } from './handler.js';
+import { findSession } from './handler.js';
+import { replyTo } from './message.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
+
+export async function handlePublish(message: BayeuxMessage, channel: ParsedChannel, batch: Batch, deps: BayeuxDeps): Promise<BayeuxReply[]> {
+  const reply = replyTo(channel.name, message);
+  const fail = (error: string, extra: Partial<BayeuxReply> = {}): BayeuxReply[] => [{ ...reply, successful: false, error, ...extra }];
+
+  if (channel.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(channel.name));
+  if (channel.wildcard !== 'none') return fail(BayeuxErrors.invalidChannel(channel.name));
+  let clientId: string | undefined;
+  if (message.clientId !== undefined) {
+    const session = findSession(message, batch, deps);
+    if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
+    session.touch();
+    clientId = session.id;
+  } else if (!deps.options.allowPublishWithoutSession) {
+    return fail(BayeuxErrors.missing('clientId'));
+  }
+  const { data } = message;
+  if (data === undefined) return fail(BayeuxErrors.missing('data'));
+  if (!serialisable(data)) return fail(BayeuxErrors.invalidData());
+
+  if (channel.kind === 'service') return callService(message, channel.name, clientId, reply, deps);
+  await deps.engine.publish({ channel: channel.name, data });
+  return [{ ...reply, successful: true }];
+}
+
+async function callService(
+  message: BayeuxMessage,
+  channel: string,
+  clientId: string | undefined,
+  reply: BayeuxReply,
+  deps: BayeuxDeps,
+): Promise<BayeuxReply[]> {
+  const handler = deps.services.find(channel);
+  if (handler === undefined) return [{ ...reply, successful: true }];
+  let result: unknown;
+  try {
+    result = await handler({ channel, data: message.data, clientId });
+  } catch {
+    return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
+  }
+  if (result === undefined) return [{ ...reply, successful: true }];
+  if (!serialisable(result)) return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
+  // The result travels as a message carrying the request id, so CometD's remoteCall matches it
+  // by id, and a Faye client delivers it to its subscription on the service channel.
+  return [{ ...replyTo(channel, message), data: result }, { ...reply, successful: true }];
+}
+
+/** Data we will be able to encode for every recipient (JSON.stringify throws on cycles, BigInt and deep nesting). */
+function serialisable(data: unknown): boolean {
+  try {
+    JSON.stringify(data);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * @module
+ * `/meta/subscribe` and `/meta/unsubscribe` (Bayeux 1.0 §"subscribe", §"unsubscribe").
+ * Request  MUST: channel, clientId, subscription (a channel, a pattern, or an array of them). MAY: ext, id.
+ * Response MUST: channel, successful, subscription (echoed as sent). MAY: error, advice, ext, clientId, id.
+ *
+ * `/meta/**` cannot be subscribed to. `/service/**` subscriptions succeed but are not recorded:
+ * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing.
+ */
+import { parseChannel } from '../core/channel.js';
+import type { Session } from '../core/session.js';
+import { HANDSHAKE_ADVICE } from './advice.js';
+import { BayeuxErrors } from './errors.js';
+import type { BayeuxDeps, MetaHandler } from './handler.js';
+import { findSession } from './handler.js';
+import { replyTo } from './message.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
+
+/** Bounds the work one message can ask for. */
+export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
+
+type Change = (session: Session, pattern: string) => Promise<void>;
+
+export const handleSubscribe: MetaHandler = (message, batch, deps) =>
+  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.subscribe(s, p));
+
+export const handleUnsubscribe: MetaHandler = (message, batch, deps) =>
+  change('/meta/unsubscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.unsubscribe(s, p));
+
+async function change(
+  channel: string,
+  message: BayeuxMessage,
+  session: Session | undefined,
+  _deps: BayeuxDeps,
+  apply: Change,
+): Promise<BayeuxReply[]> {
+  const reply: BayeuxReply = replyTo(channel, message);
+  const { subscription } = message;
+  if (isEchoable(subscription)) reply.subscription = subscription;
+  const fail = (error: string, extra: Partial<BayeuxReply> = {}): BayeuxReply[] => [{ ...reply, successful: false, error, ...extra }];
+
+  if (message.clientId === undefined) return fail(BayeuxErrors.missing('clientId'));
+  if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
+  session.touch();
+  if (subscription === undefined) return fail(BayeuxErrors.missing('subscription'));
+  if (!isEchoable(subscription) || (Array.isArray(subscription) && subscription.length === 0)) {
+    return fail(BayeuxErrors.badRequest('subscription must be a channel or a non-empty array of channels'));
+  }
+  const patterns = Array.isArray(subscription) ? subscription : [subscription];
+  if (patterns.length > MAX_SUBSCRIPTIONS_PER_MESSAGE) {
+    return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_MESSAGE} subscriptions per message`));
+  }
+  const recorded: string[] = [];
+  for (const pattern of patterns) {
+    const parsed = parseChannel(pattern);
+    if (parsed === undefined) return fail(BayeuxErrors.invalidSubscription(pattern));
+    if (parsed.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(pattern));
+    if (parsed.kind === 'broadcast') recorded.push(pattern);
+  }
+  for (const pattern of recorded) await apply(session, pattern);
+  return [{ ...reply, successful: true }];
+}
+
+function isEchoable(subscription: unknown): subscription is string | string[] {
+  if (typeof subscription === 'string') return subscription.length <= 1024;
+  return Array.isArray(subscription) && subscription.length <= MAX_SUBSCRIPTIONS_PER_MESSAGE && subscription.every((s) => typeof s === 'string' && s.length <= 1024);
+}

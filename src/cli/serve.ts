@@ -1,0 +1,44 @@
+/**
+ * @module
+ * `herald serve`: runs a Herald server on the embedded engine until SIGTERM or SIGINT, then drains
+ * (held connects are answered with reconnect advice) and exits 0.
+ */
+import { createHerald } from '../server/create-herald.js';
+import { resolveServeConfig, SERVE_SETTINGS } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
+
+export const SERVE_USAGE = `Usage: herald serve [options]
+
+Options (each also read from the environment variable shown):
+${Object.entries(SERVE_SETTINGS)
+  .map(([name, s]) => `  --${name.padEnd(16)} ${s.env.padEnd(24)} ${s.help}`)
+  .join('\n')}
+`;
+
+export async function serve(argv: readonly string[]): Promise<void> {
+  const config = resolveServeConfig(argv, process.env);
+  const logger = createLogger(config.logLevel);
+  const herald = createHerald({ ...config.herald, logger });
+  const address = await herald.listen(config.port, config.host);
+  const paths = config.herald.paths ?? ['/bayeux', '/cometd'];
+  logger.info('listening', { host: address.address, port: address.port, paths, engine: 'memory' });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('draining', { signal, sessions: herald.sessionCount });
+    herald.close().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error('shutdown failed', { error });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

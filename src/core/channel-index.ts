@@ -1,0 +1,50 @@
+/**
+ * @module
+ * Subscriber lookup by channel. A publish on `/a/b/c` expands into its few candidate patterns
+ * (`/a/b/c`, `/a/b/*`, `/a/b/**`, `/a/**`, `/**`) and looks each up in a map, so the cost of a
+ * lookup depends on the channel's depth, never on how many sessions or patterns exist.
+ */
+import { expandChannel } from './channel.js';
+
+export class ChannelIndex<T> {
+  readonly #byPattern = new Map<string, Set<T>>();
+
+  /** Adds `subscriber` under `pattern`; true when this is the pattern's first subscriber. */
+  add(pattern: string, subscriber: T): boolean {
+    let set = this.#byPattern.get(pattern);
+    if (set === undefined) {
+      set = new Set();
+      this.#byPattern.set(pattern, set);
+    }
+    const first = set.size === 0;
+    set.add(subscriber);
+    return first;
+  }
+
+  /** Removes `subscriber` from `pattern`; true when the pattern has no subscribers left. */
+  remove(pattern: string, subscriber: T): boolean {
+    const set = this.#byPattern.get(pattern);
+    if (set === undefined || !set.delete(subscriber)) return false;
+    if (set.size > 0) return false;
+    this.#byPattern.delete(pattern);
+    return true;
+  }
+
+  /** Every subscriber of a pattern matching the concrete `channel`, each once. */
+  match(channel: string): Set<T> {
+    const found = new Set<T>();
+    for (const pattern of expandChannel(channel)) {
+      const set = this.#byPattern.get(pattern);
+      if (set !== undefined) for (const subscriber of set) found.add(subscriber);
+    }
+    return found;
+  }
+
+  subscribers(pattern: string): ReadonlySet<T> | undefined {
+    return this.#byPattern.get(pattern);
+  }
+
+  get patternCount(): number {
+    return this.#byPattern.size;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * @module
+ * The Engine: where messages get their ids, live in history, and travel between the nodes of a
+ * cluster. Every method is async so that a networked engine (Redis) has the same shape as the
+ * embedded MemoryEngine. Fan-out to local sessions is not the engine's job (see hub.ts): the engine
+ * hands each message to the node's listener, once.
+ */
+import type { Message } from './message.js';
+
+export interface PublishRequest {
+  readonly channel: string;
+  readonly data: unknown;
+}
+
+export interface HistoryQuery {
+  /** Return messages with an id greater than this one; omitted = from the oldest kept. */
+  readonly since?: string;
+  /** At most this many (the oldest first). */
+  readonly limit?: number;
+}
+
+export interface HistoryPage {
+  readonly messages: readonly Message[];
+  /**
+   * True when messages after `since` were already evicted, so the reader missed some: the
+   * explicit gap signal. Never a silent skip.
+   */
+  readonly gap: boolean;
+}
+
+export type MessageListener = (message: Message) => void;
+
+export interface Engine {
+  /**
+   * Assigns the message its id, appends it to the channel's history and hands it to the listener
+   * of every node with interest in a matching pattern. Guarantees: ids are strictly increasing per
+   * channel; listeners see one channel's messages in id order; the promise resolves after this
+   * node's listener has run (so a publisher subscribed to its own channel already has the message
+   * queued).
+   */
+  publish(request: PublishRequest): Promise<Message>;
+  /** This node has local subscribers to `pattern` (the hub calls it once per pattern, not per session). */
+  subscribe(pattern: string): Promise<void>;
+  /** This node has no local subscribers to `pattern` any more. */
+  unsubscribe(pattern: string): Promise<void>;
+  /** Stored messages of one concrete channel. */
+  history(channel: string, query?: HistoryQuery): Promise<HistoryPage>;
+  /** Sets the node's single message listener. */
+  onMessage(listener: MessageListener): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,20 @@
+/**
+ * @module
+ * Programmer and configuration errors. Protocol errors are data (see bayeux/errors.ts), not throws.
+ *
+ * Codes:
+ * - HERALD_ERR_INVALID_CHANNEL: a channel name or pattern breaks the Bayeux grammar.
+ * - HERALD_ERR_INVALID_OPTION: an option or flag has a value Herald cannot use.
+ * - HERALD_ERR_CLOSED: the engine or server was used after close().
+ */
+export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID_OPTION' | 'HERALD_ERR_CLOSED';
+
+export class HeraldError extends Error {
+  override readonly name = 'HeraldError';
+  readonly code: HeraldErrorCode;
+
+  constructor(code: HeraldErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

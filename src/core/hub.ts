@@ -1,0 +1,66 @@
+/**
+ * @module
+ * Local fan-out: which of this node's sessions subscribe to what, and putting each message the
+ * engine hands over onto the queue of every matching session — encoded once, shared by all.
+ */
+import { ChannelIndex } from './channel-index.js';
+import type { Engine } from './engine.js';
+import { Delivery } from './message.js';
+import type { Message } from './message.js';
+import type { Session } from './session.js';
+import type { SessionStore } from './session-store.js';
+
+export interface HubErrorListener {
+  (error: unknown, context: string): void;
+}
+
+export class Hub {
+  readonly #index = new ChannelIndex<Session>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly sessions: SessionStore,
+    private readonly onError: HubErrorListener = () => {},
+  ) {
+    engine.onMessage((message) => this.#fanOut(message));
+    sessions.onClosed((session) => this.#forget(session));
+  }
+
+  get patternCount(): number {
+    return this.#index.patternCount;
+  }
+
+  /** Subscribes a session to a channel or pattern; subscribing twice is a no-op. */
+  async subscribe(session: Session, pattern: string): Promise<void> {
+    if (session.isClosed || session.subscriptions.has(pattern)) return;
+    session.subscriptions.add(pattern);
+    if (this.#index.add(pattern, session)) await this.engine.subscribe(pattern);
+  }
+
+  async unsubscribe(session: Session, pattern: string): Promise<void> {
+    if (!session.subscriptions.delete(pattern)) return;
+    if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
+  }
+
+  /** How many local sessions a message on `channel` would reach now. */
+  countSubscribers(channel: string): number {
+    return this.#index.match(channel).size;
+  }
+
+  #forget(session: Session): void {
+    for (const pattern of session.subscriptions) {
+      if (this.#index.remove(pattern, session)) {
+        this.engine.unsubscribe(pattern).catch((error) => this.onError(error, `engine unsubscribe ${pattern}`));
+      }
+    }
+  }
+
+  #fanOut(message: Message): void {
+    const delivery = new Delivery(message);
+    let overflowed: Session[] | undefined;
+    for (const session of this.#index.match(message.channel)) {
+      if (!session.enqueue(delivery)) (overflowed ??= []).push(session);
+    }
+    if (overflowed !== undefined) for (const session of overflowed) this.sessions.close(session, 'queue_full');
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * @module
+ * Identifiers: unguessable session ids and sortable message ids.
+ */
+import { randomBytes } from 'node:crypto';
+
+/** A 160-bit random id as 40 lowercase hex characters (Bayeux wants alphanumeric clientIds). */
+export function randomId(): string {
+  return randomBytes(20).toString('hex');
+}
+
+const TIME_WIDTH = 9; // base36 milliseconds: enough until the year 5188
+const SEQ_WIDTH = 4;
+const SEQ_LIMIT = 36 ** SEQ_WIDTH;
+
+/**
+ * Message ids: 13 base36 characters, milliseconds then a sequence number, so that ids compare
+ * correctly as plain strings and stay increasing across restarts of a store that keeps time.
+ * Strictly increasing even when the wall clock steps back or one millisecond sees more than
+ * 36^4 messages: the generator then borrows from the next millisecond.
+ */
+export class MessageIdGenerator {
+  #lastMs = 0;
+  #seq = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  next(): string {
+    const ms = this.now();
+    if (ms > this.#lastMs) {
+      this.#lastMs = ms;
+      this.#seq = 0;
+    } else if (++this.#seq >= SEQ_LIMIT) {
+      this.#lastMs++;
+      this.#seq = 0;
+    }
+    return this.#lastMs.toString(36).padStart(TIME_WIDTH, '0') + this.#seq.toString(36).padStart(SEQ_WIDTH, '0');
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * @module
+ * The contract between a protocol (Bayeux) and the transports that carry it. A transport parses
+ * its wire into messages, hands them to a BatchHandler, and writes back what it gets: a body now,
+ * or a hold that produces a body later. Transports know nothing of the protocol's rules.
+ */
+
+export interface RequestContext {
+  /** The connection type that carried the request: 'long-polling', 'websocket', … */
+  readonly connectionType: string;
+  /** The `BAYEUX_BROWSER` cookie sent with the request, if any. */
+  readonly browserId?: string | undefined;
+  /** Whether this transport can set a cookie on the reply (false on a WebSocket). */
+  readonly canSetCookie: boolean;
+  readonly remoteAddress?: string | undefined;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** A reply the protocol wants to hold (a long-poll waiting for messages). */
+export interface PendingReply {
+  /**
+   * Starts waiting; `respond` is called once with the body when the hold ends. The returned
+   * function cancels the hold without responding (the client went away).
+   */
+  wait(respond: (body: string) => void): () => void;
+}
+
+export interface BatchOutcome {
+  /** The reply body to send now, unless `pending` is set. */
+  readonly body: string;
+  readonly pending?: PendingReply | undefined;
+  /** A new browser id the transport should set as the `BAYEUX_BROWSER` cookie. */
+  readonly newBrowserId?: string | undefined;
+}
+
+export type BatchHandler = (messages: readonly unknown[], context: RequestContext) => Promise<BatchOutcome>;

@@ -1,0 +1,97 @@
+/**
+ * @module
+ * Owns every live session of this node: creation, lookup, expiry, and the per-tick flush that lets
+ * a burst of publishes leave in one response per held request.
+ */
+import type { Clock, Timer } from './clock.js';
+import { systemClock } from './clock.js';
+import { randomId } from './ids.js';
+import type { CloseReason } from './session.js';
+import { Session } from './session.js';
+
+export interface SessionStoreOptions {
+  /** A session with nothing held expires this long after the client last showed life. */
+  maxIntervalMs: number;
+  /** Deliveries a session may queue before it is closed as a slow consumer. */
+  maxQueue: number;
+  /** How often expiry is checked. */
+  sweepIntervalMs?: number;
+  clock?: Clock;
+  newId?: () => string;
+}
+
+export type SessionClosedListener = (session: Session, reason: CloseReason) => void;
+
+export class SessionStore {
+  readonly #sessions = new Map<string, Session>();
+  readonly #ready: Session[] = [];
+  readonly #closedListeners: SessionClosedListener[] = [];
+  readonly #clock: Clock;
+  readonly #newId: () => string;
+  readonly #sweeper: Timer;
+  #flushScheduled = false;
+
+  constructor(private readonly options: SessionStoreOptions) {
+    this.#clock = options.clock ?? systemClock;
+    this.#newId = options.newId ?? randomId;
+    const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
+    this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  create(): Session {
+    const session = new Session(this.#newId(), this.options.maxQueue, this.#clock, {
+      onReady: (ready) => this.#scheduleFlush(ready),
+    });
+    this.#sessions.set(session.id, session);
+    return session;
+  }
+
+  get(id: unknown): Session | undefined {
+    return typeof id === 'string' ? this.#sessions.get(id) : undefined;
+  }
+
+  /** Listeners run before the session forgets its subscriptions, so they can undo them. */
+  onClosed(listener: SessionClosedListener): void {
+    this.#closedListeners.push(listener);
+  }
+
+  close(session: Session, reason: CloseReason): void {
+    if (session.isClosed || this.#sessions.get(session.id) !== session) return;
+    this.#sessions.delete(session.id);
+    for (const listener of this.#closedListeners) listener(session, reason);
+    session.close(reason);
+  }
+
+  closeAll(reason: CloseReason): void {
+    for (const session of [...this.#sessions.values()]) this.close(session, reason);
+  }
+
+  /** Closes every session that has held nothing for longer than maxInterval. */
+  sweep(): void {
+    const deadline = this.#clock.now() - this.options.maxIntervalMs;
+    for (const session of this.#sessions.values()) {
+      if (!session.isHeld && session.lastActivity <= deadline) this.close(session, 'expired');
+    }
+  }
+
+  dispose(): void {
+    this.#clock.clearInterval(this.#sweeper);
+  }
+
+  #scheduleFlush(session: Session): void {
+    this.#ready.push(session);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const ready = this.#ready.splice(0);
+    for (const session of ready) session.flush();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * One client's server-side state: its subscriptions, a bounded queue of deliveries, and at most one
+ * held request (a long-poll waiting for messages, or a push connection). Knows nothing of HTTP or
+ * of Bayeux: transports and protocol handlers drive it.
+ */
+import type { Clock, Timer } from './clock.js';
+import type { Delivery } from './message.js';
+
+/** Why a session ended. A closed set: each maps to reconnect advice in one place (bayeux/advice.ts). */
+export type CloseReason =
+  | 'client' // the client said goodbye (/meta/disconnect)
+  | 'expired' // no connect within maxInterval
+  | 'queue_full' // slow consumer: its queue hit the limit
+  | 'shutdown'; // the server is draining
+
+/** Why a held request was resumed. */
+export type ResumeReason = 'messages' | 'timeout' | 'replaced' | 'closed';
+
+/** A held request. `resume` is called exactly once, unless the holder cancels first. */
+export interface Waiter {
+  resume(reason: ResumeReason): void;
+}
+
+export interface SessionHooks {
+  /** Called once per burst when messages arrive for a held session, so flushes batch per tick. */
+  readonly onReady: (session: Session) => void;
+}
+
+export class Session {
+  readonly subscriptions = new Set<string>();
+  /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
+  browserId: string | undefined;
+  /** Connect requests answered so far: the first is always answered at once. */
+  connects = 0;
+  /** Set once the session is closed; a closed session accepts nothing. */
+  closeReason: CloseReason | undefined;
+  /** Last moment the client showed life; expiry counts from here while nothing is held. */
+  lastActivity: number;
+
+  #queue: Delivery[] = [];
+  #waiter: Waiter | undefined;
+  #holdTimer: Timer | undefined;
+  #readyPending = false;
+
+  constructor(
+    readonly id: string,
+    readonly maxQueue: number,
+    private readonly clock: Clock,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.lastActivity = clock.now();
+  }
+
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  get isHeld(): boolean {
+    return this.#waiter !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  touch(): void {
+    this.lastActivity = this.clock.now();
+  }
+
+  /** Queues a delivery; false when the queue is full (the caller closes the session). */
+  enqueue(delivery: Delivery): boolean {
+    if (this.closeReason !== undefined) return true;
+    if (this.#queue.length >= this.maxQueue) return false;
+    this.#queue.push(delivery);
+    if (this.#waiter !== undefined && !this.#readyPending) {
+      this.#readyPending = true;
+      this.hooks.onReady(this);
+    }
+    return true;
+  }
+
+  /** Takes everything queued, oldest first. */
+  drain(): Delivery[] {
+    const taken = this.#queue;
+    this.#queue = [];
+    return taken;
+  }
+
+  /**
+   * Holds `waiter` until messages arrive, `timeoutMs` passes, another hold replaces it, or the
+   * session closes. A previous waiter is resumed with 'replaced' first.
+   */
+  hold(waiter: Waiter, timeoutMs: number): void {
+    this.#resume('replaced');
+    this.#waiter = waiter;
+    this.#holdTimer = this.clock.setTimeout(() => this.#resume('timeout'), timeoutMs);
+    if (this.#queue.length > 0) {
+      this.#readyPending = true;
+      this.hooks.onReady(this);
+    }
+  }
+
+  /** The holder went away (its socket closed): forget it without resuming it. */
+  cancelHold(waiter: Waiter): void {
+    if (this.#waiter !== waiter) return;
+    this.#clearHold();
+    this.touch();
+  }
+
+  /** Called by the flush scheduler: resumes the held request if there is anything to send. */
+  flush(): void {
+    this.#readyPending = false;
+    if (this.#queue.length > 0) this.#resume('messages');
+  }
+
+  /** Marks the session closed and resumes any held request; the store drops the rest. */
+  close(reason: CloseReason): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    this.#resume('closed');
+    this.#queue = [];
+    this.subscriptions.clear();
+  }
+
+  #resume(reason: ResumeReason): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return;
+    this.#clearHold();
+    this.touch();
+    waiter.resume(reason);
+  }
+
+  #clearHold(): void {
+    if (this.#holdTimer !== undefined) this.clock.clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    this.#waiter = undefined;
+  }
+}

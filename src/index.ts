@@ -1,0 +1,17 @@
+/**
+ * @module
+ * Herald's public API: create a server, attach it to yours, publish, extend.
+ */
+export { createHerald, HERALD_DEFAULTS } from './server/create-herald.js';
+export type { Herald, HeraldOptions } from './server/create-herald.js';
+export type { Extension, ExtensionContext, ExtensionHook } from './bayeux/extensions.js';
+export type { BayeuxMessage } from './bayeux/message.js';
+export type { ServiceHandler, ServiceRequest } from './bayeux/services.js';
+export type { Engine, HistoryPage, HistoryQuery, PublishRequest } from './core/engine.js';
+export { MemoryEngine } from './core/memory-engine.js';
+export type { MemoryEngineOptions } from './core/memory-engine.js';
+export type { Message } from './core/message.js';
+export { HeraldError } from './core/errors.js';
+export type { HeraldErrorCode } from './core/errors.js';
+export type { Logger, LogLevel } from './server/logger.js';
+export { createLogger } from './server/logger.js';

@@ -1,0 +1,108 @@
+/**
+ * @module
+ * `herald serve` settings from flags and environment variables. Precedence: flag, then
+ * environment variable, then default. Every bad value is rejected naming the flag it came from.
+ */
+import { parseArgs } from 'node:util';
+import { HeraldError } from '../core/errors.js';
+import type { HeraldOptions } from './create-herald.js';
+import type { LogLevel } from './logger.js';
+import { LOG_LEVELS } from './logger.js';
+
+export interface ServeConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: LogLevel;
+  readonly herald: HeraldOptions;
+}
+
+interface Setting {
+  readonly env: string;
+  readonly help: string;
+  readonly short?: string;
+}
+
+/** Every serve flag, its environment variable and its help line. */
+export const SERVE_SETTINGS = {
+  port: { env: 'HERALD_PORT', short: 'p', help: 'TCP port (default 8080; 0 picks a free one)' },
+  host: { env: 'HERALD_HOST', help: 'interface to bind (default 127.0.0.1)' },
+  path: { env: 'HERALD_PATHS', help: 'Bayeux endpoint paths, comma-separated (default /bayeux,/cometd)' },
+  timeout: { env: 'HERALD_TIMEOUT', help: 'how long a connect is held, e.g. 30s or 30000 (ms) (default 30s)' },
+  interval: { env: 'HERALD_INTERVAL', help: 'delay advised between connects (default 0)' },
+  'max-interval': { env: 'HERALD_MAX_INTERVAL', help: 'session expiry without a connect (default 10s)' },
+  'allowed-origins': { env: 'HERALD_ALLOWED_ORIGINS', help: 'browser origins allowed: comma-separated origins, "localhost", or "*" (default localhost)' },
+  'max-body': { env: 'HERALD_MAX_BODY', help: 'largest request body, e.g. 1mb or 65536 (default 1mb)' },
+  'max-queue': { env: 'HERALD_MAX_QUEUE', help: 'messages queued per session before it is closed as a slow consumer (default 10000)' },
+  'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
+} as const satisfies Record<string, Setting>;
+
+type Name = keyof typeof SERVE_SETTINGS;
+
+export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const options = Object.fromEntries(
+    Object.entries(SERVE_SETTINGS).map(([name, setting]) => [name, { type: 'string' as const, ...('short' in setting ? { short: setting.short } : {}) }]),
+  );
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
+  }
+  const raw = (name: Name): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === 'string') return flag;
+    const fromEnv = env[SERVE_SETTINGS[name].env];
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const read = <T>(name: Name, parse: (text: string) => T | undefined, expected: string): T | undefined => {
+    const text = raw(name);
+    if (text === undefined) return undefined;
+    const value = parse(text.trim());
+    if (value === undefined) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `--${name} (${SERVE_SETTINGS[name].env}): expected ${expected}, got ${JSON.stringify(text)}`);
+    }
+    return value;
+  };
+  const list = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+
+  const logLevel = read('log-level', (t) => (LOG_LEVELS as readonly string[]).includes(t) ? (t as LogLevel) : undefined, `one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    port: read('port', (t) => parseInteger(t, 0, 65535), 'a port number 0-65535') ?? 8080,
+    host: raw('host') ?? '127.0.0.1',
+    logLevel: logLevel ?? 'info',
+    herald: {
+      paths: read('path', list, 'comma-separated paths'),
+      timeoutMs: read('timeout', parseDuration, 'a duration such as 30s, 500ms or 30000'),
+      intervalMs: read('interval', parseDuration, 'a duration'),
+      maxIntervalMs: read('max-interval', parseDuration, 'a duration'),
+      allowedOrigins: read('allowed-origins', list, 'comma-separated origins'),
+      maxBodyBytes: read('max-body', parseSize, 'a size such as 1mb, 64kb or 65536'),
+      maxQueue: read('max-queue', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
+    },
+  };
+}
+
+function parseInteger(text: string, min: number, max: number): number | undefined {
+  if (!/^\d+$/.test(text)) return undefined;
+  const value = Number(text);
+  return value >= min && value <= max ? value : undefined;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `30s`, `500ms`, `2m`, `1h`, or a bare number of milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/i.exec(text);
+  if (match === null) return undefined;
+  return Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? 'ms').toLowerCase()]!);
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** `1mb`, `64kb`, `512b`, or a bare number of bytes. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)?$/i.exec(text);
+  if (match === null) return undefined;
+  const bytes = Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? 'b').toLowerCase()]!);
+  return bytes >= 1 ? bytes : undefined;
+}

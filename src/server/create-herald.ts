@@ -1,0 +1,250 @@
+/**
+ * @module
+ * Wiring: builds the engine, sessions, hub, Bayeux front door and transports from one options
+ * object, and serves them on any `http.Server`. The only place that knows every layer.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BAYEUX_DEFAULTS, BayeuxServer } from '../bayeux/bayeux-server.js';
+import type { Extension } from '../bayeux/extensions.js';
+import type { ServiceHandler } from '../bayeux/services.js';
+import { parseChannel } from '../core/channel.js';
+import type { Clock } from '../core/clock.js';
+import type { Engine } from '../core/engine.js';
+import { HeraldError } from '../core/errors.js';
+import { Hub } from '../core/hub.js';
+import { MemoryEngine } from '../core/memory-engine.js';
+import type { Message } from '../core/message.js';
+import { SessionStore } from '../core/session-store.js';
+import { LongPollingTransport } from '../transports/long-polling.js';
+import { sendError } from '../transports/http.js';
+import { answerPreflight, corsHeaders, createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+
+export interface HeraldOptions {
+  /** Where messages get ids and history; default: a new MemoryEngine. */
+  engine?: Engine;
+  /** Paths of the Bayeux endpoint; each also serves its sub-paths (`/bayeux/connect`, …). */
+  paths?: readonly string[];
+  /** How long a connect is held when nothing arrives. */
+  timeoutMs?: number;
+  /** Delay advised between a connect's reply and the next connect. */
+  intervalMs?: number;
+  /** A session with no connect for this long (after `intervalMs`) is expired. */
+  maxIntervalMs?: number;
+  /** Deliveries a session may queue before it is closed as a slow consumer. */
+  maxQueue?: number;
+  /** Largest request body (413 above). */
+  maxBodyBytes?: number;
+  /** Origins allowed to call Herald from a browser (`*`, `localhost`, or exact origins); its own origin always is. */
+  allowedOrigins?: readonly string[];
+  /** Long-polls one browser may hold at once; < 0 = unlimited. */
+  maxSessionsPerBrowser?: number;
+  /** Poll interval advised to a browser's extra sessions. */
+  multiSessionIntervalMs?: number;
+  /** Accept Bayeux publishes that carry no clientId. */
+  allowPublishWithoutSession?: boolean;
+  /** Attributes of the `BAYEUX_BROWSER` cookie. */
+  cookieAttributes?: string;
+  /** How long close() waits for in-flight requests before cutting connections. */
+  shutdownGraceMs?: number;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock'>>;
+
+export const HERALD_DEFAULTS: Readonly<Settings> = {
+  paths: ['/bayeux', '/cometd'],
+  timeoutMs: BAYEUX_DEFAULTS.timeoutMs,
+  intervalMs: BAYEUX_DEFAULTS.intervalMs,
+  maxIntervalMs: BAYEUX_DEFAULTS.maxIntervalMs,
+  maxQueue: 10_000,
+  maxBodyBytes: 1024 * 1024,
+  allowedOrigins: [LOCALHOST_ORIGINS],
+  maxSessionsPerBrowser: BAYEUX_DEFAULTS.maxSessionsPerBrowser,
+  multiSessionIntervalMs: BAYEUX_DEFAULTS.multiSessionIntervalMs,
+  allowPublishWithoutSession: BAYEUX_DEFAULTS.allowPublishWithoutSession,
+  cookieAttributes: 'Path=/; HttpOnly; SameSite=Lax',
+  shutdownGraceMs: 5_000,
+};
+
+export interface Herald {
+  /** Serves the request if it is Herald's; false (and untouched) otherwise. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Serves Herald's paths on an existing server; its other requests go to the listeners it had. */
+  attach(server: Server): void;
+  /** Starts a server of its own. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** Publishes from the server side, as any client would. */
+  publish(channel: string, data: unknown): Promise<Message>;
+  /** Adds a Bayeux extension (incoming/outgoing hooks). */
+  use(extension: Extension): void;
+  /** Answers messages published on a `/service/**` channel or pattern. */
+  service(pattern: string, handler: ServiceHandler): void;
+  readonly sessionCount: number;
+  /** Drains: stops accepting, answers held connects with handshake advice, closes connections, closes the engine. */
+  close(): Promise<void>;
+}
+
+/**
+ * @example
+ * const herald = createHerald({ timeoutMs: 25_000 });
+ * await herald.listen(8080, '127.0.0.1');
+ * await herald.publish('/chat/room1', { text: 'hello' });
+ */
+export function createHerald(options: HeraldOptions = {}): Herald {
+  const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
+  const logger = options.logger ?? silentLogger;
+  validate(config);
+  const engine = options.engine ?? new MemoryEngine({ clock: options.clock });
+  const sessions = new SessionStore({
+    maxIntervalMs: config.intervalMs + config.maxIntervalMs,
+    maxQueue: config.maxQueue,
+    clock: options.clock,
+  });
+  const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
+  const bayeux = new BayeuxServer(
+    { sessions, hub, engine },
+    {
+      timeoutMs: config.timeoutMs,
+      intervalMs: config.intervalMs,
+      maxIntervalMs: config.maxIntervalMs,
+      maxSessionsPerBrowser: config.maxSessionsPerBrowser,
+      multiSessionIntervalMs: config.multiSessionIntervalMs,
+      allowPublishWithoutSession: config.allowPublishWithoutSession,
+      connectionTypes: [LongPollingTransport.connectionType],
+    },
+  );
+  const longPolling = new LongPollingTransport(bayeux.handleBatch, {
+    maxBodyBytes: config.maxBodyBytes,
+    cookieAttributes: config.cookieAttributes,
+  });
+  const origins = createOriginPolicy(config.allowedOrigins);
+  const servers = new Set<Server>();
+  const inFlight = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
+
+  sessions.onClosed((session, reason) => logger.debug('session closed', { clientId: session.id, reason }));
+
+  function isBayeuxPath(pathname: string): boolean {
+    return config.paths.some((path) => pathname === path || pathname.startsWith(path + '/'));
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://herald.invalid');
+    if (!isBayeuxPath(url.pathname)) return false;
+    req.socket.setNoDelay(true);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !origins.allows(origin, req)) {
+      sendError(res, 403, `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed`);
+      return true;
+    }
+    if (closing !== undefined) {
+      sendError(res, 503, 'server is shutting down', { ...corsHeaders(req), Connection: 'close' });
+      return true;
+    }
+    if (req.method === 'OPTIONS') {
+      answerPreflight(req, res);
+      return true;
+    }
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+    longPolling.serve(req, res, url, corsHeaders(req)).catch((error: unknown) => {
+      logger.error('request failed', { error, method: req.method, url: req.url });
+      if (!res.headersSent) sendError(res, 500, 'internal error');
+      else res.destroy();
+    });
+    return true;
+  }
+
+  function attach(server: Server): void {
+    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (handle(req, res)) return;
+      if (previous.length === 0) sendError(res, 404, `no such path: ${new URL(req.url ?? '/', 'http://x').pathname}`);
+      for (const listener of previous) listener.call(server, req, res);
+    });
+    servers.add(server);
+  }
+
+  async function listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
+    const server = createServer({ noDelay: true });
+    attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  async function drain(): Promise<void> {
+    for (const server of servers) server.close();
+    // Held connects answer now, advising a new handshake (their sessions die with this process).
+    sessions.closeAll('shutdown');
+    const deadline = Date.now() + config.shutdownGraceMs;
+    while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const server of servers) server.closeAllConnections();
+    sessions.dispose();
+    await engine.close();
+  }
+
+  return {
+    handle,
+    attach,
+    listen,
+    async publish(channel, data) {
+      const parsed = parseChannel(channel);
+      if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') {
+        throw new HeraldError('HERALD_ERR_INVALID_CHANNEL', `cannot publish to ${JSON.stringify(channel)}: not a broadcast channel name`);
+      }
+      return engine.publish({ channel, data });
+    },
+    use: (extension) => bayeux.use(extension),
+    service(pattern, handler) {
+      const parsed = parseChannel(pattern);
+      if (parsed === undefined || parsed.kind !== 'service') {
+        throw new HeraldError('HERALD_ERR_INVALID_CHANNEL', `${JSON.stringify(pattern)} is not a /service/ channel or pattern`);
+      }
+      bayeux.service(pattern, handler);
+    },
+    get sessionCount() {
+      return sessions.size;
+    },
+    close() {
+      closing ??= drain();
+      return closing;
+    },
+  };
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+function validate(config: Settings): void {
+  const nonNegative = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs'] as const;
+  for (const key of nonNegative) {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a non-negative number of milliseconds, got ${String(value)}`);
+    }
+  }
+  for (const key of ['maxQueue', 'maxBodyBytes'] as const) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 1) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a positive integer, got ${String(value)}`);
+    }
+  }
+  for (const path of config.paths) {
+    if (!/^\/[\w\-./]*$/.test(path) || path.endsWith('/')) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `path ${JSON.stringify(path)} must start with / and not end with /`);
+    }
+  }
+}

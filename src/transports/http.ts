@@ -1,0 +1,98 @@
+/**
+ * @module
+ * HTTP plumbing shared by the HTTP transports: bounded body reading, cookies, Bayeux message
+ * extraction from JSON, form and query encodings, and replies that leave at once.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads the whole body, refusing (413) more than `limit` bytes without buffering them. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, `request body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, `request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+export function readCookie(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * The messages of one request, however they were encoded: a JSON body (an array or a single
+ * message), or one or more `message` parameters (form body, `text/plain` body from Faye's
+ * cross-origin transport, or query string), each holding a message or an array of them.
+ */
+export function parseMessages(contentType: string | undefined, body: string | undefined, query: URLSearchParams): unknown[] {
+  let values: unknown[];
+  if (body !== undefined && isJson(contentType)) {
+    values = [parseJson(body)];
+  } else {
+    const params = body !== undefined ? new URLSearchParams(body) : query;
+    const encoded = params.getAll('message');
+    if (encoded.length === 0) throw new HttpError(400, 'no messages: send a JSON body or a "message" parameter');
+    values = encoded.map(parseJson);
+  }
+  const messages: unknown[] = [];
+  for (const value of values) {
+    if (Array.isArray(value)) messages.push(...value);
+    else if (typeof value === 'object' && value !== null) messages.push(value);
+    else throw new HttpError(400, 'a message must be a JSON object or an array of objects');
+  }
+  if (messages.length === 0) throw new HttpError(400, 'empty message batch');
+  if (!messages.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m))) {
+    throw new HttpError(400, 'every message in a batch must be a JSON object');
+  }
+  return messages;
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType.trim());
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
+  }
+}
+
+export const NO_CACHE = 'no-cache, no-store, must-revalidate';
+
+/** A JSON reply with an explicit length, so it leaves in one write. */
+export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': NO_CACHE,
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string | string[]> = {}): void {
+  sendJson(res, status, JSON.stringify({ error: message }), headers);
+}

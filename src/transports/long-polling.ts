@@ -1,0 +1,77 @@
+/**
+ * @module
+ * The `long-polling` transport (Bayeux §"long-polling"): each HTTP request carries a batch of
+ * messages and its response carries the replies; a connect may be held open until there is
+ * something to deliver. Accepts POST with a JSON body, POST with `message=` (form-encoded, or
+ * `text/plain` from Faye's cross-origin transport), and GET with `?message=`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BatchHandler, RequestContext } from '../core/protocol.js';
+import { HttpError, parseMessages, readBody, readCookie, sendError, sendJson } from './http.js';
+
+export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
+
+export interface LongPollingOptions {
+  /** Largest request body accepted (413 above). */
+  readonly maxBodyBytes: number;
+  /** Attributes of the `BAYEUX_BROWSER` cookie after its value (e.g. `Path=/; HttpOnly; SameSite=Lax`). */
+  readonly cookieAttributes: string;
+}
+
+export class LongPollingTransport {
+  static readonly connectionType = 'long-polling';
+
+  constructor(
+    private readonly handleBatch: BatchHandler,
+    private readonly options: LongPollingOptions,
+  ) {}
+
+  /** Serves one request; `headers` (CORS) go on every response. */
+  async serve(req: IncomingMessage, res: ServerResponse, url: URL, headers: Record<string, string | string[]>): Promise<void> {
+    let gone = false;
+    res.once('close', () => (gone = true));
+    let messages: unknown[];
+    try {
+      if (req.method === 'POST') {
+        const body = await readBody(req, this.options.maxBodyBytes);
+        messages = parseMessages(req.headers['content-type'], body.toString('utf8'), url.searchParams);
+      } else if (req.method === 'GET') {
+        messages = parseMessages(undefined, undefined, url.searchParams);
+      } else {
+        throw new HttpError(405, `method ${req.method} not allowed: use POST or GET`);
+      }
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      const extra: Record<string, string> = {};
+      // An unread body would be taken for the next request on a kept-alive connection.
+      if (error.status === 413) extra.Connection = 'close';
+      if (error.status === 405) extra.Allow = 'GET, POST, OPTIONS';
+      sendError(res, error.status, error.message, { ...headers, ...extra });
+      return;
+    }
+
+    const context: RequestContext = {
+      connectionType: LongPollingTransport.connectionType,
+      browserId: readCookie(req, BROWSER_COOKIE),
+      canSetCookie: true,
+      remoteAddress: req.socket.remoteAddress,
+      headers: req.headers,
+    };
+    const outcome = await this.handleBatch(messages, context);
+    const replyHeaders = { ...headers };
+    if (outcome.newBrowserId !== undefined) {
+      replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}`;
+    }
+    const pending = outcome.pending;
+    if (pending === undefined) {
+      sendJson(res, 200, outcome.body, replyHeaders);
+      return;
+    }
+    if (gone) return;
+    const cancel = pending.wait((body) => sendJson(res, 200, body, replyHeaders));
+    // The client went away while held: drop the hold so the session can expire or be resumed.
+    res.once('close', () => {
+      if (!res.writableEnded) cancel();
+    });
+  }
+}

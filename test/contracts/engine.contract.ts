@@ -1,0 +1,81 @@
+/**
+ * The contract every Engine keeps. Memory and (later) Redis engines both run it:
+ * `runEngineContract('MemoryEngine', () => new MemoryEngine(...))`.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Engine } from '../../src/core/engine.js';
+import type { Message } from '../../src/core/message.js';
+
+export interface ContractEngines {
+  /** An engine that keeps at least `historySize` messages per channel. */
+  make(historySize: number): Engine | Promise<Engine>;
+}
+
+export function runEngineContract(name: string, engines: ContractEngines): void {
+  describe(`Engine contract: ${name}`, () => {
+    test('gives every message a strictly increasing id per channel', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const ids: string[] = [];
+      for (let i = 0; i < 500; i++) ids.push((await engine.publish({ channel: '/a', data: i })).id);
+      for (let i = 1; i < ids.length; i++) assert.ok(ids[i]! > ids[i - 1]!, `${ids[i]} > ${ids[i - 1]}`);
+      assert.ok(ids.every((id) => /^[0-9a-z]+$/.test(id)), 'ids are alphanumeric');
+    });
+
+    test('hands messages to the listener only for patterns it has interest in, in order', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const seen: Message[] = [];
+      engine.onMessage((m) => seen.push(m));
+      await engine.publish({ channel: '/x/y', data: 'before' });
+      await engine.subscribe('/x/**');
+      for (let i = 0; i < 10; i++) await engine.publish({ channel: '/x/y', data: i });
+      await engine.publish({ channel: '/other', data: 'not ours' });
+      await engine.unsubscribe('/x/**');
+      await engine.publish({ channel: '/x/y', data: 'after' });
+      assert.deepEqual(seen.map((m) => m.data), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      assert.ok(seen.every((m) => m.channel === '/x/y'));
+    });
+
+    test('resolves publish after the local listener has the message', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      let got: Message | undefined;
+      engine.onMessage((m) => (got = m));
+      await engine.subscribe('/now');
+      const published = await engine.publish({ channel: '/now', data: { deep: [1, 2] } });
+      assert.deepEqual(got, published);
+    });
+
+    test('keeps history and reads everything after an id', async (t) => {
+      const engine = await engines.make(5);
+      t.after(() => engine.close());
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await engine.publish({ channel: '/h', data: i })).id);
+      const all = await engine.history('/h');
+      assert.deepEqual(all.messages.map((m) => m.data), [0, 1, 2]);
+      assert.equal(all.gap, false);
+      const after = await engine.history('/h', { since: ids[0] });
+      assert.deepEqual(after.messages.map((m) => m.data), [1, 2]);
+      assert.equal(after.gap, false);
+      const limited = await engine.history('/h', { limit: 2 });
+      assert.deepEqual(limited.messages.map((m) => m.data), [0, 1]);
+      assert.deepEqual((await engine.history('/h', { since: ids[2] })).messages, []);
+      assert.deepEqual(await engine.history('/never'), { messages: [], gap: false });
+    });
+
+    test('signals a gap when the requested id was already evicted', async (t) => {
+      const engine = await engines.make(2);
+      t.after(() => engine.close());
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await engine.publish({ channel: '/g', data: i })).id);
+      const late = await engine.history('/g', { since: ids[0] });
+      assert.equal(late.gap, true, 'messages 1 and 2 are gone');
+      assert.deepEqual(late.messages.map((m) => m.data), [3, 4]);
+      const justInTime = await engine.history('/g', { since: ids[2] });
+      assert.equal(justInTime.gap, false);
+      assert.deepEqual(justInTime.messages.map((m) => m.data), [3, 4]);
+    });
+  });
+}
