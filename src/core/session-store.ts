@@ -42,6 +42,13 @@ export class SessionStore {
     return this.#sessions.size;
   }
 
+  /** Sessions with a request held now (walks every session: for stats, not hot paths). */
+  heldCount(): number {
+    let held = 0;
+    for (const session of this.#sessions.values()) if (session.isHeld) held++;
+    return held;
+  }
+
   create(): Session {
     const session = new Session(this.#newId(), this.options.maxQueue, this.#clock, {
       onReady: (ready) => this.#scheduleFlush(ready),

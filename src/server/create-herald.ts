@@ -71,6 +71,12 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   shutdownGraceMs: 5_000,
 };
 
+export interface HeraldStats {
+  readonly sessions: number;
+  readonly heldConnects: number;
+  readonly patterns: number;
+}
+
 export interface Herald {
   /** Serves the request if it is Herald's; false (and untouched) otherwise. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
@@ -85,6 +91,8 @@ export interface Herald {
   /** Answers messages published on a `/service/**` channel or pattern. */
   service(pattern: string, handler: ServiceHandler): void;
   readonly sessionCount: number;
+  /** Counts for operators and tests: sessions, held connects, subscribed patterns. */
+  stats(): HeraldStats;
   /** Drains: stops accepting, answers held connects with handshake advice, closes connections, closes the engine. */
   close(): Promise<void>;
 }
@@ -217,6 +225,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     get sessionCount() {
       return sessions.size;
     },
+    stats: () => ({ sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount }),
     close() {
       closing ??= drain();
       return closing;

@@ -47,7 +47,9 @@ export class RawBayeux {
   }
 
   async publish(channel: string, data: unknown): Promise<any> {
-    const res = await this.send([{ channel, clientId: this.clientId, data, id: this.nextId() }]);
+    const message: Record<string, unknown> = { channel, data, id: this.nextId() };
+    if (this.clientId !== '') message.clientId = this.clientId;
+    const res = await this.send([message]);
     return res.json();
   }
 

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Hub } from '../../src/core/hub.js';
+import { MemoryEngine } from '../../src/core/memory-engine.js';
+import type { CloseReason, ResumeReason } from '../../src/core/session.js';
+import { SessionStore } from '../../src/core/session-store.js';
+
+function setup(t: { after(fn: () => unknown): void }, options: { maxIntervalMs?: number; maxQueue?: number } = {}) {
+  const engine = new MemoryEngine();
+  const sessions = new SessionStore({ maxIntervalMs: options.maxIntervalMs ?? 10_000, maxQueue: options.maxQueue ?? 100, sweepIntervalMs: 1000 });
+  const hub = new Hub(engine, sessions);
+  const closed: [string, CloseReason][] = [];
+  sessions.onClosed((s, reason) => closed.push([s.id, reason]));
+  t.after(() => {
+    sessions.dispose();
+    return engine.close();
+  });
+  return { engine, sessions, hub, closed };
+}
+
+function recorder() {
+  const reasons: ResumeReason[] = [];
+  return { reasons, waiter: { resume: (reason: ResumeReason) => void reasons.push(reason) } };
+}
+
+describe('Session', () => {
+  test('expires after maxInterval without life, and frees its subscriptions', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    const { sessions, hub, closed } = setup(t, { maxIntervalMs: 10_000 });
+    const session = sessions.create();
+    void hub.subscribe(session, '/a/**');
+    assert.equal(hub.patternCount, 1);
+    t.mock.timers.tick(9_000);
+    assert.equal(sessions.size, 1, 'not yet');
+    session.touch(); // a connect arrived
+    t.mock.timers.tick(9_000);
+    assert.equal(sessions.size, 1, 'touch restarted the countdown');
+    t.mock.timers.tick(2_000);
+    assert.equal(sessions.size, 0, 'expired');
+    assert.deepEqual(closed, [[session.id, 'expired']]);
+    assert.equal(hub.patternCount, 0, 'its subscription is gone from the index');
+    assert.equal(session.subscriptions.size, 0);
+    assert.equal(sessions.get(session.id), undefined);
+  });
+
+  test('never expires while a connect is held; the countdown starts when it ends', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    const { sessions } = setup(t, { maxIntervalMs: 10_000 });
+    const session = sessions.create();
+    const { reasons, waiter } = recorder();
+    session.hold(waiter, 60_000);
+    t.mock.timers.tick(59_000);
+    assert.equal(sessions.size, 1);
+    t.mock.timers.tick(1_000);
+    assert.deepEqual(reasons, ['timeout']);
+    t.mock.timers.tick(9_000);
+    assert.equal(sessions.size, 1, 'counted from the end of the hold');
+    t.mock.timers.tick(2_000);
+    assert.equal(sessions.size, 0);
+  });
+
+  test('holds one request at a time: a new hold resumes the old one as replaced', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    const { sessions } = setup(t);
+    const session = sessions.create();
+    const first = recorder();
+    const second = recorder();
+    session.hold(first.waiter, 30_000);
+    session.hold(second.waiter, 30_000);
+    assert.deepEqual(first.reasons, ['replaced']);
+    assert.deepEqual(second.reasons, []);
+    t.mock.timers.tick(30_000);
+    assert.deepEqual(first.reasons, ['replaced'], 'the old timer is gone');
+    assert.deepEqual(second.reasons, ['timeout']);
+  });
+
+  test('a cancelled hold is never resumed', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    const { sessions } = setup(t);
+    const session = sessions.create();
+    const { reasons, waiter } = recorder();
+    session.hold(waiter, 1000);
+    session.cancelHold(waiter);
+    t.mock.timers.tick(5000);
+    assert.deepEqual(reasons, []);
+    assert.equal(session.isHeld, false);
+  });
+
+  test('closing resumes the held request and clears the queue', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const session = sessions.create();
+    await hub.subscribe(session, '/q');
+    await engine.publish({ channel: '/q', data: 1 });
+    assert.equal(session.queueLength, 1);
+    session.drain();
+    const { reasons, waiter } = recorder();
+    session.hold(waiter, 30_000);
+    sessions.close(session, 'shutdown');
+    assert.deepEqual(reasons, ['closed']);
+    assert.equal(session.closeReason, 'shutdown');
+    await engine.publish({ channel: '/q', data: 2 });
+    assert.equal(session.queueLength, 0, 'a closed session takes nothing');
+  });
+});
+
+describe('fan-out', () => {
+  test('a burst in one tick resumes a held request once, with every message, in order', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const session = sessions.create();
+    await hub.subscribe(session, '/burst/*');
+    const { reasons, waiter } = recorder();
+    session.hold(waiter, 30_000);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => engine.publish({ channel: '/burst/x', data: i })));
+    assert.deepEqual(reasons, [], 'flushed on the next turn, not per message');
+    await nextTurn();
+    assert.deepEqual(reasons, ['messages']);
+    assert.deepEqual(session.drain().map((d) => d.message.data), Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  test('one publish reaches each matching session once, sharing one encoding', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const a = sessions.create();
+    const b = sessions.create();
+    await hub.subscribe(a, '/s/x');
+    await hub.subscribe(a, '/s/*');
+    await hub.subscribe(a, '/**');
+    await hub.subscribe(b, '/s/**');
+    await engine.publish({ channel: '/s/x', data: 'hi' });
+    const [da] = a.drain();
+    const [db] = b.drain();
+    assert.ok(da && db);
+    assert.equal(a.queueLength + b.queueLength, 0, 'once each despite three matching patterns');
+    assert.equal(da, db, 'the same Delivery object');
+    let encodes = 0;
+    const format = { encode: () => `#${++encodes}` };
+    assert.equal(da.encode(format), '#1');
+    assert.equal(db.encode(format), '#1');
+    assert.equal(encodes, 1);
+  });
+
+  test('a slow consumer whose queue fills is closed; others keep receiving', async (t) => {
+    const { sessions, engine, hub, closed } = setup(t, { maxQueue: 5 });
+    const slow = sessions.create();
+    const fast = sessions.create();
+    await hub.subscribe(slow, '/f');
+    await hub.subscribe(fast, '/f');
+    for (let i = 0; i < 6; i++) {
+      await engine.publish({ channel: '/f', data: i });
+      if (i < 5) assert.equal(fast.drain().length, 1);
+    }
+    assert.deepEqual(closed, [[slow.id, 'queue_full']]);
+    assert.equal(fast.drain().length, 1, 'the message that overflowed the slow one still reached the fast one');
+    await engine.publish({ channel: '/f', data: 'later' });
+    assert.equal(fast.drain().length, 1);
+    assert.equal(hub.countSubscribers('/f'), 1);
+  });
+
+  test('unsubscribing the last local subscriber withdraws interest from the engine', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const seen: unknown[] = [];
+    const a = sessions.create();
+    await hub.subscribe(a, '/u');
+    await hub.subscribe(a, '/u');
+    engine.onMessage((m) => seen.push(m.data)); // observe what the engine still forwards
+    await engine.publish({ channel: '/u', data: 1 });
+    await hub.unsubscribe(a, '/u');
+    await engine.publish({ channel: '/u', data: 2 });
+    assert.deepEqual(seen, [1]);
+  });
+});
