@@ -56,9 +56,11 @@ async function callService(
   }
   if (result === undefined) return [{ ...reply, successful: true }];
   if (!serialisable(result)) return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
-  // The result travels as a message carrying the request id, so CometD's remoteCall matches it
-  // by id, and a Faye client delivers it to its subscription on the service channel.
-  return [{ ...replyTo(channel, message), data: result }, { ...reply, successful: true }];
+  // The result travels as a message carrying the request id and `successful`, so CometD's
+  // remoteCall matches it by id, and a Faye client delivers it to its subscription on the service
+  // channel. The plain acknowledgement follows for CometD's publish callback, which ignores
+  // messages that carry data.
+  return [{ ...reply, successful: true, data: result }, { ...reply, successful: true }];
 }
 
 /** Data we will be able to encode for every recipient (JSON.stringify throws on cycles, BigInt and deep nesting). */

@@ -87,7 +87,7 @@ describe('service channels', () => {
     await caller.open();
     const res = await caller.send([{ channel: '/service/echo', clientId: caller.clientId, data: 'ping', id: '5' }]);
     assert.deepEqual(res.json(), [
-      { channel: '/service/echo', id: '5', data: { echoed: 'ping', from: true } },
+      { channel: '/service/echo', id: '5', successful: true, data: { echoed: 'ping', from: true } },
       { channel: '/service/echo', id: '5', successful: true },
     ]);
     assert.equal((await spy.connect({ advice: { timeout: 0 } })).json().length, 1, 'the spy saw nothing');

@@ -1,0 +1,93 @@
+/**
+ * The real peers, wrapped in promises: the official CometD JavaScript client (through
+ * cometd-nodejs-client's XMLHttpRequest) and the Faye Node client. None of their code is copied.
+ */
+import { adapt } from 'cometd-nodejs-client';
+import type { SubscriptionHandle } from 'cometd';
+import faye from 'faye';
+
+adapt();
+const { CometD } = await import('cometd');
+
+export interface Received {
+  channel: string;
+  data?: any;
+}
+
+/** One CometD client over long-polling. Handshake these one at a time: they share one cookie jar. */
+export class CometdPeer {
+  readonly client = new CometD();
+  readonly handshakes: any[] = [];
+
+  constructor(url: string, options: Record<string, unknown> = {}) {
+    this.client.unregisterTransport('websocket');
+    this.client.unregisterTransport('callback-polling');
+    this.client.configure({ url, logLevel: 'warn', backoffIncrement: 100, maxBackoff: 500, ...options });
+    this.client.addListener('/meta/handshake', (reply: any) => this.handshakes.push(reply));
+  }
+
+  handshake(): Promise<any> {
+    return new Promise((resolve, reject) =>
+      this.client.handshake((reply: any) => (reply.successful ? resolve(reply) : reject(new Error(`handshake failed: ${JSON.stringify(reply)}`)))),
+    );
+  }
+
+  /** Resolves with the subscription handle once the server acknowledged it. */
+  subscribe(channel: string, onMessage: (message: Received) => void): Promise<SubscriptionHandle> {
+    return new Promise((resolve, reject) => {
+      const handle = this.client.subscribe(channel, onMessage, (reply: any) =>
+        reply.successful ? resolve(handle) : reject(new Error(JSON.stringify(reply))),
+      );
+    });
+  }
+
+  unsubscribe(subscription: SubscriptionHandle): Promise<any> {
+    return new Promise((resolve) => this.client.unsubscribe(subscription, resolve));
+  }
+
+  publish(channel: string, data: unknown): Promise<any> {
+    return new Promise((resolve) => this.client.publish(channel, data, resolve));
+  }
+
+  remoteCall(target: string, data: unknown, timeoutMs = 5000): Promise<any> {
+    return new Promise((resolve) => this.client.remoteCall(target, data, timeoutMs, resolve));
+  }
+
+  disconnect(): Promise<any> {
+    if (this.client.isDisconnected()) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.client.disconnect(resolve));
+  }
+}
+
+/** One Faye client over long-polling. */
+export class FayePeer {
+  readonly client: any;
+
+  constructor(url: string) {
+    this.client = new faye.Client(url, { timeout: 10, retry: 0.2 });
+    this.client.disable('websocket');
+    this.client.disable('autodisconnect');
+  }
+
+  /** Resolves once the server acknowledged the subscription. */
+  async subscribe(channel: string, onMessage: (data: any) => void): Promise<{ cancel(): Promise<unknown> }> {
+    const subscription = this.client.subscribe(channel, onMessage);
+    await subscription;
+    // Not the Subscription itself: it is a thenable, and a promise resolved with it never settles.
+    return { cancel: () => Promise.resolve(subscription.cancel()) };
+  }
+
+  publish(channel: string, data: unknown): Promise<unknown> {
+    const publication = this.client.publish(channel, data);
+    return new Promise((resolve, reject) => publication.then(() => resolve(undefined), reject));
+  }
+
+  get clientId(): string | undefined {
+    return this.client._dispatcher.clientId;
+  }
+
+  disconnect(): Promise<void> {
+    this.client.disconnect();
+    return Promise.resolve();
+  }
+}
