@@ -18,7 +18,7 @@ import { MemoryEngine } from '../core/memory-engine.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
-import { sendError } from '../transports/http.js';
+import { sendError, sendJson } from '../transports/http.js';
 import { answerPreflight, corsHeaders, createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
@@ -53,6 +53,9 @@ export interface HeraldOptions {
   logger?: Logger;
   clock?: Clock;
 }
+
+/** Liveness and counts, as JSON; 503 while draining. */
+export const HEALTH_PATH = '/health';
 
 type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock'>>;
 
@@ -141,8 +144,17 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     return config.paths.some((path) => pathname === path || pathname.startsWith(path + '/'));
   }
 
+  function stats(): HeraldStats {
+    return { sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount };
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://herald.invalid');
+    if (url.pathname === HEALTH_PATH) {
+      const status = closing === undefined ? 'ok' : 'draining';
+      sendJson(res, closing === undefined ? 200 : 503, JSON.stringify({ status, ...stats() }));
+      return true;
+    }
     if (!isBayeuxPath(url.pathname)) return false;
     req.socket.setNoDelay(true);
     const origin = req.headers.origin;
@@ -225,7 +237,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     get sessionCount() {
       return sessions.size;
     },
-    stats: () => ({ sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount }),
+    stats,
     close() {
       closing ??= drain();
       return closing;

@@ -86,8 +86,10 @@ export class FayePeer {
     return this.client._dispatcher.clientId;
   }
 
-  disconnect(): Promise<void> {
-    this.client.disconnect();
-    return Promise.resolve();
+  /** Says goodbye and waits for the reply; then nothing of this client keeps the process alive. */
+  async disconnect(): Promise<void> {
+    const publication = this.client.disconnect();
+    if (publication !== undefined) await new Promise((resolve) => publication.then(resolve, resolve));
+    this.client._dispatcher.close();
   }
 }

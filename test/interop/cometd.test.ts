@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createHerald } from '../../src/server/create-herald.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { CometdPeer } from '../helpers/interop.js';
 import type { Received } from '../helpers/interop.js';
@@ -10,7 +11,7 @@ describe('official CometD JS client over long-polling', () => {
   test('handshakes, subscribes with wildcards, publishes with a reply, unsubscribes, disconnects', async (t) => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
     const peer = new CometdPeer(`${url}/cometd`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     const handshake = await peer.handshake();
     assert.equal(peer.client.getTransport()?.type, 'long-polling');
     assert.match(handshake.clientId, /^[0-9a-f]{40}$/);
@@ -45,7 +46,7 @@ describe('official CometD JS client over long-polling', () => {
   test('a publish to a forbidden channel fails on the client without a transport failure', async (t) => {
     const { url } = await startHerald(t, { timeoutMs: 5_000 });
     const peer = new CometdPeer(`${url}/cometd`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     await peer.handshake();
     const reply = await peer.publish('/foo/*', 'x');
     assert.equal(reply.successful, false);
@@ -57,7 +58,7 @@ describe('official CometD JS client over long-polling', () => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
     herald.service('/service/sum', ({ data }) => ({ sum: (data as number[]).reduce((a, b) => a + b, 0) }));
     const peer = new CometdPeer(`${url}/cometd`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     await peer.handshake();
     const reply = await peer.remoteCall('sum', [1, 2, 3]);
     assert.equal(reply.successful, true);
@@ -73,7 +74,7 @@ describe('official CometD JS client over long-polling', () => {
     await first.close();
     const second = createHerald({ timeoutMs: 5_000 });
     await second.listen(port, '127.0.0.1');
-    t.after(async () => {
+    onCleanup(t, async () => {
       await peer.disconnect();
       await second.close();
     });

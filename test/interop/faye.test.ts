@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createHerald } from '../../src/server/create-herald.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { FayePeer } from '../helpers/interop.js';
 import { deferred, waitFor } from '../helpers/wait.js';
@@ -9,7 +10,7 @@ describe('Faye client over long-polling', () => {
   test('subscribes with wildcards, publishes, unsubscribes and disconnects', async (t) => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
     const peer = new FayePeer(`${url}/bayeux`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     const one: unknown[] = [];
     const deep: unknown[] = [];
     const exact: unknown[] = [];
@@ -36,7 +37,7 @@ describe('Faye client over long-polling', () => {
   test('a refused publish rejects with the server error', async (t) => {
     const { url } = await startHerald(t, { timeoutMs: 5_000 });
     const peer = new FayePeer(`${url}/bayeux`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     await assert.rejects(peer.publish('/meta/evil', 1), (error: any) => error.code === 403 && /Forbidden channel/.test(error.message));
   });
 
@@ -44,7 +45,7 @@ describe('Faye client over long-polling', () => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
     herald.service('/service/upper', ({ data }) => String(data).toUpperCase());
     const peer = new FayePeer(`${url}/bayeux`);
-    t.after(() => peer.disconnect());
+    onCleanup(t, () => peer.disconnect());
     const answer = deferred<unknown>();
     await peer.subscribe('/service/upper', answer.resolve);
     await peer.publish('/service/upper', 'shout');
@@ -61,7 +62,7 @@ describe('Faye client over long-polling', () => {
     await first.close();
     const second = createHerald({ timeoutMs: 5_000 });
     await second.listen(port, '127.0.0.1');
-    t.after(async () => {
+    onCleanup(t, async () => {
       await peer.disconnect();
       await second.close();
     });

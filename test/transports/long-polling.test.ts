@@ -187,3 +187,15 @@ describe('CORS and origins', () => {
     assert.equal(res.headers['access-control-allow-origin'], 'https://anywhere.example');
   });
 });
+
+describe('/health', () => {
+  test('reports liveness and counts as JSON', async (t) => {
+    const { port } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.open();
+    await client.subscribe(['/a', '/b/**']);
+    const res = await httpRequest(port, { path: '/health' });
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json(), { status: 'ok', sessions: 1, heldConnects: 0, patterns: 2 });
+  });
+});

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseDuration, parseSize, resolveServeConfig } from '../../src/server/config.js';
+import { createHerald } from '../../src/server/create-herald.js';
+
+describe('serve configuration', () => {
+  test('parses durations and sizes with units', () => {
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('250'), 250);
+    assert.equal(parseDuration('-1s'), undefined);
+    assert.equal(parseDuration('soon'), undefined);
+    assert.equal(parseSize('1mb'), 1024 * 1024);
+    assert.equal(parseSize('64KB'), 65_536);
+    assert.equal(parseSize('100'), 100);
+    assert.equal(parseSize('0'), undefined);
+    assert.equal(parseSize('big'), undefined);
+  });
+
+  test('flag, then environment, then default', () => {
+    const env = { HERALD_TIMEOUT: '5s', HERALD_HOST: '0.0.0.0', HERALD_ALLOWED_ORIGINS: 'https://a.example, localhost' };
+    const config = resolveServeConfig(['--timeout', '9s', '-p', '9000'], env);
+    assert.equal(config.port, 9000);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.herald.timeoutMs, 9000);
+    assert.deepEqual(config.herald.allowedOrigins, ['https://a.example', 'localhost']);
+    assert.equal(config.herald.maxIntervalMs, undefined, 'left to the library default');
+    assert.equal(resolveServeConfig([], {}).port, 8080);
+  });
+
+  test('createHerald rejects options it cannot use, naming them', () => {
+    assert.throws(() => createHerald({ timeoutMs: -1 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /timeoutMs/ });
+    assert.throws(() => createHerald({ maxQueue: 0 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /maxQueue/ });
+    assert.throws(() => createHerald({ paths: ['bayeux'] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /path "bayeux"/ });
+  });
+});
