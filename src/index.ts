@@ -2,8 +2,8 @@
  * @module
  * Herald's public API: create a server, attach it to yours, publish, extend.
  */
-export { createHerald, HERALD_DEFAULTS } from './server/create-herald.js';
-export type { Herald, HeraldOptions } from './server/create-herald.js';
+export { createHerald, HERALD_DEFAULTS, TRANSPORT_NAMES } from './server/create-herald.js';
+export type { Herald, HeraldOptions, HeraldStats, TransportName } from './server/create-herald.js';
 export type { Extension, ExtensionContext, ExtensionHook } from './bayeux/extensions.js';
 export type { BayeuxMessage } from './bayeux/message.js';
 export type { ServiceHandler, ServiceRequest } from './bayeux/services.js';

@@ -9,16 +9,17 @@
 import { parseChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
-import type { BatchOutcome, PendingReply, RequestContext } from '../core/protocol.js';
+import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { BrowserHolds } from './browser-holds.js';
-import { handleConnect, heldConnectReply } from './connect.js';
+import { handleConnect, heldConnectReply, occupiesBrowserConnection } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
 import { BayeuxErrors } from './errors.js';
 import type { Extension, ExtensionContext } from './extensions.js';
 import { ExtensionPipeline } from './extensions.js';
-import { Batch } from './handler.js';
+import { withTimesync } from './ext/timesync.js';
+import { Batch, sessionFor } from './handler.js';
 import type { BayeuxDeps, BayeuxOptions, HeldConnect, MetaHandler } from './handler.js';
 import { handleHandshake } from './handshake.js';
 import { encodeBody, isObject, replyTo } from './message.js';
@@ -76,6 +77,7 @@ export class BayeuxServer {
   /** Handles one request's messages. Never throws for bad input: every problem is a reply. */
   readonly handleBatch = async (messages: readonly unknown[], context: RequestContext): Promise<BatchOutcome> => {
     const batch = new Batch(context, messages.length);
+    const receivedAt = Date.now();
     const handshakeAt = messages.findIndex((m) => isObject(m) && m.channel === '/meta/handshake');
     const replies: BayeuxReply[] = [];
     for (let i = 0; i < messages.length; i++) {
@@ -86,15 +88,19 @@ export class BayeuxServer {
         replies.push({ ...rejected, successful: false, error: BayeuxErrors.handshakeNotAlone() });
         continue;
       }
-      for (const reply of await this.#handleOne(message, batch)) {
+      for (let reply of await this.#handleOne(message, batch)) {
+        if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
         const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));
         if (out !== null) replies.push(out as BayeuxReply);
       }
     }
-    const held = batch.held;
-    if (held !== undefined) return { body: '', pending: this.#pending(held, batch), newBrowserId: batch.newBrowserId };
-    return { body: encodeBody(replies, batch.takeDeliveries()), newBrowserId: batch.newBrowserId };
+    const { held, session, newBrowserId } = batch;
+    if (held !== undefined) return { body: '', pending: this.#pending(held, batch), session, newBrowserId };
+    return { body: encodeBody(replies, batch.takeDeliveries()), session, newBrowserId };
   };
+
+  /** The session a push connection names, if this request may use it (same rules as a clientId in a message). */
+  readonly findSession: SessionFinder = (clientId, context) => sessionFor(clientId, context, this.#deps);
 
   async #handleOne(raw: unknown, batch: Batch): Promise<BayeuxReply[]> {
     if (!isObject(raw)) return [{ channel: '/meta/unknown', successful: false, error: BayeuxErrors.notAnObject() }];
@@ -121,7 +127,7 @@ export class BayeuxServer {
     const { browsers } = this.#deps;
     return {
       wait: (respond) => {
-        const browserId = session.browserId;
+        const browserId = occupiesBrowserConnection(batch.context) ? session.browserId : undefined;
         if (browserId !== undefined) browsers.add(browserId, session);
         const release = () => {
           if (browserId !== undefined) browsers.remove(browserId, session);
@@ -142,7 +148,7 @@ export class BayeuxServer {
   }
 
   async #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch): Promise<string> {
-    const reply = heldConnectReply(held, reason, this.#deps);
+    const reply = withTimesync(heldConnectReply(held, reason, this.#deps), held.request, held.receivedAt, Date.now());
     // A replaced connect leaves the queue to the connect that replaced it.
     const deliveries = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
     const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));

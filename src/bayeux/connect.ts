@@ -8,6 +8,7 @@
  * it is not the session's first, nothing is queued, and its browser holds no other long-poll.
  * Otherwise it is answered at once with whatever is queued.
  */
+import type { RequestContext } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import { HANDSHAKE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
@@ -15,6 +16,14 @@ import type { BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
 import { isObject, replyTo } from './message.js';
 import type { BayeuxReply } from './message.js';
+
+const EVENTSOURCE = 'eventsource';
+const WEBSOCKET = 'websocket';
+
+/** Only HTTP long-polls use up a browser's few connections per host; a WebSocket does not. */
+export function occupiesBrowserConnection(context: RequestContext): boolean {
+  return context.connectionType !== WEBSOCKET;
+}
 
 export const handleConnect: MetaHandler = (message, batch, deps) => {
   const reply = replyTo('/meta/connect', message);
@@ -30,21 +39,28 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
     return [{ ...reply, successful: false, error: BayeuxErrors.connectionTypes([String(connectionType)]), advice: HANDSHAKE_ADVICE }];
   }
 
+  batch.session = session;
   const first = session.connects === 0;
   session.connects++;
+  if (connectionType === EVENTSOURCE) {
+    // Faye's EventSource client posts its connects separately from the stream: answer at once and
+    // space them out; deliveries travel down the stream.
+    return [{ ...reply, successful: true, advice: { reconnect: 'retry', interval: deps.options.timeoutMs, timeout: 0 } }];
+  }
   const timeoutMs = holdTimeout(message, deps);
   const canHold = !first && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
   if (canHold) {
     const browserId = session.browserId;
     const limit = deps.options.maxSessionsPerBrowser;
-    if (browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit) {
-      batch.deliverFrom = session;
+    if (occupiesBrowserConnection(batch.context) && browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit) {
+      if (session.stream === undefined) batch.deliverFrom = session;
       return [{ ...reply, successful: true, advice: multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs) }];
     }
-    batch.held = { session, request: message, timeoutMs };
+    batch.held = { session, request: message, timeoutMs, receivedAt: Date.now() };
     return [];
   }
-  batch.deliverFrom = session;
+  // With a stream attached, queued messages leave through it, in order; this reply carries none.
+  if (session.stream === undefined) batch.deliverFrom = session;
   return [{ ...reply, successful: true, advice: retryAdvice(deps.options) }];
 };
 

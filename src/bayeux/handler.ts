@@ -38,12 +38,16 @@ export interface HeldConnect {
   readonly session: Session;
   readonly request: BayeuxMessage;
   readonly timeoutMs: number;
+  /** When the request arrived (ms since the epoch), for timesync. */
+  readonly receivedAt: number;
 }
 
 /** State shared by the handlers of one request's messages. */
 export class Batch {
   /** The session whose queued messages this reply carries (set by a connect answered now). */
   deliverFrom: Session | undefined;
+  /** The session a handshake created or a connect named, for transports that bind to it. */
+  session: Session | undefined;
   held: HeldConnect | undefined;
   newBrowserId: string | undefined;
 
@@ -65,9 +69,13 @@ export type MetaHandler = (message: BayeuxMessage, batch: Batch, deps: BayeuxDep
  * clientId is not enough); a request with no cookie at all (cross-site, non-browser) is trusted.
  */
 export function findSession(message: BayeuxMessage, batch: Batch, deps: BayeuxDeps): Session | undefined {
-  const session = deps.sessions.get(message.clientId);
+  return sessionFor(message.clientId, batch.context, deps);
+}
+
+export function sessionFor(clientId: unknown, context: RequestContext, deps: BayeuxDeps): Session | undefined {
+  const session = deps.sessions.get(clientId);
   if (session === undefined) return undefined;
-  const cookie = batch.context.browserId;
+  const cookie = context.browserId;
   if (cookie !== undefined && session.browserId !== undefined && cookie !== session.browserId) return undefined;
   return session;
 }

@@ -40,5 +40,6 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
   const { context } = batch;
   if (context.browserId !== undefined) session.browserId = context.browserId;
   else if (context.canSetCookie) session.browserId = batch.newBrowserId = randomId();
+  batch.session = session;
   return [{ ...reply, clientId: session.id, successful: true, advice: retryAdvice(options) }];
 };

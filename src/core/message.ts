@@ -13,9 +13,9 @@ export interface Message {
   readonly publishedAt: number;
 }
 
-/** Turns a message into the bytes of one wire format (Bayeux JSON, SSE event, …). */
-export interface WireFormat {
-  encode(message: Message): string;
+/** Turns a message into one wire format's representation (Bayeux JSON, a WebSocket frame, an SSE event, …). */
+export interface WireFormat<T = string> {
+  encode(message: Message): T;
 }
 
 /**
@@ -23,25 +23,23 @@ export interface WireFormat {
  * message is serialised once per wire format however many sessions receive it.
  */
 export class Delivery {
-  #format: WireFormat | undefined;
-  #encoded = '';
-  #others: Map<WireFormat, string> | undefined;
+  #format: WireFormat<unknown> | undefined;
+  #encoded: unknown;
+  #others: Map<WireFormat<unknown>, unknown> | undefined;
 
   constructor(readonly message: Message) {}
 
-  encode(format: WireFormat): string {
-    if (this.#format === format) return this.#encoded;
+  encode<T>(format: WireFormat<T>): T {
+    if (this.#format === format) return this.#encoded as T;
     if (this.#format === undefined) {
       this.#format = format;
       this.#encoded = format.encode(this.message);
-      return this.#encoded;
+      return this.#encoded as T;
     }
     this.#others ??= new Map();
-    let encoded = this.#others.get(format);
-    if (encoded === undefined) {
-      encoded = format.encode(this.message);
-      this.#others.set(format, encoded);
-    }
+    if (this.#others.has(format)) return this.#others.get(format) as T;
+    const encoded = format.encode(this.message);
+    this.#others.set(format, encoded);
     return encoded;
   }
 }

@@ -4,6 +4,7 @@
  * its wire into messages, hands them to a BatchHandler, and writes back what it gets: a body now,
  * or a hold that produces a body later. Transports know nothing of the protocol's rules.
  */
+import type { Session } from './session.js';
 
 export interface RequestContext {
   /** The connection type that carried the request: 'long-polling', 'websocket', … */
@@ -29,8 +30,13 @@ export interface BatchOutcome {
   /** The reply body to send now, unless `pending` is set. */
   readonly body: string;
   readonly pending?: PendingReply | undefined;
+  /** The session a handshake created or a connect named: a push transport attaches its stream to it. */
+  readonly session?: Session | undefined;
   /** A new browser id the transport should set as the `BAYEUX_BROWSER` cookie. */
   readonly newBrowserId?: string | undefined;
 }
 
 export type BatchHandler = (messages: readonly unknown[], context: RequestContext) => Promise<BatchOutcome>;
+
+/** Finds the session a push connection names (e.g. `GET /bayeux/<clientId>` for EventSource), if the request may use it. */
+export type SessionFinder = (clientId: string, context: RequestContext) => Session | undefined;

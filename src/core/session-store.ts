@@ -77,11 +77,11 @@ export class SessionStore {
     for (const session of [...this.#sessions.values()]) this.close(session, reason);
   }
 
-  /** Closes every session that has held nothing for longer than maxInterval. */
+  /** Closes every session that nobody has listened for during longer than maxInterval. */
   sweep(): void {
     const deadline = this.#clock.now() - this.options.maxIntervalMs;
     for (const session of this.#sessions.values()) {
-      if (!session.isHeld && session.lastActivity <= deadline) this.close(session, 'expired');
+      if (!session.isAttended && session.lastActivity <= deadline) this.close(session, 'expired');
     }
   }
 

@@ -22,6 +22,16 @@ export interface Waiter {
   resume(reason: ResumeReason): void;
 }
 
+/**
+ * A push connection (WebSocket, server-sent events): takes deliveries as they come, in order,
+ * without ending. At most one per session; while attached the session does not expire.
+ */
+export interface Stream {
+  push(deliveries: Delivery[]): void;
+  /** The session ended; the stream decides whether its connection ends with it. */
+  sessionClosed(reason: CloseReason): void;
+}
+
 export interface SessionHooks {
   /** Called once per burst when messages arrive for a held session, so flushes batch per tick. */
   readonly onReady: (session: Session) => void;
@@ -40,6 +50,7 @@ export class Session {
 
   #queue: Delivery[] = [];
   #waiter: Waiter | undefined;
+  #stream: Stream | undefined;
   #holdTimer: Timer | undefined;
   #readyPending = false;
 
@@ -60,6 +71,15 @@ export class Session {
     return this.#waiter !== undefined;
   }
 
+  /** A held request or an attached stream: someone is listening, so the session does not expire. */
+  get isAttended(): boolean {
+    return this.#waiter !== undefined || this.#stream !== undefined;
+  }
+
+  get stream(): Stream | undefined {
+    return this.#stream;
+  }
+
   get isClosed(): boolean {
     return this.closeReason !== undefined;
   }
@@ -73,11 +93,21 @@ export class Session {
     if (this.closeReason !== undefined) return true;
     if (this.#queue.length >= this.maxQueue) return false;
     this.#queue.push(delivery);
-    if (this.#waiter !== undefined && !this.#readyPending) {
-      this.#readyPending = true;
-      this.hooks.onReady(this);
-    }
+    this.#signalReady();
     return true;
+  }
+
+  /** Sends everything from now on to `stream`, replacing any previous one; what is queued goes first. */
+  attachStream(stream: Stream): void {
+    if (this.closeReason !== undefined) return;
+    this.#stream = stream;
+    this.#signalReady();
+  }
+
+  detachStream(stream: Stream): void {
+    if (this.#stream !== stream) return;
+    this.#stream = undefined;
+    this.touch();
   }
 
   /** Takes everything queued, oldest first. */
@@ -95,10 +125,7 @@ export class Session {
     this.#resume('replaced');
     this.#waiter = waiter;
     this.#holdTimer = this.clock.setTimeout(() => this.#resume('timeout'), timeoutMs);
-    if (this.#queue.length > 0) {
-      this.#readyPending = true;
-      this.hooks.onReady(this);
-    }
+    this.#signalReady();
   }
 
   /** The holder went away (its socket closed): forget it without resuming it. */
@@ -108,10 +135,12 @@ export class Session {
     this.touch();
   }
 
-  /** Called by the flush scheduler: resumes the held request if there is anything to send. */
+  /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */
   flush(): void {
     this.#readyPending = false;
-    if (this.#queue.length > 0) this.#resume('messages');
+    if (this.#queue.length === 0) return;
+    if (this.#stream !== undefined) this.#stream.push(this.drain());
+    else this.#resume('messages');
   }
 
   /** Marks the session closed and resumes any held request; the store drops the rest. */
@@ -121,6 +150,15 @@ export class Session {
     this.#resume('closed');
     this.#queue = [];
     this.subscriptions.clear();
+    const stream = this.#stream;
+    this.#stream = undefined;
+    stream?.sessionClosed(reason);
+  }
+
+  #signalReady(): void {
+    if (this.#readyPending || this.#queue.length === 0 || (this.#waiter === undefined && this.#stream === undefined)) return;
+    this.#readyPending = true;
+    this.hooks.onReady(this);
   }
 
   #resume(reason: ResumeReason): void {

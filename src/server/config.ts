@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { HeraldError } from '../core/errors.js';
-import type { HeraldOptions } from './create-herald.js';
+import type { HeraldOptions, TransportName } from './create-herald.js';
+import { TRANSPORT_NAMES } from './create-herald.js';
 import type { LogLevel } from './logger.js';
 import { LOG_LEVELS } from './logger.js';
 
@@ -33,6 +34,7 @@ export const SERVE_SETTINGS = {
   'allowed-origins': { env: 'HERALD_ALLOWED_ORIGINS', help: 'browser origins allowed: comma-separated origins, "localhost", or "*" (default localhost)' },
   'max-body': { env: 'HERALD_MAX_BODY', help: 'largest request body, e.g. 1mb or 65536 (default 1mb)' },
   'max-queue': { env: 'HERALD_MAX_QUEUE', help: 'messages queued per session before it is closed as a slow consumer (default 10000)' },
+  transports: { env: 'HERALD_TRANSPORTS', help: `connection types to offer, comma-separated (default ${TRANSPORT_NAMES.join(',')})` },
   'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
 } as const satisfies Record<string, Setting>;
 
@@ -78,8 +80,15 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       allowedOrigins: read('allowed-origins', list, 'comma-separated origins'),
       maxBodyBytes: read('max-body', parseSize, 'a size such as 1mb, 64kb or 65536'),
       maxQueue: read('max-queue', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
+      transports: read('transports', parseTransports, `some of ${TRANSPORT_NAMES.join(', ')}`),
     },
   };
+}
+
+function parseTransports(text: string): TransportName[] | undefined {
+  const names = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0 || !names.every((name) => (TRANSPORT_NAMES as readonly string[]).includes(name))) return undefined;
+  return names as TransportName[];
 }
 
 function parseInteger(text: string, min: number, max: number): number | undefined {

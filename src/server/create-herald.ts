@@ -6,6 +6,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BAYEUX_DEFAULTS, BayeuxServer } from '../bayeux/bayeux-server.js';
 import type { Extension } from '../bayeux/extensions.js';
 import type { ServiceHandler } from '../bayeux/services.js';
@@ -17,7 +18,10 @@ import { Hub } from '../core/hub.js';
 import { MemoryEngine } from '../core/memory-engine.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
+import { BAYEUX_JSON } from '../bayeux/message.js';
+import { EventSourceTransport } from '../transports/eventsource.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
+import { CLOSE, WebSocketTransport } from '../transports/websocket.js';
 import { sendError, sendJson } from '../transports/http.js';
 import { answerPreflight, corsHeaders, createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
@@ -48,11 +52,22 @@ export interface HeraldOptions {
   allowPublishWithoutSession?: boolean;
   /** Attributes of the `BAYEUX_BROWSER` cookie. */
   cookieAttributes?: string;
+  /** Connection types to offer, in order of preference (default: all). */
+  transports?: readonly TransportName[];
+  /** WebSocket ping period; a peer silent for a whole period is dropped. */
+  pingIntervalMs?: number;
+  /** A WebSocket whose unsent bytes exceed this is closed as a slow consumer. */
+  maxBufferedBytes?: number;
+  /** Period of the comment lines that keep an event stream alive. */
+  heartbeatMs?: number;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
   clock?: Clock;
 }
+
+export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
+export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 /** Liveness and counts, as JSON; 503 while draining. */
 export const HEALTH_PATH = '/health';
@@ -71,6 +86,10 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   multiSessionIntervalMs: BAYEUX_DEFAULTS.multiSessionIntervalMs,
   allowPublishWithoutSession: BAYEUX_DEFAULTS.allowPublishWithoutSession,
   cookieAttributes: 'Path=/; HttpOnly; SameSite=Lax',
+  transports: TRANSPORT_NAMES,
+  pingIntervalMs: 25_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  heartbeatMs: 15_000,
   shutdownGraceMs: 5_000,
 };
 
@@ -78,11 +97,14 @@ export interface HeraldStats {
   readonly sessions: number;
   readonly heldConnects: number;
   readonly patterns: number;
+  readonly webSockets: number;
 }
 
 export interface Herald {
   /** Serves the request if it is Herald's; false (and untouched) otherwise. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Serves Herald's paths on an existing server; its other requests go to the listeners it had. */
   attach(server: Server): void;
   /** Starts a server of its own. */
@@ -117,6 +139,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     clock: options.clock,
   });
   const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
+  const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
     { sessions, hub, engine },
     {
@@ -126,13 +149,25 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       maxSessionsPerBrowser: config.maxSessionsPerBrowser,
       multiSessionIntervalMs: config.multiSessionIntervalMs,
       allowPublishWithoutSession: config.allowPublishWithoutSession,
-      connectionTypes: [LongPollingTransport.connectionType],
+      connectionTypes: connectionTypes(config.transports),
     },
   );
   const longPolling = new LongPollingTransport(bayeux.handleBatch, {
     maxBodyBytes: config.maxBodyBytes,
     cookieAttributes: config.cookieAttributes,
+    callbackPolling: enabled.has('callback-polling'),
   });
+  const webSocket = enabled.has('websocket')
+    ? new WebSocketTransport(bayeux.handleBatch, {
+        maxPayloadBytes: config.maxBodyBytes,
+        maxBufferedBytes: config.maxBufferedBytes,
+        pingIntervalMs: config.pingIntervalMs,
+        messageFormat: BAYEUX_JSON,
+      })
+    : undefined;
+  const eventSource = enabled.has('eventsource')
+    ? new EventSourceTransport(bayeux.findSession, { heartbeatMs: config.heartbeatMs, retryMs: 1000, messageFormat: BAYEUX_JSON })
+    : undefined;
   const origins = createOriginPolicy(config.allowedOrigins);
   const servers = new Set<Server>();
   const inFlight = new Set<ServerResponse>();
@@ -140,12 +175,13 @@ export function createHerald(options: HeraldOptions = {}): Herald {
 
   sessions.onClosed((session, reason) => logger.debug('session closed', { clientId: session.id, reason }));
 
-  function isBayeuxPath(pathname: string): boolean {
-    return config.paths.some((path) => pathname === path || pathname.startsWith(path + '/'));
+  /** The Bayeux path `pathname` is under, if any. */
+  function bayeuxPath(pathname: string): string | undefined {
+    return config.paths.find((path) => pathname === path || pathname.startsWith(path + '/'));
   }
 
   function stats(): HeraldStats {
-    return { sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount };
+    return { sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount, webSockets: webSocket?.openSockets ?? 0 };
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -155,7 +191,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       sendJson(res, closing === undefined ? 200 : 503, JSON.stringify({ status, ...stats() }));
       return true;
     }
-    if (!isBayeuxPath(url.pathname)) return false;
+    const path = bayeuxPath(url.pathname);
+    if (path === undefined) return false;
     req.socket.setNoDelay(true);
     const origin = req.headers.origin;
     if (origin !== undefined && !origins.allows(origin, req)) {
@@ -170,6 +207,11 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       answerPreflight(req, res);
       return true;
     }
+    if (EventSourceTransport.wants(req)) {
+      if (eventSource === undefined) sendError(res, 400, 'eventsource is not enabled on this server', corsHeaders(req));
+      else eventSource.serve(req, res, url.pathname.slice(path.length + 1), corsHeaders(req));
+      return true;
+    }
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
     longPolling.serve(req, res, url, corsHeaders(req)).catch((error: unknown) => {
@@ -180,6 +222,30 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     return true;
   }
 
+  /** Takes the upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = new URL(req.url ?? '/', 'http://herald.invalid');
+    if (bayeuxPath(url.pathname) === undefined) return false;
+    socket.on('error', () => socket.destroy());
+    const origin = req.headers.origin;
+    const refusal =
+      webSocket === undefined
+        ? 'websocket is not enabled on this server'
+        : closing !== undefined
+          ? 'server is shutting down'
+          : origin !== undefined && !origins.allows(origin, req)
+            ? `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed`
+            : undefined;
+    if (refusal !== undefined || webSocket === undefined) {
+      const body = JSON.stringify({ error: refusal });
+      const status = closing !== undefined ? '503 Service Unavailable' : webSocket === undefined ? '400 Bad Request' : '403 Forbidden';
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return true;
+    }
+    webSocket.upgrade(req, socket, head);
+    return true;
+  }
+
   function attach(server: Server): void {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     server.removeAllListeners('request');
@@ -187,6 +253,13 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       if (handle(req, res)) return;
       if (previous.length === 0) sendError(res, 404, `no such path: ${new URL(req.url ?? '/', 'http://x').pathname}`);
       for (const listener of previous) listener.call(server, req, res);
+    });
+    const previousUpgrade = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
+    server.removeAllListeners('upgrade');
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (handleUpgrade(req, socket, head)) return;
+      if (previousUpgrade.length === 0) socket.destroy();
+      for (const listener of previousUpgrade) listener.call(server, req, socket, head);
     });
     servers.add(server);
   }
@@ -208,6 +281,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     for (const server of servers) server.close();
     // Held connects answer now, advising a new handshake (their sessions die with this process).
     sessions.closeAll('shutdown');
+    webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
+    eventSource?.closeAll();
     const deadline = Date.now() + config.shutdownGraceMs;
     while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
@@ -238,6 +313,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return sessions.size;
     },
     stats,
+    handleUpgrade,
     close() {
       closing ??= drain();
       return closing;
@@ -245,23 +321,37 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   };
 }
 
+/** What the handshake offers. Faye's browser client calls a cross-origin long-poll by its own name. */
+function connectionTypes(transports: readonly TransportName[]): string[] {
+  return transports.flatMap((name) => (name === 'long-polling' ? ['long-polling', 'cross-origin-long-polling'] : [name]));
+}
+
 function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function validate(config: Settings): void {
-  const nonNegative = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs'] as const;
-  for (const key of nonNegative) {
+  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'pingIntervalMs', 'heartbeatMs'] as const;
+  for (const key of durations) {
     const value = config[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    // A zero period would spin a timer.
+    const least = key === 'pingIntervalMs' || key === 'heartbeatMs' ? 1 : 0;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
   }
-  for (const key of ['maxQueue', 'maxBodyBytes'] as const) {
+  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes'] as const) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a positive integer, got ${String(value)}`);
     }
+  }
+  if (config.transports.length === 0 || config.transports.some((name) => !TRANSPORT_NAMES.includes(name))) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `transports must be some of ${TRANSPORT_NAMES.join(', ')}, got ${config.transports.join(', ') || 'none'}`);
+  }
+  if (!config.transports.includes('long-polling') && !config.transports.includes('callback-polling')) {
+    // Every Bayeux client handshakes over one of these (the spec makes long-polling mandatory).
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'transports must include long-polling or callback-polling');
   }
   for (const path of config.paths) {
     if (!/^\/[\w\-./]*$/.test(path) || path.endsWith('/')) {

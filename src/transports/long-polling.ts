@@ -3,19 +3,24 @@
  * The `long-polling` transport (Bayeux §"long-polling"): each HTTP request carries a batch of
  * messages and its response carries the replies; a connect may be held open until there is
  * something to deliver. Accepts POST with a JSON body, POST with `message=` (form-encoded, or
- * `text/plain` from Faye's cross-origin transport), and GET with `?message=`.
+ * `text/plain` from Faye's cross-origin transport), and GET with `?message=`; a GET that names a
+ * `jsonp` callback is the `callback-polling` transport (see callback-polling.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
+import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
 import { HttpError, parseMessages, readBody, readCookie, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
+export const CALLBACK_POLLING = 'callback-polling';
 
 export interface LongPollingOptions {
   /** Largest request body accepted (413 above). */
   readonly maxBodyBytes: number;
   /** Attributes of the `BAYEUX_BROWSER` cookie after its value (e.g. `Path=/; HttpOnly; SameSite=Lax`). */
   readonly cookieAttributes: string;
+  /** Serve GETs carrying a `jsonp` parameter as callback-polling. */
+  readonly callbackPolling: boolean;
 }
 
 export class LongPollingTransport {
@@ -26,16 +31,24 @@ export class LongPollingTransport {
     private readonly options: LongPollingOptions,
   ) {}
 
-  /** Serves one request; `headers` (CORS) go on every response. */
+  /**
+   * Serves one request; `headers` (CORS) go on every response. A GET with a `jsonp` parameter is
+   * callback-polling: the same exchange, its replies wrapped for a `<script>` tag.
+   */
   async serve(req: IncomingMessage, res: ServerResponse, url: URL, headers: Record<string, string | string[]>): Promise<void> {
     let gone = false;
     res.once('close', () => (gone = true));
     let messages: unknown[];
+    let callback: string | undefined;
     try {
       if (req.method === 'POST') {
         const body = await readBody(req, this.options.maxBodyBytes);
         messages = parseMessages(req.headers['content-type'], body.toString('utf8'), url.searchParams);
       } else if (req.method === 'GET') {
+        if (url.searchParams.has(JSONP_PARAM)) {
+          if (!this.options.callbackPolling) throw new HttpError(400, 'callback-polling (JSONP) is not enabled on this server');
+          callback = jsonpCallback(url.searchParams);
+        }
         messages = parseMessages(undefined, undefined, url.searchParams);
       } else {
         throw new HttpError(405, `method ${req.method} not allowed: use POST or GET`);
@@ -51,7 +64,7 @@ export class LongPollingTransport {
     }
 
     const context: RequestContext = {
-      connectionType: LongPollingTransport.connectionType,
+      connectionType: callback === undefined ? LongPollingTransport.connectionType : CALLBACK_POLLING,
       browserId: readCookie(req, BROWSER_COOKIE),
       canSetCookie: true,
       remoteAddress: req.socket.remoteAddress,
@@ -62,13 +75,14 @@ export class LongPollingTransport {
     if (outcome.newBrowserId !== undefined) {
       replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}`;
     }
+    const reply = (body: string) => (callback === undefined ? sendJson(res, 200, body, replyHeaders) : sendJsonp(res, callback, body, replyHeaders));
     const pending = outcome.pending;
     if (pending === undefined) {
-      sendJson(res, 200, outcome.body, replyHeaders);
+      reply(outcome.body);
       return;
     }
     if (gone) return;
-    const cancel = pending.wait((body) => sendJson(res, 200, body, replyHeaders));
+    const cancel = pending.wait(reply);
     // The client went away while held: drop the hold so the session can expire or be resumed.
     res.once('close', () => {
       if (!res.writableEnded) cancel();

@@ -4,6 +4,8 @@ import { postJson } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 
+const ALL_TYPES = ['websocket', 'long-polling', 'cross-origin-long-polling', 'callback-polling', 'eventsource'];
+
 describe('/meta/handshake', () => {
   test('succeeds with a clientId, the offered types and retry advice, and sets the browser cookie', async (t) => {
     const { port } = await startHerald(t, { timeoutMs: 25_000 });
@@ -18,7 +20,7 @@ describe('/meta/handshake', () => {
     assert.equal(reply.id, '1');
     assert.equal(reply.version, '1.0');
     assert.match(reply.clientId, /^[0-9a-z]{32,}$/, 'alphanumeric, at least 128 bits');
-    assert.deepEqual(reply.supportedConnectionTypes, ['long-polling']);
+    assert.deepEqual(reply.supportedConnectionTypes, ALL_TYPES);
     assert.deepEqual(reply.advice, { reconnect: 'retry', interval: 0, timeout: 25_000, maxInterval: 10_000 });
     assert.match(String(res.headers['set-cookie']), /^BAYEUX_BROWSER=[0-9a-f]{40}; Path=\/; HttpOnly; SameSite=Lax$/);
   });
@@ -39,6 +41,14 @@ describe('/meta/handshake', () => {
     assert.equal(res.headers['set-cookie'], undefined);
   });
 
+  test('offers exactly the enabled connection types', async (t) => {
+    const { port } = await startHerald(t, { transports: ['long-polling', 'websocket'] });
+    const [reply] = (await postJson(port, '/bayeux', [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling', 'long-polling'] }])).json();
+    assert.deepEqual(reply.supportedConnectionTypes, ['long-polling', 'cross-origin-long-polling', 'websocket']);
+    const [refused] = (await postJson(port, '/bayeux', [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['callback-polling'] }])).json();
+    assert.equal(refused.error, '301:callback-polling:Connection types not supported');
+  });
+
   test('fails without a version, naming it, and tells the client to stop', async (t) => {
     const { port } = await startHerald(t);
     const [reply] = (await postJson(port, '/bayeux', [{ channel: '/meta/handshake', supportedConnectionTypes: ['long-polling'], id: '9' }])).json();
@@ -53,7 +63,7 @@ describe('/meta/handshake', () => {
     const [reply] = (await postJson(port, '/bayeux', [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['flash'] }])).json();
     assert.equal(reply.successful, false);
     assert.equal(reply.error, '301:flash:Connection types not supported');
-    assert.deepEqual(reply.supportedConnectionTypes, ['long-polling']);
+    assert.deepEqual(reply.supportedConnectionTypes, ALL_TYPES);
     assert.equal(reply.advice.reconnect, 'none');
   });
 

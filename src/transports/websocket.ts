@@ -1,0 +1,199 @@
+/**
+ * @module
+ * The `websocket` transport: each text frame carries a JSON array of Bayeux messages (or one
+ * message); replies go back as frames. A connect is held like a long-poll, but deliveries do not
+ * wait for it: they are pushed as frames the moment they are flushed. The socket binds to the
+ * session its handshake created or its connect named, so a client may switch to WebSocket
+ * mid-session, and a new socket may carry an old clientId.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { RawData, WebSocket } from 'ws';
+import type { Delivery, Message, WireFormat } from '../core/message.js';
+import type { BatchHandler, RequestContext } from '../core/protocol.js';
+import type { CloseReason, Session, Stream } from '../core/session.js';
+import { readCookie } from './http.js';
+import { BROWSER_COOKIE } from './long-polling.js';
+
+export interface WebSocketOptions {
+  /** Largest frame accepted; larger ones close the socket with 1009. */
+  readonly maxPayloadBytes: number;
+  /** A socket whose unsent bytes exceed this is closed as a slow consumer instead of growing memory. */
+  readonly maxBufferedBytes: number;
+  /** Ping period; a peer that has not answered the previous ping by the next one is dropped. */
+  readonly pingIntervalMs: number;
+  /** Encodes one delivery as the JSON of one message; frames are built from it. */
+  readonly messageFormat: WireFormat;
+}
+
+/** RFC 6455 close codes Herald uses. */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  unsupportedData: 1003,
+  invalidPayload: 1007,
+  policyViolation: 1008,
+  tryAgainLater: 1013,
+} as const;
+
+export class WebSocketTransport {
+  static readonly connectionType = 'websocket';
+
+  readonly #server: WebSocketServer;
+  readonly #sockets = new Set<BayeuxSocket>();
+  readonly #pinger: NodeJS.Timeout;
+  /** A one-message frame, built once per delivery and shared by every socket that receives it. */
+  readonly #frameFormat: WireFormat<Buffer>;
+
+  constructor(
+    private readonly handleBatch: BatchHandler,
+    private readonly options: WebSocketOptions,
+  ) {
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+    const messageFormat = options.messageFormat;
+    this.#frameFormat = { encode: (message: Message) => Buffer.from(`[${messageFormat.encode(message)}]`) };
+    this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
+    this.#pinger.unref();
+  }
+
+  get openSockets(): number {
+    return this.#sockets.size;
+  }
+
+  /** Completes an upgrade the caller has already checked (path, origin). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#server.handleUpgrade(req, socket, head, (ws) => {
+      const context: RequestContext = {
+        connectionType: WebSocketTransport.connectionType,
+        browserId: readCookie(req, BROWSER_COOKIE),
+        canSetCookie: false,
+        remoteAddress: req.socket.remoteAddress,
+        headers: req.headers,
+      };
+      const bayeuxSocket = new BayeuxSocket(ws, context, this.handleBatch, this.options, this.#frameFormat);
+      this.#sockets.add(bayeuxSocket);
+      ws.once('close', () => this.#sockets.delete(bayeuxSocket));
+    });
+  }
+
+  /** Closes every socket (server draining): clients reconnect elsewhere. */
+  closeAll(code: number, reason: string): void {
+    clearInterval(this.#pinger);
+    for (const socket of this.#sockets) socket.close(code, reason);
+  }
+
+  #ping(): void {
+    for (const socket of this.#sockets) socket.ping();
+  }
+}
+
+class BayeuxSocket implements Stream {
+  #session: Session | undefined;
+  readonly #cancels = new Set<() => void>();
+  /** Frames are handled one after another, so a client's messages keep their order. */
+  #chain: Promise<void> = Promise.resolve();
+  #alive = true;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly context: RequestContext,
+    private readonly handleBatch: BatchHandler,
+    private readonly options: WebSocketOptions,
+    private readonly frameFormat: WireFormat<Buffer>,
+  ) {
+    ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
+    ws.on('pong', () => (this.#alive = true));
+    ws.on('close', () => this.#closed());
+    // Without a listener an I/O error would crash the process; ws closes the socket after it.
+    ws.on('error', () => {});
+  }
+
+  ping(): void {
+    if (!this.#alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  push(deliveries: Delivery[]): void {
+    if (deliveries.length === 1) {
+      this.#send(deliveries[0]!.encode(this.frameFormat));
+      return;
+    }
+    const parts = deliveries.map((delivery) => delivery.encode(this.options.messageFormat));
+    this.#send(`[${parts.join(',')}]`);
+  }
+
+  sessionClosed(reason: CloseReason): void {
+    // A client that disconnected may handshake again on this socket; the others must reconnect.
+    if (reason === 'shutdown') this.close(CLOSE.goingAway, 'server shutting down');
+    else if (reason === 'queue_full') this.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
+  }
+
+  #receive(data: RawData, isBinary: boolean): void {
+    if (isBinary) {
+      this.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString());
+    } catch (error) {
+      this.close(CLOSE.invalidPayload, `malformed JSON: ${(error as Error).message}`.slice(0, 120));
+      return;
+    }
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    // `[]` was Faye's keep-alive: nothing to do.
+    if (messages.length === 0) return;
+    if (!messages.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m))) {
+      this.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
+      return;
+    }
+    this.#chain = this.#chain.then(() => this.#handle(messages)).catch(() => this.close(CLOSE.policyViolation, 'internal error'));
+  }
+
+  async #handle(messages: unknown[]): Promise<void> {
+    const outcome = await this.handleBatch(messages, this.context);
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
+    if (outcome.pending === undefined) {
+      this.#send(outcome.body);
+      return;
+    }
+    const cancel = outcome.pending.wait((body) => {
+      this.#cancels.delete(cancel);
+      this.#send(body);
+    });
+    this.#cancels.add(cancel);
+  }
+
+  #bind(session: Session): void {
+    this.#session?.detachStream(this);
+    this.#session = session;
+    session.attachStream(this);
+  }
+
+  #send(frame: string | Buffer): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(frame, { binary: false });
+    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
+      this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
+      // A peer that reads nothing will not read the close frame either.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+    }
+  }
+
+  #closed(): void {
+    this.#session?.detachStream(this);
+    this.#session = undefined;
+    for (const cancel of this.#cancels) cancel();
+    this.#cancels.clear();
+  }
+}
