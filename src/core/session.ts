@@ -27,7 +27,11 @@ export interface Waiter {
  * without ending. At most one per session; while attached the session does not expire.
  */
 export interface Stream {
-  push(deliveries: Delivery[]): void;
+  /**
+   * Sends deliveries, in order. False when the connection can no longer send: the session keeps
+   * them queued for whichever connection comes next, and forgets this stream.
+   */
+  push(deliveries: Delivery[]): boolean;
   /** The session ended; the stream decides whether its connection ends with it. */
   sessionClosed(reason: CloseReason): void;
 }
@@ -139,8 +143,16 @@ export class Session {
   flush(): void {
     this.#readyPending = false;
     if (this.#queue.length === 0) return;
-    if (this.#stream !== undefined) this.#stream.push(this.drain());
-    else this.#resume('messages');
+    if (this.#stream === undefined) {
+      this.#resume('messages');
+      return;
+    }
+    const deliveries = this.drain();
+    if (this.#stream.push(deliveries)) return;
+    this.#queue = deliveries.concat(this.#queue);
+    this.#stream = undefined;
+    this.touch();
+    if (this.#waiter !== undefined) this.#resume('messages');
   }
 
   /** Marks the session closed and resumes any held request; the store drops the rest. */

@@ -284,8 +284,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
     eventSource?.closeAll();
     const deadline = Date.now() + config.shutdownGraceMs;
-    while (inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const busy = () => inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
+    while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
+    webSocket?.terminateAll();
     sessions.dispose();
     await engine.close();
   }

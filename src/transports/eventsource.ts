@@ -89,12 +89,14 @@ class SseStream implements Stream {
     private readonly messageFormat: WireFormat,
   ) {}
 
-  push(deliveries: Delivery[]): void {
+  push(deliveries: Delivery[]): boolean {
+    if (this.res.writableEnded || this.res.destroyed) return false;
     if (deliveries.length === 1) {
       this.write(deliveries[0]!.encode(this.eventFormat));
-      return;
+      return true;
     }
     this.write(`data: [${deliveries.map((delivery) => delivery.encode(this.messageFormat)).join(',')}]\n\n`);
+    return true;
   }
 
   sessionClosed(_reason: CloseReason): void {

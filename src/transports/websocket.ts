@@ -83,6 +83,11 @@ export class WebSocketTransport {
     for (const socket of this.#sockets) socket.close(code, reason);
   }
 
+  /** Cuts whatever did not finish closing (a peer that stopped reading never will). */
+  terminateAll(): void {
+    for (const socket of this.#sockets) socket.terminate();
+  }
+
   #ping(): void {
     for (const socket of this.#sockets) socket.ping();
   }
@@ -122,13 +127,19 @@ class BayeuxSocket implements Stream {
     this.ws.close(code, reason);
   }
 
-  push(deliveries: Delivery[]): void {
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  push(deliveries: Delivery[]): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
     if (deliveries.length === 1) {
       this.#send(deliveries[0]!.encode(this.frameFormat));
-      return;
+      return true;
     }
     const parts = deliveries.map((delivery) => delivery.encode(this.options.messageFormat));
     this.#send(`[${parts.join(',')}]`);
+    return true;
   }
 
   sessionClosed(reason: CloseReason): void {

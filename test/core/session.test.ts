@@ -169,3 +169,43 @@ describe('fan-out', () => {
     assert.deepEqual(seen, [1]);
   });
 });
+
+describe('streams', () => {
+  test('an attached stream receives what was queued, then each burst as it comes', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const session = sessions.create();
+    await hub.subscribe(session, '/s');
+    await engine.publish({ channel: '/s', data: 'queued' });
+    const pushed: unknown[][] = [];
+    const stream = { push: (d: { message: { data: unknown } }[]) => (pushed.push(d.map((x) => x.message.data)), true), sessionClosed: () => {} };
+    session.attachStream(stream);
+    await nextTurn();
+    await engine.publish({ channel: '/s', data: 1 });
+    await engine.publish({ channel: '/s', data: 2 });
+    await nextTurn();
+    assert.deepEqual(pushed, [['queued'], [1, 2]]);
+    assert.equal(session.isAttended, true);
+  });
+
+  test('a stream that can no longer send leaves the messages queued for the next connection', async (t) => {
+    const { sessions, engine, hub } = setup(t);
+    const session = sessions.create();
+    await hub.subscribe(session, '/s');
+    const dead = { push: () => false, sessionClosed: () => {} };
+    session.attachStream(dead);
+    await engine.publish({ channel: '/s', data: 'a' });
+    await nextTurn();
+    await engine.publish({ channel: '/s', data: 'b' });
+    assert.equal(session.stream, undefined, 'the dead stream is forgotten');
+    assert.deepEqual(session.drain().map((d) => d.message.data), ['a', 'b']);
+  });
+
+  test('closing the session tells the stream why', (t) => {
+    const { sessions } = setup(t);
+    const session = sessions.create();
+    const reasons: CloseReason[] = [];
+    session.attachStream({ push: () => true, sessionClosed: (reason) => void reasons.push(reason) });
+    sessions.close(session, 'queue_full');
+    assert.deepEqual(reasons, ['queue_full']);
+  });
+});

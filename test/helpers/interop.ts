@@ -14,14 +14,22 @@ export interface Received {
   data?: any;
 }
 
-/** One CometD client over long-polling. Handshake these one at a time: they share one cookie jar. */
+export const COMETD_TRANSPORTS = ['websocket', 'long-polling', 'callback-polling'] as const;
+export type CometdTransport = (typeof COMETD_TRANSPORTS)[number];
+
+/** The connection type a client is using now. */
+export function cometdTransportOf(peer: CometdPeer): string | undefined {
+  return peer.client.getTransport()?.type;
+}
+
+/** One CometD client. Handshake these one at a time: they share one cookie jar. */
 export class CometdPeer {
   readonly client = new CometD();
   readonly handshakes: any[] = [];
 
-  constructor(url: string, options: Record<string, unknown> = {}) {
-    this.client.unregisterTransport('websocket');
-    this.client.unregisterTransport('callback-polling');
+  /** `transport`: the only connection type this client may use. */
+  constructor(url: string, readonly transport: CometdTransport = 'long-polling', options: Record<string, unknown> = {}) {
+    for (const type of COMETD_TRANSPORTS) if (type !== transport) this.client.unregisterTransport(type);
     this.client.configure({ url, logLevel: 'warn', backoffIncrement: 100, maxBackoff: 500, ...options });
     this.client.addListener('/meta/handshake', (reply: any) => this.handshakes.push(reply));
   }
@@ -59,14 +67,23 @@ export class CometdPeer {
   }
 }
 
-/** One Faye client over long-polling. */
+/** One Faye client. */
 export class FayePeer {
   readonly client: any;
 
-  constructor(url: string) {
+  /** `transport`: the connection type to use after the handshake (which Faye always sends over HTTP). */
+  constructor(url: string, readonly transport: 'long-polling' | 'websocket' = 'long-polling') {
     this.client = new faye.Client(url, { timeout: 10, retry: 0.2 });
-    this.client.disable('websocket');
+    this.client.disable('in-process');
+    // Faye handshakes over HTTP whatever it then uses, so long-polling cannot be disabled; with
+    // websocket enabled it upgrades to it as soon as the handshake is done.
+    if (transport === 'long-polling') this.client.disable('websocket');
     this.client.disable('autodisconnect');
+  }
+
+  /** The connection type in use now. */
+  get connectionType(): string | undefined {
+    return this.client._dispatcher._transport?.connectionType;
   }
 
   /** Resolves once the server acknowledged the subscription. */

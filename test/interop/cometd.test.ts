@@ -2,18 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createHerald } from '../../src/server/create-herald.js';
 import { onCleanup } from '../helpers/cleanup.js';
-import { startHerald } from '../helpers/herald.js';
-import { CometdPeer } from '../helpers/interop.js';
+import { startDroppableHerald, startHerald } from '../helpers/herald.js';
+import { CometdPeer, cometdTransportOf } from '../helpers/interop.js';
 import type { Received } from '../helpers/interop.js';
 import { waitFor } from '../helpers/wait.js';
 
-describe('official CometD JS client over long-polling', () => {
+for (const transport of ['long-polling', 'websocket'] as const) describe(`official CometD JS client over ${transport} alone`, () => {
   test('handshakes, subscribes with wildcards, publishes with a reply, unsubscribes, disconnects', async (t) => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
-    const peer = new CometdPeer(`${url}/cometd`);
+    const peer = new CometdPeer(`${url}/cometd`, transport);
     onCleanup(t, () => peer.disconnect());
     const handshake = await peer.handshake();
-    assert.equal(peer.client.getTransport()?.type, 'long-polling');
+    assert.equal(cometdTransportOf(peer), transport);
     assert.match(handshake.clientId, /^[0-9a-f]{40}$/);
 
     const exact: Received[] = [];
@@ -45,7 +45,7 @@ describe('official CometD JS client over long-polling', () => {
 
   test('a publish to a forbidden channel fails on the client without a transport failure', async (t) => {
     const { url } = await startHerald(t, { timeoutMs: 5_000 });
-    const peer = new CometdPeer(`${url}/cometd`);
+    const peer = new CometdPeer(`${url}/cometd`, transport);
     onCleanup(t, () => peer.disconnect());
     await peer.handshake();
     const reply = await peer.publish('/foo/*', 'x');
@@ -57,7 +57,7 @@ describe('official CometD JS client over long-polling', () => {
   test('remoteCall round-trips through a service channel', async (t) => {
     const { url, herald } = await startHerald(t, { timeoutMs: 5_000 });
     herald.service('/service/sum', ({ data }) => ({ sum: (data as number[]).reduce((a, b) => a + b, 0) }));
-    const peer = new CometdPeer(`${url}/cometd`);
+    const peer = new CometdPeer(`${url}/cometd`, transport);
     onCleanup(t, () => peer.disconnect());
     await peer.handshake();
     const reply = await peer.remoteCall('sum', [1, 2, 3]);
@@ -68,7 +68,7 @@ describe('official CometD JS client over long-polling', () => {
   test('re-handshakes when a restarted server has forgotten its session, and works again', async (t) => {
     const first = createHerald({ timeoutMs: 5_000 });
     const { port } = await first.listen(0, '127.0.0.1');
-    const peer = new CometdPeer(`http://127.0.0.1:${port}/cometd`);
+    const peer = new CometdPeer(`http://127.0.0.1:${port}/cometd`, transport);
     await peer.handshake();
     const oldId = peer.handshakes[0].clientId;
     await first.close();
@@ -84,5 +84,25 @@ describe('official CometD JS client over long-polling', () => {
     await peer.subscribe('/after/restart', (m) => got.push(m));
     await second.publish('/after/restart', 'hello again');
     await waitFor('the delivery after restart', () => got.length === 1);
+  });
+});
+
+describe('official CometD JS client over websocket', () => {
+  test('reconnects after the server drops its WebSocket, and keeps receiving on the same session', async (t) => {
+    const { url, herald, dropWebSockets, upgrades } = await startDroppableHerald(t, { timeoutMs: 5_000 });
+    const peer = new CometdPeer(`${url}/cometd`, 'websocket');
+    onCleanup(t, () => peer.disconnect());
+    const handshake = await peer.handshake();
+    const got: Received[] = [];
+    await peer.subscribe('/ticker', (m) => got.push(m));
+    await herald.publish('/ticker', 1);
+    await waitFor('the first tick', () => got.length === 1);
+    assert.equal(dropWebSockets(), 1);
+    await waitFor('a new WebSocket', () => upgrades() === 2 && herald.stats().webSockets === 1 && herald.stats().heldConnects === 1, 15_000);
+    await herald.publish('/ticker', 2);
+    await waitFor('the tick after the drop', () => got.length === 2);
+    assert.deepEqual(got.map((m) => m.data), [1, 2]);
+    assert.equal(peer.handshakes.filter((h) => h.successful).length, 1, 'the same session carried on');
+    assert.equal(peer.client.getClientId(), handshake.clientId);
   });
 });

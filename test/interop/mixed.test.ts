@@ -26,7 +26,7 @@ describe('CometD and Faye clients together', () => {
     assert.deepEqual(await atFaye.promise, { from: 'cometd', text: 'hello faye' });
   });
 
-  test('100 clients × 50 messages: each delivered exactly once, in publish order', async (t) => {
+  for (const transport of ['long-polling', 'websocket'] as const) test(`100 clients × 50 messages over ${transport}: each delivered exactly once, in publish order`, async (t) => {
     const { url, herald } = await startHerald(t, { timeoutMs: 10_000 });
     const MESSAGES = 50;
     const cometds: CometdPeer[] = [];
@@ -37,9 +37,9 @@ describe('CometD and Faye clients together', () => {
     });
 
     // CometD clients in one process share a cookie jar, like tabs of one browser: they handshake
-    // one at a time, and all but one poll (multiple-clients advice) instead of holding a connect.
+    // one at a time, and over long-polling all but one poll (multiple-clients advice).
     for (let i = 0; i < 50; i++) {
-      const peer = new CometdPeer(`${url}/cometd`);
+      const peer = new CometdPeer(`${url}/cometd`, transport);
       cometds.push(peer);
       await peer.handshake();
       const log: number[] = [];
@@ -48,7 +48,7 @@ describe('CometD and Faye clients together', () => {
     }
     await Promise.all(
       Array.from({ length: 50 }, async (_, i) => {
-        const peer = new FayePeer(`${url}/bayeux`);
+        const peer = new FayePeer(`${url}/bayeux`, transport);
         fayes.push(peer);
         const log: number[] = [];
         received.set(`faye-${i}`, log);
@@ -56,6 +56,7 @@ describe('CometD and Faye clients together', () => {
       }),
     );
     assert.equal(herald.sessionCount, 100);
+    if (transport === 'websocket') assert.equal(herald.stats().webSockets, 100);
 
     const publisher = new FayePeer(`${url}/bayeux`);
     fayes.push(publisher);

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { once } from 'node:events';
+import { describe, test } from 'node:test';
+import { onCleanup } from '../helpers/cleanup.js';
+import { httpRequest } from '../helpers/http.js';
+import { startHerald } from '../helpers/herald.js';
+import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Opens an event stream and collects what arrives. */
+async function openStream(port: number, path: string, t: { after(fn: () => unknown): void }) {
+  const req = request({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } });
+  req.end();
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  let text = '';
+  res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  res.on('error', () => {});
+  onCleanup(t, () => req.destroy());
+  return { res, req, text: () => text, events: () => [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!)) };
+}
+
+describe('eventsource (Faye)', () => {
+  test('streams deliveries to <endpoint>/<clientId> while connects are answered at once', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 20_000 });
+    const client = new RawBayeux(port);
+    await client.handshake();
+    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    assert.equal(stream.res.statusCode, 200);
+    assert.equal(stream.res.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(stream.res.headers['x-accel-buffering'], 'no');
+    const res = await client.connect({ connectionType: 'eventsource' });
+    assert.ok(res.elapsedMs < 1000);
+    assert.deepEqual(res.json()[0].advice, { reconnect: 'retry', interval: 20_000, timeout: 0 });
+    await client.subscribe('/es/**');
+    await herald.publish('/es/a', 1);
+    await herald.publish('/es/b/c', 2);
+    await waitFor('both events', () => stream.events().flat().length === 2);
+    assert.deepEqual(stream.events().flat(), [{ channel: '/es/a', data: 1 }, { channel: '/es/b/c', data: 2 }]);
+    assert.match(stream.text(), /^:\s+\nretry: \d+\n\n/, 'padding and retry first');
+  });
+
+  test('keeps the session alive while the stream is open, and sends heartbeats', async (t) => {
+    const { port, herald } = await startHerald(t, { maxIntervalMs: 100, heartbeatMs: 50 });
+    const client = new RawBayeux(port);
+    await client.handshake();
+    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    await waitFor('two heartbeats', () => (stream.text().match(/^:\n\n/gm) ?? []).length >= 2);
+    assert.equal(herald.sessionCount, 1, 'not expired while streaming');
+    stream.req.destroy();
+    await waitFor('expiry once the stream is gone', () => herald.sessionCount === 0);
+  });
+
+  test('refuses an unknown clientId with 400', async (t) => {
+    const { port } = await startHerald(t);
+    const res = await httpRequest(port, { path: '/bayeux/nosuchclient', headers: { Accept: 'text/event-stream' } });
+    assert.equal(res.status, 400);
+    assert.match(res.json().error, /unknown clientId/);
+    const bare = await httpRequest(port, { path: '/bayeux', headers: { Accept: 'text/event-stream' } });
+    assert.equal(bare.status, 400);
+  });
+
+  test('ends the stream when the session ends', async (t) => {
+    const { port } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.handshake();
+    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    const ended = once(stream.res, 'end');
+    await client.send([{ channel: '/meta/disconnect', clientId: client.clientId }]);
+    await ended;
+  });
+});

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { onCleanup } from '../helpers/cleanup.js';
+import { startHerald } from '../helpers/herald.js';
+import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { RawWs } from '../helpers/raw-ws.js';
+import { waitFor } from '../helpers/wait.js';
+
+const HANDSHAKE = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket', 'long-polling'], id: 'h' };
+
+async function openSession(port: number, t: { after(fn: () => unknown): void }) {
+  const ws = await RawWs.open(port);
+  onCleanup(t, () => ws.close());
+  ws.send([HANDSHAKE]);
+  const { clientId } = await ws.next('handshake reply', (m) => m.id === 'h');
+  ws.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c0', advice: { timeout: 0 } }]);
+  await ws.next('first connect reply', (m) => m.id === 'c0');
+  return { ws, clientId };
+}
+
+describe('websocket transport', () => {
+  test('handshakes, holds a connect, and pushes deliveries at once without waiting for it', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
+    const { ws, clientId } = await openSession(port, t);
+    ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/live/*', id: 's' }]);
+    assert.equal((await ws.next('subscribe reply', (m) => m.id === 's')).successful, true);
+    ws.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c1' }]);
+    await waitFor('the connect to be held', () => herald.stats().heldConnects === 1);
+    await herald.publish('/live/a', 1);
+    await herald.publish('/live/b', 2);
+    await ws.next('the second delivery', (m) => m.channel === '/live/b');
+    const deliveries = ws.frames.flat().filter((m) => m.data !== undefined);
+    assert.deepEqual(deliveries, [{ channel: '/live/a', data: 1 }, { channel: '/live/b', data: 2 }]);
+    assert.equal(herald.stats().heldConnects, 1, 'the connect is still held');
+    assert.equal(ws.frames.flat().some((m) => m.id === 'c1'), false);
+  });
+
+  test('answers a held connect at its timeout, on the socket', async (t) => {
+    const { port } = await startHerald(t, { timeoutMs: 300 });
+    const { ws, clientId } = await openSession(port, t);
+    const sent = Date.now();
+    ws.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c1' }]);
+    const reply = await ws.next('the held connect reply', (m) => m.id === 'c1');
+    assert.ok(Date.now() - sent >= 250);
+    assert.equal(reply.successful, true);
+  });
+
+  test('a client may switch from long-polling to WebSocket mid-session, and a new socket may carry an old clientId', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const poller = new RawBayeux(port);
+    await poller.open();
+    await poller.subscribe('/switch');
+    await herald.publish('/switch', 'queued before the switch');
+    const ws = await RawWs.open(port);
+    onCleanup(t, () => ws.close());
+    ws.send([{ channel: '/meta/connect', clientId: poller.clientId, connectionType: 'websocket', id: 'c', advice: { timeout: 0 } }]);
+    await ws.next('the queued delivery', (m) => m.data === 'queued before the switch');
+    await herald.publish('/switch', 'after');
+    await ws.next('a live delivery', (m) => m.data === 'after');
+    ws.close();
+    await waitFor('the socket to be gone', () => herald.stats().webSockets === 0);
+    const again = await RawWs.open(port);
+    onCleanup(t, () => again.close());
+    again.send([{ channel: '/meta/connect', clientId: poller.clientId, connectionType: 'websocket', id: 'c2', advice: { timeout: 0 } }]);
+    assert.equal((await again.next('connect reply', (m) => m.id === 'c2')).successful, true);
+    await herald.publish('/switch', 'on the new socket');
+    await again.next('delivery on the new socket', (m) => m.data === 'on the new socket');
+  });
+
+  test('tolerates [] keep-alives and gives Bayeux errors for bad messages', async (t) => {
+    const { port } = await startHerald(t);
+    const { ws } = await openSession(port, t);
+    ws.send('[]');
+    ws.send([{ channel: '/meta/connect', clientId: 'nobody', connectionType: 'websocket', id: 'x' }]);
+    const reply = await ws.next('the error reply', (m) => m.id === 'x');
+    assert.equal(reply.error, '402::session_unknown');
+    assert.equal(ws.closed, undefined);
+  });
+
+  for (const [name, frame, code, reason] of [
+    ['malformed JSON', '[{"channel":', 1007, /malformed JSON/],
+    ['a scalar', '42', 1007, /JSON object or an array/],
+    ['nested arrays', '[[{"channel":"/a"}]]', 1007, /JSON object or an array/],
+  ] as const) {
+    test(`closes the socket with a reason on ${name}`, async (t) => {
+      const { port } = await startHerald(t);
+      const ws = await RawWs.open(port);
+      ws.send(frame);
+      const closed = await ws.waitClosed();
+      assert.equal(closed.code, code);
+      assert.match(closed.reason, reason);
+    });
+  }
+
+  test('closes on binary frames and oversize frames; other clients are unaffected', async (t) => {
+    const { port, herald } = await startHerald(t, { maxBodyBytes: 4096 });
+    const bystander = await openSession(port, t);
+    bystander.ws.send([{ channel: '/meta/subscribe', clientId: bystander.clientId, subscription: '/calm', id: 's' }]);
+    await bystander.ws.next('subscribed', (m) => m.id === 's');
+    const binary = await RawWs.open(port);
+    binary.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    assert.equal((await binary.waitClosed()).code, 1003);
+    const huge = await RawWs.open(port);
+    huge.send([{ channel: '/calm', data: 'x'.repeat(10_000) }]);
+    assert.equal((await huge.waitClosed()).code, 1009);
+    await herald.publish('/calm', 'still here');
+    await bystander.ws.next('delivery', (m) => m.data === 'still here');
+  });
+
+  test('refuses upgrades from disallowed origins and on unknown paths', async (t) => {
+    const { port } = await startHerald(t, { allowedOrigins: ['https://ok.example'] });
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/bayeux`, { headers: { Origin: 'https://evil.example' } });
+    const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(status, 403);
+    const ok = await RawWs.open(port, '/bayeux', { Origin: 'https://ok.example' });
+    ok.close();
+    const nowhere = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
+    await new Promise<void>((resolve) => nowhere.on('error', () => resolve()));
+  });
+
+  test('drops a peer that stops answering pings', async (t) => {
+    const { port, herald } = await startHerald(t, { pingIntervalMs: 100 });
+    // A raw socket that completes the upgrade and then never reads or answers anything.
+    const socket = connect(port, '127.0.0.1');
+    onCleanup(t, () => socket.destroy());
+    socket.on('error', () => {});
+    socket.write('GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await waitFor('the upgrade', () => herald.stats().webSockets === 1);
+    await waitFor('the silent peer to be dropped', () => herald.stats().webSockets === 0, 5000);
+  });
+
+  test('closes a socket whose send buffer keeps growing', async (t) => {
+    const { port, herald } = await startHerald(t, { maxBufferedBytes: 64 * 1024 });
+    const reader = await openSession(port, t);
+    reader.ws.send([{ channel: '/meta/subscribe', clientId: reader.clientId, subscription: '/flood', id: 's' }]);
+    await reader.ws.next('subscribed', (m) => m.id === 's');
+    reader.ws.ws.pause(); // stop reading: the server's send buffer fills
+    onCleanup(t, () => reader.ws.ws.terminate()); // a paused client never sees the close
+    const payload = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 2000 && herald.stats().webSockets > 0; i++) {
+      await herald.publish('/flood', payload);
+      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor('the slow socket to be closed', () => herald.stats().webSockets === 0);
+  });
+
+  test('timesync is answered on meta replies', async (t) => {
+    const { port } = await startHerald(t);
+    const ws = await RawWs.open(port);
+    onCleanup(t, () => ws.close());
+    const tc = Date.now();
+    ws.send([{ ...HANDSHAKE, ext: { timesync: { tc, l: 0, o: 0 } } }]);
+    const reply = await ws.next('handshake', (m) => m.id === 'h');
+    assert.equal(reply.ext.timesync.tc, tc);
+    assert.ok(Math.abs(reply.ext.timesync.ts - Date.now()) < 5000);
+    assert.ok(reply.ext.timesync.p >= 0);
+    assert.equal(typeof reply.ext.timesync.a, 'number');
+  });
+
+  test('disabled, it is neither offered nor accepted', async (t) => {
+    const { port } = await startHerald(t, { transports: ['long-polling'] });
+    const refused = new WebSocket(`ws://127.0.0.1:${port}/bayeux`);
+    const status = await new Promise<number>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
+    assert.equal(status, 400);
+  });
+});
