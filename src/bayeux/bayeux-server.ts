@@ -90,7 +90,7 @@ export class BayeuxServer {
       }
       for (let reply of await this.#handleOne(message, batch)) {
         if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
-        const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));
+        const out = await this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
         if (out !== null) replies.push(out as BayeuxReply);
       }
     }
@@ -107,7 +107,7 @@ export class BayeuxServer {
     const invalid = checkEnvelope(raw);
     if (invalid !== undefined) return [invalid];
 
-    const message = await this.#extensions.incoming(raw, this.#extensionContext(batch, raw));
+    const message = await this.#extensions.incoming(raw, () => this.#extensionContext(batch, raw));
     if (message === null) return [{ ...replyTo(String(raw.channel), raw), successful: false, error: BayeuxErrors.messageDeleted() }];
     if (message.error !== undefined) {
       return [{ ...replyTo(String(message.channel ?? raw.channel), message), successful: false, error: String(message.error) }];
@@ -151,7 +151,7 @@ export class BayeuxServer {
     const reply = withTimesync(heldConnectReply(held, reason, this.#deps), held.request, held.receivedAt, Date.now());
     // A replaced connect leaves the queue to the connect that replaced it.
     const deliveries = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
-    const out = await this.#extensions.outgoing(reply, this.#extensionContext(batch, reply));
+    const out = await this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
     return encodeBody(out === null ? [] : [out], deliveries);
   }
 

@@ -36,12 +36,13 @@ export class ExtensionPipeline {
     if (extension.outgoing) this.#outgoing.push(extension.outgoing);
   }
 
-  incoming(message: BayeuxMessage, context: ExtensionContext): Promise<BayeuxMessage | null> | BayeuxMessage {
-    return this.#incoming.length === 0 ? message : run(this.#incoming, message, context);
+  /** `context` is only called when some extension will use it: most servers run none. */
+  incoming(message: BayeuxMessage, context: () => ExtensionContext): Promise<BayeuxMessage | null> | BayeuxMessage {
+    return this.#incoming.length === 0 ? message : run(this.#incoming, message, context());
   }
 
-  outgoing(message: BayeuxMessage, context: ExtensionContext): Promise<BayeuxMessage | null> | BayeuxMessage {
-    return this.#outgoing.length === 0 ? message : run(this.#outgoing, message, context);
+  outgoing(message: BayeuxMessage, context: () => ExtensionContext): Promise<BayeuxMessage | null> | BayeuxMessage {
+    return this.#outgoing.length === 0 ? message : run(this.#outgoing, message, context());
   }
 }
 
