@@ -96,6 +96,7 @@ async function run(scenario) {
     const userCpu = cpuAfter.user - cpuBefore.user;
     const clientCpu = process.cpuUsage(clientCpuBefore);
     const delivered = total();
+    const responses = subscribers.reduce((n, s) => n + s.responses, 0);
     const unique = subscribers.reduce((n, s) => n + s.seen.size, 0);
     const duplicates = subscribers.reduce((n, s) => n + s.duplicates, 0);
     const outOfOrder = subscribers.reduce((n, s) => n + s.outOfOrder, 0);
@@ -104,6 +105,7 @@ async function run(scenario) {
     return {
       scenario: scenario.name,
       deliveriesPerS: Math.round(delivered / elapsedS),
+      perResponse: delivered / responses,
       lost: expected - unique,
       duplicates,
       outOfOrder,
@@ -126,7 +128,7 @@ for (const scenario of SCENARIOS) {
   const result = await run(scenario);
   results.push(result);
   console.log(
-    `${result.scenario.padEnd(10)} deliveries/s ${String(result.deliveriesPerS).padStart(7)}  lost ${result.lost}  dup ${result.duplicates}  reordered ${result.outOfOrder}  ` +
+    `${result.scenario.padEnd(10)} deliveries/s ${String(result.deliveriesPerS).padStart(7)} (${result.perResponse.toFixed(2)} per response)  lost ${result.lost}  dup ${result.duplicates}  reordered ${result.outOfOrder}  ` +
       `p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  server CPU ${result.serverCpuPer1k.toFixed(2)} ms/1k (user ${result.serverUserCpuPer1k.toFixed(2)})  (client ${result.clientCpuPer1k.toFixed(2)} ms/1k)`,
   );
 }

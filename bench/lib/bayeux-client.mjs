@@ -31,6 +31,8 @@ function post(port, path, body, cookie) {
 
 export class Subscriber {
   received = 0;
+  /** Connect replies received: deliveries / responses says how much each reply carried. */
+  responses = 0;
   /** Sequence numbers seen, to count losses and duplicates. */
   seen = new Set();
   duplicates = 0;
@@ -82,6 +84,7 @@ export class Subscriber {
         if (!this.#stopped) console.error('poll failed', error.message);
         return;
       }
+      this.responses++;
       for (const message of reply.messages) this.#deliver(message);
     }
   }
@@ -102,6 +105,7 @@ export class Subscriber {
       });
       ws.on('error', reject);
       ws.on('message', (data) => {
+        this.responses++;
         for (const message of JSON.parse(data.toString())) {
           if (message.channel === '/meta/connect') {
             if (!this.#stopped) connect();

@@ -88,9 +88,12 @@ export class BayeuxServer {
         replies.push({ ...rejected, successful: false, error: BayeuxErrors.handshakeNotAlone() });
         continue;
       }
-      for (let reply of await this.#handleOne(message, batch)) {
+      // `await` only what is pending: on a plain value it still costs a turn of the microtask queue.
+      const handled = this.#handleOne(message, batch);
+      for (let reply of handled instanceof Promise ? await handled : handled) {
         if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
-        const out = await this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
+        const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
+        const out = extended instanceof Promise ? await extended : extended;
         if (out !== null) replies.push(out as BayeuxReply);
       }
     }
@@ -102,12 +105,17 @@ export class BayeuxServer {
   /** The session a push connection names, if this request may use it (same rules as a clientId in a message). */
   readonly findSession: SessionFinder = (clientId, context) => sessionFor(clientId, context, this.#deps);
 
-  async #handleOne(raw: unknown, batch: Batch): Promise<BayeuxReply[]> {
+  #handleOne(raw: unknown, batch: Batch): BayeuxReply[] | Promise<BayeuxReply[]> {
     if (!isObject(raw)) return [{ channel: '/meta/unknown', successful: false, error: BayeuxErrors.notAnObject() }];
     const invalid = checkEnvelope(raw);
     if (invalid !== undefined) return [invalid];
+    const message = this.#extensions.incoming(raw, () => this.#extensionContext(batch, raw));
+    if (message instanceof Promise) return message.then((extended) => this.#route(raw, extended, batch));
+    return this.#route(raw, message, batch);
+  }
 
-    const message = await this.#extensions.incoming(raw, () => this.#extensionContext(batch, raw));
+  /** Routes a message that passed the incoming extensions (`null`: one of them deleted it). */
+  #route(raw: BayeuxMessage, message: BayeuxMessage | null, batch: Batch): BayeuxReply[] | Promise<BayeuxReply[]> {
     if (message === null) return [{ ...replyTo(String(raw.channel), raw), successful: false, error: BayeuxErrors.messageDeleted() }];
     if (message.error !== undefined) {
       return [{ ...replyTo(String(message.channel ?? raw.channel), message), successful: false, error: String(message.error) }];
@@ -135,7 +143,7 @@ export class BayeuxServer {
         const waiter = {
           resume: (reason: ResumeReason) => {
             release();
-            void this.#completeHeld(held, reason, batch).then(respond);
+            this.#completeHeld(held, reason, batch, respond);
           },
         };
         session.hold(waiter, held.timeoutMs);
@@ -147,12 +155,15 @@ export class BayeuxServer {
     };
   }
 
-  async #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch): Promise<string> {
+  #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch, respond: (body: string) => void): void {
     const reply = withTimesync(heldConnectReply(held, reason, this.#deps), held.request, held.receivedAt, Date.now());
     // A replaced connect leaves the queue to the connect that replaced it.
     const deliveries = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
-    const out = await this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
-    return encodeBody(out === null ? [] : [out], deliveries);
+    const out = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
+    const send = (final: BayeuxMessage | null) => respond(encodeBody(final === null ? [] : [final], deliveries));
+    // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.
+    if (out instanceof Promise) void out.then(send);
+    else send(out);
   }
 
   #extensionContext(batch: Batch, message: BayeuxMessage): ExtensionContext {

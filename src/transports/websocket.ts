@@ -37,6 +37,28 @@ export const CLOSE = {
   tryAgainLater: 1013,
 } as const;
 
+/**
+ * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask), header and
+ * payload in one buffer, so one message's frame is built once and written as is to every socket.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
+}
+
 export class WebSocketTransport {
   static readonly connectionType = 'websocket';
 
@@ -52,7 +74,11 @@ export class WebSocketTransport {
   ) {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     const messageFormat = options.messageFormat;
-    this.#frameFormat = { encode: (message: Message) => Buffer.from(`[${messageFormat.encode(message)}]`) };
+    this.#frameFormat = {
+      encode: (message: Message) => {
+        return textFrame(Buffer.from(`[${messageFormat.encode(message)}]`));
+      },
+    };
     this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
     this.#pinger.unref();
   }
@@ -71,7 +97,7 @@ export class WebSocketTransport {
         remoteAddress: req.socket.remoteAddress,
         headers: req.headers,
       };
-      const bayeuxSocket = new BayeuxSocket(ws, context, this.handleBatch, this.options, this.#frameFormat);
+      const bayeuxSocket = new BayeuxSocket(ws, socket, context, this.handleBatch, this.options, this.#frameFormat);
       this.#sockets.add(bayeuxSocket);
       ws.once('close', () => this.#sockets.delete(bayeuxSocket));
     });
@@ -102,6 +128,8 @@ class BayeuxSocket implements Stream {
 
   constructor(
     private readonly ws: WebSocket,
+    /** The upgraded TCP socket under `ws`, for writing shared, pre-built frames. */
+    private readonly raw: Duplex,
     private readonly context: RequestContext,
     private readonly handleBatch: BatchHandler,
     private readonly options: WebSocketOptions,
@@ -134,7 +162,11 @@ class BayeuxSocket implements Stream {
   push(deliveries: Delivery[]): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
     if (deliveries.length === 1) {
-      this.#send(deliveries[0]!.encode(this.frameFormat));
+      // The one frame every recipient of this message gets, built once. Writing it beside ws is
+      // safe: without compression ws writes each of its frames whole and at once, so frames never
+      // interleave; and ws counts these bytes in bufferedAmount, as they sit in the same socket.
+      this.raw.write(deliveries[0]!.encode(this.frameFormat));
+      this.#checkBuffered();
       return true;
     }
     const parts = deliveries.map((delivery) => delivery.encode(this.options.messageFormat));
@@ -191,9 +223,13 @@ class BayeuxSocket implements Stream {
     session.attachStream(this);
   }
 
-  #send(frame: string | Buffer): void {
+  #send(frame: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(frame, { binary: false });
+    this.#checkBuffered();
+  }
+
+  #checkBuffered(): void {
     if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
       this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
       // A peer that reads nothing will not read the close frame either.

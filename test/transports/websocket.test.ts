@@ -166,3 +166,19 @@ describe('websocket transport', () => {
     assert.equal(status, 400);
   });
 });
+
+describe('shared frames', () => {
+  test('one-message frames read back whole at every length boundary of the frame header', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const { ws, clientId } = await openSession(port, t);
+    ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/sizes', id: 's' }]);
+    await ws.next('subscribed', (m) => m.id === 's');
+    const overhead = JSON.stringify([{ channel: '/sizes', data: '' }]).length;
+    for (const frameLength of [125, 126, 127, 65_535, 65_536, 70_000]) {
+      const data = 'x'.repeat(frameLength - overhead);
+      await herald.publish('/sizes', data);
+      const got = await ws.next(`the ${frameLength}-byte frame`, (m) => m.channel === '/sizes' && m.data.length === data.length);
+      assert.equal(got.data, data);
+    }
+  });
+});
