@@ -136,7 +136,6 @@ export class BayeuxServer {
     return {
       wait: (respond) => {
         const browserId = occupiesBrowserConnection(batch.context) ? session.browserId : undefined;
-        if (browserId !== undefined) browsers.add(browserId, session);
         const release = () => {
           if (browserId !== undefined) browsers.remove(browserId, session);
         };
@@ -146,7 +145,9 @@ export class BayeuxServer {
             this.#completeHeld(held, reason, batch, respond);
           },
         };
+        // Hold first: the connect this one replaces releases its browser slot as it resumes.
         session.hold(waiter, held.timeoutMs);
+        if (browserId !== undefined) browsers.add(browserId, session);
         return () => {
           release();
           session.cancelHold(waiter);

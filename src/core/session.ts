@@ -149,10 +149,11 @@ export class Session {
     }
     const deliveries = this.drain();
     if (this.#stream.push(deliveries)) return;
+    // The stream's connection is going away, and a request held on it likely is too: keep the
+    // messages for whichever connect comes next rather than hand them to a dying one.
     this.#queue = deliveries.concat(this.#queue);
     this.#stream = undefined;
     this.touch();
-    if (this.#waiter !== undefined) this.#resume('messages');
   }
 
   /** Marks the session closed and resumes any held request; the store drops the rest. */

@@ -22,10 +22,11 @@ import { BAYEUX_JSON } from '../bayeux/message.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
 import { CLOSE, WebSocketTransport } from '../transports/websocket.js';
-import { sendError, sendJson } from '../transports/http.js';
-import { answerPreflight, corsHeaders, createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
+import { sendError } from '../transports/http.js';
+import { createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { Router } from './router.js';
 
 export interface HeraldOptions {
   /** Where messages get ids and history; default: a new MemoryEngine. */
@@ -68,9 +69,6 @@ export interface HeraldOptions {
 
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
-
-/** Liveness and counts, as JSON; 503 while draining. */
-export const HEALTH_PATH = '/health';
 
 type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock'>>;
 
@@ -168,83 +166,28 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const eventSource = enabled.has('eventsource')
     ? new EventSourceTransport(bayeux.findSession, { heartbeatMs: config.heartbeatMs, retryMs: 1000, messageFormat: BAYEUX_JSON })
     : undefined;
-  const origins = createOriginPolicy(config.allowedOrigins);
   const servers = new Set<Server>();
-  const inFlight = new Set<ServerResponse>();
   let closing: Promise<void> | undefined;
+  const stats = (): HeraldStats => ({
+    sessions: sessions.size,
+    heldConnects: sessions.heldCount(),
+    patterns: hub.patternCount,
+    webSockets: webSocket?.openSockets ?? 0,
+  });
+  const router = new Router({
+    paths: config.paths,
+    origins: createOriginPolicy(config.allowedOrigins),
+    longPolling,
+    webSocket,
+    eventSource,
+    logger,
+    stats,
+    isDraining: () => closing !== undefined,
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => router.handleUpgrade(req, socket, head);
 
   sessions.onClosed((session, reason) => logger.debug('session closed', { clientId: session.id, reason }));
-
-  /** The Bayeux path `pathname` is under, if any. */
-  function bayeuxPath(pathname: string): string | undefined {
-    return config.paths.find((path) => pathname === path || pathname.startsWith(path + '/'));
-  }
-
-  function stats(): HeraldStats {
-    return { sessions: sessions.size, heldConnects: sessions.heldCount(), patterns: hub.patternCount, webSockets: webSocket?.openSockets ?? 0 };
-  }
-
-  function handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://herald.invalid');
-    if (url.pathname === HEALTH_PATH) {
-      const status = closing === undefined ? 'ok' : 'draining';
-      sendJson(res, closing === undefined ? 200 : 503, JSON.stringify({ status, ...stats() }));
-      return true;
-    }
-    const path = bayeuxPath(url.pathname);
-    if (path === undefined) return false;
-    req.socket.setNoDelay(true);
-    const origin = req.headers.origin;
-    if (origin !== undefined && !origins.allows(origin, req)) {
-      sendError(res, 403, `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed`);
-      return true;
-    }
-    if (closing !== undefined) {
-      sendError(res, 503, 'server is shutting down', { ...corsHeaders(req), Connection: 'close' });
-      return true;
-    }
-    if (req.method === 'OPTIONS') {
-      answerPreflight(req, res);
-      return true;
-    }
-    if (EventSourceTransport.wants(req)) {
-      if (eventSource === undefined) sendError(res, 400, 'eventsource is not enabled on this server', corsHeaders(req));
-      else eventSource.serve(req, res, url.pathname.slice(path.length + 1), corsHeaders(req));
-      return true;
-    }
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    longPolling.serve(req, res, url, corsHeaders(req)).catch((error: unknown) => {
-      logger.error('request failed', { error, method: req.method, url: req.url });
-      if (!res.headersSent) sendError(res, 500, 'internal error');
-      else res.destroy();
-    });
-    return true;
-  }
-
-  /** Takes the upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
-  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const url = new URL(req.url ?? '/', 'http://herald.invalid');
-    if (bayeuxPath(url.pathname) === undefined) return false;
-    socket.on('error', () => socket.destroy());
-    const origin = req.headers.origin;
-    const refusal =
-      webSocket === undefined
-        ? 'websocket is not enabled on this server'
-        : closing !== undefined
-          ? 'server is shutting down'
-          : origin !== undefined && !origins.allows(origin, req)
-            ? `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed`
-            : undefined;
-    if (refusal !== undefined || webSocket === undefined) {
-      const body = JSON.stringify({ error: refusal });
-      const status = closing !== undefined ? '503 Service Unavailable' : webSocket === undefined ? '400 Bad Request' : '403 Forbidden';
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      return true;
-    }
-    webSocket.upgrade(req, socket, head);
-    return true;
-  }
 
   function attach(server: Server): void {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -284,7 +227,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
     eventSource?.closeAll();
     const deadline = Date.now() + config.shutdownGraceMs;
-    const busy = () => inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
+    const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
     webSocket?.terminateAll();

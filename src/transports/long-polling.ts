@@ -35,7 +35,7 @@ export class LongPollingTransport {
    * Serves one request; `headers` (CORS) go on every response. A GET with a `jsonp` parameter is
    * callback-polling: the same exchange, its replies wrapped for a `<script>` tag.
    */
-  async serve(req: IncomingMessage, res: ServerResponse, url: URL, headers: Record<string, string | string[]>): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     let gone = false;
     res.once('close', () => (gone = true));
     let messages: unknown[];
@@ -43,13 +43,13 @@ export class LongPollingTransport {
     try {
       if (req.method === 'POST') {
         const body = await readBody(req, this.options.maxBodyBytes);
-        messages = parseMessages(req.headers['content-type'], body.toString('utf8'), url.searchParams);
+        messages = parseMessages(req.headers['content-type'], body.toString('utf8'), query);
       } else if (req.method === 'GET') {
-        if (url.searchParams.has(JSONP_PARAM)) {
+        if (query.has(JSONP_PARAM)) {
           if (!this.options.callbackPolling) throw new HttpError(400, 'callback-polling (JSONP) is not enabled on this server');
-          callback = jsonpCallback(url.searchParams);
+          callback = jsonpCallback(query);
         }
-        messages = parseMessages(undefined, undefined, url.searchParams);
+        messages = parseMessages(undefined, undefined, query);
       } else {
         throw new HttpError(405, `method ${req.method} not allowed: use POST or GET`);
       }

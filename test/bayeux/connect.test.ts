@@ -168,3 +168,23 @@ describe('/meta/connect', () => {
     assert.equal(reply.error, '402::session_unknown');
   });
 });
+
+describe('/meta/connect replacing a held connect of the same browser', () => {
+  test('keeps the browser slot taken, so another tab still polls', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000, multiSessionIntervalMs: 1000 });
+    const tab1 = new RawBayeux(port);
+    await tab1.open();
+    const first = tab1.connect();
+    await waitFor('tab 1 to hold', () => herald.stats().heldConnects === 1);
+    const second = tab1.connect(); // replaces the first
+    await first;
+    await waitFor('tab 1 to hold again', () => herald.stats().heldConnects === 1);
+    const tab2 = new RawBayeux(port);
+    tab2.cookie = tab1.cookie;
+    await tab2.open();
+    const [reply] = (await tab2.connect()).json();
+    assert.equal(reply.advice['multiple-clients'], true, 'tab 1 still holds the browser slot');
+    await tab1.send([{ channel: '/meta/disconnect', clientId: tab1.clientId }]);
+    await second;
+  });
+});

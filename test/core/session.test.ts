@@ -193,10 +193,14 @@ describe('streams', () => {
     await hub.subscribe(session, '/s');
     const dead = { push: () => false, sessionClosed: () => {} };
     session.attachStream(dead);
+    const held = recorder(); // a connect held on the same dying connection
+    session.hold(held.waiter, 30_000);
     await engine.publish({ channel: '/s', data: 'a' });
     await nextTurn();
     await engine.publish({ channel: '/s', data: 'b' });
     assert.equal(session.stream, undefined, 'the dead stream is forgotten');
+    assert.deepEqual(held.reasons, [], 'nothing was handed to the held request either');
+    session.cancelHold(held.waiter);
     assert.deepEqual(session.drain().map((d) => d.message.data), ['a', 'b']);
   });
 

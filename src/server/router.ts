@@ -1,0 +1,106 @@
+/**
+ * @module
+ * Which transport serves a request: `/health`, then the Bayeux paths — origin check, drain check,
+ * CORS preflight, EventSource streams, WebSocket upgrades, and long-polling (JSONP included).
+ * Anything else is left to whoever else listens on the server.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { EventSourceTransport } from '../transports/eventsource.js';
+import { sendError, sendJson } from '../transports/http.js';
+import type { LongPollingTransport } from '../transports/long-polling.js';
+import type { WebSocketTransport } from '../transports/websocket.js';
+import { answerPreflight, corsHeaders } from './cors.js';
+import type { OriginPolicy } from './cors.js';
+import type { Logger } from './logger.js';
+
+/** Liveness and counts, as JSON; 503 while draining. */
+export const HEALTH_PATH = '/health';
+
+export interface RouterParts {
+  readonly paths: readonly string[];
+  readonly origins: OriginPolicy;
+  readonly longPolling: LongPollingTransport;
+  readonly webSocket: WebSocketTransport | undefined;
+  readonly eventSource: EventSourceTransport | undefined;
+  readonly logger: Logger;
+  readonly stats: () => object;
+  readonly isDraining: () => boolean;
+}
+
+export class Router {
+  /** Long-poll responses not yet finished: draining waits for them. */
+  readonly inFlight = new Set<ServerResponse>();
+
+  constructor(private readonly parts: RouterParts) {}
+
+  /** Serves the request if it is Herald's; false (and untouched) otherwise. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const { pathname, query } = splitTarget(req.url);
+    if (pathname === HEALTH_PATH) {
+      const draining = this.parts.isDraining();
+      sendJson(res, draining ? 503 : 200, JSON.stringify({ status: draining ? 'draining' : 'ok', ...this.parts.stats() }));
+      return true;
+    }
+    const path = this.#bayeuxPath(pathname);
+    if (path === undefined) return false;
+    req.socket.setNoDelay(true);
+    const refusal = this.#refusal(req);
+    if (refusal !== undefined) {
+      sendError(res, refusal.status, refusal.message, refusal.status === 503 ? { ...corsHeaders(req), Connection: 'close' } : {});
+      return true;
+    }
+    const cors = corsHeaders(req);
+    if (req.method === 'OPTIONS') {
+      answerPreflight(req, res);
+    } else if (EventSourceTransport.wants(req)) {
+      if (this.parts.eventSource === undefined) sendError(res, 400, 'eventsource is not enabled on this server', cors);
+      else this.parts.eventSource.serve(req, res, pathname.slice(path.length + 1), cors);
+    } else {
+      this.inFlight.add(res);
+      res.once('close', () => this.inFlight.delete(res));
+      this.parts.longPolling.serve(req, res, new URLSearchParams(query), cors).catch((error: unknown) => {
+        this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
+        if (!res.headersSent) sendError(res, 500, 'internal error');
+        else res.destroy();
+      });
+    }
+    return true;
+  }
+
+  /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    if (this.#bayeuxPath(splitTarget(req.url).pathname) === undefined) return false;
+    socket.on('error', () => socket.destroy());
+    const webSocket = this.parts.webSocket;
+    const refusal = webSocket === undefined ? { status: 400, message: 'websocket is not enabled on this server' } : this.#refusal(req);
+    if (refusal !== undefined || webSocket === undefined) {
+      const body = JSON.stringify({ error: refusal?.message });
+      const reason = { 400: 'Bad Request', 403: 'Forbidden', 503: 'Service Unavailable' }[refusal?.status ?? 400];
+      socket.end(`HTTP/1.1 ${refusal?.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return true;
+    }
+    webSocket.upgrade(req, socket, head);
+    return true;
+  }
+
+  #bayeuxPath(pathname: string): string | undefined {
+    return this.parts.paths.find((path) => pathname === path || pathname.startsWith(path + '/'));
+  }
+
+  /** Why a Bayeux request must be refused before any transport sees it, if it must. */
+  #refusal(req: IncomingMessage): { status: 403 | 503; message: string } | undefined {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.parts.origins.allows(origin, req)) {
+      return { status: 403, message: `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed` };
+    }
+    if (this.parts.isDraining()) return { status: 503, message: 'server is shutting down' };
+    return undefined;
+  }
+}
+
+/** Path and query of a request target, without the cost of a full URL parse on every request. */
+function splitTarget(target = '/'): { pathname: string; query: string } {
+  const mark = target.indexOf('?');
+  return mark < 0 ? { pathname: target, query: '' } : { pathname: target.slice(0, mark), query: target.slice(mark + 1) };
+}
