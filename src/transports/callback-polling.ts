@@ -6,7 +6,7 @@
  * it fails it; the reply is hardened against MIME sniffing and Rosetta-Flash style tricks.
  */
 import type { ServerResponse } from 'node:http';
-import { HttpError, NO_CACHE } from './http.js';
+import { FLOWING_HEADERS, HttpError } from './http.js';
 
 export const JSONP_PARAM = 'jsonp';
 export const DEFAULT_JSONP_CALLBACK = 'jsonpcallback';
@@ -35,8 +35,7 @@ export function sendJsonp(res: ServerResponse, callback: string, json: string, h
     ...headers,
     'Content-Type': 'text/javascript; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': NO_CACHE,
-    'X-Content-Type-Options': 'nosniff',
+    ...FLOWING_HEADERS,
     'Content-Disposition': 'attachment; filename=f.txt',
   });
   res.end(body);

@@ -89,6 +89,16 @@ function parseJson(text: string): unknown {
 
 export const NO_CACHE = 'no-cache, no-store, must-revalidate';
 
+/**
+ * Headers of every reply that may have been held: no caching, no MIME sniffing, and no buffering
+ * by a reverse proxy (nginx reads `X-Accel-Buffering`), so it reaches the client the moment it is sent.
+ */
+export const FLOWING_HEADERS = {
+  'Cache-Control': NO_CACHE,
+  'X-Content-Type-Options': 'nosniff',
+  'X-Accel-Buffering': 'no',
+} as const;
+
 /** A JSON reply with an explicit length, so it leaves in one write. */
 export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
   if (res.writableEnded || res.destroyed) return;
@@ -96,8 +106,7 @@ export function sendJson(res: ServerResponse, status: number, body: string, head
     ...headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': NO_CACHE,
-    'X-Content-Type-Options': 'nosniff',
+    ...FLOWING_HEADERS,
   });
   res.end(body);
 }

@@ -33,6 +33,7 @@ describe('callback-polling (JSONP)', () => {
     assert.equal(res.headers['content-type'], 'text/javascript; charset=utf-8');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
     assert.equal(res.headers['content-disposition'], 'attachment; filename=f.txt');
+    assert.equal(res.headers['x-accel-buffering'], 'no');
     assert.match(res.text, /^\/\*\*\/_cometd_jsonp_3\(\[.*\]\);$/s);
     const [reply] = runJsonp(res.text, '_cometd_jsonp_3') as any[];
     assert.equal(reply.successful, true);
@@ -67,6 +68,13 @@ describe('callback-polling (JSONP)', () => {
     assert.ok(!res.text.includes('\u2028') && !res.text.includes('\u2029'), 'line separators are escaped');
     const body = runJsonp(res.text, 'cb') as any[];
     assert.deepEqual(body[1], { channel: '/jsonp', data: { line: 'sep\u2028para\u2029' } });
+  });
+
+  test('names a missing message parameter', async (t) => {
+    const { port } = await startHerald(t);
+    const res = await httpRequest(port, { path: '/bayeux?jsonp=cb' });
+    assert.equal(res.status, 400);
+    assert.match(res.json().error, /no messages/);
   });
 
   test('is refused when disabled', async (t) => {

@@ -51,6 +51,7 @@ describe('long-polling encodings', () => {
     assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(res.headers['cache-control'], 'no-cache, no-store, must-revalidate');
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-accel-buffering'], 'no');
     assert.equal(Number(res.headers['content-length']), Buffer.byteLength(res.text));
   });
 });
