@@ -12,7 +12,9 @@ const RULES: Record<string, { layers: string[]; builtins: string[] | null; files
   core: { layers: ['core'], builtins: ['node:crypto', 'node:events'] },
   bayeux: { layers: ['core', 'bayeux'], builtins: [] },
   transports: { layers: ['core', 'transports'], builtins: null },
-  server: { layers: ['core', 'bayeux', 'transports', 'server'], builtins: null },
+  // The REST front door shares the HTTP plumbing of the transports (body reading, replies).
+  rest: { layers: ['core', 'rest', 'transports'], builtins: null },
+  server: { layers: ['core', 'bayeux', 'transports', 'rest', 'server'], builtins: null },
   cli: { layers: ['server', 'cli'], builtins: null, files: ['core/errors.ts'] },
   '.': { layers: ['core', 'bayeux', 'transports', 'server'], builtins: [] },
 };

@@ -45,6 +45,8 @@ export interface Engine {
   unsubscribe(pattern: string): Promise<void>;
   /** Stored messages of one concrete channel. */
   history(channel: string, query?: HistoryQuery): Promise<HistoryPage>;
+  /** Forgets a channel's stored messages; readers asking from before now get a gap. */
+  deleteHistory(channel: string): Promise<void>;
   /** Sets the node's single message listener. */
   onMessage(listener: MessageListener): void;
   close(): Promise<void>;

@@ -83,6 +83,13 @@ export class MemoryEngine implements Engine {
     return { messages: entry.messages.slice(start, start + limit), gap };
   }
 
+  async deleteHistory(channel: string): Promise<void> {
+    const entry = this.#history.get(channel);
+    if (entry === undefined || entry.messages.length === 0) return;
+    entry.evictedThrough = entry.messages[entry.messages.length - 1]!.id;
+    entry.messages = [];
+  }
+
   onMessage(listener: MessageListener): void {
     this.#listener = listener;
   }

@@ -19,6 +19,8 @@ export interface ServeConfig {
 
 interface Setting {
   readonly env: string;
+  /** Never echoed in messages. */
+  readonly secret?: boolean;
   readonly help: string;
   readonly short?: string;
 }
@@ -35,6 +37,9 @@ export const SERVE_SETTINGS = {
   'max-body': { env: 'HERALD_MAX_BODY', help: 'largest request body, e.g. 1mb or 65536 (default 1mb)' },
   'max-queue': { env: 'HERALD_MAX_QUEUE', help: 'messages queued per session before it is closed as a slow consumer (default 10000)' },
   transports: { env: 'HERALD_TRANSPORTS', help: `connection types to offer, comma-separated (default ${TRANSPORT_NAMES.join(',')})` },
+  'publish-key': { env: 'HERALD_PUBLISH_KEY', secret: true, help: 'API key for POST /pub (Authorization: Bearer …); without one only loopback may publish' },
+  'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
+  'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
   'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
 } as const satisfies Record<string, Setting>;
 
@@ -61,7 +66,9 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
     if (text === undefined) return undefined;
     const value = parse(text.trim());
     if (value === undefined) {
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `--${name} (${SERVE_SETTINGS[name].env}): expected ${expected}, got ${JSON.stringify(text)}`);
+      const setting: Setting = SERVE_SETTINGS[name];
+      const got = setting.secret ? `a value of ${text.length} characters` : JSON.stringify(text);
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `--${name} (${setting.env}): expected ${expected}, got ${got}`);
     }
     return value;
   };
@@ -81,6 +88,9 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       maxBodyBytes: read('max-body', parseSize, 'a size such as 1mb, 64kb or 65536'),
       maxQueue: read('max-queue', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
       transports: read('transports', parseTransports, `some of ${TRANSPORT_NAMES.join(', ')}`),
+      publishKey: read('publish-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
+      historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
+      historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
     },
   };
 }

@@ -47,7 +47,7 @@ function normalise(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();
 }
 
-export type CorsHeaders = Record<string, string | string[]>;
+export type CorsHeaders = Record<string, string>;
 
 /** The CORS headers for a request from an allowed origin (none for same-host requests without Origin). */
 export function corsHeaders(req: IncomingMessage): CorsHeaders {
@@ -61,7 +61,7 @@ const ALLOWED_REQUEST_HEADERS = 'Accept, Authorization, Cache-Control, Content-T
 export function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(204, {
     ...corsHeaders(req),
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+    'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
     'Access-Control-Allow-Headers': ALLOWED_REQUEST_HEADERS,
     'Access-Control-Max-Age': '86400',
     'Content-Length': '0',

@@ -27,6 +27,9 @@ import { createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { Router } from './router.js';
+import { createPublishAuth } from './auth.js';
+import { RestHistory } from '../rest/history.js';
+import { RestPublish } from '../rest/publish.js';
 
 export interface HeraldOptions {
   /** Where messages get ids and history; default: a new MemoryEngine. */
@@ -61,6 +64,12 @@ export interface HeraldOptions {
   maxBufferedBytes?: number;
   /** Period of the comment lines that keep an event stream alive. */
   heartbeatMs?: number;
+  /** Key for `POST /pub/…` (`Authorization: Bearer <key>`); without one only loopback clients may publish. */
+  publishKey?: string;
+  /** Messages kept per channel for resumption and `/history` (memory engine). */
+  historySize?: number;
+  /** Messages older than this leave history; 0 = no age limit (memory engine). */
+  historyTtlMs?: number;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -70,7 +79,7 @@ export interface HeraldOptions {
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
-type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock'>>;
+type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | 'publishKey'>> & Pick<HeraldOptions, 'publishKey'>;
 
 export const HERALD_DEFAULTS: Readonly<Settings> = {
   paths: ['/bayeux', '/cometd'],
@@ -88,6 +97,8 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   pingIntervalMs: 25_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   heartbeatMs: 15_000,
+  historySize: 100,
+  historyTtlMs: 0,
   shutdownGraceMs: 5_000,
 };
 
@@ -130,7 +141,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? silentLogger;
   validate(config);
-  const engine = options.engine ?? new MemoryEngine({ clock: options.clock });
+  const engine = options.engine ?? new MemoryEngine({ historySize: config.historySize, historyTtlMs: config.historyTtlMs, clock: options.clock });
   const sessions = new SessionStore({
     maxIntervalMs: config.intervalMs + config.maxIntervalMs,
     maxQueue: config.maxQueue,
@@ -176,6 +187,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   });
   const router = new Router({
     paths: config.paths,
+    restPublish: new RestPublish(engine, hub, { maxBodyBytes: config.maxBodyBytes }),
+    restHistory: new RestHistory(engine),
+    publishAuth: createPublishAuth(config.publishKey),
     origins: createOriginPolicy(config.allowedOrigins),
     longPolling,
     webSocket,
@@ -276,7 +290,7 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 }
 
 function validate(config: Settings): void {
-  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'pingIntervalMs', 'heartbeatMs'] as const;
+  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'pingIntervalMs', 'heartbeatMs', 'historyTtlMs'] as const;
   for (const key of durations) {
     const value = config[key];
     // A zero period would spin a timer.
@@ -284,6 +298,12 @@ function validate(config: Settings): void {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
+  }
+  if (!Number.isInteger(config.historySize) || config.historySize < 0) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${String(config.historySize)}`);
+  }
+  if (config.publishKey !== undefined && config.publishKey.length < 16) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'publishKey must be at least 16 characters');
   }
   for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes'] as const) {
     const value = config[key];

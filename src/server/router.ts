@@ -1,14 +1,18 @@
 /**
  * @module
- * Which transport serves a request: `/health`, then the Bayeux paths — origin check, drain check,
- * CORS preflight, EventSource streams, WebSocket upgrades, and long-polling (JSONP included).
+ * Which transport serves a request: `/health`; the REST API (`/pub/…` with the publish key,
+ * `/history/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
+ * streams, WebSocket upgrades, and long-polling (JSONP included).
  * Anything else is left to whoever else listens on the server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { sendError, sendJson } from '../transports/http.js';
+import type { RestHistory } from '../rest/history.js';
+import type { RestPublish } from '../rest/publish.js';
 import type { LongPollingTransport } from '../transports/long-polling.js';
+import type { AuthResult } from './auth.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import { answerPreflight, corsHeaders } from './cors.js';
 import type { OriginPolicy } from './cors.js';
@@ -17,8 +21,14 @@ import type { Logger } from './logger.js';
 /** Liveness and counts, as JSON; 503 while draining. */
 export const HEALTH_PATH = '/health';
 
+export const PUBLISH_PREFIX = '/pub/';
+export const HISTORY_PREFIX = '/history/';
+
 export interface RouterParts {
   readonly paths: readonly string[];
+  readonly restPublish: RestPublish;
+  readonly restHistory: RestHistory;
+  readonly publishAuth: (req: IncomingMessage) => AuthResult;
   readonly origins: OriginPolicy;
   readonly longPolling: LongPollingTransport;
   readonly webSocket: WebSocketTransport | undefined;
@@ -42,8 +52,9 @@ export class Router {
       sendJson(res, draining ? 503 : 200, JSON.stringify({ status: draining ? 'draining' : 'ok', ...this.parts.stats() }));
       return true;
     }
-    const path = this.#bayeuxPath(pathname);
-    if (path === undefined) return false;
+    const rest = pathname.startsWith(PUBLISH_PREFIX) || pathname.startsWith(HISTORY_PREFIX);
+    const path = rest ? undefined : this.#bayeuxPath(pathname);
+    if (!rest && path === undefined) return false;
     req.socket.setNoDelay(true);
     const refusal = this.#refusal(req);
     if (refusal !== undefined) {
@@ -53,19 +64,39 @@ export class Router {
     const cors = corsHeaders(req);
     if (req.method === 'OPTIONS') {
       answerPreflight(req, res);
+    } else if (rest) {
+      this.#serveRest(req, res, pathname, query, cors);
     } else if (EventSourceTransport.wants(req)) {
       if (this.parts.eventSource === undefined) sendError(res, 400, 'eventsource is not enabled on this server', cors);
-      else this.parts.eventSource.serve(req, res, pathname.slice(path.length + 1), cors);
+      else this.parts.eventSource.serve(req, res, pathname.slice(path!.length + 1), cors);
     } else {
-      this.inFlight.add(res);
-      res.once('close', () => this.inFlight.delete(res));
-      this.parts.longPolling.serve(req, res, new URLSearchParams(query), cors).catch((error: unknown) => {
-        this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
-        if (!res.headersSent) sendError(res, 500, 'internal error');
-        else res.destroy();
-      });
+      this.#track(req, res, this.parts.longPolling.serve(req, res, new URLSearchParams(query), cors));
     }
     return true;
+  }
+
+  #serveRest(req: IncomingMessage, res: ServerResponse, pathname: string, query: string, cors: Record<string, string>): void {
+    if (pathname.startsWith(HISTORY_PREFIX)) {
+      this.#track(req, res, this.parts.restHistory.serve(req, res, pathname.slice(HISTORY_PREFIX.length), new URLSearchParams(query), cors));
+      return;
+    }
+    const auth = this.parts.publishAuth(req);
+    if (!auth.ok) {
+      sendError(res, auth.status, auth.error, auth.status === 401 ? { ...cors, 'WWW-Authenticate': 'Bearer' } : cors);
+      return;
+    }
+    this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), cors));
+  }
+
+  /** Counts a request as in flight until its response closes, and turns a failure into a 500. */
+  #track(req: IncomingMessage, res: ServerResponse, serving: Promise<void>): void {
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+    serving.catch((error: unknown) => {
+      this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
+      if (!res.headersSent) sendError(res, 500, 'internal error');
+      else res.destroy();
+    });
   }
 
   /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */

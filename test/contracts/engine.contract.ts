@@ -65,6 +65,21 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.deepEqual(await engine.history('/never'), { messages: [], gap: false });
     });
 
+    test('deleting a channel\'s history empties it and signals a gap to readers from before', async (t) => {
+      const engine = await engines.make(10);
+      t.after(() => engine.close());
+      const first = await engine.publish({ channel: '/d', data: 1 });
+      await engine.publish({ channel: '/d', data: 2 });
+      await engine.publish({ channel: '/other', data: 3 });
+      await engine.deleteHistory('/d');
+      assert.deepEqual((await engine.history('/d')).messages, []);
+      assert.equal((await engine.history('/d', { since: first.id })).gap, true);
+      assert.equal((await engine.history('/other')).messages.length, 1, 'other channels keep theirs');
+      const after = await engine.publish({ channel: '/d', data: 4 });
+      assert.deepEqual((await engine.history('/d', { since: after.id })).messages, []);
+      await engine.deleteHistory('/never-published');
+    });
+
     test('signals a gap when the requested id was already evicted', async (t) => {
       const engine = await engines.make(2);
       t.after(() => engine.close());

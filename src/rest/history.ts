@@ -1,0 +1,32 @@
+/**
+ * @module
+ * `GET /history/{channel}?since=&limit=`: the stored messages of one channel, oldest first, and
+ * `gap: true` when messages after `since` were already evicted.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine } from '../core/engine.js';
+import { sendError, sendJson } from '../transports/http.js';
+import { channelFromPath } from './rest-channel.js';
+
+export const MAX_HISTORY_LIMIT = 1000;
+
+export class RestHistory {
+  constructor(private readonly engine: Engine) {}
+
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
+    if (req.method !== 'GET') return sendError(res, 405, `method ${req.method} not allowed: use GET`, { ...headers, Allow: 'GET, OPTIONS' });
+    const named = channelFromPath(path, false);
+    if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
+    const since = query.get('since') ?? undefined;
+    if (since !== undefined && !/^[0-9a-z]{1,64}$/.test(since)) return sendError(res, 400, 'since must be a message id', headers);
+    const limitText = query.get('limit');
+    const limit = limitText === null ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
+      return sendError(res, 400, `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT}`, headers);
+    }
+    const channel = named.channel.name;
+    const page = await this.engine.history(channel, { since, limit });
+    const messages = page.messages.map((m) => ({ id: m.id, channel: m.channel, data: m.data, publishedAt: m.publishedAt }));
+    sendJson(res, 200, JSON.stringify({ channel, messages, gap: page.gap }), headers);
+  }
+}

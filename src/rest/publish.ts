@@ -1,0 +1,55 @@
+/**
+ * @module
+ * `POST /pub/{channel}` publishes the body (JSON when sent as JSON, else text) and answers
+ * `{ id, channel, subscribers }`; `DELETE /pub/{channel}` drops the channel's history. Messages
+ * published here reach Bayeux subscribers too: there is one engine.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine } from '../core/engine.js';
+import type { Hub } from '../core/hub.js';
+import { HttpError, readBody, sendError, sendJson } from '../transports/http.js';
+import { channelFromPath } from './rest-channel.js';
+
+export interface RestPublishOptions {
+  readonly maxBodyBytes: number;
+}
+
+export class RestPublish {
+  constructor(
+    private readonly engine: Engine,
+    private readonly hub: Hub,
+    private readonly options: RestPublishOptions,
+  ) {}
+
+  /** `path`: what follows `/pub/`. The caller has authorised the request. */
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string | string[]>): Promise<void> {
+    const named = channelFromPath(path, false);
+    if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
+    const channel = named.channel.name;
+    if (req.method === 'DELETE') {
+      await this.engine.deleteHistory(channel);
+      res.writeHead(204, headers).end();
+      return;
+    }
+    if (req.method !== 'POST') return sendError(res, 405, `method ${req.method} not allowed: POST publishes, DELETE drops history`, { ...headers, Allow: 'POST, DELETE, OPTIONS' });
+    let data: unknown;
+    try {
+      const body = (await readBody(req, this.options.maxBodyBytes)).toString('utf8');
+      if (body.length === 0) throw new HttpError(400, 'empty body: send JSON (Content-Type: application/json) or text');
+      data = /^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '') ? parseJson(body) : body;
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
+    }
+    const message = await this.engine.publish({ channel, data });
+    sendJson(res, 200, JSON.stringify({ id: message.id, channel, subscribers: this.hub.countSubscribers(channel) }), headers);
+  }
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
+  }
+}

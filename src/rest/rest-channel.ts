@@ -1,0 +1,33 @@
+/**
+ * @module
+ * Channels in REST paths (`/pub/chat/room1` → `/chat/room1`) and the JSON shape of a message on the
+ * plain-HTTP API.
+ */
+import { parseChannel } from '../core/channel.js';
+import type { ParsedChannel } from '../core/channel.js';
+import type { Message, WireFormat } from '../core/message.js';
+
+export type ChannelResult = { channel: ParsedChannel } | { status: 400 | 403; error: string };
+
+/**
+ * The channel named by what follows a route prefix. `patterns` allows `*` and `**` (subscribing);
+ * meta and service channels belong to Bayeux and are refused.
+ */
+export function channelFromPath(rest: string, patterns: boolean): ChannelResult {
+  let name: string;
+  try {
+    name = '/' + decodeURIComponent(rest);
+  } catch {
+    return { status: 400, error: 'malformed percent-encoding in the channel' };
+  }
+  const channel = parseChannel(name);
+  if (channel === undefined) return { status: 400, error: `invalid channel ${JSON.stringify(name.slice(0, 200))}` };
+  if (channel.kind !== 'broadcast') return { status: 403, error: `${channel.kind} channels are not open to the REST API` };
+  if (!patterns && channel.wildcard !== 'none') return { status: 400, error: `${name} is a pattern: name one channel` };
+  return { channel };
+}
+
+/** `{"id":…,"channel":…,"data":…}`: what every REST transport sends for one message. */
+export const REST_JSON: WireFormat = {
+  encode: (message: Message) => `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
+};
