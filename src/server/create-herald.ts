@@ -30,6 +30,7 @@ import { Router } from './router.js';
 import { createPublishAuth } from './auth.js';
 import { RestHistory } from '../rest/history.js';
 import { RestPublish } from '../rest/publish.js';
+import { RestSubscribe } from '../rest/subscribe.js';
 
 export interface HeraldOptions {
   /** Where messages get ids and history; default: a new MemoryEngine. */
@@ -177,6 +178,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const eventSource = enabled.has('eventsource')
     ? new EventSourceTransport(bayeux.findSession, { heartbeatMs: config.heartbeatMs, retryMs: 1000, messageFormat: BAYEUX_JSON })
     : undefined;
+  const restSubscribe = new RestSubscribe(sessions, hub, engine, { heartbeatMs: config.heartbeatMs, retryMs: 2000 });
   const servers = new Set<Server>();
   let closing: Promise<void> | undefined;
   const stats = (): HeraldStats => ({
@@ -189,6 +191,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     paths: config.paths,
     restPublish: new RestPublish(engine, hub, { maxBodyBytes: config.maxBodyBytes }),
     restHistory: new RestHistory(engine),
+    restSubscribe,
     publishAuth: createPublishAuth(config.publishKey),
     origins: createOriginPolicy(config.allowedOrigins),
     longPolling,
@@ -240,6 +243,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     sessions.closeAll('shutdown');
     webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
     eventSource?.closeAll();
+    restSubscribe.closeAll();
     const deadline = Date.now() + config.shutdownGraceMs;
     const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -1,7 +1,7 @@
 /**
  * @module
  * Which transport serves a request: `/health`; the REST API (`/pub/…` with the publish key,
- * `/history/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
+ * `/history/…`, `/sub/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
  * streams, WebSocket upgrades, and long-polling (JSONP included).
  * Anything else is left to whoever else listens on the server.
  */
@@ -11,6 +11,7 @@ import { EventSourceTransport } from '../transports/eventsource.js';
 import { sendError, sendJson } from '../transports/http.js';
 import type { RestHistory } from '../rest/history.js';
 import type { RestPublish } from '../rest/publish.js';
+import type { RestSubscribe } from '../rest/subscribe.js';
 import type { LongPollingTransport } from '../transports/long-polling.js';
 import type { AuthResult } from './auth.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
@@ -23,11 +24,13 @@ export const HEALTH_PATH = '/health';
 
 export const PUBLISH_PREFIX = '/pub/';
 export const HISTORY_PREFIX = '/history/';
+export const SUBSCRIBE_PREFIX = '/sub/';
 
 export interface RouterParts {
   readonly paths: readonly string[];
   readonly restPublish: RestPublish;
   readonly restHistory: RestHistory;
+  readonly restSubscribe: RestSubscribe;
   readonly publishAuth: (req: IncomingMessage) => AuthResult;
   readonly origins: OriginPolicy;
   readonly longPolling: LongPollingTransport;
@@ -52,7 +55,7 @@ export class Router {
       sendJson(res, draining ? 503 : 200, JSON.stringify({ status: draining ? 'draining' : 'ok', ...this.parts.stats() }));
       return true;
     }
-    const rest = pathname.startsWith(PUBLISH_PREFIX) || pathname.startsWith(HISTORY_PREFIX);
+    const rest = pathname.startsWith(PUBLISH_PREFIX) || pathname.startsWith(HISTORY_PREFIX) || pathname.startsWith(SUBSCRIBE_PREFIX);
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return false;
     req.socket.setNoDelay(true);
@@ -76,6 +79,15 @@ export class Router {
   }
 
   #serveRest(req: IncomingMessage, res: ServerResponse, pathname: string, query: string, cors: Record<string, string>): void {
+    if (pathname.startsWith(SUBSCRIBE_PREFIX)) {
+      // Long-lived: not counted in flight; draining ends it by closing its session.
+      this.parts.restSubscribe.serve(req, res, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), cors).catch((error: unknown) => {
+        this.parts.logger.error('subscribe failed', { error, url: req.url });
+        if (!res.headersSent) sendError(res, 500, 'internal error');
+        else res.destroy();
+      });
+      return;
+    }
     if (pathname.startsWith(HISTORY_PREFIX)) {
       this.#track(req, res, this.parts.restHistory.serve(req, res, pathname.slice(HISTORY_PREFIX.length), new URLSearchParams(query), cors));
       return;

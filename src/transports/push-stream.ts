@@ -1,0 +1,84 @@
+/**
+ * @module
+ * One long HTTP response that carries messages as they come: server-sent events, NDJSON
+ * streaming, and their kin differ only in framing, so they share this. Each message's frame is
+ * encoded once and shared by every stream; heartbeats keep proxies from timing streams out and
+ * reveal dead peers through write errors.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Delivery, WireFormat } from '../core/message.js';
+import type { CloseReason, Stream } from '../core/session.js';
+import { FLOWING_HEADERS } from './http.js';
+
+export interface PushFormat {
+  readonly contentType: string;
+  /** Sent once at the start (padding, `retry:`). */
+  readonly preamble: string;
+  /** One message's frame. */
+  readonly frame: WireFormat;
+  readonly heartbeat: string;
+}
+
+export class PushStreams {
+  readonly #streams = new Set<PushStream>();
+  readonly #heartbeat: NodeJS.Timeout;
+
+  constructor(heartbeatMs: number) {
+    this.#heartbeat = setInterval(() => {
+      for (const stream of this.#streams) stream.write(stream.format.heartbeat);
+    }, heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Starts the response; `onClose` runs once when the client goes away or the stream ends. */
+  open(res: ServerResponse, format: PushFormat, headers: Record<string, string | string[]>, onClose: (stream: PushStream) => void): PushStream {
+    res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
+    const stream = new PushStream(res, format);
+    this.#streams.add(stream);
+    res.once('close', () => {
+      this.#streams.delete(stream);
+      onClose(stream);
+    });
+    stream.write(format.preamble);
+    return stream;
+  }
+
+  closeAll(): void {
+    clearInterval(this.#heartbeat);
+    for (const stream of this.#streams) stream.end();
+  }
+}
+
+export class PushStream implements Stream {
+  constructor(
+    private readonly res: ServerResponse,
+    readonly format: PushFormat,
+  ) {}
+
+  push(deliveries: Delivery[]): boolean {
+    if (this.res.writableEnded || this.res.destroyed) return false;
+    const frame = this.format.frame;
+    // One write per flush: a shared string for one message, a joined one for a burst.
+    this.write(deliveries.length === 1 ? deliveries[0]!.encode(frame) : deliveries.map((d) => d.encode(frame)).join(''));
+    return true;
+  }
+
+  sessionClosed(_reason: CloseReason): void {
+    this.end();
+  }
+
+  write(chunk: string): void {
+    if (chunk.length > 0 && !this.res.writableEnded && !this.res.destroyed) this.res.write(chunk);
+  }
+
+  end(): void {
+    if (!this.res.writableEnded) this.res.end();
+  }
+}
+
+/** Some proxies and old browsers hold back the first 2 KiB of a response. */
+export const SSE_PADDING = `:${' '.repeat(2048)}\n`;

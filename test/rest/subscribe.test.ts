@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { createHerald } from '../../src/server/create-herald.js';
+import type { HeraldOptions } from '../../src/server/create-herald.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { httpRequest } from '../helpers/http.js';
+import { startHerald } from '../helpers/herald.js';
+import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** Herald on a server of the test's own, which can cut the TCP connection of any /sub response. */
+async function startCuttable(t: { after(fn: () => unknown): void }, options: HeraldOptions = {}) {
+  const server = createServer();
+  const herald = createHerald(options);
+  herald.attach(server);
+  const subSockets = new Set<Socket>();
+  server.prependListener('request', (req: IncomingMessage) => {
+    if (req.url?.startsWith('/sub/')) subSockets.add(req.socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onCleanup(t, async () => {
+    await herald.close();
+    server.close();
+  });
+  return {
+    herald,
+    port: (server.address() as AddressInfo).port,
+    cutStreams: () => {
+      for (const socket of subSockets) socket.destroy();
+      subSockets.clear();
+    },
+  };
+}
+
+/** An open /sub response and everything it has sent. */
+async function openSub(port: number, path: string, headers: Record<string, string>, t: { after(fn: () => unknown): void }) {
+  const req = request({ host: '127.0.0.1', port, path, headers, agent: false });
+  req.on('error', () => {});
+  req.end();
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  let text = '';
+  res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  res.on('error', () => {});
+  onCleanup(t, () => req.destroy());
+  return { res, text: () => text };
+}
+
+function sseEvents(text: string): { id?: string; event?: string; data: any }[] {
+  return text
+    .split('\n\n')
+    .map((block) => {
+      const lines = block.split('\n').filter((l) => !l.startsWith(':') && l.length > 0);
+      const field = (name: string) => lines.find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
+      const data = field('data');
+      return data === undefined ? undefined : { id: field('id'), event: field('event'), data: JSON.parse(data) };
+    })
+    .filter((e): e is NonNullable<typeof e> => e !== undefined);
+}
+
+const publish = (port: number, channel: string, data: unknown) =>
+  httpRequest(port, { method: 'POST', path: `/pub${channel}`, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(data) }).then((r) => r.json());
+
+describe('GET /sub/{channel} as server-sent events', () => {
+  test('streams messages with ids, from REST and Bayeux publishers alike', async (t) => {
+    const { port } = await startHerald(t);
+    const sub = await openSub(port, '/sub/news', { Accept: 'text/event-stream' }, t);
+    assert.equal(sub.res.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(sub.res.headers['x-accel-buffering'], 'no');
+    await waitFor('the preamble', () => /retry: \d+/.test(sub.text()));
+    const first = await publish(port, '/news', { n: 1 });
+    const bayeux = new RawBayeux(port);
+    await bayeux.open();
+    await bayeux.publish('/news', { n: 2 });
+    await waitFor('two events', () => sseEvents(sub.text()).length === 2);
+    const events = sseEvents(sub.text());
+    assert.equal(events[0]!.id, first.id);
+    assert.deepEqual(events.map((e) => e.data.data), [{ n: 1 }, { n: 2 }]);
+    assert.ok(events.every((e) => e.data.channel === '/news' && e.data.id === e.id));
+  });
+
+  test('resumes after the server drops the stream: nothing lost, nothing duplicated', async (t) => {
+    const { port, cutStreams, herald } = await startCuttable(t);
+    const first = await openSub(port, '/sub/feed', { Accept: 'text/event-stream' }, t);
+    for (let i = 0; i < 3; i++) await publish(port, '/feed', i);
+    await waitFor('three events', () => sseEvents(first.text()).length === 3);
+    cutStreams();
+    if (!first.res.destroyed) await new Promise((resolve) => first.res.once('close', resolve));
+    await waitFor('the subscription to be gone', () => herald.stats().patterns === 0);
+    for (let i = 3; i < 6; i++) await publish(port, '/feed', i);
+    const lastSeen = sseEvents(first.text()).at(-1)!.id!;
+    const second = await openSub(port, '/sub/feed', { Accept: 'text/event-stream', 'Last-Event-ID': lastSeen }, t);
+    await waitFor('the missed events', () => sseEvents(second.text()).length === 3);
+    await publish(port, '/feed', 6);
+    await waitFor('the live event', () => sseEvents(second.text()).length === 4);
+    const all = [...sseEvents(first.text()), ...sseEvents(second.text())].map((e) => e.data.data);
+    assert.deepEqual(all, [0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  test('resumes from ?lastEventId= too, and signals a gap when history no longer reaches back', async (t) => {
+    const { port } = await startHerald(t, { historySize: 2 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await publish(port, '/g', i)).id);
+    const sub = await openSub(port, `/sub/g?lastEventId=${ids[0]}`, { Accept: 'text/event-stream' }, t);
+    await waitFor('the gap and the kept events', () => sseEvents(sub.text()).length === 3);
+    const [gap, ...rest] = sseEvents(sub.text());
+    assert.equal(gap!.event, 'gap');
+    assert.deepEqual(gap!.data, { channel: '/g', lastEventId: ids[0] });
+    assert.deepEqual(rest.map((e) => e.data.data), [3, 4]);
+  });
+
+  test('a pattern receives every matching channel; asked to resume, it signals a gap', async (t) => {
+    const { port } = await startHerald(t);
+    const sub = await openSub(port, '/sub/stocks/**', { Accept: 'text/event-stream', 'Last-Event-ID': '0000000000000' }, t);
+    await publish(port, '/stocks/acme', 1);
+    await publish(port, '/stocks/nyse/acme', 2);
+    await publish(port, '/bonds/x', 3);
+    await waitFor('events', () => sseEvents(sub.text()).length === 3);
+    const [gap, ...events] = sseEvents(sub.text());
+    assert.equal(gap!.event, 'gap');
+    assert.deepEqual(events.map((e) => e.data.channel), ['/stocks/acme', '/stocks/nyse/acme']);
+  });
+
+  test('frees its session when the client goes away', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const sub = await openSub(port, '/sub/bye', { Accept: 'text/event-stream' }, t);
+    await waitFor('the subscription', () => herald.stats().patterns === 1);
+    sub.res.destroy();
+    await waitFor('the session to be gone', () => herald.sessionCount === 0 && herald.stats().patterns === 0);
+  });
+
+  test('sends heartbeat comments', async (t) => {
+    const { port } = await startHerald(t, { heartbeatMs: 30 });
+    const sub = await openSub(port, '/sub/quiet', { Accept: 'text/event-stream' }, t);
+    await waitFor('two heartbeats', () => (sub.text().match(/^:\n\n/gm) ?? []).length >= 2);
+  });
+});
+
+describe('GET /sub/{channel}?transport=stream (NDJSON)', () => {
+  test('streams one JSON message per line and resumes from ?since=', async (t) => {
+    const { port } = await startHerald(t);
+    const first = await publish(port, '/lines', 'a');
+    await publish(port, '/lines', 'b');
+    const sub = await openSub(port, `/sub/lines?transport=stream&since=${first.id}`, {}, t);
+    assert.equal(sub.res.headers['content-type'], 'application/x-ndjson; charset=utf-8');
+    await publish(port, '/lines', 'c');
+    const lines = () => sub.text().split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
+    await waitFor('two lines', () => lines().length === 2);
+    assert.deepEqual(lines().map((m) => m.data), ['b', 'c']);
+  });
+});
+
+describe('GET /sub bad requests', () => {
+  test('are refused with a reason', async (t) => {
+    const { port } = await startHerald(t);
+    const cases: [Promise<any>, number, RegExp][] = [
+      [httpRequest(port, { path: '/sub/a' }), 406, /choose a transport/],
+      [httpRequest(port, { method: 'POST', path: '/sub/a', body: 'x' }), 405, /use GET/],
+      [httpRequest(port, { path: '/sub/meta/connect', headers: { Accept: 'text/event-stream' } }), 403, /meta channels/],
+      [httpRequest(port, { path: '/sub/a%20b', headers: { Accept: 'text/event-stream' } }), 400, /invalid channel/],
+      [httpRequest(port, { path: '/sub/a', headers: { Accept: 'text/event-stream', 'Last-Event-ID': 'not-an-id' } }), 400, /message id/],
+    ];
+    for (const [pending, status, error] of cases) {
+      const res = await pending;
+      assert.equal(res.status, status, res.text);
+      assert.match(res.json().error, error);
+    }
+  });
+});
