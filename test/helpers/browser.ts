@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -46,12 +46,15 @@ export interface BrowserRig {
   page: Page;
   /** Opens another page at origin(n)/page.html: a client's EventSource must be same-origin for Faye. */
   openPage(n: number): Promise<Page>;
+  /** Cuts the TCP connection under every open `/sub/…` response, as a failing network would. */
+  cutSubStreams(): number;
 }
 
 /** Herald attached to `hosts` servers on 127.0.0.1…n (one port), a page at origin(1)/page.html. */
 export async function startBrowserRig(t: { after(fn: () => unknown): void }, options: HeraldOptions = {}, hosts = 1): Promise<BrowserRig> {
   const herald = createHerald(options);
   const servers: Server[] = [];
+  const subSockets = new Set<Socket>();
   let port = 0;
   for (let n = 1; n <= hosts; n++) {
     const server = createServer(async (req, res) => {
@@ -63,6 +66,9 @@ export async function startBrowserRig(t: { after(fn: () => unknown): void }, opt
       res.writeHead(200, { 'Content-Type': found.type, 'Cache-Control': 'no-store' }).end(found.body);
     });
     herald.attach(server);
+    server.prependListener('request', (req) => {
+      if (req.url?.startsWith('/sub/')) subSockets.add(req.socket);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, `127.0.0.${n}`, () => resolve());
@@ -98,5 +104,11 @@ export async function startBrowserRig(t: { after(fn: () => unknown): void }, opt
     await page.waitForFunction(() => (globalThis as any).CometDLib !== undefined && (globalThis as any).Faye !== undefined);
     return page;
   };
-  return { herald, port, origin, page: await openPage(1), openPage };
+  const cutSubStreams = () => {
+    const count = subSockets.size;
+    for (const socket of subSockets) socket.destroy();
+    subSockets.clear();
+    return count;
+  };
+  return { herald, port, origin, page: await openPage(1), openPage, cutSubStreams };
 }
