@@ -19,6 +19,7 @@ import { sendError } from '../transports/http.js';
 import type { PushFormat } from '../transports/push-stream.js';
 import { PushStreams, SSE_PADDING } from '../transports/push-stream.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
+import type { SubscribePoll } from './subscribe-poll.js';
 
 export interface RestSubscribeOptions {
   readonly heartbeatMs: number;
@@ -43,6 +44,7 @@ export class RestSubscribe {
     private readonly sessions: SessionStore,
     private readonly hub: Hub,
     private readonly engine: Engine,
+    private readonly poll: SubscribePoll,
     options: RestSubscribeOptions,
   ) {
     this.#streams = new PushStreams(options.heartbeatMs);
@@ -73,14 +75,15 @@ export class RestSubscribe {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     const transport = query.get('transport');
-    if (!sse && transport !== 'stream') {
-      return sendError(res, 406, 'choose a transport: Accept: text/event-stream, or ?transport=stream', headers);
+    if (!sse && transport !== null && transport !== 'stream') {
+      return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, or none for a long-poll`, headers);
     }
-    const mode = sse ? this.#sse : this.#ndjson;
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
     if (since !== undefined && !MESSAGE_ID.test(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
-
     const channel = named.channel;
+    if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
+    const mode = sse ? this.#sse : this.#ndjson;
+
     const session = this.sessions.create();
     // Subscribe before reading history: a message published in between is then queued, not missed.
     await this.hub.subscribe(session, channel.name);

@@ -31,6 +31,7 @@ import { createPublishAuth } from './auth.js';
 import { RestHistory } from '../rest/history.js';
 import { RestPublish } from '../rest/publish.js';
 import { RestSubscribe } from '../rest/subscribe.js';
+import { SubscribePoll } from '../rest/subscribe-poll.js';
 
 export interface HeraldOptions {
   /** Where messages get ids and history; default: a new MemoryEngine. */
@@ -178,7 +179,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const eventSource = enabled.has('eventsource')
     ? new EventSourceTransport(bayeux.findSession, { heartbeatMs: config.heartbeatMs, retryMs: 1000, messageFormat: BAYEUX_JSON })
     : undefined;
-  const restSubscribe = new RestSubscribe(sessions, hub, engine, { heartbeatMs: config.heartbeatMs, retryMs: 2000 });
+  const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs });
+  const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, { heartbeatMs: config.heartbeatMs, retryMs: 2000 });
   const servers = new Set<Server>();
   let closing: Promise<void> | undefined;
   const stats = (): HeraldStats => ({

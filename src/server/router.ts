@@ -80,12 +80,8 @@ export class Router {
 
   #serveRest(req: IncomingMessage, res: ServerResponse, pathname: string, query: string, cors: Record<string, string>): void {
     if (pathname.startsWith(SUBSCRIBE_PREFIX)) {
-      // Long-lived: not counted in flight; draining ends it by closing its session.
-      this.parts.restSubscribe.serve(req, res, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), cors).catch((error: unknown) => {
-        this.parts.logger.error('subscribe failed', { error, url: req.url });
-        if (!res.headersSent) sendError(res, 500, 'internal error');
-        else res.destroy();
-      });
+      // Draining ends streams and answers polls by closing their sessions; then these finish.
+      this.#track(req, res, this.parts.restSubscribe.serve(req, res, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), cors));
       return;
     }
     if (pathname.startsWith(HISTORY_PREFIX)) {

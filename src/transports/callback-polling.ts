@@ -13,8 +13,8 @@ export const DEFAULT_JSONP_CALLBACK = 'jsonpcallback';
 const CALLBACK_NAME = /^[A-Za-z0-9._$-]{1,64}$/;
 
 /** The callback named by the request; throws a 400 that does not echo a bad name. */
-export function jsonpCallback(query: URLSearchParams): string {
-  const name = query.get(JSONP_PARAM) || DEFAULT_JSONP_CALLBACK;
+export function jsonpCallback(query: URLSearchParams, param = JSONP_PARAM): string {
+  const name = query.get(param) || DEFAULT_JSONP_CALLBACK;
   if (!CALLBACK_NAME.test(name)) throw new HttpError(400, 'invalid jsonp callback name: use 1-64 of A-Z a-z 0-9 . _ $ -');
   return name;
 }

@@ -157,7 +157,9 @@ describe('GET /sub bad requests', () => {
   test('are refused with a reason', async (t) => {
     const { port } = await startHerald(t);
     const cases: [Promise<any>, number, RegExp][] = [
-      [httpRequest(port, { path: '/sub/a' }), 406, /choose a transport/],
+      [httpRequest(port, { path: '/sub/a?transport=carrier-pigeon' }), 400, /unknown transport/],
+      [httpRequest(port, { path: '/sub/a?wait=5' }), 400, /wait must be 0/],
+      [httpRequest(port, { path: '/sub/a?callback=alert(1)' }), 400, /invalid jsonp callback name/],
       [httpRequest(port, { method: 'POST', path: '/sub/a', body: 'x' }), 405, /use GET/],
       [httpRequest(port, { path: '/sub/meta/connect', headers: { Accept: 'text/event-stream' } }), 403, /meta channels/],
       [httpRequest(port, { path: '/sub/a%20b', headers: { Accept: 'text/event-stream' } }), 400, /invalid channel/],
@@ -168,5 +170,52 @@ describe('GET /sub bad requests', () => {
       assert.equal(res.status, status, res.text);
       assert.match(res.json().error, error);
     }
+  });
+});
+
+describe('GET /sub/{channel} as a long-poll', () => {
+  test('answers at once with what came after ?since=, else holds until the next message', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 10_000 });
+    const a = await publish(port, '/poll', 'a');
+    await publish(port, '/poll', 'b');
+    const backlog = await httpRequest(port, { path: `/sub/poll?since=${a.id}` });
+    assert.equal(backlog.status, 200);
+    assert.deepEqual(backlog.json().map((m: any) => m.data), ['b']);
+    const last = backlog.json()[0].id;
+    const held = httpRequest(port, { path: `/sub/poll?since=${last}` });
+    await waitFor('the poll to be held', () => herald.stats().heldConnects === 1);
+    await publish(port, '/poll', 'c');
+    const res = await held;
+    assert.deepEqual(res.json().map((m: any) => m.data), ['c']);
+    await waitFor('its session to be gone', () => herald.sessionCount === 0);
+  });
+
+  test('answers an empty array at the timeout, and at once with ?wait=0', async (t) => {
+    const { port } = await startHerald(t, { timeoutMs: 200 });
+    const timedOut = await httpRequest(port, { path: '/sub/idle' });
+    assert.deepEqual(timedOut.json(), []);
+    assert.ok(timedOut.elapsedMs >= 150);
+    const short = await httpRequest(port, { path: '/sub/idle?wait=0' });
+    assert.deepEqual(short.json(), []);
+    assert.ok(short.elapsedMs < 150);
+  });
+
+  test('puts the gap signal first when history no longer reaches back', async (t) => {
+    const { port } = await startHerald(t, { historySize: 1 });
+    const first = await publish(port, '/gp', 1);
+    await publish(port, '/gp', 2);
+    await publish(port, '/gp', 3);
+    const res = (await httpRequest(port, { path: `/sub/gp?since=${first.id}` })).json();
+    assert.deepEqual(res[0], { gap: true, channel: '/gp', since: first.id });
+    assert.deepEqual(res.slice(1).map((m: any) => m.data), [3]);
+  });
+
+  test('wraps the answer as JSONP with ?callback=', async (t) => {
+    const { port } = await startHerald(t);
+    const a = await publish(port, '/js', 'x');
+    await publish(port, '/js', 'y');
+    const res = await httpRequest(port, { path: `/sub/js?since=${a.id}&callback=got` });
+    assert.equal(res.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.match(res.text, /^\/\*\*\/got\(\[\{"id":"[0-9a-z]+","channel":"\/js","data":"y"\}\]\);$/);
   });
 });
