@@ -15,7 +15,9 @@ import { Delivery } from '../core/message.js';
 import type { Message } from '../core/message.js';
 import type { CloseReason, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
-import { sendError } from '../transports/http.js';
+import { randomId } from '../core/ids.js';
+import { jsonpCallback } from '../transports/callback-polling.js';
+import { HttpError, sendError } from '../transports/http.js';
 import type { PushFormat } from '../transports/push-stream.js';
 import { PushStreams, SSE_PADDING } from '../transports/push-stream.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
@@ -35,10 +37,12 @@ interface Mode {
 
 const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
 
+type StreamKind = 'stream' | 'multipart' | 'iframe';
+
 export class RestSubscribe {
   readonly #streams: PushStreams;
   readonly #sse: Mode;
-  readonly #ndjson: Mode;
+  readonly #modes: Record<StreamKind, Mode>;
 
   constructor(
     private readonly sessions: SessionStore,
@@ -57,7 +61,7 @@ export class RestSubscribe {
       },
       gap: (channel, since) => `event: gap\ndata: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
     };
-    this.#ndjson = {
+    const ndjson: Mode = {
       format: {
         contentType: 'application/x-ndjson; charset=utf-8',
         preamble: '',
@@ -66,6 +70,7 @@ export class RestSubscribe {
       },
       gap: (channel, since) => `${JSON.stringify({ gap: true, channel, since })}\n`,
     };
+    this.#modes = { stream: ndjson, multipart: multipartMode(randomId().slice(0, 24)), iframe: iframeMode('herald') };
   }
 
   /** `path`: what follows `/sub/`. */
@@ -75,14 +80,22 @@ export class RestSubscribe {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     const transport = query.get('transport');
-    if (!sse && transport !== null && transport !== 'stream') {
-      return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, or none for a long-poll`, headers);
+    if (!sse && transport !== null && !(transport in this.#modes)) {
+      return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, multipart, iframe, or none for a long-poll`, headers);
     }
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
     if (since !== undefined && !MESSAGE_ID.test(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
     const channel = named.channel;
     if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
-    const mode = sse ? this.#sse : this.#ndjson;
+    let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
+    if (transport === 'iframe' && (query.get('callback') ?? '') !== '') {
+      try {
+        mode = iframeMode(jsonpCallback(query, 'callback'));
+      } catch (error) {
+        if (error instanceof HttpError) return sendError(res, error.status, error.message, headers);
+        throw error;
+      }
+    }
 
     const session = this.sessions.create();
     // Subscribe before reading history: a message published in between is then queued, not missed.
@@ -124,6 +137,43 @@ class AfterId implements Stream {
   sessionClosed(reason: CloseReason): void {
     this.inner.sessionClosed(reason);
   }
+}
+
+/**
+ * `multipart/mixed`, a part per message. The boundary is fixed per server so a message's part is
+ * encoded once; a payload cannot forge it, because every `--boundary` inside the JSON is written
+ * with its first `-` as `\u002d`, which JSON reads back as the same text. Heartbeats are empty parts.
+ */
+function multipartMode(boundary: string): Mode {
+  const delimiter = `--herald-${boundary}`;
+  const part = (json: string) => `${delimiter}\r\nContent-Type: application/json\r\n\r\n${json.replaceAll(delimiter, `\\u002d${delimiter.slice(1)}`)}\r\n`;
+  return {
+    format: {
+      contentType: `multipart/mixed; boundary=${delimiter.slice(2)}`,
+      preamble: '',
+      frame: { encode: (message: Message) => part(REST_JSON.encode(message)) },
+      heartbeat: `${delimiter}\r\nContent-Type: text/plain\r\n\r\n\r\n`,
+    },
+    gap: (channel, since) => part(JSON.stringify({ gap: true, channel, since })),
+  };
+}
+
+/**
+ * A forever iframe: an HTML page that never ends, a `<script>` per message calling
+ * `parent.<callback>(message)`. Padding first, since old browsers render nothing before 1 KiB or so.
+ * The JSON is made safe inside a script element: `<` is escaped, so no `</script>` can end it early.
+ */
+function iframeMode(callback: string): Mode {
+  const script = (json: string) => `<script>h(${json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')})</script>\n`;
+  return {
+    format: {
+      contentType: 'text/html; charset=utf-8',
+      preamble: `<!doctype html><html><head><meta charset="utf-8"><script>var h=function(m){parent.${callback}(m)}</script></head><body>\n<!--${' '.repeat(2048)}-->\n`,
+      frame: { encode: (message: Message) => script(REST_JSON.encode(message)) },
+      heartbeat: '<!-- -->\n',
+    },
+    gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
+  };
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

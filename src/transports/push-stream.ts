@@ -37,6 +37,8 @@ export class PushStreams {
   /** Starts the response; `onClose` runs once when the client goes away or the stream ends. */
   open(res: ServerResponse, format: PushFormat, headers: Record<string, string | string[]>, onClose: (stream: PushStream) => void): PushStream {
     res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
+    // The client learns at once that its stream is open, even when nothing else is sent yet.
+    res.flushHeaders();
     const stream = new PushStream(res, format);
     this.#streams.add(stream);
     res.once('close', () => {

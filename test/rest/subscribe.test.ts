@@ -219,3 +219,45 @@ describe('GET /sub/{channel} as a long-poll', () => {
     assert.match(res.text, /^\/\*\*\/got\(\[\{"id":"[0-9a-z]+","channel":"\/js","data":"y"\}\]\);$/);
   });
 });
+
+describe('GET /sub/{channel}?transport=multipart and ?transport=iframe', () => {
+  test('multipart: a part per message; a payload cannot forge the boundary', async (t) => {
+    const { port } = await startHerald(t);
+    const sub = await openSub(port, '/sub/parts?transport=multipart', {}, t);
+    const boundary = /boundary=(\S+)/.exec(String(sub.res.headers['content-type']))![1]!;
+    assert.match(String(sub.res.headers['content-type']), /^multipart\/mixed; boundary=herald-/);
+    await publish(port, '/parts', { n: 1 });
+    await publish(port, '/parts', { forged: `\r\n--${boundary}\r\nContent-Type: application/json\r\n\r\n{"evil":true}\r\n` });
+    const parts = () =>
+      sub
+        .text()
+        .split(`--${boundary}\r\n`)
+        .filter((p) => p.startsWith('Content-Type: application/json')) // heartbeats are empty text parts
+        .map((p) => JSON.parse(p.slice(p.indexOf('\r\n\r\n') + 4).trimEnd()));
+    const complete = () => {
+      try {
+        return parts().length === 2;
+      } catch {
+        return false; // a part still arriving
+      }
+    };
+    await waitFor('two whole parts', complete);
+    assert.deepEqual(parts()[0].data, { n: 1 });
+    assert.match(parts()[1].data.forged, /--herald-/, 'the text arrives intact, inside its part');
+  });
+
+  test('iframe: a script per message calling the parent, safe against </script> in payloads', async (t) => {
+    const { port } = await startHerald(t);
+    const sub = await openSub(port, '/sub/frames?transport=iframe&callback=onHerald', {}, t);
+    assert.equal(sub.res.headers['content-type'], 'text/html; charset=utf-8');
+    await publish(port, '/frames', { html: '</script><script>alert(1)</script>' });
+    await waitFor('the script block', () => sub.text().includes('<script>h('));
+    const scripts = [...sub.text().matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+    const got: unknown[] = [];
+    const { runInNewContext } = await import('node:vm');
+    runInNewContext(scripts.join(';\n'), { parent: { onHerald: (m: unknown) => got.push(JSON.parse(JSON.stringify(m))) } });
+    assert.equal(scripts.length, 2, 'the setup script and one message, nothing injected');
+    assert.deepEqual((got[0] as any).data, { html: '</script><script>alert(1)</script>' });
+    assert.ok(sub.text().length > 2048, 'padded for old browsers');
+  });
+});
