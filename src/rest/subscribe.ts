@@ -13,7 +13,12 @@ import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import { Delivery } from '../core/message.js';
 import type { Message } from '../core/message.js';
-import type { CloseReason, Stream } from '../core/session.js';
+import type { Duplex } from 'node:stream';
+import type { ParsedChannel } from '../core/channel.js';
+import type { WireFormat } from '../core/message.js';
+import type { CloseReason, Session, Stream } from '../core/session.js';
+import type { WebSocketTransport, WsPeer } from '../transports/websocket.js';
+import { CLOSE, textFrame } from '../transports/websocket.js';
 import type { SessionStore } from '../core/session-store.js';
 import { randomId } from '../core/ids.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
@@ -98,14 +103,7 @@ export class RestSubscribe {
     }
 
     const session = this.sessions.create();
-    // Subscribe before reading history: a message published in between is then queued, not missed.
-    await this.hub.subscribe(session, channel.name);
-    let replay: readonly Message[] = [];
-    let gap = false;
-    if (since !== undefined) {
-      if (channel.wildcard === 'none') ({ messages: replay, gap } = await this.engine.history(channel.name, { since }));
-      else gap = true;
-    }
+    const { replay, gap } = await this.#resume(session, channel, since);
     if (res.destroyed) {
       this.sessions.close(session, 'client');
       return;
@@ -117,8 +115,63 @@ export class RestSubscribe {
     session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
   }
 
+  /**
+   * `GET /sub/{channel}` with `Upgrade: websocket`: one JSON message per text frame, resumable from
+   * `?since=` (or `?lastEventId=`); what the client sends is ignored.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, query: URLSearchParams, webSocket: WebSocketTransport): void {
+    const named = channelFromPath(path, true);
+    const since = query.get('since') ?? query.get('lastEventId') ?? undefined;
+    const refusal = !('channel' in named) ? named : since !== undefined && !MESSAGE_ID.test(since) ? { status: 400, error: 'the id to resume from must be a message id' } : undefined;
+    if (refusal !== undefined || !('channel' in named)) {
+      const body = JSON.stringify({ error: refusal?.error });
+      socket.end(`HTTP/1.1 ${refusal?.status} ${refusal?.status === 403 ? 'Forbidden' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    const channel = named.channel;
+    webSocket.accept(req, socket, head, (peer) => {
+      const session = this.sessions.create();
+      peer.ws.once('close', () => this.sessions.close(session, 'client'));
+      void this.#resume(session, channel, since).then(({ replay, gap }) => {
+        if (!peer.isOpen) return;
+        if (gap) peer.sendText(JSON.stringify({ gap: true, channel: channel.name, since }));
+        for (const message of replay) peer.sendFrame(new Delivery(message).encode(REST_WS_FRAME));
+        const stream = new RestSocket(peer);
+        const lastReplayed = replay[replay.length - 1]?.id;
+        session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
+      });
+    });
+  }
+
+  /** Subscribes, then reads what history holds after `since`: a message published in between is queued, not missed. */
+  async #resume(session: Session, channel: ParsedChannel, since: string | undefined): Promise<{ replay: readonly Message[]; gap: boolean }> {
+    await this.hub.subscribe(session, channel.name);
+    if (since === undefined) return { replay: [], gap: false };
+    if (channel.wildcard !== 'none') return { replay: [], gap: true };
+    const page = await this.engine.history(channel.name, { since });
+    return { replay: page.messages, gap: page.gap };
+  }
+
   closeAll(): void {
     this.#streams.closeAll();
+  }
+}
+
+/** A message as one WebSocket text frame, built once and shared. */
+const REST_WS_FRAME: WireFormat<Buffer> = { encode: (message: Message) => textFrame(Buffer.from(REST_JSON.encode(message))) };
+
+class RestSocket implements Stream {
+  constructor(private readonly peer: WsPeer) {}
+
+  push(deliveries: Delivery[]): boolean {
+    if (!this.peer.isOpen) return false;
+    for (const delivery of deliveries) this.peer.sendFrame(delivery.encode(REST_WS_FRAME));
+    return true;
+  }
+
+  sessionClosed(reason: CloseReason): void {
+    if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
+    else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
   }
 }
 

@@ -109,7 +109,9 @@ export class Router {
 
   /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    if (this.#bayeuxPath(splitTarget(req.url).pathname) === undefined) return false;
+    const { pathname, query } = splitTarget(req.url);
+    const rest = pathname.startsWith(SUBSCRIBE_PREFIX);
+    if (!rest && this.#bayeuxPath(pathname) === undefined) return false;
     socket.on('error', () => socket.destroy());
     const webSocket = this.parts.webSocket;
     const refusal = webSocket === undefined ? { status: 400, message: 'websocket is not enabled on this server' } : this.#refusal(req);
@@ -119,7 +121,8 @@ export class Router {
       socket.end(`HTTP/1.1 ${refusal?.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       return true;
     }
-    webSocket.upgrade(req, socket, head);
+    if (rest) this.parts.restSubscribe.upgrade(req, socket, head, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), webSocket);
+    else webSocket.upgrade(req, socket, head);
     return true;
   }
 

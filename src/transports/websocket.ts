@@ -63,9 +63,9 @@ export class WebSocketTransport {
   static readonly connectionType = 'websocket';
 
   readonly #server: WebSocketServer;
-  readonly #sockets = new Set<BayeuxSocket>();
+  readonly #peers = new Set<WsPeer>();
   readonly #pinger: NodeJS.Timeout;
-  /** A one-message frame, built once per delivery and shared by every socket that receives it. */
+  /** A one-message Bayeux frame, built once per delivery and shared by every socket that receives it. */
   readonly #frameFormat: WireFormat<Buffer>;
 
   constructor(
@@ -74,22 +74,20 @@ export class WebSocketTransport {
   ) {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     const messageFormat = options.messageFormat;
-    this.#frameFormat = {
-      encode: (message: Message) => {
-        return textFrame(Buffer.from(`[${messageFormat.encode(message)}]`));
-      },
-    };
-    this.#pinger = setInterval(() => this.#ping(), options.pingIntervalMs);
+    this.#frameFormat = { encode: (message: Message) => textFrame(Buffer.from(`[${messageFormat.encode(message)}]`)) };
+    this.#pinger = setInterval(() => {
+      for (const peer of this.#peers) peer.ping();
+    }, options.pingIntervalMs);
     this.#pinger.unref();
   }
 
   get openSockets(): number {
-    return this.#sockets.size;
+    return this.#peers.size;
   }
 
-  /** Completes an upgrade the caller has already checked (path, origin). */
+  /** Completes a Bayeux upgrade the caller has already checked (path, origin). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.#server.handleUpgrade(req, socket, head, (ws) => {
+    this.accept(req, socket, head, (peer) => {
       const context: RequestContext = {
         connectionType: WebSocketTransport.connectionType,
         browserId: readCookie(req, BROWSER_COOKIE),
@@ -97,51 +95,52 @@ export class WebSocketTransport {
         remoteAddress: req.socket.remoteAddress,
         headers: req.headers,
       };
-      const bayeuxSocket = new BayeuxSocket(ws, socket, context, this.handleBatch, this.options, this.#frameFormat);
-      this.#sockets.add(bayeuxSocket);
-      ws.once('close', () => this.#sockets.delete(bayeuxSocket));
+      new BayeuxSocket(peer, context, this.handleBatch, this.options.messageFormat, this.#frameFormat);
+    });
+  }
+
+  /** Completes any checked upgrade into a kept-alive, bounded peer (the REST API uses it too). */
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
+    this.#server.handleUpgrade(req, socket, head, (ws) => {
+      const peer = new WsPeer(ws, socket, this.options.maxBufferedBytes);
+      this.#peers.add(peer);
+      ws.once('close', () => this.#peers.delete(peer));
+      onOpen(peer);
     });
   }
 
   /** Closes every socket (server draining): clients reconnect elsewhere. */
   closeAll(code: number, reason: string): void {
     clearInterval(this.#pinger);
-    for (const socket of this.#sockets) socket.close(code, reason);
+    for (const peer of this.#peers) peer.close(code, reason);
   }
 
   /** Cuts whatever did not finish closing (a peer that stopped reading never will). */
   terminateAll(): void {
-    for (const socket of this.#sockets) socket.terminate();
-  }
-
-  #ping(): void {
-    for (const socket of this.#sockets) socket.ping();
+    for (const peer of this.#peers) peer.terminate();
   }
 }
 
-class BayeuxSocket implements Stream {
-  #session: Session | undefined;
-  readonly #cancels = new Set<() => void>();
-  /** Frames are handled one after another, so a client's messages keep their order. */
-  #chain: Promise<void> = Promise.resolve();
+/** One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames. */
+export class WsPeer {
   #alive = true;
 
   constructor(
-    private readonly ws: WebSocket,
+    readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`, for writing shared, pre-built frames. */
     private readonly raw: Duplex,
-    private readonly context: RequestContext,
-    private readonly handleBatch: BatchHandler,
-    private readonly options: WebSocketOptions,
-    private readonly frameFormat: WireFormat<Buffer>,
+    private readonly maxBufferedBytes: number,
   ) {
-    ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
     ws.on('pong', () => (this.#alive = true));
-    ws.on('close', () => this.#closed());
     // Without a listener an I/O error would crash the process; ws closes the socket after it.
     ws.on('error', () => {});
   }
 
+  get isOpen(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** A peer that did not answer the previous ping is dropped. */
   ping(): void {
     if (!this.#alive) {
       this.ws.terminate();
@@ -149,6 +148,23 @@ class BayeuxSocket implements Stream {
     }
     this.#alive = false;
     this.ws.ping();
+  }
+
+  /**
+   * Writes a complete frame built once for every recipient. Writing it beside ws is safe: without
+   * compression ws writes each of its frames whole and at once, so frames never interleave; and ws
+   * counts these bytes in bufferedAmount, as they sit in the same socket.
+   */
+  sendFrame(frame: Buffer): void {
+    if (!this.isOpen) return;
+    this.raw.write(frame);
+    this.#checkBuffered();
+  }
+
+  sendText(text: string): void {
+    if (!this.isOpen) return;
+    this.ws.send(text, { binary: false });
+    this.#checkBuffered();
   }
 
   close(code: number, reason: string): void {
@@ -159,60 +175,79 @@ class BayeuxSocket implements Stream {
     this.ws.terminate();
   }
 
-  push(deliveries: Delivery[]): boolean {
-    if (this.ws.readyState !== this.ws.OPEN) return false;
-    if (deliveries.length === 1) {
-      // The one frame every recipient of this message gets, built once. Writing it beside ws is
-      // safe: without compression ws writes each of its frames whole and at once, so frames never
-      // interleave; and ws counts these bytes in bufferedAmount, as they sit in the same socket.
-      this.raw.write(deliveries[0]!.encode(this.frameFormat));
-      this.#checkBuffered();
-      return true;
+  #checkBuffered(): void {
+    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+      this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
+      // A peer that reads nothing will not read the close frame either.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
     }
-    const parts = deliveries.map((delivery) => delivery.encode(this.options.messageFormat));
-    this.#send(`[${parts.join(',')}]`);
+  }
+}
+
+/** Bayeux over one WebSocket. */
+class BayeuxSocket implements Stream {
+  #session: Session | undefined;
+  readonly #cancels = new Set<() => void>();
+  /** Frames are handled one after another, so a client's messages keep their order. */
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly peer: WsPeer,
+    private readonly context: RequestContext,
+    private readonly handleBatch: BatchHandler,
+    private readonly messageFormat: WireFormat,
+    private readonly frameFormat: WireFormat<Buffer>,
+  ) {
+    peer.ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
+    peer.ws.on('close', () => this.#closed());
+  }
+
+  push(deliveries: Delivery[]): boolean {
+    if (!this.peer.isOpen) return false;
+    if (deliveries.length === 1) this.peer.sendFrame(deliveries[0]!.encode(this.frameFormat));
+    else this.peer.sendText(`[${deliveries.map((delivery) => delivery.encode(this.messageFormat)).join(',')}]`);
     return true;
   }
 
   sessionClosed(reason: CloseReason): void {
     // A client that disconnected may handshake again on this socket; the others must reconnect.
-    if (reason === 'shutdown') this.close(CLOSE.goingAway, 'server shutting down');
-    else if (reason === 'queue_full') this.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
+    if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
+    else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
   }
 
   #receive(data: RawData, isBinary: boolean): void {
     if (isBinary) {
-      this.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
+      this.peer.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
       return;
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(data.toString());
     } catch (error) {
-      this.close(CLOSE.invalidPayload, `malformed JSON: ${(error as Error).message}`.slice(0, 120));
+      this.peer.close(CLOSE.invalidPayload, `malformed JSON: ${(error as Error).message}`.slice(0, 120));
       return;
     }
     const messages = Array.isArray(parsed) ? parsed : [parsed];
     // `[]` was Faye's keep-alive: nothing to do.
     if (messages.length === 0) return;
     if (!messages.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m))) {
-      this.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
+      this.peer.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
       return;
     }
-    this.#chain = this.#chain.then(() => this.#handle(messages)).catch(() => this.close(CLOSE.policyViolation, 'internal error'));
+    this.#chain = this.#chain.then(() => this.#handle(messages)).catch(() => this.peer.close(CLOSE.policyViolation, 'internal error'));
   }
 
   async #handle(messages: unknown[]): Promise<void> {
     const outcome = await this.handleBatch(messages, this.context);
-    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.peer.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {
-      this.#send(outcome.body);
+      this.peer.sendText(outcome.body);
       return;
     }
     const cancel = outcome.pending.wait((body) => {
       this.#cancels.delete(cancel);
-      this.#send(body);
+      this.peer.sendText(body);
     });
     this.#cancels.add(cancel);
   }
@@ -221,20 +256,6 @@ class BayeuxSocket implements Stream {
     this.#session?.detachStream(this);
     this.#session = session;
     session.attachStream(this);
-  }
-
-  #send(frame: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(frame, { binary: false });
-    this.#checkBuffered();
-  }
-
-  #checkBuffered(): void {
-    if (this.ws.bufferedAmount > this.options.maxBufferedBytes) {
-      this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
-      // A peer that reads nothing will not read the close frame either.
-      setTimeout(() => this.ws.terminate(), 1000).unref();
-    }
   }
 
   #closed(): void {

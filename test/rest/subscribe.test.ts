@@ -261,3 +261,34 @@ describe('GET /sub/{channel}?transport=multipart and ?transport=iframe', () => {
     assert.ok(sub.text().length > 2048, 'padded for old browsers');
   });
 });
+
+describe('GET /sub/{channel} over WebSocket', () => {
+  test('one JSON message per frame, resumable from ?since=', async (t) => {
+    const { default: WebSocket } = await import('ws');
+    const { port, herald } = await startHerald(t);
+    const first = await publish(port, '/wsc', 'a');
+    await publish(port, '/wsc', 'b');
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/sub/wsc?since=${first.id}`);
+    onCleanup(t, () => ws.terminate());
+    const frames: any[] = [];
+    ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+    await once(ws, 'open');
+    await waitFor('the replay', () => frames.length === 1);
+    await waitFor('the live subscription', () => herald.stats().patterns === 1);
+    await publish(port, '/wsc', 'c');
+    await waitFor('the live message', () => frames.length === 2);
+    assert.deepEqual(frames.map((f) => f.data), ['b', 'c']);
+    assert.ok(frames.every((f) => f.channel === '/wsc' && typeof f.id === 'string'));
+    ws.close();
+    await waitFor('the session to be gone', () => herald.sessionCount === 0);
+  });
+
+  test('refuses a bad channel before upgrading', async (t) => {
+    const { default: WebSocket } = await import('ws');
+    const { port } = await startHerald(t);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/sub/meta/x`);
+    ws.on('error', () => {});
+    const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+    assert.equal(res.statusCode, 403);
+  });
+});
