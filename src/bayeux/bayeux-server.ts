@@ -13,7 +13,7 @@ import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '
 import type { ResumeReason } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { BrowserHolds } from './browser-holds.js';
-import { handleConnect, heldConnectReply, occupiesBrowserConnection } from './connect.js';
+import { completeHeldConnect, handleConnect, occupiesBrowserConnection } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
 import { BayeuxErrors } from './errors.js';
 import type { Extension, ExtensionContext } from './extensions.js';
@@ -157,9 +157,9 @@ export class BayeuxServer {
   }
 
   #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch, respond: (body: string) => void): void {
-    const reply = withTimesync(heldConnectReply(held, reason, this.#deps), held.request, held.receivedAt, Date.now());
-    // A replaced connect leaves the queue to the connect that replaced it.
-    const deliveries = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
+    const completed = completeHeldConnect(held, reason, this.#deps);
+    const reply = withTimesync(completed.reply, held.request, held.receivedAt, Date.now());
+    const deliveries = completed.deliveries;
     const out = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
     const send = (final: BayeuxMessage | null) => respond(encodeBody(final === null ? [] : [final], deliveries));
     // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.

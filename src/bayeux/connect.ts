@@ -11,7 +11,9 @@
 import type { RequestContext } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import { HANDSHAKE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
+import type { Delivery } from '../core/message.js';
 import { BayeuxErrors } from './errors.js';
+import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
 import type { BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
 import { isObject, replyTo } from './message.js';
@@ -42,26 +44,35 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   batch.session = session;
   const first = session.connects === 0;
   session.connects++;
+  const owed = receiveAck(session, message);
   if (connectionType === EVENTSOURCE) {
     // Faye's EventSource client posts its connects separately from the stream: answer at once and
     // space them out; deliveries travel down the stream.
     return [{ ...reply, successful: true, advice: { reconnect: 'retry', interval: deps.options.timeoutMs, timeout: 0 } }];
   }
   const timeoutMs = holdTimeout(message, deps);
-  const canHold = !first && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
+  const canHold = !first && !owed && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
+  let advice = retryAdvice(deps.options);
   if (canHold) {
     const browserId = session.browserId;
     const limit = deps.options.maxSessionsPerBrowser;
-    if (occupiesBrowserConnection(batch.context) && browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit) {
-      if (session.stream === undefined) batch.deliverFrom = session;
-      return [{ ...reply, successful: true, advice: multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs) }];
+    const crowded = occupiesBrowserConnection(batch.context) && browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit;
+    if (!crowded) {
+      batch.held = { session, request: message, timeoutMs, receivedAt: Date.now() };
+      return [];
     }
-    batch.held = { session, request: message, timeoutMs, receivedAt: Date.now() };
-    return [];
+    advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);
   }
-  // With a stream attached, queued messages leave through it, in order; this reply carries none.
-  if (session.stream === undefined) batch.deliverFrom = session;
-  return [{ ...reply, successful: true, advice: retryAdvice(deps.options) }];
+  const answer: BayeuxReply = { ...reply, successful: true, advice };
+  if (usesAck(session)) {
+    const { deliveries, batch: number } = nextBatch(session, session.drain());
+    batch.taken = deliveries;
+    answer.ext = { ack: number };
+  } else if (session.stream === undefined) {
+    // With a stream attached, queued messages leave through it, in order; this reply carries none.
+    batch.deliverFrom = session;
+  }
+  return [answer];
 };
 
 /** The server's timeout, shortened when the client asks for less (servers SHOULD honour it). */
@@ -73,7 +84,17 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
 }
 
 /** The reply to a held connect once it resumes; queued messages follow it unless it was replaced. */
-export function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
+/** The reply to a held connect once it resumes, and the deliveries that follow it. */
+export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
+  const reply = heldConnectReply(held, reason, deps);
+  // A replaced connect leaves the queue to the connect that replaced it.
+  const fresh = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
+  if (!usesAck(held.session) || reason === 'closed') return { reply, deliveries: fresh };
+  const { deliveries, batch } = nextBatch(held.session, fresh);
+  return { reply: { ...reply, ext: { ack: batch } }, deliveries };
+}
+
+function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
   const reply = replyTo('/meta/connect', held.request);
   const closeReason = held.session.closeReason;
   if (reason === 'closed' && closeReason !== undefined) {

@@ -50,6 +50,8 @@ export class Batch {
   session: Session | undefined;
   held: HeldConnect | undefined;
   newBrowserId: string | undefined;
+  /** Deliveries a connect reply already took (acknowledged delivery numbers them as it takes them). */
+  taken: Delivery[] = [];
 
   constructor(
     readonly context: RequestContext,
@@ -57,7 +59,8 @@ export class Batch {
   ) {}
 
   takeDeliveries(): Delivery[] {
-    return this.deliverFrom?.drain() ?? [];
+    const rest = this.deliverFrom?.drain() ?? [];
+    return this.taken.length === 0 ? rest : this.taken.concat(rest);
   }
 }
 

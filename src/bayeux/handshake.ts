@@ -8,6 +8,7 @@
 import { randomId } from '../core/ids.js';
 import { NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
+import { enableAck, wantsAck } from './ext/ack.js';
 import type { MetaHandler } from './handler.js';
 import { replyTo } from './message.js';
 import type { BayeuxReply } from './message.js';
@@ -41,5 +42,10 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
   if (context.browserId !== undefined) session.browserId = context.browserId;
   else if (context.canSetCookie) session.browserId = batch.newBrowserId = randomId();
   batch.session = session;
-  return [{ ...reply, clientId: session.id, successful: true, advice: retryAdvice(options) }];
+  const success: BayeuxReply = { ...reply, clientId: session.id, successful: true, advice: retryAdvice(options) };
+  if (wantsAck(message)) {
+    enableAck(session);
+    success.ext = { ack: true };
+  }
+  return [success];
 };

@@ -5,9 +5,10 @@
  * Response MUST: channel, successful. MAY: id, error, ext.
  *
  * Broadcast channels go through the engine to every subscriber (the publisher included, if
- * subscribed). Service channels go to their handler, and its result back to the sender only.
+ * subscribed), once: a publish a client sends again with the same id is acknowledged, not repeated. Service channels go to their handler, and its result back to the sender only.
  */
 import type { ParsedChannel } from '../core/channel.js';
+import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { BayeuxErrors } from './errors.js';
 import type { Batch, BayeuxDeps } from './handler.js';
@@ -22,8 +23,9 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (channel.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(channel.name));
   if (channel.wildcard !== 'none') return fail(BayeuxErrors.invalidChannel(channel.name));
   let clientId: string | undefined;
+  let session: Session | undefined;
   if (message.clientId !== undefined) {
-    const session = findSession(message, batch, deps);
+    session = findSession(message, batch, deps);
     if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
     session.touch();
     clientId = session.id;
@@ -35,8 +37,26 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (!serialisable(data)) return fail(BayeuxErrors.invalidData());
 
   if (channel.kind === 'service') return callService(message, channel.name, clientId, reply, deps);
+  if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];
   await deps.engine.publish({ channel: channel.name, data });
   return [{ ...reply, successful: true }];
+}
+
+/** Message ids of each session's recent publishes: clients (Faye) resend until they see a reply. */
+const recentPublishes = new WeakMap<Session, { ids: Set<string | number>; order: (string | number)[] }>();
+const RECENT_PUBLISHES = 64;
+
+function isRetry(session: Session, id: string | number): boolean {
+  let recent = recentPublishes.get(session);
+  if (recent === undefined) {
+    recent = { ids: new Set(), order: [] };
+    recentPublishes.set(session, recent);
+  }
+  if (recent.ids.has(id)) return true;
+  recent.ids.add(id);
+  recent.order.push(id);
+  if (recent.order.length > RECENT_PUBLISHES) recent.ids.delete(recent.order.shift()!);
+  return false;
 }
 
 async function callService(

@@ -45,6 +45,8 @@ export class Session {
   readonly subscriptions = new Set<string>();
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
   browserId: string | undefined;
+  /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
+  connectOnly = false;
   /** Connect requests answered so far: the first is always answered at once. */
   connects = 0;
   /** Set once the session is closed; a closed session accepts nothing. */
@@ -103,7 +105,7 @@ export class Session {
 
   /** Sends everything from now on to `stream`, replacing any previous one; what is queued goes first. */
   attachStream(stream: Stream): void {
-    if (this.closeReason !== undefined) return;
+    if (this.closeReason !== undefined || this.connectOnly) return;
     this.#stream = stream;
     this.#signalReady();
   }
