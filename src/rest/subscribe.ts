@@ -85,7 +85,7 @@ export class RestSubscribe {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     const transport = query.get('transport');
-    if (!sse && transport !== null && !(transport in this.#modes)) {
+    if (!sse && transport !== null && !Object.hasOwn(this.#modes, transport)) {
       return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, multipart, iframe, or none for a long-poll`, headers);
     }
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
@@ -132,14 +132,17 @@ export class RestSubscribe {
     webSocket.accept(req, socket, head, (peer) => {
       const session = this.sessions.create();
       peer.ws.once('close', () => this.sessions.close(session, 'client'));
-      void this.#resume(session, channel, since).then(({ replay, gap }) => {
-        if (!peer.isOpen) return;
-        if (gap) peer.sendText(JSON.stringify({ gap: true, channel: channel.name, since }));
-        for (const message of replay) peer.sendFrame(new Delivery(message).encode(REST_WS_FRAME));
-        const stream = new RestSocket(peer);
-        const lastReplayed = replay[replay.length - 1]?.id;
-        session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
-      });
+      this.#resume(session, channel, since).then(
+        ({ replay, gap }) => {
+          if (!peer.isOpen) return;
+          if (gap) peer.sendText(JSON.stringify({ gap: true, channel: channel.name, since }));
+          for (const message of replay) peer.sendFrame(new Delivery(message).encode(REST_WS_FRAME));
+          const stream = new RestSocket(peer);
+          const lastReplayed = replay[replay.length - 1]?.id;
+          session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
+        },
+        () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
+      );
     });
   }
 

@@ -158,6 +158,7 @@ describe('GET /sub bad requests', () => {
     const { port } = await startHerald(t);
     const cases: [Promise<any>, number, RegExp][] = [
       [httpRequest(port, { path: '/sub/a?transport=carrier-pigeon' }), 400, /unknown transport/],
+      [httpRequest(port, { path: '/sub/a?transport=toString' }), 400, /unknown transport/],
       [httpRequest(port, { path: '/sub/a?wait=5' }), 400, /wait must be 0/],
       [httpRequest(port, { path: '/sub/a?callback=alert(1)' }), 400, /invalid jsonp callback name/],
       [httpRequest(port, { method: 'POST', path: '/sub/a', body: 'x' }), 405, /use GET/],
