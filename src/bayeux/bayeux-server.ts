@@ -22,7 +22,7 @@ import { withTimesync } from './ext/timesync.js';
 import { Batch, sessionFor } from './handler.js';
 import type { BayeuxDeps, BayeuxOptions, HeldConnect, MetaHandler } from './handler.js';
 import { handleHandshake } from './handshake.js';
-import { encodeBody, isObject, replyTo } from './message.js';
+import { encodeBody, formatFor, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 import { handlePublish } from './publish.js';
 import type { ServiceHandler } from './services.js';
@@ -99,7 +99,7 @@ export class BayeuxServer {
     }
     const { held, session, newBrowserId } = batch;
     if (held !== undefined) return { body: '', pending: this.#pending(held, batch), session, newBrowserId };
-    return { body: encodeBody(replies, batch.takeDeliveries()), session, newBrowserId };
+    return { body: encodeBody(replies, batch.takeDeliveries(), formatFor(batch.deliverFrom ?? session)), session, newBrowserId };
   };
 
   /** The session a push connection names, if this request may use it (same rules as a clientId in a message). */
@@ -161,7 +161,7 @@ export class BayeuxServer {
     const reply = withTimesync(completed.reply, held.request, held.receivedAt, Date.now());
     const deliveries = completed.deliveries;
     const out = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
-    const send = (final: BayeuxMessage | null) => respond(encodeBody(final === null ? [] : [final], deliveries));
+    const send = (final: BayeuxMessage | null) => respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)));
     // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.
     if (out instanceof Promise) void out.then(send);
     else send(out);

@@ -9,15 +9,16 @@
  * Otherwise it is answered at once with whatever is queued.
  */
 import type { RequestContext } from '../core/protocol.js';
-import type { ResumeReason } from '../core/session.js';
+import type { ResumeReason, Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
 import type { Delivery } from '../core/message.js';
 import { BayeuxErrors } from './errors.js';
 import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
-import type { BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
+import { asksToResume, resumeChannels } from './ext/resume.js';
+import type { Batch, BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
 import { isObject, replyTo } from './message.js';
-import type { BayeuxReply } from './message.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 const EVENTSOURCE = 'eventsource';
 const WEBSOCKET = 'websocket';
@@ -42,6 +43,15 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   }
 
   batch.session = session;
+  if (asksToResume(message)) {
+    return resumeChannels(session, deps.engine, message).then((gaps) => answerConnect(message, connectionType, session, batch, deps, gaps));
+  }
+  return answerConnect(message, connectionType, session, batch, deps, []);
+};
+
+/** A valid connect from a known session: answered now or held. `gaps`: channels a resume could not fill. */
+function answerConnect(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps, gaps: string[]): BayeuxReply[] {
+  const reply = replyTo('/meta/connect', message);
   const first = session.connects === 0;
   session.connects++;
   const owed = receiveAck(session, message);
@@ -51,7 +61,7 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
     return [{ ...reply, successful: true, advice: { reconnect: 'retry', interval: deps.options.timeoutMs, timeout: 0 } }];
   }
   const timeoutMs = holdTimeout(message, deps);
-  const canHold = !first && !owed && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
+  const canHold = !first && !owed && gaps.length === 0 && timeoutMs > 0 && batch.size === 1 && batch.held === undefined && session.queueLength === 0;
   let advice = retryAdvice(deps.options);
   if (canHold) {
     const browserId = session.browserId;
@@ -64,16 +74,19 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
     advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);
   }
   const answer: BayeuxReply = { ...reply, successful: true, advice };
+  const ext: Record<string, unknown> = {};
+  if (gaps.length > 0) ext.herald = { gaps };
   if (usesAck(session)) {
     const { deliveries, batch: number } = nextBatch(session, session.drain());
     batch.taken = deliveries;
-    answer.ext = { ack: number };
+    ext.ack = number;
   } else if (session.stream === undefined) {
     // With a stream attached, queued messages leave through it, in order; this reply carries none.
     batch.deliverFrom = session;
   }
+  if (Object.keys(ext).length > 0) answer.ext = ext;
   return [answer];
-};
+}
 
 /** The server's timeout, shortened when the client asks for less (servers SHOULD honour it). */
 function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number {

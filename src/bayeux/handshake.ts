@@ -9,6 +9,7 @@ import { randomId } from '../core/ids.js';
 import { NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
 import { enableAck, wantsAck } from './ext/ack.js';
+import { wantsIds } from './ext/resume.js';
 import type { MetaHandler } from './handler.js';
 import { replyTo } from './message.js';
 import type { BayeuxReply } from './message.js';
@@ -43,9 +44,15 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
   else if (context.canSetCookie) session.browserId = batch.newBrowserId = randomId();
   batch.session = session;
   const success: BayeuxReply = { ...reply, clientId: session.id, successful: true, advice: retryAdvice(options) };
+  const ext: Record<string, unknown> = {};
   if (wantsAck(message)) {
     enableAck(session);
-    success.ext = { ack: true };
+    ext.ack = true;
   }
+  if (wantsIds(message)) {
+    session.messageIds = true;
+    ext.herald = { ids: true };
+  }
+  if (Object.keys(ext).length > 0) success.ext = ext;
   return [success];
 };

@@ -37,12 +37,23 @@ export const BAYEUX_JSON: WireFormat = {
   encode: (message: Message) => `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
 };
 
+/** The same with Herald's message id in `ext.herald.id`, for sessions that resume (ext/resume.ts). */
+export const BAYEUX_JSON_WITH_ID: WireFormat = {
+  encode: (message: Message) =>
+    `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)},"ext":{"herald":{"id":${JSON.stringify(message.id)}}}}`,
+};
+
 /** A reply body: a JSON array, replies first, then queued deliveries in order. */
-export function encodeBody(replies: readonly BayeuxMessage[], deliveries: readonly Delivery[]): string {
+export function encodeBody(replies: readonly BayeuxMessage[], deliveries: readonly Delivery[], format: WireFormat = BAYEUX_JSON): string {
   const parts: string[] = [];
   for (const reply of replies) parts.push(JSON.stringify(reply));
-  for (const delivery of deliveries) parts.push(delivery.encode(BAYEUX_JSON));
+  for (const delivery of deliveries) parts.push(delivery.encode(format));
   return `[${parts.join(',')}]`;
+}
+
+/** The delivery format a session asked for. */
+export function formatFor(session: { messageIds: boolean } | undefined): WireFormat {
+  return session?.messageIds === true ? BAYEUX_JSON_WITH_ID : BAYEUX_JSON;
 }
 
 export function isObject(value: unknown): value is BayeuxMessage {

@@ -10,6 +10,7 @@
 import { parseChannel } from '../core/channel.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
+import { asksToResume, resumeSubscription } from './ext/resume.js';
 import { BayeuxErrors } from './errors.js';
 import type { BayeuxDeps, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
@@ -22,7 +23,9 @@ export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
 type Change = (session: Session, pattern: string) => Promise<void>;
 
 export const handleSubscribe: MetaHandler = (message, batch, deps) =>
-  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.subscribe(s, p));
+  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.subscribe(s, p), (s, subscription) =>
+    resumeSubscription(s, deps.engine, subscription, message),
+  );
 
 export const handleUnsubscribe: MetaHandler = (message, batch, deps) =>
   change('/meta/unsubscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.unsubscribe(s, p));
@@ -33,6 +36,7 @@ async function change(
   session: Session | undefined,
   _deps: BayeuxDeps,
   apply: Change,
+  resume?: (session: Session, subscription: string | string[]) => Promise<boolean>,
 ): Promise<BayeuxReply[]> {
   const reply: BayeuxReply = replyTo(channel, message);
   const { subscription } = message;
@@ -58,6 +62,9 @@ async function change(
     if (parsed.kind === 'broadcast') recorded.push(pattern);
   }
   for (const pattern of recorded) await apply(session, pattern);
+  if (resume !== undefined && asksToResume(message) && !(await resume(session, subscription))) {
+    return [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+  }
   return [{ ...reply, successful: true }];
 }
 

@@ -45,6 +45,8 @@ export class Session {
   readonly subscriptions = new Set<string>();
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
   browserId: string | undefined;
+  /** Deliveries carry their message id, so the client can resume from it later. */
+  messageIds = false;
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
   connectOnly = false;
   /** Connect requests answered so far: the first is always answered at once. */
@@ -101,6 +103,20 @@ export class Session {
     this.#queue.push(delivery);
     this.#signalReady();
     return true;
+  }
+
+  /**
+   * Puts messages from history ahead of what is queued (a resume), dropping queued ones they
+   * already cover: ids increase within a channel, so anything queued on the same channel up to the
+   * last replayed id is a duplicate.
+   */
+  replay(deliveries: Delivery[]): void {
+    const last = deliveries[deliveries.length - 1];
+    if (last === undefined || this.closeReason !== undefined) return;
+    const { channel, id } = last.message;
+    const newer = this.#queue.filter((queued) => queued.message.channel !== channel || queued.message.id > id);
+    this.#queue = deliveries.concat(newer);
+    this.#signalReady();
   }
 
   /** Sends everything from now on to `stream`, replacing any previous one; what is queued goes first. */

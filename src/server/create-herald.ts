@@ -18,7 +18,7 @@ import { Hub } from '../core/hub.js';
 import { MemoryEngine } from '../core/memory-engine.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
-import { BAYEUX_JSON } from '../bayeux/message.js';
+import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
 import { CLOSE, WebSocketTransport } from '../transports/websocket.js';
@@ -173,7 +173,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
         maxPayloadBytes: config.maxBodyBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         pingIntervalMs: config.pingIntervalMs,
-        messageFormat: BAYEUX_JSON,
+        messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
   const eventSource = enabled.has('eventsource')

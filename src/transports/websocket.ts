@@ -23,8 +23,8 @@ export interface WebSocketOptions {
   readonly maxBufferedBytes: number;
   /** Ping period; a peer that has not answered the previous ping by the next one is dropped. */
   readonly pingIntervalMs: number;
-  /** Encodes one delivery as the JSON of one message; frames are built from it. */
-  readonly messageFormat: WireFormat;
+  /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
+  readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
 }
 
 /** RFC 6455 close codes Herald uses. */
@@ -65,16 +65,17 @@ export class WebSocketTransport {
   readonly #server: WebSocketServer;
   readonly #peers = new Set<WsPeer>();
   readonly #pinger: NodeJS.Timeout;
-  /** A one-message Bayeux frame, built once per delivery and shared by every socket that receives it. */
-  readonly #frameFormat: WireFormat<Buffer>;
+  /** One-message Bayeux frames, built once per delivery and shared by every socket that receives them. */
+  readonly #frames: Formats;
 
   constructor(
     private readonly handleBatch: BatchHandler,
     private readonly options: WebSocketOptions,
   ) {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
-    const messageFormat = options.messageFormat;
-    this.#frameFormat = { encode: (message: Message) => textFrame(Buffer.from(`[${messageFormat.encode(message)}]`)) };
+    const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message) => textFrame(Buffer.from(`[${format.encode(message)}]`)) });
+    const { plain, withIds } = options.messageFormats;
+    this.#frames = { plain: { message: plain, frame: frameOf(plain) }, withIds: { message: withIds, frame: frameOf(withIds) } };
     this.#pinger = setInterval(() => {
       for (const peer of this.#peers) peer.ping();
     }, options.pingIntervalMs);
@@ -95,7 +96,7 @@ export class WebSocketTransport {
         remoteAddress: req.socket.remoteAddress,
         headers: req.headers,
       };
-      new BayeuxSocket(peer, context, this.handleBatch, this.options.messageFormat, this.#frameFormat);
+      new BayeuxSocket(peer, context, this.handleBatch, this.#frames);
     });
   }
 
@@ -184,6 +185,11 @@ export class WsPeer {
   }
 }
 
+interface Formats {
+  readonly plain: { readonly message: WireFormat; readonly frame: WireFormat<Buffer> };
+  readonly withIds: { readonly message: WireFormat; readonly frame: WireFormat<Buffer> };
+}
+
 /** Bayeux over one WebSocket. */
 class BayeuxSocket implements Stream {
   #session: Session | undefined;
@@ -195,8 +201,7 @@ class BayeuxSocket implements Stream {
     private readonly peer: WsPeer,
     private readonly context: RequestContext,
     private readonly handleBatch: BatchHandler,
-    private readonly messageFormat: WireFormat,
-    private readonly frameFormat: WireFormat<Buffer>,
+    private readonly formats: Formats,
   ) {
     peer.ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
     peer.ws.on('close', () => this.#closed());
@@ -204,8 +209,9 @@ class BayeuxSocket implements Stream {
 
   push(deliveries: Delivery[]): boolean {
     if (!this.peer.isOpen) return false;
-    if (deliveries.length === 1) this.peer.sendFrame(deliveries[0]!.encode(this.frameFormat));
-    else this.peer.sendText(`[${deliveries.map((delivery) => delivery.encode(this.messageFormat)).join(',')}]`);
+    const { message, frame } = this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain;
+    if (deliveries.length === 1) this.peer.sendFrame(deliveries[0]!.encode(frame));
+    else this.peer.sendText(`[${deliveries.map((delivery) => delivery.encode(message)).join(',')}]`);
     return true;
   }
 

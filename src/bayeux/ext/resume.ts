@@ -1,0 +1,61 @@
+/**
+ * @module
+ * Herald's resume extension for Bayeux clients. A client that handshakes with
+ * `ext: {herald: {ids: true}}` receives each delivery with its message id in `ext.herald.id`; after
+ * a reconnect (even to a new session) it can ask for what it missed:
+ * - `/meta/subscribe` with `ext: {herald: {since: "<id>"}}` for one channel;
+ * - `/meta/connect` with `ext: {herald: {since: {"<channel>": "<id>", …}}}` for channels it is
+ *   subscribed to.
+ * What history still holds after each id is queued ahead of anything newer, without duplicates;
+ * where history no longer reaches back (or the subscription is a pattern), the reply says so in
+ * `ext.herald.gap` (subscribe) or `ext.herald.gaps` (connect): never a silent loss.
+ */
+import { parseChannel } from '../../core/channel.js';
+import type { Engine } from '../../core/engine.js';
+import { Delivery } from '../../core/message.js';
+import type { Session } from '../../core/session.js';
+import { isObject } from '../message.js';
+import type { BayeuxMessage } from '../message.js';
+
+const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
+
+export function wantsIds(handshake: BayeuxMessage): boolean {
+  return isObject(handshake.ext) && isObject(handshake.ext.herald) && handshake.ext.herald.ids === true;
+}
+
+/** `ext.herald.since` of a message, if present. */
+function sinceOf(message: BayeuxMessage): unknown {
+  return isObject(message.ext) && isObject(message.ext.herald) ? message.ext.herald.since : undefined;
+}
+
+export function asksToResume(message: BayeuxMessage): boolean {
+  return sinceOf(message) !== undefined;
+}
+
+/**
+ * Replays one channel's history after `since` into the session's queue. Returns false when that
+ * cannot be done without a gap.
+ */
+async function replay(session: Session, engine: Engine, channel: string, since: unknown): Promise<boolean> {
+  const parsed = parseChannel(channel);
+  if (typeof since !== 'string' || !MESSAGE_ID.test(since) || parsed === undefined || parsed.wildcard !== 'none') return false;
+  const page = await engine.history(channel, { since });
+  session.replay(page.messages.map((message) => new Delivery(message)));
+  return !page.gap;
+}
+
+/** For /meta/subscribe: resumes the subscribed channel; false means a gap to report. */
+export function resumeSubscription(session: Session, engine: Engine, subscription: unknown, message: BayeuxMessage): Promise<boolean> {
+  return typeof subscription === 'string' ? replay(session, engine, subscription, sinceOf(message)) : Promise.resolve(false);
+}
+
+/** For /meta/connect: resumes each named channel the session subscribes to; returns the channels with a gap. */
+export async function resumeChannels(session: Session, engine: Engine, message: BayeuxMessage): Promise<string[]> {
+  const since = sinceOf(message);
+  if (!isObject(since)) return [];
+  const gaps: string[] = [];
+  for (const [channel, id] of Object.entries(since).slice(0, 256)) {
+    if (!session.subscriptions.has(channel) || !(await replay(session, engine, channel, id))) gaps.push(channel);
+  }
+  return gaps;
+}
