@@ -1,6 +1,8 @@
 /** Raw HTTP for tests: one request per connection, every header and byte visible. */
+import { once } from 'node:events';
 import { request } from 'node:http';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { onCleanup } from './cleanup.js';
 
 export interface RawResponse {
   status: number;
@@ -52,4 +54,17 @@ export function postJson(port: number, path: string, body: unknown, headers: Rec
     headers: { 'Content-Type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
+}
+
+/** A response that stays open (a stream): everything it has sent so far, and the request to cut it. */
+export async function openStream(port: number, path: string, headers: Record<string, string>, t: { after(fn: () => unknown): void }) {
+  const req = request({ host: '127.0.0.1', port, path, headers, agent: false });
+  req.on('error', () => {});
+  req.end();
+  const [res] = (await once(req, 'response')) as [IncomingMessage];
+  let text = '';
+  res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  res.on('error', () => {});
+  onCleanup(t, () => req.destroy());
+  return { res, req, text: () => text };
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { createHerald } from '../../src/server/create-herald.js';
 import type { HeraldOptions } from '../../src/server/create-herald.js';
 import { onCleanup } from '../helpers/cleanup.js';
-import { httpRequest } from '../helpers/http.js';
+import { httpRequest, openStream } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { waitFor } from '../helpers/wait.js';
@@ -36,19 +36,6 @@ async function startCuttable(t: { after(fn: () => unknown): void }, options: Her
   };
 }
 
-/** An open /sub response and everything it has sent. */
-async function openSub(port: number, path: string, headers: Record<string, string>, t: { after(fn: () => unknown): void }) {
-  const req = request({ host: '127.0.0.1', port, path, headers, agent: false });
-  req.on('error', () => {});
-  req.end();
-  const [res] = (await once(req, 'response')) as [IncomingMessage];
-  let text = '';
-  res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  res.on('error', () => {});
-  onCleanup(t, () => req.destroy());
-  return { res, text: () => text };
-}
-
 function sseEvents(text: string): { id?: string; event?: string; data: any }[] {
   return text
     .split('\n\n')
@@ -67,7 +54,7 @@ const publish = (port: number, channel: string, data: unknown) =>
 describe('GET /sub/{channel} as server-sent events', () => {
   test('streams messages with ids, from REST and Bayeux publishers alike', async (t) => {
     const { port } = await startHerald(t);
-    const sub = await openSub(port, '/sub/news', { Accept: 'text/event-stream' }, t);
+    const sub = await openStream(port, '/sub/news', { Accept: 'text/event-stream' }, t);
     assert.equal(sub.res.headers['content-type'], 'text/event-stream; charset=utf-8');
     assert.equal(sub.res.headers['x-accel-buffering'], 'no');
     await waitFor('the preamble', () => /retry: \d+/.test(sub.text()));
@@ -84,7 +71,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
 
   test('resumes after the server drops the stream: nothing lost, nothing duplicated', async (t) => {
     const { port, cutStreams, herald } = await startCuttable(t);
-    const first = await openSub(port, '/sub/feed', { Accept: 'text/event-stream' }, t);
+    const first = await openStream(port, '/sub/feed', { Accept: 'text/event-stream' }, t);
     for (let i = 0; i < 3; i++) await publish(port, '/feed', i);
     await waitFor('three events', () => sseEvents(first.text()).length === 3);
     cutStreams();
@@ -92,7 +79,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
     await waitFor('the subscription to be gone', () => herald.stats().patterns === 0);
     for (let i = 3; i < 6; i++) await publish(port, '/feed', i);
     const lastSeen = sseEvents(first.text()).at(-1)!.id!;
-    const second = await openSub(port, '/sub/feed', { Accept: 'text/event-stream', 'Last-Event-ID': lastSeen }, t);
+    const second = await openStream(port, '/sub/feed', { Accept: 'text/event-stream', 'Last-Event-ID': lastSeen }, t);
     await waitFor('the missed events', () => sseEvents(second.text()).length === 3);
     await publish(port, '/feed', 6);
     await waitFor('the live event', () => sseEvents(second.text()).length === 4);
@@ -104,7 +91,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
     const { port } = await startHerald(t, { historySize: 2 });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await publish(port, '/g', i)).id);
-    const sub = await openSub(port, `/sub/g?lastEventId=${ids[0]}`, { Accept: 'text/event-stream' }, t);
+    const sub = await openStream(port, `/sub/g?lastEventId=${ids[0]}`, { Accept: 'text/event-stream' }, t);
     await waitFor('the gap and the kept events', () => sseEvents(sub.text()).length === 3);
     const [gap, ...rest] = sseEvents(sub.text());
     assert.equal(gap!.event, 'gap');
@@ -114,7 +101,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
 
   test('a pattern receives every matching channel; asked to resume, it signals a gap', async (t) => {
     const { port } = await startHerald(t);
-    const sub = await openSub(port, '/sub/stocks/**', { Accept: 'text/event-stream', 'Last-Event-ID': '0000000000000' }, t);
+    const sub = await openStream(port, '/sub/stocks/**', { Accept: 'text/event-stream', 'Last-Event-ID': '0000000000000' }, t);
     await publish(port, '/stocks/acme', 1);
     await publish(port, '/stocks/nyse/acme', 2);
     await publish(port, '/bonds/x', 3);
@@ -126,7 +113,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
 
   test('frees its session when the client goes away', async (t) => {
     const { port, herald } = await startHerald(t);
-    const sub = await openSub(port, '/sub/bye', { Accept: 'text/event-stream' }, t);
+    const sub = await openStream(port, '/sub/bye', { Accept: 'text/event-stream' }, t);
     await waitFor('the subscription', () => herald.stats().patterns === 1);
     sub.res.destroy();
     await waitFor('the session to be gone', () => herald.sessionCount === 0 && herald.stats().patterns === 0);
@@ -134,7 +121,7 @@ describe('GET /sub/{channel} as server-sent events', () => {
 
   test('sends heartbeat comments', async (t) => {
     const { port } = await startHerald(t, { heartbeatMs: 30 });
-    const sub = await openSub(port, '/sub/quiet', { Accept: 'text/event-stream' }, t);
+    const sub = await openStream(port, '/sub/quiet', { Accept: 'text/event-stream' }, t);
     await waitFor('two heartbeats', () => (sub.text().match(/^:\n\n/gm) ?? []).length >= 2);
   });
 });
@@ -144,7 +131,7 @@ describe('GET /sub/{channel}?transport=stream (NDJSON)', () => {
     const { port } = await startHerald(t);
     const first = await publish(port, '/lines', 'a');
     await publish(port, '/lines', 'b');
-    const sub = await openSub(port, `/sub/lines?transport=stream&since=${first.id}`, {}, t);
+    const sub = await openStream(port, `/sub/lines?transport=stream&since=${first.id}`, {}, t);
     assert.equal(sub.res.headers['content-type'], 'application/x-ndjson; charset=utf-8');
     await publish(port, '/lines', 'c');
     const lines = () => sub.text().split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
@@ -211,6 +198,15 @@ describe('GET /sub/{channel} as a long-poll', () => {
     assert.deepEqual(res.slice(1).map((m: any) => m.data), [3]);
   });
 
+  test('refuses an unsafe callback with 400, never reflecting it', async (t) => {
+    const { port } = await startHerald(t);
+    for (const name of ['alert(document.cookie)//', '<img src=x>', 'a'.repeat(65)]) {
+      const res = await httpRequest(port, { path: `/sub/js?wait=0&callback=${encodeURIComponent(name)}` });
+      assert.equal(res.status, 400);
+      assert.ok(!res.text.includes(name), `${name} is not reflected`);
+    }
+  });
+
   test('wraps the answer as JSONP with ?callback=', async (t) => {
     const { port } = await startHerald(t);
     const a = await publish(port, '/js', 'x');
@@ -224,7 +220,7 @@ describe('GET /sub/{channel} as a long-poll', () => {
 describe('GET /sub/{channel}?transport=multipart and ?transport=iframe', () => {
   test('multipart: a part per message; a payload cannot forge the boundary', async (t) => {
     const { port } = await startHerald(t);
-    const sub = await openSub(port, '/sub/parts?transport=multipart', {}, t);
+    const sub = await openStream(port, '/sub/parts?transport=multipart', {}, t);
     const boundary = /boundary=(\S+)/.exec(String(sub.res.headers['content-type']))![1]!;
     assert.match(String(sub.res.headers['content-type']), /^multipart\/mixed; boundary=herald-/);
     await publish(port, '/parts', { n: 1 });
@@ -249,7 +245,7 @@ describe('GET /sub/{channel}?transport=multipart and ?transport=iframe', () => {
 
   test('iframe: a script per message calling the parent, safe against </script> in payloads', async (t) => {
     const { port } = await startHerald(t);
-    const sub = await openSub(port, '/sub/frames?transport=iframe&callback=onHerald', {}, t);
+    const sub = await openStream(port, '/sub/frames?transport=iframe&callback=onHerald', {}, t);
     assert.equal(sub.res.headers['content-type'], 'text/html; charset=utf-8');
     await publish(port, '/frames', { html: '</script><script>alert(1)</script>' });
     await waitFor('the script block', () => sub.text().includes('<script>h('));

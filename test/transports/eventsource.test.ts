@@ -1,24 +1,15 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { onCleanup } from '../helpers/cleanup.js';
-import { httpRequest } from '../helpers/http.js';
+import { httpRequest, openStream } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** Opens an event stream and collects what arrives. */
-async function openStream(port: number, path: string, t: { after(fn: () => unknown): void }) {
-  const req = request({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } });
-  req.end();
-  const [res] = (await once(req, 'response')) as [IncomingMessage];
-  let text = '';
-  res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-  res.on('error', () => {});
-  onCleanup(t, () => req.destroy());
-  return { res, req, text: () => text, events: () => [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!)) };
+async function openEvents(port: number, path: string, t: { after(fn: () => unknown): void }) {
+  const stream = await openStream(port, path, { Accept: 'text/event-stream' }, t);
+  return { ...stream, events: () => [...stream.text().matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!)) };
 }
 
 describe('eventsource (Faye)', () => {
@@ -26,7 +17,7 @@ describe('eventsource (Faye)', () => {
     const { port, herald } = await startHerald(t, { timeoutMs: 20_000 });
     const client = new RawBayeux(port);
     await client.handshake();
-    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    const stream = await openEvents(port, `/bayeux/${client.clientId}`, t);
     assert.equal(stream.res.statusCode, 200);
     assert.equal(stream.res.headers['content-type'], 'text/event-stream; charset=utf-8');
     assert.equal(stream.res.headers['x-accel-buffering'], 'no');
@@ -45,7 +36,7 @@ describe('eventsource (Faye)', () => {
     const { port, herald } = await startHerald(t, { maxIntervalMs: 100, heartbeatMs: 50 });
     const client = new RawBayeux(port);
     await client.handshake();
-    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    const stream = await openEvents(port, `/bayeux/${client.clientId}`, t);
     await waitFor('two heartbeats', () => (stream.text().match(/^:\n\n/gm) ?? []).length >= 2);
     assert.equal(herald.sessionCount, 1, 'not expired while streaming');
     stream.req.destroy();
@@ -65,7 +56,7 @@ describe('eventsource (Faye)', () => {
     const { port } = await startHerald(t);
     const client = new RawBayeux(port);
     await client.handshake();
-    const stream = await openStream(port, `/bayeux/${client.clientId}`, t);
+    const stream = await openEvents(port, `/bayeux/${client.clientId}`, t);
     const ended = once(stream.res, 'end');
     await client.send([{ channel: '/meta/disconnect', clientId: client.clientId }]);
     await ended;
