@@ -72,16 +72,23 @@ async function subscribeInPage({ kind, transport, url, clients }: { kind: 'comet
   const g = globalThis as any;
   const logs: number[][] = (g.heraldLogs = []);
   const used = new Set<string>();
+  const windows: any[] = [];
+  if (kind === 'cometd') {
+    // Load every frame at once; only the handshakes must take turns.
+    for (let i = 0; i < clients; i++) {
+      const frame = g.document.createElement('iframe');
+      frame.src = '/cometd-frame.html';
+      g.document.body.append(frame);
+      windows.push(frame.contentWindow);
+    }
+    const deadline = Date.now() + 60_000;
+    while (windows.some((win) => win.CometDLib === undefined) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   for (let i = 0; i < clients; i++) {
     const log: number[] = [];
     logs.push(log);
     if (kind === 'cometd') {
-      const frame = g.document.createElement('iframe');
-      frame.src = '/cometd-frame.html';
-      g.document.body.append(frame);
-      const win = frame.contentWindow;
-      while (win.CometDLib === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
-      const client = new win.CometDLib.CometD();
+      const client = new windows[i].CometDLib.CometD();
       for (const type of ['websocket', 'long-polling', 'callback-polling']) if (type !== transport) client.unregisterTransport(type);
       client.configure({ url, logLevel: 'warn' });
       // Tabs of one browser share a cookie: handshake them one at a time.
