@@ -1,30 +1,37 @@
 /**
  * @module
  * `GET /sub/{channel}`: a plain-HTTP subscription, negotiated per request —
- * `Accept: text/event-stream` → server-sent events with `id:` lines, resumable from `Last-Event-ID`
- * (or `?lastEventId=`); `?transport=stream` → NDJSON, one message per line, resumable from
- * `?since=`. A resume replays what history still holds after that id, then goes live without a
- * duplicate; when history no longer reaches back that far, a `gap` signal comes first.
+ * `Accept: text/event-stream` → server-sent events (transports/sse.ts), resumable from
+ * `Last-Event-ID` (or `?lastEventId=`); `Upgrade: websocket` → a frame per message
+ * (transports/message-socket.ts); `?transport=stream` → NDJSON (transports/ndjson.ts);
+ * `?transport=multipart` (transports/multipart.ts); `?transport=iframe` (transports/iframe.ts);
+ * none → a long-poll (subscribe-poll.ts). The streaming kinds resume from `?since=`. A resume
+ * replays what history still holds after that id, then goes live without a duplicate; when history
+ * no longer reaches back that far, a `gap` signal comes first.
  * Channel patterns (`/sub/stocks/**`) subscribe to many channels; they cannot resume (history is
  * kept per channel), so asking them to gives the gap signal.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Engine } from '../core/engine.js';
-import type { Hub } from '../core/hub.js';
-import { Delivery } from '../core/message.js';
-import type { Message } from '../core/message.js';
 import type { Duplex } from 'node:stream';
 import type { ParsedChannel } from '../core/channel.js';
-import type { WireFormat } from '../core/message.js';
-import type { CloseReason, Session, Stream } from '../core/session.js';
-import type { WebSocketTransport, WsPeer } from '../transports/websocket.js';
-import { CLOSE, textFrame } from '../transports/websocket.js';
-import type { SessionStore } from '../core/session-store.js';
+import type { Engine } from '../core/engine.js';
+import type { Hub } from '../core/hub.js';
 import { randomId } from '../core/ids.js';
+import { Delivery } from '../core/message.js';
+import type { Message } from '../core/message.js';
+import type { CloseReason, Session, Stream } from '../core/session.js';
+import type { SessionStore } from '../core/session-store.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
 import { HttpError, sendError } from '../transports/http.js';
-import type { PushFormat } from '../transports/push-stream.js';
-import { PushStreams, SSE_PADDING } from '../transports/push-stream.js';
+import { iframeFormat } from '../transports/iframe.js';
+import { MessageSocket, messageFrames } from '../transports/message-socket.js';
+import { multipartFormat } from '../transports/multipart.js';
+import { ndjsonFormat } from '../transports/ndjson.js';
+import { PushStreams } from '../transports/push-stream.js';
+import type { StreamFormat } from '../transports/push-stream.js';
+import { sseFormat } from '../transports/sse.js';
+import type { WebSocketTransport } from '../transports/websocket.js';
+import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { SubscribePoll } from './subscribe-poll.js';
 
@@ -34,20 +41,16 @@ export interface RestSubscribeOptions {
   readonly retryMs: number;
 }
 
-interface Mode {
-  readonly format: PushFormat;
-  /** The explicit signal that messages after `since` are gone. */
-  gap(channel: string, since: string): string;
-}
-
 const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
 
 type StreamKind = 'stream' | 'multipart' | 'iframe';
 
 export class RestSubscribe {
   readonly #streams: PushStreams;
-  readonly #sse: Mode;
-  readonly #modes: Record<StreamKind, Mode>;
+  /** A message as one WebSocket text frame, built once and shared. */
+  readonly #frames = messageFrames(REST_JSON);
+  readonly #sse: StreamFormat;
+  readonly #modes: Record<StreamKind, StreamFormat>;
 
   constructor(
     private readonly sessions: SessionStore,
@@ -57,25 +60,8 @@ export class RestSubscribe {
     options: RestSubscribeOptions,
   ) {
     this.#streams = new PushStreams(options.heartbeatMs);
-    this.#sse = {
-      format: {
-        contentType: 'text/event-stream; charset=utf-8',
-        preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,
-        frame: { encode: (message: Message) => `id: ${message.id}\ndata: ${REST_JSON.encode(message)}\n\n` },
-        heartbeat: ':\n\n',
-      },
-      gap: (channel, since) => `event: gap\ndata: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
-    };
-    const ndjson: Mode = {
-      format: {
-        contentType: 'application/x-ndjson; charset=utf-8',
-        preamble: '',
-        frame: { encode: (message: Message) => `${REST_JSON.encode(message)}\n` },
-        heartbeat: '\n',
-      },
-      gap: (channel, since) => `${JSON.stringify({ gap: true, channel, since })}\n`,
-    };
-    this.#modes = { stream: ndjson, multipart: multipartMode(randomId().slice(0, 24)), iframe: iframeMode('herald') };
+    this.#sse = sseFormat(REST_JSON, options.retryMs);
+    this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)), iframe: iframeFormat(REST_JSON, 'herald') };
   }
 
   /** `path`: what follows `/sub/`. */
@@ -95,7 +81,7 @@ export class RestSubscribe {
     let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
     if (transport === 'iframe' && (query.get('callback') ?? '') !== '') {
       try {
-        mode = iframeMode(jsonpCallback(query, 'callback'));
+        mode = iframeFormat(REST_JSON, jsonpCallback(query, 'callback'));
       } catch (error) {
         if (error instanceof HttpError) return sendError(res, error.status, error.message, headers);
         throw error;
@@ -108,7 +94,7 @@ export class RestSubscribe {
       this.sessions.close(session, 'client');
       return;
     }
-    const stream = this.#streams.open(res, mode.format, headers, () => this.sessions.close(session, 'client'));
+    const stream = this.#streams.open(res, mode, headers, () => this.sessions.close(session, 'client'));
     if (gap) stream.write(mode.gap(channel.name, since!));
     if (replay.length > 0) stream.push(replay.map((message) => new Delivery(message)));
     const lastReplayed = replay[replay.length - 1]?.id;
@@ -136,8 +122,8 @@ export class RestSubscribe {
         ({ replay, gap }) => {
           if (!peer.isOpen) return;
           if (gap) peer.sendText(JSON.stringify({ gap: true, channel: channel.name, since }));
-          for (const message of replay) peer.sendFrame(new Delivery(message).encode(REST_WS_FRAME));
-          const stream = new RestSocket(peer);
+          for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
+          const stream = new MessageSocket(peer, this.#frames);
           const lastReplayed = replay[replay.length - 1]?.id;
           session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
         },
@@ -160,24 +146,6 @@ export class RestSubscribe {
   }
 }
 
-/** A message as one WebSocket text frame, built once and shared. */
-const REST_WS_FRAME: WireFormat<Buffer> = { encode: (message: Message) => textFrame(Buffer.from(REST_JSON.encode(message))) };
-
-class RestSocket implements Stream {
-  constructor(private readonly peer: WsPeer) {}
-
-  push(deliveries: Delivery[]): boolean {
-    if (!this.peer.isOpen) return false;
-    for (const delivery of deliveries) this.peer.sendFrame(delivery.encode(REST_WS_FRAME));
-    return true;
-  }
-
-  sessionClosed(reason: CloseReason): void {
-    if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
-    else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
-  }
-}
-
 /** Drops what the replay already sent: messages queued while history was read come again. */
 class AfterId implements Stream {
   constructor(
@@ -193,43 +161,6 @@ class AfterId implements Stream {
   sessionClosed(reason: CloseReason): void {
     this.inner.sessionClosed(reason);
   }
-}
-
-/**
- * `multipart/mixed`, a part per message. The boundary is fixed per server so a message's part is
- * encoded once; a payload cannot forge it, because every `--boundary` inside the JSON is written
- * with its first `-` as `\u002d`, which JSON reads back as the same text. Heartbeats are empty parts.
- */
-function multipartMode(boundary: string): Mode {
-  const delimiter = `--herald-${boundary}`;
-  const part = (json: string) => `${delimiter}\r\nContent-Type: application/json\r\n\r\n${json.replaceAll(delimiter, `\\u002d${delimiter.slice(1)}`)}\r\n`;
-  return {
-    format: {
-      contentType: `multipart/mixed; boundary=${delimiter.slice(2)}`,
-      preamble: '',
-      frame: { encode: (message: Message) => part(REST_JSON.encode(message)) },
-      heartbeat: `${delimiter}\r\nContent-Type: text/plain\r\n\r\n\r\n`,
-    },
-    gap: (channel, since) => part(JSON.stringify({ gap: true, channel, since })),
-  };
-}
-
-/**
- * A forever iframe: an HTML page that never ends, a `<script>` per message calling
- * `parent.<callback>(message)`. Padding first, since old browsers render nothing before 1 KiB or so.
- * The JSON is made safe inside a script element: `<` is escaped, so no `</script>` can end it early.
- */
-function iframeMode(callback: string): Mode {
-  const script = (json: string) => `<script>h(${json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')})</script>\n`;
-  return {
-    format: {
-      contentType: 'text/html; charset=utf-8',
-      preamble: `<!doctype html><html><head><meta charset="utf-8"><script>var h=function(m){parent.${callback}(m)}</script></head><body>\n<!--${' '.repeat(2048)}-->\n`,
-      frame: { encode: (message: Message) => script(REST_JSON.encode(message)) },
-      heartbeat: '<!-- -->\n',
-    },
-    gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
-  };
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -19,6 +19,12 @@ export interface PushFormat {
   readonly heartbeat: string;
 }
 
+/** A push format for plain subscriptions, which also says when messages were lost for good. */
+export interface StreamFormat extends PushFormat {
+  /** The explicit signal that messages after `since` are gone. */
+  gap(channel: string, since: string): string;
+}
+
 export class PushStreams {
   readonly #streams = new Set<PushStream>();
   readonly #heartbeat: NodeJS.Timeout;

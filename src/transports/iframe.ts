@@ -1,0 +1,21 @@
+/**
+ * @module
+ * The forever iframe: an HTML page that never ends, a `<script>` per message calling
+ * `parent.<callback>(message)`. Padding first, since old browsers render nothing before 1 KiB or
+ * so. The JSON is made safe inside a script element: `<` is escaped (it can only occur inside a
+ * JSON string), so no `</script>` can end it early; U+2028/2029 too, for old JavaScript engines.
+ * `callback` must already have passed the JSONP name check.
+ */
+import type { Message, WireFormat } from '../core/message.js';
+import type { StreamFormat } from './push-stream.js';
+
+export function iframeFormat(messageFormat: WireFormat, callback: string): StreamFormat {
+  const script = (json: string) => `<script>h(${json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')})</script>\n`;
+  return {
+    contentType: 'text/html; charset=utf-8',
+    preamble: `<!doctype html><html><head><meta charset="utf-8"><script>var h=function(m){parent.${callback}(m)}</script></head><body>\n<!--${' '.repeat(2048)}-->\n`,
+    frame: { encode: (message: Message) => script(messageFormat.encode(message)) },
+    heartbeat: '<!-- -->\n',
+    gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * @module
+ * Server-sent events for plain subscriptions: an event per message with its id in `id:` (so a
+ * browser's EventSource resumes with `Last-Event-ID`), `retry:` advice, comment heartbeats, and
+ * `event: gap` when messages were lost. Ids are base36, so they never hold CR or LF.
+ */
+import type { Message, WireFormat } from '../core/message.js';
+import type { StreamFormat } from './push-stream.js';
+import { SSE_PADDING } from './push-stream.js';
+
+export function sseFormat(messageFormat: WireFormat, retryMs: number): StreamFormat {
+  return {
+    contentType: 'text/event-stream; charset=utf-8',
+    preamble: `${SSE_PADDING}retry: ${retryMs}\n\n`,
+    frame: { encode: (message: Message) => `id: ${message.id}\ndata: ${messageFormat.encode(message)}\n\n` },
+    heartbeat: ':\n\n',
+    gap: (channel, since) => `event: gap\ndata: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
+  };
+}
