@@ -118,7 +118,9 @@ export class BayeuxServer {
   #route(raw: BayeuxMessage, message: BayeuxMessage | null, batch: Batch): BayeuxReply[] | Promise<BayeuxReply[]> {
     if (message === null) return [{ ...replyTo(String(raw.channel), raw), successful: false, error: BayeuxErrors.messageDeleted() }];
     if (message.error !== undefined) {
-      return [{ ...replyTo(String(message.channel ?? raw.channel), message), successful: false, error: String(message.error) }];
+      // Set by an extension (or sent by the client, if none ran): only a string is an error to pass on.
+      const error = typeof message.error === 'string' ? message.error : BayeuxErrors.badRequest('error must be a string');
+      return [{ ...replyTo(typeof message.channel === 'string' ? message.channel : String(raw.channel), message), successful: false, error }];
     }
     // An extension may have rewritten the message: check it again.
     const invalidAfter = checkEnvelope(message);
@@ -147,7 +149,7 @@ export class BayeuxServer {
         };
         // Hold first: the connect this one replaces releases its browser slot as it resumes.
         session.hold(waiter, held.timeoutMs);
-        if (browserId !== undefined) browsers.add(browserId, session);
+        if (browserId !== undefined && session.isHeld) browsers.add(browserId, session);
         return () => {
           release();
           session.cancelHold(waiter);

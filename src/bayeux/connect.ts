@@ -17,7 +17,7 @@ import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
 import { asksToResume, resumeChannels } from './ext/resume.js';
 import type { Batch, BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
-import { isObject, replyTo } from './message.js';
+import { describe, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 const EVENTSOURCE = 'eventsource';
@@ -39,7 +39,7 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   const { connectionType } = message;
   if (connectionType === undefined) return [{ ...reply, successful: false, error: BayeuxErrors.missing('connectionType') }];
   if (typeof connectionType !== 'string' || !deps.options.connectionTypes.includes(connectionType)) {
-    return [{ ...reply, successful: false, error: BayeuxErrors.connectionTypes([String(connectionType)]), advice: HANDSHAKE_ADVICE }];
+    return [{ ...reply, successful: false, error: BayeuxErrors.connectionTypes([describe(connectionType)]), advice: HANDSHAKE_ADVICE }];
   }
 
   batch.session = session;

@@ -29,6 +29,7 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
 
   const { version, supportedConnectionTypes: offered } = message;
   if (version === undefined || version === null) return fail(BayeuxErrors.missing('version'));
+  if (typeof version !== 'string' && typeof version !== 'number') return fail(BayeuxErrors.badRequest('version must be a string'));
   if (String(version).split('.')[0] !== '1') return fail(BayeuxErrors.versionMismatch(String(version)));
   if (offered === undefined) return fail(BayeuxErrors.missing('supportedConnectionTypes'));
   if (!Array.isArray(offered) || !offered.every((type) => typeof type === 'string')) {

@@ -56,6 +56,11 @@ export function formatFor(session: { messageIds: boolean } | undefined): WireFor
   return session?.messageIds === true ? BAYEUX_JSON_WITH_ID : BAYEUX_JSON;
 }
 
+/** Client input as text for an error message, without calling anything the client controls. */
+export function describe(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : typeof value;
+}
+
 export function isObject(value: unknown): value is BayeuxMessage {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -29,7 +29,8 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
     if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
     session.touch();
     clientId = session.id;
-  } else if (!deps.options.allowPublishWithoutSession) {
+  } else if (!deps.options.allowPublishWithoutSession || batch.context.simpleRequest === true) {
+    // Without a session, only a JSON POST may publish: any page could make the others (CSRF).
     return fail(BayeuxErrors.missing('clientId'));
   }
   const { data } = message;

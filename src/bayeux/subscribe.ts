@@ -19,6 +19,8 @@ import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 /** Bounds the work one message can ask for. */
 export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
+/** Bounds what one session can hold in the index. */
+export const MAX_SUBSCRIPTIONS_PER_SESSION = 1024;
 
 type Change = (session: Session, pattern: string) => Promise<void>;
 
@@ -60,6 +62,9 @@ async function change(
     if (parsed === undefined) return fail(BayeuxErrors.invalidSubscription(pattern));
     if (parsed.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(pattern));
     if (parsed.kind === 'broadcast') recorded.push(pattern);
+  }
+  if (channel === '/meta/subscribe' && session.subscriptions.size + recorded.length > MAX_SUBSCRIPTIONS_PER_SESSION) {
+    return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`));
   }
   for (const pattern of recorded) await apply(session, pattern);
   if (resume !== undefined && asksToResume(message) && !(await resume(session, subscription))) {

@@ -15,10 +15,12 @@ export interface MemoryEngineOptions {
   historySize?: number;
   /** Messages older than this are dropped from history; 0 = no age limit. */
   historyTtlMs?: number;
+  /** Channels with history at once; past it the least recently written channel's history goes. */
+  historyMaxChannels?: number;
   clock?: Clock;
 }
 
-export const MEMORY_ENGINE_DEFAULTS = { historySize: 0, historyTtlMs: 0 } as const;
+export const MEMORY_ENGINE_DEFAULTS = { historySize: 0, historyTtlMs: 0, historyMaxChannels: 100_000 } as const;
 
 interface ChannelHistory {
   messages: Message[];
@@ -29,6 +31,9 @@ interface ChannelHistory {
 export class MemoryEngine implements Engine {
   readonly #historySize: number;
   readonly #historyTtlMs: number;
+  readonly #historyMaxChannels: number;
+  /** Ids before this one were issued before this engine started: nothing can prove they are covered. */
+  readonly #floor: string;
   readonly #clock: Clock;
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
@@ -44,6 +49,8 @@ export class MemoryEngine implements Engine {
     }
     this.#clock = options.clock ?? systemClock;
     this.#ids = new MessageIdGenerator(() => this.#clock.now());
+    this.#historyMaxChannels = options.historyMaxChannels ?? MEMORY_ENGINE_DEFAULTS.historyMaxChannels;
+    this.#floor = this.#ids.next();
   }
 
   async publish(request: PublishRequest): Promise<Message> {
@@ -71,23 +78,21 @@ export class MemoryEngine implements Engine {
   }
 
   async history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
-    const entry = this.#history.get(channel);
-    if (entry === undefined) return { messages: [], gap: false };
-    this.#expire(entry);
     const { since, limit = Infinity } = query;
+    const entry = this.#history.get(channel);
+    if (entry !== undefined) this.#expire(channel, entry);
+    // With nothing kept for the channel, a reader asking from an id cannot be told it missed nothing.
+    if (entry === undefined || entry.messages.length === 0) return { messages: [], gap: since !== undefined };
     let start = 0;
     if (since !== undefined) {
       while (start < entry.messages.length && entry.messages[start]!.id <= since) start++;
     }
-    const gap = since !== undefined && entry.evictedThrough !== undefined && since < entry.evictedThrough;
+    const gap = since !== undefined && ((entry.evictedThrough !== undefined && since < entry.evictedThrough) || since < this.#floor);
     return { messages: entry.messages.slice(start, start + limit), gap };
   }
 
   async deleteHistory(channel: string): Promise<void> {
-    const entry = this.#history.get(channel);
-    if (entry === undefined || entry.messages.length === 0) return;
-    entry.evictedThrough = entry.messages[entry.messages.length - 1]!.id;
-    entry.messages = [];
+    this.#history.delete(channel);
   }
 
   onMessage(listener: MessageListener): void {
@@ -112,20 +117,26 @@ export class MemoryEngine implements Engine {
     let entry = this.#history.get(message.channel);
     if (entry === undefined) {
       entry = { messages: [], evictedThrough: undefined };
-      this.#history.set(message.channel, entry);
+    } else {
+      // Re-inserting keeps the map in order of last write, oldest first, for the channel cap.
+      this.#history.delete(message.channel);
     }
+    this.#history.set(message.channel, entry);
     entry.messages.push(message);
     if (entry.messages.length > this.#historySize) {
       entry.evictedThrough = entry.messages.shift()!.id;
     }
-    this.#expire(entry);
+    this.#expire(message.channel, entry);
+    if (this.#history.size > this.#historyMaxChannels) this.#history.delete(this.#history.keys().next().value!);
   }
 
-  #expire(entry: ChannelHistory): void {
+  #expire(channel: string, entry: ChannelHistory): void {
     if (this.#historyTtlMs === 0) return;
     const oldestKept = this.#clock.now() - this.#historyTtlMs;
     let drop = 0;
     while (drop < entry.messages.length && entry.messages[drop]!.publishedAt < oldestKept) drop++;
     if (drop > 0) entry.evictedThrough = entry.messages.splice(0, drop)[drop - 1]!.id;
+    // Forgetting an emptied channel loses nothing: readers from an id then get a gap.
+    if (entry.messages.length === 0) this.#history.delete(channel);
   }
 }

@@ -11,6 +11,11 @@ export interface RequestContext {
   readonly connectionType: string;
   /** The `BAYEUX_BROWSER` cookie sent with the request, if any. */
   readonly browserId?: string | undefined;
+  /**
+   * The request is one any web page can make without the browser asking first (a GET, or a form or
+   * text/plain POST), and it may carry no Origin header: nothing proves who sent it.
+   */
+  readonly simpleRequest?: boolean;
   /** Whether this transport can set a cookie on the reply (false on a WebSocket). */
   readonly canSetCookie: boolean;
   readonly remoteAddress?: string | undefined;

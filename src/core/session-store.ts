@@ -18,6 +18,8 @@ export interface SessionStoreOptions {
   sweepIntervalMs?: number;
   clock?: Clock;
   newId?: () => string;
+  /** Told when flushing a session throws; the session is skipped, the others go on. */
+  onFlushError?: (error: unknown, session: Session) => void;
 }
 
 export type SessionClosedListener = (session: Session, reason: CloseReason) => void;
@@ -26,6 +28,7 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #ready: Session[] = [];
   readonly #closedListeners: SessionClosedListener[] = [];
+  readonly #flushErrors: (error: unknown, session: Session) => void;
   readonly #clock: Clock;
   readonly #newId: () => string;
   readonly #sweeper: Timer;
@@ -34,6 +37,7 @@ export class SessionStore {
   constructor(private readonly options: SessionStoreOptions) {
     this.#clock = options.clock ?? systemClock;
     this.#newId = options.newId ?? randomId;
+    this.#flushErrors = options.onFlushError ?? (() => {});
     const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
   }
@@ -99,6 +103,14 @@ export class SessionStore {
   #flush(): void {
     this.#flushScheduled = false;
     const ready = this.#ready.splice(0);
-    for (const session of ready) session.flush();
+    for (const session of ready) {
+      try {
+        session.flush();
+      } catch (error) {
+        // One session's failure (a message that cannot be encoded, a broken stream) must not take
+        // the others, or the process, with it.
+        this.#flushErrors(error, session);
+      }
+    }
   }
 }

@@ -144,6 +144,11 @@ export class Session {
    * session closes. A previous waiter is resumed with 'replaced' first.
    */
   hold(waiter: Waiter, timeoutMs: number): void {
+    if (this.closeReason !== undefined) {
+      // Closed while the request was on its way in: answer it now rather than hold a dead session.
+      waiter.resume('closed');
+      return;
+    }
     this.#resume('replaced');
     this.#waiter = waiter;
     this.#holdTimer = this.clock.setTimeout(() => this.#resume('timeout'), timeoutMs);

@@ -41,8 +41,19 @@ export class RestPublish {
       if (!(error instanceof HttpError)) throw error;
       return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
+    if (!serialisable(data)) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
     const message = await this.engine.publish({ channel, data });
     sendJson(res, 200, JSON.stringify({ id: message.id, channel, subscribers: this.hub.countSubscribers(channel) }), headers);
+  }
+}
+
+/** JSON.parse accepts nesting that JSON.stringify cannot write back: every recipient would fail on it. */
+function serialisable(data: unknown): boolean {
+  try {
+    JSON.stringify(data);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -37,6 +37,7 @@ import type { SubscribePoll } from './subscribe-poll.js';
 
 export interface RestSubscribeOptions {
   readonly heartbeatMs: number;
+  readonly maxBufferedBytes: number;
   /** The SSE `retry:` advice: how soon a browser reconnects. */
   readonly retryMs: number;
 }
@@ -59,7 +60,7 @@ export class RestSubscribe {
     private readonly poll: SubscribePoll,
     options: RestSubscribeOptions,
   ) {
-    this.#streams = new PushStreams(options.heartbeatMs);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
     this.#sse = sseFormat(REST_JSON, options.retryMs);
     this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)), iframe: iframeFormat(REST_JSON, 'herald') };
   }

@@ -13,7 +13,9 @@ export function createPublishAuth(key: string | undefined): (req: IncomingMessag
   const expected = key === undefined ? undefined : digest(key);
   return (req) => {
     if (expected === undefined) {
-      return isLoopback(req.socket.remoteAddress)
+      // A loopback peer is not enough: a web page can reach loopback under its own name by DNS
+      // rebinding. The Host header then names that page's host, not a loopback one.
+      return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
         ? { ok: true }
         : { ok: false, status: 403, error: 'publishing needs a --publish-key; without one only loopback clients may publish' };
     }
@@ -27,6 +29,12 @@ export function createPublishAuth(key: string | undefined): (req: IncomingMessag
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  return name === 'localhost' || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
 function isLoopback(address: string | undefined): boolean {

@@ -62,7 +62,7 @@ export interface HeraldOptions {
   transports?: readonly TransportName[];
   /** WebSocket ping period; a peer silent for a whole period is dropped. */
   pingIntervalMs?: number;
-  /** A WebSocket whose unsent bytes exceed this is closed as a slow consumer. */
+  /** A WebSocket or event stream whose unsent bytes exceed this is closed as a slow consumer. */
   maxBufferedBytes?: number;
   /** Period of the comment lines that keep an event stream alive. */
   heartbeatMs?: number;
@@ -148,6 +148,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     maxIntervalMs: config.intervalMs + config.maxIntervalMs,
     maxQueue: config.maxQueue,
     clock: options.clock,
+    onFlushError: (error, session) => logger.error('flush failed', { error, clientId: session.id }),
   });
   const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
   const enabled = new Set<TransportName>(config.transports);
@@ -177,10 +178,19 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       })
     : undefined;
   const eventSource = enabled.has('eventsource')
-    ? new EventSourceTransport(bayeux.findSession, { heartbeatMs: config.heartbeatMs, retryMs: 1000, messageFormat: BAYEUX_JSON })
+    ? new EventSourceTransport(bayeux.findSession, {
+        heartbeatMs: config.heartbeatMs,
+        maxBufferedBytes: config.maxBufferedBytes,
+        retryMs: 1000,
+        messageFormat: BAYEUX_JSON,
+      })
     : undefined;
   const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs });
-  const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, { heartbeatMs: config.heartbeatMs, retryMs: 2000 });
+  const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, {
+    heartbeatMs: config.heartbeatMs,
+    maxBufferedBytes: config.maxBufferedBytes,
+    retryMs: 2000,
+  });
   const servers = new Set<Server>();
   let closing: Promise<void> | undefined;
   const stats = (): HeraldStats => ({

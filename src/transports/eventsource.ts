@@ -14,6 +14,7 @@ import { PushStreams, SSE_PADDING } from './push-stream.js';
 
 export interface EventSourceOptions {
   readonly heartbeatMs: number;
+  readonly maxBufferedBytes: number;
   /** Advised reconnection delay (the SSE `retry:` field). */
   readonly retryMs: number;
   readonly messageFormat: WireFormat;
@@ -30,7 +31,7 @@ export class EventSourceTransport {
     options: EventSourceOptions,
   ) {
     const messageFormat = options.messageFormat;
-    this.#streams = new PushStreams(options.heartbeatMs);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
     this.#format = {
       contentType: 'text/event-stream; charset=utf-8',
       preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,

@@ -75,7 +75,7 @@ export function parseMessages(contentType: string | undefined, body: string | un
   return messages;
 }
 
-function isJson(contentType: string | undefined): boolean {
+export function isJson(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType.trim());
 }
 

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
-import { HttpError, parseMessages, readBody, readCookie, sendError, sendJson } from './http.js';
+import { HttpError, isJson, parseMessages, readBody, readCookie, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -66,6 +66,7 @@ export class LongPollingTransport {
     const context: RequestContext = {
       connectionType: callback === undefined ? LongPollingTransport.connectionType : CALLBACK_POLLING,
       browserId: readCookie(req, BROWSER_COOKIE),
+      simpleRequest: req.method !== 'POST' || !isJson(req.headers['content-type']),
       canSetCookie: true,
       remoteAddress: req.socket.remoteAddress,
       headers: req.headers,

@@ -29,7 +29,11 @@ export class PushStreams {
   readonly #streams = new Set<PushStream>();
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(heartbeatMs: number) {
+  /** `maxBufferedBytes`: a stream whose unsent bytes pass this is cut (slow consumer) instead of growing memory. */
+  constructor(
+    heartbeatMs: number,
+    private readonly maxBufferedBytes: number,
+  ) {
     this.#heartbeat = setInterval(() => {
       for (const stream of this.#streams) stream.write(stream.format.heartbeat);
     }, heartbeatMs);
@@ -45,7 +49,7 @@ export class PushStreams {
     res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
     // The client learns at once that its stream is open, even when nothing else is sent yet.
     res.flushHeaders();
-    const stream = new PushStream(res, format);
+    const stream = new PushStream(res, format, this.maxBufferedBytes);
     this.#streams.add(stream);
     res.once('close', () => {
       this.#streams.delete(stream);
@@ -65,6 +69,7 @@ export class PushStream implements Stream {
   constructor(
     private readonly res: ServerResponse,
     readonly format: PushFormat,
+    private readonly maxBufferedBytes: number,
   ) {}
 
   push(deliveries: Delivery[]): boolean {
@@ -80,7 +85,10 @@ export class PushStream implements Stream {
   }
 
   write(chunk: string): void {
-    if (chunk.length > 0 && !this.res.writableEnded && !this.res.destroyed) this.res.write(chunk);
+    if (chunk.length === 0 || this.res.writableEnded || this.res.destroyed) return;
+    this.res.write(chunk);
+    // A client that stops reading would make Node buffer everything for it.
+    if (this.res.writableLength > this.maxBufferedBytes) this.res.destroy();
   }
 
   end(): void {

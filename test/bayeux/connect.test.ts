@@ -114,6 +114,17 @@ describe('/meta/connect', () => {
     assert.deepEqual(reply.advice, { reconnect: 'handshake', interval: 0 });
   });
 
+  test('a client object where text is expected gets an error reply, not a 500', async (t) => {
+    const { port } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.handshake();
+    const res = await client.send([{ channel: '/meta/connect', clientId: client.clientId, connectionType: { toString: 1 } }, { channel: '/x', data: 1, error: { toString: 1 } }]);
+    assert.equal(res.status, 200);
+    const [connect, publish] = res.json();
+    assert.equal(connect.error, '301:object:Connection types not supported');
+    assert.equal(publish.error, '400::error must be a string');
+  });
+
   test('names a missing clientId or connectionType, and refuses an unknown connection type', async (t) => {
     const { port } = await startHerald(t);
     const client = new RawBayeux(port);

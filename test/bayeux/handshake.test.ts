@@ -73,6 +73,7 @@ describe('/meta/handshake', () => {
     assert.equal((await send({ version: '1.0' })).error, '402:supportedConnectionTypes:Missing required parameter');
     assert.match((await send({ version: '1.0', supportedConnectionTypes: 'long-polling' })).error, /^400::supportedConnectionTypes/);
     assert.equal((await send({ version: '2.0', supportedConnectionTypes: ['long-polling'] })).error, '300:2.0:Version mismatch');
+    assert.match((await send({ version: { toString: 1 }, supportedConnectionTypes: ['long-polling'] })).error, /^400::version must be a string/);
   });
 
   test('answers the other messages of a batched handshake with an error, and processes none of them', async (t) => {

@@ -79,6 +79,19 @@ describe('/meta/subscribe and /meta/unsubscribe', () => {
     assert.equal(unknown.advice.reconnect, 'handshake');
   });
 
+  test('bounds the subscriptions of one session', async (t) => {
+    const { port } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.open();
+    for (let batch = 0; batch < 4; batch++) {
+      const reply = await client.subscribe(Array.from({ length: 256 }, (_, i) => `/many/${batch}/${i}`));
+      assert.equal(reply.successful, true);
+    }
+    const over = await client.subscribe('/many/one-more');
+    assert.equal(over.successful, false);
+    assert.match(over.error, /at most 1024 subscriptions per session/);
+  });
+
   test('unsubscribe stops deliveries and echoes', async (t) => {
     const { port, herald } = await startHerald(t);
     const client = new RawBayeux(port);

@@ -63,6 +63,7 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.deepEqual(limited.messages.map((m) => m.data), [0, 1]);
       assert.deepEqual((await engine.history('/h', { since: ids[2] })).messages, []);
       assert.deepEqual(await engine.history('/never'), { messages: [], gap: false });
+      assert.equal((await engine.history('/never', { since: ids[0] })).gap, true, 'nothing kept: a reader from an id cannot be told it missed nothing');
     });
 
     test('deleting a channel\'s history empties it and signals a gap to readers from before', async (t) => {

@@ -56,6 +56,22 @@ describe('POST /pub/{channel}', () => {
   test('without a key, accepts loopback clients only (and the test client is one)', async (t) => {
     const { port } = await startHerald(t);
     assert.equal((await httpRequest(port, { method: 'POST', path: '/pub/open', body: 'x' })).status, 200);
+    // A page that reached loopback by DNS rebinding still names its own host.
+    const rebound = await httpRequest(port, { method: 'POST', path: '/pub/open', headers: { Host: `evil.example:${port}` }, body: 'x' });
+    assert.equal(rebound.status, 403);
+  });
+
+  test('refuses a body nested too deeply to send on, and keeps serving', async (t) => {
+    const { port } = await startHerald(t, { publishKey: KEY });
+    const sub = new RawBayeux(port);
+    await sub.open();
+    await sub.subscribe('/deep');
+    const depth = 200_000;
+    const res = await pub(port, '/deep', '['.repeat(depth) + ']'.repeat(depth), { 'Content-Type': 'application/json' });
+    assert.equal(res.status, 400);
+    assert.match(res.json().error, /cannot be serialised/);
+    assert.equal((await pub(port, '/deep', '"ok"', { 'Content-Type': 'application/json' })).status, 200);
+    assert.deepEqual((await sub.connect({ advice: { timeout: 0 } })).json().slice(1), [{ channel: '/deep', data: 'ok' }]);
   });
 
   test('names every bad request', async (t) => {

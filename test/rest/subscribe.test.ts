@@ -119,6 +119,18 @@ describe('GET /sub/{channel} as server-sent events', () => {
     await waitFor('the session to be gone', () => herald.sessionCount === 0 && herald.stats().patterns === 0);
   });
 
+  test('cuts a stream whose client stops reading, instead of buffering for it', async (t) => {
+    const { port, herald } = await startHerald(t, { maxBufferedBytes: 64 * 1024, publishKey: 'k'.repeat(16) });
+    const sub = await openStream(port, '/sub/flood', { Accept: 'text/event-stream' }, t);
+    sub.res.pause();
+    sub.req.socket?.pause();
+    const big = JSON.stringify('x'.repeat(16 * 1024));
+    for (let i = 0; i < 400 && herald.sessionCount > 0; i++) {
+      await httpRequest(port, { method: 'POST', path: '/pub/flood', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${'k'.repeat(16)}` }, body: big });
+    }
+    await waitFor('the stream to be cut and its session freed', () => herald.sessionCount === 0);
+  });
+
   test('sends heartbeat comments', async (t) => {
     const { port } = await startHerald(t, { heartbeatMs: 30 });
     const sub = await openStream(port, '/sub/quiet', { Accept: 'text/event-stream' }, t);

@@ -22,7 +22,8 @@ describe('long-polling encodings', () => {
     // Several message parameters, mixing single messages and arrays.
     const client = new RawBayeux(port);
     await client.handshake();
-    const multi = ['message=' + encodeURIComponent(JSON.stringify({ channel: '/a', data: 1 })), 'message=' + encodeURIComponent(JSON.stringify([{ channel: '/b', data: 2 }]))].join('&');
+    const { clientId } = client;
+    const multi = ['message=' + encodeURIComponent(JSON.stringify({ channel: '/a', clientId, data: 1 })), 'message=' + encodeURIComponent(JSON.stringify([{ channel: '/b', clientId, data: 2 }]))].join('&');
     const res = await httpRequest(port, { method: 'POST', path: '/bayeux', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: multi });
     assert.deepEqual(res.json(), [{ channel: '/a', successful: true }, { channel: '/b', successful: true }]);
   });
@@ -137,6 +138,18 @@ describe('long-polling bad input', () => {
     socket.destroy();
     await waitFor('the hold to be released', () => herald.stats().heldConnects === 0);
     assert.equal(herald.sessionCount, 1, 'the session lives on until maxInterval');
+  });
+});
+
+describe('publishing without a session', () => {
+  test('is refused unless it is a JSON POST, which no page can send cross-site without asking', async (t) => {
+    const { port } = await startHerald(t);
+    const message = encodeURIComponent(JSON.stringify([{ channel: '/csrf', data: 'forged' }]));
+    const viaGet = await httpRequest(port, { path: `/bayeux?message=${message}` });
+    assert.equal(viaGet.json()[0].error, '402:clientId:Missing required parameter');
+    const viaForm = await httpRequest(port, { method: 'POST', path: '/bayeux', headers: { 'Content-Type': 'text/plain' }, body: `message=${message}` });
+    assert.equal(viaForm.json()[0].error, '402:clientId:Missing required parameter');
+    assert.equal((await postJson(port, '/bayeux', [{ channel: '/csrf', data: 'fine' }])).json()[0].successful, true);
   });
 });
 
