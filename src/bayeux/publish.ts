@@ -8,6 +8,7 @@
  * subscribed), once: a publish a client sends again with the same id is acknowledged, not repeated. Service channels go to their handler, and its result back to the sender only.
  */
 import type { ParsedChannel } from '../core/channel.js';
+import { isSerialisable } from '../core/message.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { BayeuxErrors } from './errors.js';
@@ -35,7 +36,7 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   }
   const { data } = message;
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
-  if (!serialisable(data)) return fail(BayeuxErrors.invalidData());
+  if (!isSerialisable(data)) return fail(BayeuxErrors.invalidData());
 
   if (channel.kind === 'service') return callService(message, channel.name, clientId, reply, deps);
   if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];
@@ -76,20 +77,10 @@ async function callService(
     return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
   }
   if (result === undefined) return [{ ...reply, successful: true }];
-  if (!serialisable(result)) return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
+  if (!isSerialisable(result)) return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
   // The result travels as a message carrying the request id and `successful`, so CometD's
   // remoteCall matches it by id, and a Faye client delivers it to its subscription on the service
   // channel. The plain acknowledgement follows for CometD's publish callback, which ignores
   // messages that carry data.
   return [{ ...reply, successful: true, data: result }, { ...reply, successful: true }];
-}
-
-/** Data we will be able to encode for every recipient (JSON.stringify throws on cycles, BigInt and deep nesting). */
-function serialisable(data: unknown): boolean {
-  try {
-    JSON.stringify(data);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -40,10 +40,6 @@ export class ChannelIndex<T> {
     return found;
   }
 
-  subscribers(pattern: string): ReadonlySet<T> | undefined {
-    return this.#byPattern.get(pattern);
-  }
-
   get patternCount(): number {
     return this.#byPattern.size;
   }

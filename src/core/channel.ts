@@ -66,16 +66,3 @@ export function expandChannel(name: string): string[] {
     end = name.lastIndexOf('/', end - 1);
   }
 }
-
-/** Does `pattern` (a name or wildcard pattern) match the concrete channel `name`? */
-export function channelMatches(pattern: string, name: string): boolean {
-  if (pattern.endsWith('/**')) {
-    const prefix = pattern.slice(0, -2);
-    return name.length > prefix.length && name.startsWith(prefix);
-  }
-  if (pattern.endsWith('/*')) {
-    const prefix = pattern.slice(0, -1);
-    return name.length > prefix.length && name.startsWith(prefix) && !name.includes('/', prefix.length);
-  }
-  return pattern === name;
-}

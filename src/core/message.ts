@@ -13,6 +13,19 @@ export interface Message {
   readonly publishedAt: number;
 }
 
+/**
+ * Whether every recipient will be able to encode `data`: JSON.parse accepts nesting that
+ * JSON.stringify cannot write back, and values may hold cycles or BigInts.
+ */
+export function isSerialisable(data: unknown): boolean {
+  try {
+    JSON.stringify(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Turns a message into one wire format's representation (Bayeux JSON, a WebSocket frame, an SSE event, …). */
 export interface WireFormat<T = string> {
   encode(message: Message): T;

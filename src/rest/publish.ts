@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
-import { HttpError, readBody, sendError, sendJson } from '../transports/http.js';
+import { isSerialisable } from '../core/message.js';
+import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 
 export interface RestPublishOptions {
@@ -36,31 +37,13 @@ export class RestPublish {
     try {
       const body = (await readBody(req, this.options.maxBodyBytes)).toString('utf8');
       if (body.length === 0) throw new HttpError(400, 'empty body: send JSON (Content-Type: application/json) or text');
-      data = /^application\/(?:[\w.+-]+\+)?json\b/i.test(req.headers['content-type'] ?? '') ? parseJson(body) : body;
+      data = isJson(req.headers['content-type']) ? parseJson(body) : body;
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
       return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
-    if (!serialisable(data)) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
+    if (!isSerialisable(data)) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
     const message = await this.engine.publish({ channel, data });
     sendJson(res, 200, JSON.stringify({ id: message.id, channel, subscribers: this.hub.countSubscribers(channel) }), headers);
-  }
-}
-
-/** JSON.parse accepts nesting that JSON.stringify cannot write back: every recipient would fail on it. */
-function serialisable(data: unknown): boolean {
-  try {
-    JSON.stringify(data);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch (error) {
-    throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
   }
 }

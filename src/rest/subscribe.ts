@@ -22,7 +22,7 @@ import type { Message } from '../core/message.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
-import { HttpError, sendError } from '../transports/http.js';
+import { HttpError, refuseUpgrade, sendError } from '../transports/http.js';
 import { iframeFormat } from '../transports/iframe.js';
 import { MessageSocket, messageFrames } from '../transports/message-socket.js';
 import { multipartFormat } from '../transports/multipart.js';
@@ -109,12 +109,8 @@ export class RestSubscribe {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, query: URLSearchParams, webSocket: WebSocketTransport): void {
     const named = channelFromPath(path, true);
     const since = query.get('since') ?? query.get('lastEventId') ?? undefined;
-    const refusal = !('channel' in named) ? named : since !== undefined && !MESSAGE_ID.test(since) ? { status: 400, error: 'the id to resume from must be a message id' } : undefined;
-    if (refusal !== undefined || !('channel' in named)) {
-      const body = JSON.stringify({ error: refusal?.error });
-      socket.end(`HTTP/1.1 ${refusal?.status} ${refusal?.status === 403 ? 'Forbidden' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      return;
-    }
+    if (!('channel' in named)) return refuseUpgrade(socket, named.status, named.error);
+    if (since !== undefined && !MESSAGE_ID.test(since)) return refuseUpgrade(socket, 400, 'the id to resume from must be a message id');
     const channel = named.channel;
     webSocket.accept(req, socket, head, (peer) => {
       const session = this.sessions.create();

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
-import { sendError, sendJson } from '../transports/http.js';
+import { refuseUpgrade, sendError, sendJson } from '../transports/http.js';
 import type { RestHistory } from '../rest/history.js';
 import type { RestPublish } from '../rest/publish.js';
 import type { RestSubscribe } from '../rest/subscribe.js';
@@ -114,11 +114,13 @@ export class Router {
     if (!rest && this.#bayeuxPath(pathname) === undefined) return false;
     socket.on('error', () => socket.destroy());
     const webSocket = this.parts.webSocket;
-    const refusal = webSocket === undefined ? { status: 400, message: 'websocket is not enabled on this server' } : this.#refusal(req);
-    if (refusal !== undefined || webSocket === undefined) {
-      const body = JSON.stringify({ error: refusal?.message });
-      const reason = { 400: 'Bad Request', 403: 'Forbidden', 503: 'Service Unavailable' }[refusal?.status ?? 400];
-      socket.end(`HTTP/1.1 ${refusal?.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    if (webSocket === undefined) {
+      refuseUpgrade(socket, 400, 'websocket is not enabled on this server');
+      return true;
+    }
+    const refusal = this.#refusal(req);
+    if (refusal !== undefined) {
+      refuseUpgrade(socket, refusal.status, refusal.message);
       return true;
     }
     if (rest) this.parts.restSubscribe.upgrade(req, socket, head, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), webSocket);

@@ -4,6 +4,7 @@
  * extraction from JSON, form and query encodings, and replies that leave at once.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 export class HttpError extends Error {
   constructor(
@@ -79,12 +80,20 @@ export function isJson(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType.trim());
 }
 
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
     throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
   }
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 503: 'Service Unavailable' };
+
+/** Refuses a WebSocket upgrade with a plain HTTP error naming the problem, then closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: 400 | 403 | 503, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 export const NO_CACHE = 'no-cache, no-store, must-revalidate';
