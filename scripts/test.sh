@@ -10,7 +10,7 @@ if ! command -v "${CHROMIUM_PATH:-chromium}" >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-npx tsc -p tsconfig.json
+npm run build --silent
 chmod +x dist/cli/main.js
 rm -rf build
 npx tsc -p tsconfig.test.json

@@ -15,7 +15,9 @@ const RULES: Record<string, { layers: string[]; builtins: string[] | null; files
   // The REST front door shares the HTTP plumbing of the transports (body reading, replies).
   rest: { layers: ['core', 'rest', 'transports'], builtins: null },
   server: { layers: ['core', 'bayeux', 'transports', 'rest', 'server'], builtins: null },
-  cli: { layers: ['server', 'cli'], builtins: null, files: ['core/errors.ts'] },
+  cli: { layers: ['server', 'cli', 'client'], builtins: null, files: ['core/errors.ts'] },
+  // Runs in browsers: no node built-ins, no packages; of the core only the channel grammar.
+  client: { layers: ['client'], builtins: [], files: ['core/channel.ts'] },
   '.': { layers: ['core', 'bayeux', 'transports', 'server'], builtins: [] },
 };
 
@@ -46,7 +48,7 @@ test('every import respects the layer table', () => {
         if (!rule.layers.includes(targetLayer) && !(rule.files ?? []).includes(target)) violations.push(`${rel} imports ${target}`);
       } else if (specifier.startsWith('node:')) {
         if (rule.builtins !== null && !rule.builtins.includes(specifier)) violations.push(`${rel} uses ${specifier}`);
-      } else if (layer === 'core' || layer === 'bayeux') {
+      } else if (layer === 'core' || layer === 'bayeux' || layer === 'client') {
         violations.push(`${rel} depends on package ${specifier}`);
       }
     }

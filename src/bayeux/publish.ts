@@ -40,7 +40,9 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
 
   if (channel.kind === 'service') return callService(message, channel.name, clientId, reply, deps);
   if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];
-  await deps.engine.publish({ channel: channel.name, data });
+  const published = await deps.engine.publish({ channel: channel.name, data });
+  // A session that asked for ids learns its message's, as a REST publisher does.
+  if (session?.messageIds === true) return [{ ...reply, successful: true, ext: { herald: { id: published.id } } }];
   return [{ ...reply, successful: true }];
 }
 

@@ -7,7 +7,7 @@
  * `/meta/**` cannot be subscribed to. `/service/**` subscriptions succeed but are not recorded:
  * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing.
  */
-import { parseChannel } from '../core/channel.js';
+import { isChannelName, parseChannel } from '../core/channel.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { asksToResume, resumeSubscription } from './ext/resume.js';
@@ -36,7 +36,7 @@ async function change(
   channel: string,
   message: BayeuxMessage,
   session: Session | undefined,
-  _deps: BayeuxDeps,
+  deps: BayeuxDeps,
   apply: Change,
   resume?: (session: Session, subscription: string | string[]) => Promise<boolean>,
 ): Promise<BayeuxReply[]> {
@@ -67,8 +67,12 @@ async function change(
     return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`));
   }
   for (const pattern of recorded) await apply(session, pattern);
-  if (resume !== undefined && asksToResume(message) && !(await resume(session, subscription))) {
-    return [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+  if (resume !== undefined && asksToResume(message)) {
+    return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+  }
+  if (channel === '/meta/subscribe' && session.messageIds && typeof subscription === 'string' && isChannelName(subscription) && recorded.length === 1) {
+    // Where a later session may resume from, even if no message arrives on this one before it ends.
+    return [{ ...reply, successful: true, ext: { herald: { last: await deps.engine.position(subscription) } } }];
   }
   return [{ ...reply, successful: true }];
 }

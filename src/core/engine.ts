@@ -45,6 +45,12 @@ export interface Engine {
   unsubscribe(pattern: string): Promise<void>;
   /** Stored messages of one concrete channel. */
   history(channel: string, query?: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * A resume point for `channel`: an id below every id the channel will give from now on (the
+   * newest kept message's, or a fresh one). History read `since` it later holds exactly what was
+   * published after this call, or says there is a gap.
+   */
+  position(channel: string): Promise<string>;
   /** Forgets a channel's stored messages; readers asking from before now get a gap. */
   deleteHistory(channel: string): Promise<void>;
   /** Sets the node's single message listener. */

@@ -91,6 +91,11 @@ export class MemoryEngine implements Engine {
     return { messages: entry.messages.slice(start, start + limit), gap };
   }
 
+  async position(channel: string): Promise<string> {
+    const messages = this.#history.get(channel)?.messages;
+    return messages?.[messages.length - 1]?.id ?? this.#ids.next();
+  }
+
   async deleteHistory(channel: string): Promise<void> {
     this.#history.delete(channel);
   }

@@ -27,6 +27,7 @@ import { createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { Router } from './router.js';
+import { StaticFiles } from './static-files.js';
 import { createPublishAuth } from './auth.js';
 import { RestHistory } from '../rest/history.js';
 import { RestPublish } from '../rest/publish.js';
@@ -72,6 +73,10 @@ export interface HeraldOptions {
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (memory engine). */
   historyTtlMs?: number;
+  /** Serve the browser client at `/herald.js` (default true). */
+  clientScript?: boolean;
+  /** Serve the demo chat at `/` and the ticker at `/ticker` (default false; `herald serve` turns it on). */
+  demo?: boolean;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -101,6 +106,8 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   heartbeatMs: 15_000,
   historySize: 100,
   historyTtlMs: 0,
+  clientScript: true,
+  demo: false,
   shutdownGraceMs: 5_000,
 };
 
@@ -182,7 +189,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
         heartbeatMs: config.heartbeatMs,
         maxBufferedBytes: config.maxBufferedBytes,
         retryMs: 1000,
-        messageFormat: BAYEUX_JSON,
+        messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
   const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs });
@@ -212,6 +219,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     logger,
     stats,
     isDraining: () => closing !== undefined,
+    staticFiles: new StaticFiles({ clientScript: config.clientScript, demo: config.demo }),
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => router.handleUpgrade(req, socket, head);

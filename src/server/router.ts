@@ -2,7 +2,7 @@
  * @module
  * Which transport serves a request: `/health`; the REST API (`/pub/…` with the publish key,
  * `/history/…`, `/sub/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
- * streams, WebSocket upgrades, and long-polling (JSONP included).
+ * streams, WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,6 +18,7 @@ import type { WebSocketTransport } from '../transports/websocket.js';
 import { answerPreflight, corsHeaders } from './cors.js';
 import type { OriginPolicy } from './cors.js';
 import type { Logger } from './logger.js';
+import type { StaticFiles } from './static-files.js';
 
 /** Liveness and counts, as JSON; 503 while draining. */
 export const HEALTH_PATH = '/health';
@@ -39,6 +40,7 @@ export interface RouterParts {
   readonly logger: Logger;
   readonly stats: () => object;
   readonly isDraining: () => boolean;
+  readonly staticFiles: StaticFiles;
 }
 
 export class Router {
@@ -57,7 +59,7 @@ export class Router {
     }
     const rest = pathname.startsWith(PUBLISH_PREFIX) || pathname.startsWith(HISTORY_PREFIX) || pathname.startsWith(SUBSCRIBE_PREFIX);
     const path = rest ? undefined : this.#bayeuxPath(pathname);
-    if (!rest && path === undefined) return false;
+    if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
     const refusal = this.#refusal(req);
     if (refusal !== undefined) {

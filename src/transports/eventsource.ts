@@ -17,27 +17,28 @@ export interface EventSourceOptions {
   readonly maxBufferedBytes: number;
   /** Advised reconnection delay (the SSE `retry:` field). */
   readonly retryMs: number;
-  readonly messageFormat: WireFormat;
+  /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
+  readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
 }
 
 export class EventSourceTransport {
   static readonly connectionType = 'eventsource';
 
   readonly #streams: PushStreams;
-  readonly #format: PushFormat;
+  readonly #formats: { readonly plain: PushFormat; readonly withIds: PushFormat };
 
   constructor(
     private readonly findSession: SessionFinder,
     options: EventSourceOptions,
   ) {
-    const messageFormat = options.messageFormat;
     this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
-    this.#format = {
+    const formatOf = (messageFormat: WireFormat): PushFormat => ({
       contentType: 'text/event-stream; charset=utf-8',
       preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,
       frame: { encode: (message: Message) => `data: [${messageFormat.encode(message)}]\n\n` },
       heartbeat: ':\n\n',
-    };
+    });
+    this.#formats = { plain: formatOf(options.messageFormats.plain), withIds: formatOf(options.messageFormats.withIds) };
   }
 
   /** True when this GET asks for an event stream. */
@@ -59,7 +60,8 @@ export class EventSourceTransport {
       sendError(res, 400, 'unknown clientId: handshake first, then open the stream at <endpoint>/<clientId>', headers);
       return;
     }
-    const stream = this.#streams.open(res, this.#format, headers, (closed) => session.detachStream(closed));
+    const format = session.messageIds ? this.#formats.withIds : this.#formats.plain;
+    const stream = this.#streams.open(res, format, headers, (closed) => session.detachStream(closed));
     session.attachStream(stream);
   }
 

@@ -20,6 +20,37 @@ describe('Bayeux resume (ext.herald)', () => {
     assert.deepEqual((await plain.connect({ advice: { timeout: 0 } })).json()[1], { channel: '/r', data: 'x' });
   });
 
+  test('a subscribe names a resume point and a publish its message id, for sessions that asked for ids', async (t) => {
+    const { port, herald } = await startHerald(t, { historySize: 10 });
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { herald: { ids: true } } });
+    await client.connect({ advice: { timeout: 0 } });
+    const subscribe = async (subscription: string) =>
+      (await client.send([{ channel: '/meta/subscribe', clientId: client.clientId, subscription }])).json()[0];
+    const empty = await subscribe('/empty');
+    assert.match(empty.ext.herald.last, /^[0-9a-z]{13}$/);
+    const kept = await herald.publish('/kept', 1);
+    assert.deepEqual((await subscribe('/kept')).ext, { herald: { last: kept.id } });
+    assert.equal((await subscribe('/kept/*')).ext, undefined, 'a pattern has no single position');
+    const later = await herald.publish('/empty', 'after');
+    assert.ok(later.id > empty.ext.herald.last);
+    // Resuming from the position gives exactly what came after it.
+    const other = new RawBayeux(port);
+    await other.handshake({ ext: { herald: { ids: true } } });
+    await other.connect({ advice: { timeout: 0 } });
+    const resumed = (await other.send([{ channel: '/meta/subscribe', clientId: other.clientId, subscription: '/empty', ext: { herald: { since: empty.ext.herald.last } } }])).json()[0];
+    assert.equal(resumed.ext, undefined, 'no gap');
+    assert.deepEqual((await other.connect({ advice: { timeout: 0 } })).json().slice(1).map((m: any) => m.data), ['after']);
+    const published = (await client.send([{ channel: '/kept', clientId: client.clientId, data: 2, id: 'p1' }])).json()[0];
+    assert.match(published.ext.herald.id, /^[0-9a-z]{13}$/);
+    const delivered = (await client.connect({ advice: { timeout: 0 } })).json().slice(1).filter((m: any) => m.channel === '/kept');
+    assert.deepEqual(delivered, [{ channel: '/kept', data: 2, ext: { herald: { id: published.ext.herald.id } } }]);
+    const plain = new RawBayeux(port);
+    await plain.open();
+    assert.equal((await plain.send([{ channel: '/kept', clientId: plain.clientId, data: 4 }])).json()[0].ext, undefined);
+    assert.equal((await plain.subscribe('/kept')).ext, undefined);
+  });
+
   test('a new session resumes a channel on subscribe: what it missed, in order, once', async (t) => {
     const { port, herald } = await startHerald(t);
     const seen = await herald.publish('/resume', 0);

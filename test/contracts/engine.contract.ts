@@ -23,6 +23,19 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.ok(ids.every((id) => /^[0-9a-z]+$/.test(id)), 'ids are alphanumeric');
     });
 
+    test('a position is a resume point: history since it holds exactly what came after', async (t) => {
+      const engine = await engines.make(10);
+      t.after(() => engine.close());
+      const empty = await engine.position('/p');
+      await engine.publish({ channel: '/p', data: 1 });
+      const afterOne = await engine.position('/p');
+      await engine.publish({ channel: '/p', data: 2 });
+      assert.ok(afterOne >= empty);
+      assert.deepEqual((await engine.history('/p', { since: empty })).messages.map((m) => m.data), [1, 2]);
+      assert.deepEqual((await engine.history('/p', { since: afterOne })).messages.map((m) => m.data), [2]);
+      assert.equal((await engine.history('/p', { since: afterOne })).gap, false);
+    });
+
     test('hands messages to the listener only for patterns it has interest in, in order', async (t) => {
       const engine = await engines.make(0);
       t.after(() => engine.close());

@@ -32,6 +32,18 @@ describe('eventsource (Faye)', () => {
     assert.match(stream.text(), /^:\s+\nretry: \d+\n\n/, 'padding and retry first');
   });
 
+  test('carries message ids to sessions that asked for them', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { herald: { ids: true } } });
+    const stream = await openEvents(port, `/bayeux/${client.clientId}`, t);
+    await client.connect({ connectionType: 'eventsource' });
+    await client.subscribe('/es');
+    const published = await herald.publish('/es', 1);
+    await waitFor('the event', () => stream.events().flat().length === 1);
+    assert.deepEqual(stream.events().flat(), [{ channel: '/es', data: 1, ext: { herald: { id: published.id } } }]);
+  });
+
   test('keeps the session alive while the stream is open, and sends heartbeats', async (t) => {
     const { port, herald } = await startHerald(t, { maxIntervalMs: 100, heartbeatMs: 50 });
     const client = new RawBayeux(port);

@@ -1,0 +1,221 @@
+/**
+ * @module
+ * One Bayeux session over one transport: the handshake, the connect loop, and requests matched to
+ * their replies by id. It never reconnects by itself: when the transport breaks, a request goes
+ * unanswered, or the server advises otherwise, it ends and says why (`onLost`); `link.ts` decides
+ * what comes next.
+ */
+import type { Advice, ConnectionType, Message } from './protocol.js';
+import { isDelivery } from './protocol.js';
+import type { Transport, TransportSink } from './transports/transport.js';
+import { TransportError } from './transports/transport.js';
+
+export type Reconnect = 'retry' | 'handshake' | 'none';
+
+export interface ConnectionOptions {
+  /** How long a reply may take beyond the server's hold time before the transport is deemed broken. */
+  readonly maxNetworkDelayMs: number;
+  /** `ext` of the handshake (Herald's ids are always asked for). */
+  readonly handshakeExt: Record<string, unknown>;
+  /** Every type this client could use: the handshake offers them all, as Bayeux clients do. */
+  readonly offeredTypes: readonly ConnectionType[];
+}
+
+export interface ConnectionHandlers {
+  onDelivery(message: Message): void;
+  /** Called once, when the session can no longer be used. */
+  onLost(reconnect: Reconnect, error: Error, advice: Advice): void;
+}
+
+/** A handshake the server refused. */
+export class HandshakeError extends Error {
+  constructor(
+    readonly reply: Message,
+    readonly reconnect: Reconnect,
+  ) {
+    super(`handshake refused: ${reply.error ?? 'no reason given'}`);
+    this.name = 'HandshakeError';
+  }
+}
+
+interface Pending {
+  resolve(reply: Message): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+export class Connection implements TransportSink {
+  clientId: string | undefined;
+  /** The server's latest timings; sent again on the next connect. */
+  advice: Advice = { reconnect: 'retry', interval: 0, timeout: 30_000 };
+  readonly #pending = new Map<string, Pending>();
+  #transport!: Transport;
+  #nextId = 0;
+  #outbox: Message[] = [];
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  #ended = false;
+  #handlers: ConnectionHandlers | undefined;
+
+  constructor(
+    makeTransport: (sink: TransportSink) => Transport,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.#transport = makeTransport(this);
+  }
+
+  get type(): ConnectionType {
+    return this.#transport.type;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Handshakes, starts the transport and completes the first connect. Rejects (and ends) if any
+   * step fails; from then on the connect loop runs and problems reach `handlers.onLost`.
+   */
+  async open(handlers: ConnectionHandlers): Promise<Message> {
+    try {
+      const reply = await this.request({
+        channel: '/meta/handshake',
+        version: '1.0',
+        minimumVersion: '1.0',
+        supportedConnectionTypes: [...this.options.offeredTypes],
+        ext: { ...this.options.handshakeExt, herald: { ids: true } },
+      });
+      if (reply.successful !== true || typeof reply.clientId !== 'string') {
+        throw new HandshakeError(reply, reply.advice?.reconnect === 'none' ? 'none' : 'handshake');
+      }
+      this.clientId = reply.clientId;
+      const offered = reply.supportedConnectionTypes;
+      if (Array.isArray(offered) && !offered.includes(this.type)) throw new TransportError(`the server does not offer ${this.type}`);
+      await this.#transport.started?.(reply.clientId);
+      // The first connect is answered at once: it proves the whole path works before we rely on it.
+      const connected = await this.request(this.#connectMessage(0), 0);
+      if (connected.successful !== true) throw new HandshakeError(connected, connected.advice?.reconnect ?? 'handshake');
+      this.#handlers = handlers;
+      this.#scheduleConnect(connected);
+      return reply;
+    } catch (error) {
+      this.#end();
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a message and resolves with the server's reply to it. `holdMs`: how long the server may
+   * hold it (a connect), on top of the network allowance.
+   */
+  request(message: Message, holdMs = 0): Promise<Message> {
+    if (this.#ended) return Promise.reject(new TransportError('the connection has ended'));
+    const id = String(++this.#nextId);
+    const outgoing: Message = { ...message, id };
+    if (this.clientId !== undefined && message.channel !== '/meta/handshake') outgoing.clientId = this.clientId;
+    const replyWithinMs = holdMs + this.options.maxNetworkDelayMs;
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new TransportError(`no reply to ${message.channel} within ${replyWithinMs} ms`)), replyWithinMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      if (message.channel === '/meta/connect') {
+        // A held connect travels alone, so nothing else waits behind it.
+        this.#transport.send([outgoing], replyWithinMs);
+        return;
+      }
+      this.#outbox.push(outgoing);
+      if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (batch.length > 0 && !this.#ended) this.#transport.send(batch, this.options.maxNetworkDelayMs);
+  }
+
+  receive(messages: Message[]): void {
+    for (const message of messages) {
+      if (this.#ended) return;
+      const pending = typeof message.id === 'string' ? this.#pending.get(message.id) : undefined;
+      if (message.advice !== undefined) this.advice = { ...this.advice, ...message.advice };
+      if (pending !== undefined && message.successful !== undefined) {
+        this.#pending.delete(message.id!);
+        clearTimeout(pending.timer);
+        pending.resolve(message);
+      } else if (isDelivery(message)) {
+        this.#handlers?.onDelivery(message);
+      }
+    }
+  }
+
+  fail(error: Error): void {
+    this.#lose('retry', error);
+  }
+
+  /** Says goodbye to the server (best effort) and ends. */
+  disconnect(): void {
+    if (this.#ended) return;
+    if (this.clientId !== undefined) {
+      this.request({ channel: '/meta/disconnect' }).catch(() => undefined);
+      this.#flush();
+    }
+    // Give the goodbye a moment to leave before the transport closes under it.
+    setTimeout(() => this.#end(), 0);
+    this.#handlers = undefined;
+  }
+
+  /** A reply that tells the client to start over (an unknown session, say) ends the connection. */
+  checkAdvice(reply: Message): void {
+    const reconnect = reply.advice?.reconnect;
+    if (reconnect === 'handshake' || reconnect === 'none') this.#lose(reconnect, new Error(reply.error ?? `the server advised ${reconnect}`));
+  }
+
+  #connectMessage(timeoutMs: number | undefined): Message {
+    const message: Message = { channel: '/meta/connect', connectionType: this.type };
+    if (timeoutMs !== undefined) message.advice = { timeout: timeoutMs };
+    return message;
+  }
+
+  #scheduleConnect(reply: Message): void {
+    if (this.#ended) return;
+    this.checkAdvice(reply);
+    if (this.#ended) return;
+    if (reply.successful !== true) {
+      this.#lose('retry', new Error(reply.error ?? 'connect failed'));
+      return;
+    }
+    const interval = Math.max(0, this.advice.interval ?? 0);
+    this.#connectTimer = setTimeout(() => this.#connect(), interval);
+  }
+
+  #connect(): void {
+    this.#connectTimer = undefined;
+    if (this.#ended) return;
+    const hold = this.type === 'eventsource' ? 0 : (this.advice.timeout ?? 30_000);
+    this.request(this.#connectMessage(undefined), hold).then(
+      (reply) => this.#scheduleConnect(reply),
+      () => undefined, // the failure has already ended the connection
+    );
+  }
+
+  #lose(reconnect: Reconnect, error: Error): void {
+    if (this.#ended) return;
+    const handlers = this.#handlers;
+    const advice = this.advice;
+    this.#end(error);
+    handlers?.onLost(reconnect, error, advice);
+  }
+
+  #end(error: Error = new TransportError('the connection has ended')): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#handlers = undefined;
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(error);
+    }
+    this.#pending.clear();
+    this.#outbox = [];
+    this.#transport.close();
+  }
+}

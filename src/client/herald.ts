@@ -1,0 +1,283 @@
+/**
+ * @module
+ * The Herald client: subscribe to channels, publish, and stay connected through whatever the
+ * network allows. It speaks Bayeux to a Herald server (`/bayeux`), asks for message ids, and
+ * drops any message it has already seen, so resumes and transport switches never show a message
+ * twice.
+ *
+ * @example
+ * const herald = new Herald('/bayeux');
+ * herald.on('state', (state, { transport }) => console.log(state, transport));
+ * const subscription = herald.subscribe('/chat/lobby', (data) => console.log(data));
+ * await herald.publish('/chat/lobby', { text: 'hi' });
+ * subscription.unsubscribe();
+ */
+import { expandChannel, parseChannel } from '../core/channel.js';
+import type { BackoffOptions } from './backoff.js';
+import { Link } from './link.js';
+import type { ConnectionType } from './protocol.js';
+import { CONNECTION_TYPES } from './protocol.js';
+import { canShareTabs, TabShare } from './tabs.js';
+import { isAvailable } from './transports/create.js';
+import type { EventSourceConstructor, TransportEnvironment, WebSocketConstructor } from './transports/transport.js';
+import type { Downstream, PublishReply, State, StateDetail, Upstream } from './upstream.js';
+
+export interface HeraldClientOptions {
+  /** Connection types to use, best first (default: websocket, eventsource, long-polling, callback-polling). */
+  transports?: readonly ConnectionType[];
+  /** Reconnection delays after errors (default: from 1 s, doubling, up to 30 s, half of each drawn at random). */
+  backoff?: BackoffOptions;
+  /** How long a reply may take beyond the server's hold time before the connection counts as broken (default 10 s). */
+  maxNetworkDelayMs?: number;
+  /** After falling back, try the best transport again after this long, doubling while it fails (default 60 s; 0 = never). */
+  upgradeAfterMs?: number;
+  /** Tabs of one origin share one server connection (default true where the browser can). */
+  shareConnection?: boolean;
+  /** Sent in the handshake's `ext` (authentication, for instance). */
+  ext?: Record<string, unknown>;
+  /** A WebSocket implementation where there is no global one (in Node 20, the WebSocket class of the `ws` package). */
+  WebSocket?: WebSocketConstructor;
+  EventSource?: EventSourceConstructor;
+  fetch?: typeof fetch;
+  /** Source of the back-off jitter, in [0, 1). */
+  random?: () => number;
+}
+
+export interface SubscribeOptions {
+  /** Also receive what history holds after this message id (from `history()` or an earlier session). */
+  since?: string;
+}
+
+/** What a handler is told besides the data. */
+export interface MessageInfo {
+  /** The concrete channel the message was published on. */
+  readonly channel: string;
+  /** Herald's id for the message. */
+  readonly id: string | undefined;
+}
+
+export type MessageHandler = (data: any, info: MessageInfo) => void;
+
+export interface Subscription {
+  readonly channel: string;
+  /** Resolves once the server has confirmed the subscription; rejects if it refused it. */
+  readonly ready: Promise<void>;
+  unsubscribe(): void;
+}
+
+export interface HistoryMessage {
+  readonly id: string;
+  readonly channel: string;
+  readonly data: any;
+  readonly publishedAt: number;
+}
+
+interface ClientEvents {
+  state: (state: State, detail: StateDetail) => void;
+  /** Messages on a channel were lost for good while disconnected (history did not reach back). */
+  gap: (channel: string) => void;
+  /** A handler threw, or a subscription was refused. */
+  error: (error: Error) => void;
+}
+
+interface Listener {
+  readonly handler: MessageHandler;
+  readonly settle: (error?: Error) => void;
+}
+
+export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000 } as const;
+
+export class Herald {
+  /** The Bayeux endpoint, as an absolute http(s) URL. */
+  readonly url: string;
+  readonly #upstream: Upstream;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #confirmed = new Set<string>();
+  /** Newest id delivered per concrete channel: older or equal ids are duplicates. */
+  readonly #seen = new Map<string, string>();
+  readonly #events: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = { state: new Set(), gap: new Set(), error: new Set() };
+  readonly #fetch: typeof fetch | undefined;
+  #state: State = 'connecting';
+  #transport: ConnectionType | undefined;
+
+  constructor(url: string, options: HeraldClientOptions = {}) {
+    this.url = resolveEndpoint(url);
+    const host = globalThis as Record<string, any>;
+    this.#fetch = options.fetch ?? (typeof host.fetch === 'function' ? host.fetch.bind(globalThis) : undefined);
+    const env: TransportEnvironment = {
+      url: this.url,
+      WebSocket: options.WebSocket ?? host.WebSocket,
+      EventSource: options.EventSource ?? host.EventSource,
+      fetch: this.#fetch,
+      document: host.document,
+    };
+    const transports = (options.transports ?? CONNECTION_TYPES).filter((type) => isAvailable(type, env));
+    const downstream = this.#downstream();
+    const makeLink = (to: Downstream, seenIds: ReadonlyMap<string, string>) =>
+      new Link(
+        {
+          env,
+          transports,
+          backoff: options.backoff ?? {},
+          random: options.random ?? Math.random,
+          maxNetworkDelayMs: options.maxNetworkDelayMs ?? CLIENT_DEFAULTS.maxNetworkDelayMs,
+          upgradeAfterMs: options.upgradeAfterMs ?? CLIENT_DEFAULTS.upgradeAfterMs,
+          handshakeExt: options.ext ?? {},
+        },
+        to,
+        seenIds,
+      );
+    const share = (options.shareConnection ?? true) && canShareTabs();
+    this.#upstream = share ? new TabShare(`herald:${this.url}`, downstream, makeLink, () => this.#seen) : makeLink(downstream, new Map());
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The connection type in use while connected (for a tab that shares, the leader's). */
+  get transport(): ConnectionType | undefined {
+    return this.#transport;
+  }
+
+  /** Calls `handler` with each message published on `channel` (a name, or a pattern ending in `*` or `**`). */
+  subscribe(channel: string, handler: MessageHandler, options: SubscribeOptions = {}): Subscription {
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.kind === 'meta') throw new TypeError(`cannot subscribe to ${JSON.stringify(channel)}: not a channel name or pattern`);
+    if (typeof handler !== 'function') throw new TypeError('subscribe needs a handler function');
+    let settle!: (error?: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    // Awaiting `ready` is optional: an unobserved refusal must not become an unhandled rejection.
+    ready.catch(() => undefined);
+    const listener: Listener = { handler, settle };
+    let listeners = this.#listeners.get(channel);
+    if (listeners === undefined) {
+      listeners = new Set();
+      this.#listeners.set(channel, listeners);
+    }
+    listeners.add(listener);
+    if (options.since !== undefined) this.#markSeen(channel, options.since);
+    if (listeners.size === 1 || options.since !== undefined) this.#upstream.want(channel, options.since);
+    else if (this.#confirmed.has(channel)) settle();
+    return {
+      channel,
+      ready,
+      unsubscribe: () => {
+        if (!listeners.delete(listener) || listeners.size > 0) return;
+        this.#listeners.delete(channel);
+        this.#confirmed.delete(channel);
+        this.#upstream.unwant(channel);
+      },
+    };
+  }
+
+  /** Publishes `data` on `channel`; resolves with the server's reply, rejects if it refused the message. */
+  publish(channel: string, data: unknown): Promise<PublishReply> {
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.kind === 'meta' || parsed.wildcard !== 'none') {
+      return Promise.reject(new TypeError(`cannot publish to ${JSON.stringify(channel)}: not a channel name`));
+    }
+    if (data === undefined) return Promise.reject(new TypeError('publish needs data'));
+    return this.#upstream.publish(channel, data);
+  }
+
+  /** The messages the server keeps for a channel (its REST `/history` endpoint, on the same host). */
+  async history(channel: string, query: { since?: string; limit?: number } = {}): Promise<{ messages: HistoryMessage[]; gap: boolean }> {
+    if (this.#fetch === undefined) throw new Error('history needs fetch');
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.kind !== 'broadcast' || parsed.wildcard !== 'none') throw new TypeError(`no history for ${JSON.stringify(channel)}`);
+    const params = new URLSearchParams();
+    if (query.since !== undefined) params.set('since', query.since);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const url = `${new URL(this.url).origin}/history${channel}?${params}`;
+    const response = await this.#fetch(url, { credentials: 'include', cache: 'no-store' });
+    if (!response.ok) throw new Error(`history of ${channel}: HTTP ${response.status}`);
+    return (await response.json()) as { messages: HistoryMessage[]; gap: boolean };
+  }
+
+  /** Listens for `state` changes, `gap`s and handler `error`s; returns a function that stops listening. */
+  on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
+    const listeners = this.#events[event] as Set<ClientEvents[K]> | undefined;
+    if (listeners === undefined) throw new TypeError(`no such event: ${String(event)}`);
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }
+
+  /** Disconnects from the server (or leaves the tab group) for good. */
+  close(): void {
+    this.#upstream.close();
+    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.settle(new Error('the client is closed'));
+    this.#listeners.clear();
+  }
+
+  #downstream(): Downstream {
+    return {
+      deliver: (channel, data, id) => {
+        if (id !== undefined && !this.#markSeen(channel, id)) return;
+        for (const pattern of expandChannel(channel)) {
+          const listeners = this.#listeners.get(pattern);
+          if (listeners === undefined) continue;
+          for (const listener of [...listeners]) {
+            try {
+              listener.handler(data, { channel, id });
+            } catch (error) {
+              this.#emitError(error instanceof Error ? error : new Error(String(error)));
+            }
+          }
+        }
+      },
+      state: (state, detail) => {
+        this.#state = state;
+        this.#transport = state === 'connected' ? detail.transport : undefined;
+        for (const listener of [...this.#events.state]) listener(state, detail);
+      },
+      subscribed: (channel, error) => {
+        const listeners = this.#listeners.get(channel);
+        if (listeners === undefined) return;
+        if (error === undefined) {
+          this.#confirmed.add(channel);
+          for (const listener of listeners) listener.settle();
+          return;
+        }
+        this.#listeners.delete(channel);
+        for (const listener of listeners) listener.settle(error);
+        this.#emitError(error);
+      },
+      gap: (channel) => {
+        for (const listener of [...this.#events.gap]) listener(channel);
+      },
+    };
+  }
+
+  /** Records `id` as seen on `channel`; false when it was seen already. */
+  #markSeen(channel: string, id: string): boolean {
+    const last = this.#seen.get(channel);
+    if (last !== undefined && id <= last) return false;
+    this.#seen.set(channel, id);
+    return true;
+  }
+
+  #emitError(error: Error): void {
+    if (this.#events.error.size === 0) {
+      // Nobody listens: surface it the way an uncaught error in an event handler would be.
+      queueMicrotask(() => {
+        throw error;
+      });
+      return;
+    }
+    for (const listener of [...this.#events.error]) listener(error);
+  }
+}
+
+/** The endpoint as an absolute http(s) URL: relative ones resolve against the page. */
+function resolveEndpoint(url: string): string {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  const resolved = new URL(url, base);
+  if (resolved.protocol === 'ws:') resolved.protocol = 'http:';
+  if (resolved.protocol === 'wss:') resolved.protocol = 'https:';
+  if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') throw new TypeError(`not an http(s) or ws(s) URL: ${url}`);
+  resolved.hash = '';
+  return resolved.href.replace(/\/+$/, '');
+}

@@ -1,0 +1,14 @@
+/**
+ * @module
+ * `herald/client`: the Herald client for browsers, Node and bundlers.
+ */
+export { Herald, CLIENT_DEFAULTS } from './herald.js';
+export type { HeraldClientOptions, HistoryMessage, MessageHandler, MessageInfo, SubscribeOptions, Subscription } from './herald.js';
+export { Backoff, BACKOFF_DEFAULTS } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { PublishError } from './link.js';
+export { HandshakeError } from './connection.js';
+export { CONNECTION_TYPES } from './protocol.js';
+export type { ConnectionType } from './protocol.js';
+export type { PublishReply, State, StateDetail } from './upstream.js';
+export type { EventSourceConstructor, WebSocketConstructor } from './transports/transport.js';

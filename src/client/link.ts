@@ -1,0 +1,317 @@
+/**
+ * @module
+ * This tab's own connection to the server, kept alive whatever happens: it negotiates the
+ * transport (best first, falling back when one cannot open), reconnects with capped exponential
+ * back-off and jitter after errors, honours the server's advice, resubscribes everything on a new
+ * session resuming each channel from the last message id seen, and now and then tries the better
+ * transport again.
+ */
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+import { Connection, HandshakeError } from './connection.js';
+import type { Reconnect } from './connection.js';
+import type { Advice, ConnectionType, Message } from './protocol.js';
+import { messageIdOf } from './protocol.js';
+import { createTransport } from './transports/create.js';
+import type { TransportEnvironment } from './transports/transport.js';
+import { TransportError } from './transports/transport.js';
+import type { Downstream, PublishReply, Upstream } from './upstream.js';
+
+export interface LinkOptions {
+  readonly env: TransportEnvironment;
+  /** Connection types to use, best first (already limited to what the environment has). */
+  readonly transports: readonly ConnectionType[];
+  readonly backoff: BackoffOptions;
+  readonly random: () => number;
+  readonly maxNetworkDelayMs: number;
+  /** After falling back, try the better transport again after this long (doubling each time it fails); 0 = never. */
+  readonly upgradeAfterMs: number;
+  readonly handshakeExt: Record<string, unknown>;
+}
+
+/** A publish the server refused, or one whose fate is unknown because the connection broke. */
+export class PublishError extends Error {
+  constructor(
+    message: string,
+    readonly reply?: Message,
+  ) {
+    super(message);
+    this.name = 'PublishError';
+  }
+}
+
+interface Wanted {
+  /** Resume point: an id the server gave when it confirmed the subscription, or one the caller gave. */
+  since: string | undefined;
+  confirmed: boolean;
+}
+
+interface QueuedPublish {
+  readonly channel: string;
+  readonly data: unknown;
+  resolve(reply: PublishReply): void;
+  reject(error: Error): void;
+}
+
+const MAX_UPGRADE_DELAY_FACTOR = 16;
+/** A session that lasted this long was a success: the next failure starts the back-off afresh. */
+const STABLE_MS = 5000;
+
+export class Link implements Upstream {
+  readonly #wanted = new Map<string, Wanted>();
+  /** Newest message id delivered per concrete channel: where a new session resumes from. */
+  readonly #lastIds = new Map<string, string>();
+  readonly #publishes: QueuedPublish[] = [];
+  readonly #backoff: Backoff;
+  #connection: Connection | undefined;
+  #index = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
+  #upgradeDelayMs: number;
+  #everConnected = false;
+  #adoptedAt = 0;
+  #closed = false;
+
+  constructor(
+    private readonly options: LinkOptions,
+    private readonly downstream: Downstream,
+    seedIds: ReadonlyMap<string, string> = new Map(),
+  ) {
+    if (options.transports.length === 0) throw new TransportError('no usable transport in this environment');
+    this.#backoff = new Backoff(options.backoff, options.random);
+    this.#upgradeDelayMs = options.upgradeAfterMs;
+    for (const [channel, id] of seedIds) this.#lastIds.set(channel, id);
+    this.#open();
+  }
+
+  get transport(): ConnectionType | undefined {
+    return this.#connection?.type;
+  }
+
+  want(channel: string, since: string | undefined): void {
+    const existing = this.#wanted.get(channel);
+    if (existing !== undefined) {
+      if (existing.confirmed) this.downstream.subscribed(channel);
+      return;
+    }
+    this.#wanted.set(channel, { since, confirmed: false });
+    if (this.#connection !== undefined) this.#subscribe(this.#connection, channel);
+  }
+
+  unwant(channel: string): void {
+    if (!this.#wanted.delete(channel)) return;
+    this.#connection?.request({ channel: '/meta/unsubscribe', subscription: channel }).catch(() => undefined);
+  }
+
+  publish(channel: string, data: unknown): Promise<PublishReply> {
+    if (this.#closed) return Promise.reject(new PublishError('the client is closed'));
+    return new Promise((resolve, reject) => {
+      this.#publishes.push({ channel, data, resolve, reject });
+      if (this.#connection !== undefined) this.#sendPublishes(this.#connection);
+    });
+  }
+
+  /** Records a delivery's id so a later session resumes after it. */
+  saw(channel: string, id: string): void {
+    const last = this.#lastIds.get(channel);
+    if (last === undefined || id > last) this.#lastIds.set(channel, id);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#upgradeTimer);
+    this.#connection?.disconnect();
+    this.#connection = undefined;
+    for (const publish of this.#publishes.splice(0)) publish.reject(new PublishError('the client is closed'));
+    this.downstream.state('disconnected', {});
+  }
+
+  /** Opens a session on the current candidate; on failure falls back, or backs off and starts over. */
+  #open(): void {
+    if (this.#closed) return;
+    this.downstream.state(this.#everConnected ? 'reconnecting' : 'connecting', {});
+    const type = this.options.transports[this.#index]!;
+    let connection: Connection;
+    try {
+      connection = this.#connect(type);
+    } catch (error) {
+      this.#failed(error as Error, 'retry');
+      return;
+    }
+    connection.open(this.#handlersFor(connection)).then(
+      () => this.#adopt(connection),
+      (error: Error) => this.#failed(error, error instanceof HandshakeError ? error.reconnect : 'retry'),
+    );
+  }
+
+  #connect(type: ConnectionType): Connection {
+    const { env, maxNetworkDelayMs, handshakeExt } = this.options;
+    return new Connection((sink) => createTransport(type, env, sink), { maxNetworkDelayMs, handshakeExt, offeredTypes: this.options.transports });
+  }
+
+  #handlersFor(connection: Connection) {
+    return {
+      onDelivery: (message: Message) => {
+        const id = messageIdOf(message);
+        if (id !== undefined) this.saw(message.channel, id);
+        this.downstream.deliver(message.channel, message.data, id);
+      },
+      onLost: (reconnect: Reconnect, error: Error, advice: Advice) => {
+        if (connection !== this.#connection) return;
+        this.#connection = undefined;
+        this.#lost(reconnect, error, advice);
+      },
+    };
+  }
+
+  #adopt(connection: Connection): void {
+    if (this.#closed) {
+      connection.disconnect();
+      return;
+    }
+    const previous = this.#connection;
+    this.#connection = connection;
+    this.#everConnected = true;
+    this.#adoptedAt = Date.now();
+    for (const wanted of this.#wanted.values()) wanted.confirmed = false;
+    for (const channel of this.#wanted.keys()) this.#subscribe(connection, channel);
+    this.#sendPublishes(connection);
+    // Resubscribed first: anything the old session still delivers is a duplicate the client drops.
+    previous?.disconnect();
+    this.downstream.state('connected', { transport: connection.type });
+    this.#scheduleUpgrade();
+  }
+
+  /** A session could not be opened. */
+  #failed(error: Error, reconnect: Reconnect): void {
+    if (this.#closed) return;
+    if (reconnect === 'none') {
+      this.#stop(error);
+      return;
+    }
+    // A transport that cannot even open gives way at once to the next; the server being down or
+    // refusing us costs a back-off before the whole list is tried again.
+    if (!(error instanceof HandshakeError) && this.#index + 1 < this.options.transports.length) {
+      this.#index++;
+      this.#open();
+      return;
+    }
+    this.#index = 0;
+    this.#retry(this.#backoff.next(), error);
+  }
+
+  /** A working session ended. */
+  #lost(reconnect: Reconnect, error: Error, advice: Advice): void {
+    if (this.#closed) return;
+    clearTimeout(this.#upgradeTimer);
+    for (const wanted of this.#wanted.values()) wanted.confirmed = false;
+    if (reconnect === 'none') {
+      this.#stop(error);
+      return;
+    }
+    if (Date.now() - this.#adoptedAt >= STABLE_MS) this.#backoff.reset();
+    // The server asked for a new handshake: it is up and answering, so go after the interval it
+    // advised. A broken transport means trouble on the way: back off. Either way the loss counts,
+    // so a server that keeps sending us back is not hammered.
+    const first = this.#backoff.attempt === 0;
+    const backoffMs = this.#backoff.next();
+    this.#retry(reconnect === 'handshake' && first ? Math.max(0, advice.interval ?? 0) : backoffMs, error);
+  }
+
+  #retry(delayMs: number, error: Error): void {
+    this.downstream.state('reconnecting', { delayMs, error });
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#open(), delayMs);
+  }
+
+  #stop(error: Error): void {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#upgradeTimer);
+    for (const publish of this.#publishes.splice(0)) publish.reject(new PublishError(`the server refused the connection: ${error.message}`));
+    this.downstream.state('disconnected', { error });
+  }
+
+  #subscribe(connection: Connection, channel: string): void {
+    const wanted = this.#wanted.get(channel)!;
+    const since = maxId(this.#lastIds.get(channel), wanted.since);
+    const message: Message = { channel: '/meta/subscribe', subscription: channel };
+    if (since !== undefined && !channel.endsWith('*')) message.ext = { herald: { since } };
+    connection.request(message).then(
+      (reply) => {
+        connection.checkAdvice(reply);
+        if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return;
+        if (reply.successful !== true) {
+          this.#wanted.delete(channel);
+          this.downstream.subscribed(channel, new Error(`subscribe to ${channel} refused: ${reply.error ?? 'no reason given'}`));
+          return;
+        }
+        wanted.confirmed = true;
+        const herald = reply.ext?.herald;
+        if (typeof herald?.last === 'string') wanted.since = maxId(wanted.since, herald.last);
+        if (herald?.gap === true) this.downstream.gap(channel);
+        this.downstream.subscribed(channel);
+      },
+      () => undefined, // the connection is gone; the next one subscribes again
+    );
+  }
+
+  #sendPublishes(connection: Connection): void {
+    for (const publish of this.#publishes.splice(0)) {
+      connection.request({ channel: publish.channel, data: publish.data }).then(
+        (reply) => {
+          connection.checkAdvice(reply);
+          if (reply.successful !== true) {
+            publish.reject(new PublishError(`publish to ${publish.channel} refused: ${reply.error ?? 'no reason given'}`, reply));
+            return;
+          }
+          const messageId = reply.ext?.herald?.id;
+          publish.resolve({ channel: reply.channel, successful: true, messageId: typeof messageId === 'string' ? messageId : undefined, data: reply.data });
+        },
+        (error: Error) =>
+          // The message may or may not have reached the server: say so rather than send it twice.
+          publish.reject(new PublishError(`the connection broke before the server answered the publish to ${publish.channel}: ${error.message}`)),
+      );
+    }
+  }
+
+  /** On a fallback transport: later, open a session on the best one and move over if it works. */
+  #scheduleUpgrade(): void {
+    clearTimeout(this.#upgradeTimer);
+    if (this.#index === 0 || this.options.upgradeAfterMs <= 0) return;
+    this.#upgradeTimer = setTimeout(() => {
+      const current = this.#connection;
+      if (current === undefined || this.#closed) return;
+      let candidate: Connection;
+      try {
+        candidate = this.#connect(this.options.transports[0]!);
+      } catch {
+        return;
+      }
+      candidate.open(this.#handlersFor(candidate)).then(
+        () => {
+          if (this.#connection !== current) {
+            candidate.disconnect();
+            return;
+          }
+          this.#index = 0;
+          this.#upgradeDelayMs = this.options.upgradeAfterMs;
+          this.#adopt(candidate);
+        },
+        () => {
+          this.#upgradeDelayMs = Math.min(this.#upgradeDelayMs * 2, this.options.upgradeAfterMs * MAX_UPGRADE_DELAY_FACTOR);
+          this.#scheduleUpgrade();
+        },
+      );
+    }, this.#upgradeDelayMs);
+  }
+}
+
+/** The later of two message ids (ids compare as strings). */
+function maxId(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a > b ? a : b;
+}

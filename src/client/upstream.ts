@@ -1,0 +1,46 @@
+/**
+ * @module
+ * The seam between the public client (handlers, de-duplication, events) and whatever holds the
+ * server connection: this tab itself (`link.ts`), or another tab of the same origin (`tabs.ts`).
+ */
+import type { ConnectionType } from './protocol.js';
+
+export type State = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
+
+export interface StateDetail {
+  /** The connection type in use, once connected. */
+  readonly transport?: ConnectionType;
+  /** Before a retry: how long the client waits. */
+  readonly delayMs?: number;
+  /** What went wrong, when something did. */
+  readonly error?: Error;
+}
+
+/** The server's answer to a publish. */
+export interface PublishReply {
+  readonly channel: string;
+  readonly successful: boolean;
+  /** Herald's id for the published message. */
+  readonly messageId?: string;
+  /** What a `/service/**` handler answered. */
+  readonly data?: unknown;
+}
+
+/** What the holder of the connection tells the client. */
+export interface Downstream {
+  deliver(channel: string, data: unknown, id: string | undefined): void;
+  state(state: State, detail: StateDetail): void;
+  /** The server confirmed (or refused, with `error`) a subscription. */
+  subscribed(channel: string, error?: Error): void;
+  /** Messages on `channel` were lost for good: history no longer reached back far enough. */
+  gap(channel: string): void;
+}
+
+/** What the client asks of the holder of the connection. */
+export interface Upstream {
+  /** Keeps the server subscribed to `channel`; `since`: resume after this message id. */
+  want(channel: string, since: string | undefined): void;
+  unwant(channel: string): void;
+  publish(channel: string, data: unknown): Promise<PublishReply>;
+  close(): void;
+}
