@@ -4,15 +4,21 @@
  * The `herald` command.
  */
 import { HeraldError } from '../core/errors.js';
+import { publish, PublishFailed, PUBLISH_USAGE } from './publish.js';
 import { serve, SERVE_USAGE } from './serve.js';
+import { subscribe, SUBSCRIBE_USAGE } from './subscribe.js';
 
 const USAGE = `Usage: herald <command> [options]
 
 Commands:
   serve      run a Herald server (embedded in-memory engine)
+  publish    publish a message on a channel
+  subscribe  print the messages on a channel as JSON lines
   help       show this help
 
-${SERVE_USAGE}`;
+${SERVE_USAGE}
+${PUBLISH_USAGE}
+${SUBSCRIBE_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,6 +30,31 @@ async function main(argv: string[]): Promise<number> {
       }
       await serve(rest);
       return -1; // keeps running until a signal
+    case 'publish':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(PUBLISH_USAGE);
+        return 0;
+      }
+      try {
+        return await publish(rest, process.env, process.stdin, process.stdout);
+      } catch (error) {
+        if (!(error instanceof PublishFailed)) throw error;
+        process.stderr.write(`herald: ${error.message}\n`);
+        return 1;
+      }
+    case 'subscribe': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(SUBSCRIBE_USAGE);
+        return 0;
+      }
+      const running = subscribe(rest, process.env, process.stdout, process.stderr);
+      process.once('SIGINT', running.stop);
+      process.once('SIGTERM', running.stop);
+      const code = await running.done;
+      // Let the goodbye to the server leave before the process ends.
+      setTimeout(() => process.exit(code), 100).unref();
+      return code;
+    }
     case undefined:
     case 'help':
     case '--help':

@@ -40,6 +40,7 @@ export const SERVE_SETTINGS = {
   'publish-key': { env: 'HERALD_PUBLISH_KEY', secret: true, help: 'API key for POST /pub (Authorization: Bearer …); without one only loopback may publish' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
+  demo: { env: 'HERALD_DEMO', help: 'serve the demo chat at / and the ticker at /ticker: on or off (default on)' },
   'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
 } as const satisfies Record<string, Setting>;
 
@@ -91,8 +92,16 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       publishKey: read('publish-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
       historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
       historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
+      demo: read('demo', parseSwitch, 'on or off') ?? true,
     },
   };
+}
+
+function parseSwitch(text: string): boolean | undefined {
+  const value = text.toLowerCase();
+  if (value === 'on' || value === 'true' || value === 'yes' || value === '1') return true;
+  if (value === 'off' || value === 'false' || value === 'no' || value === '0') return false;
+  return undefined;
 }
 
 function parseTransports(text: string): TransportName[] | undefined {

@@ -31,6 +31,13 @@ describe('serve configuration', () => {
     assert.equal(resolveServeConfig([], {}).port, 8080);
   });
 
+  test('the demo pages are on unless switched off', () => {
+    assert.equal(resolveServeConfig([], {}).herald.demo, true);
+    assert.equal(resolveServeConfig(['--demo', 'off'], {}).herald.demo, false);
+    assert.equal(resolveServeConfig([], { HERALD_DEMO: 'no' }).herald.demo, false);
+    assert.throws(() => resolveServeConfig(['--demo', 'maybe'], {}), { code: 'HERALD_ERR_INVALID_OPTION', message: /--demo \(HERALD_DEMO\): expected on or off/ });
+  });
+
   test('createHerald rejects options it cannot use, naming them', () => {
     assert.throws(() => createHerald({ timeoutMs: -1 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /timeoutMs/ });
     assert.throws(() => createHerald({ maxQueue: 0 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /maxQueue/ });
