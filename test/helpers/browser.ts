@@ -38,6 +38,26 @@ async function serveStatic(path: string): Promise<{ type: string; body: string |
   return undefined;
 }
 
+/** Debian's Chromium, headless, closed after the test. */
+export async function launchChromium(t: { after(fn: () => unknown): void }): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-features=LocalNetworkAccessChecks',
+    ],
+  });
+  onCleanup(t, () => browser.close());
+  return browser;
+}
+
 export interface BrowserRig {
   herald: Herald;
   port: number;
@@ -80,21 +100,7 @@ export async function startBrowserRig(t: { after(fn: () => unknown): void }, opt
     await herald.close();
     for (const server of servers) server.close();
   });
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-features=LocalNetworkAccessChecks',
-    ],
-  });
-  onCleanup(t, () => browser.close());
+  const browser = await launchChromium(t);
   const context = await browser.newContext();
   const origin = (n = 1) => `http://127.0.0.${n}:${port}`;
   const openPage = async (n: number) => {
