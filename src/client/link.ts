@@ -54,6 +54,12 @@ interface QueuedPublish {
 }
 
 const MAX_UPGRADE_DELAY_FACTOR = 16;
+/**
+ * A better transport that worked before is tried again this soon after a fallback: it most likely
+ * failed only because the server was down when it was tried (a restart), not because the network
+ * blocks it.
+ */
+const PROVEN_RETRY_MS = 1000;
 /** A session that lasted this long was a success: the next failure starts the back-off afresh. */
 const STABLE_MS = 5000;
 
@@ -68,6 +74,9 @@ export class Link implements Upstream {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeTimer: ReturnType<typeof setTimeout> | undefined;
   #upgradeDelayMs: number;
+  /** Transports that have carried a session in this client's life. */
+  readonly #proven = new Set<ConnectionType>();
+  #quickUpgradeTried = false;
   #everConnected = false;
   #adoptedAt = 0;
   #closed = false;
@@ -175,6 +184,7 @@ export class Link implements Upstream {
     this.#connection = connection;
     this.#everConnected = true;
     this.#adoptedAt = Date.now();
+    this.#proven.add(connection.type);
     for (const wanted of this.#wanted.values()) wanted.confirmed = false;
     for (const channel of this.#wanted.keys()) this.#subscribe(connection, channel);
     this.#sendPublishes(connection);
@@ -281,6 +291,11 @@ export class Link implements Upstream {
   #scheduleUpgrade(): void {
     clearTimeout(this.#upgradeTimer);
     if (this.#index === 0 || this.options.upgradeAfterMs <= 0) return;
+    let delayMs = this.#upgradeDelayMs;
+    if (!this.#quickUpgradeTried && this.#proven.has(this.options.transports[0]!)) {
+      this.#quickUpgradeTried = true;
+      delayMs = Math.min(delayMs, PROVEN_RETRY_MS);
+    }
     this.#upgradeTimer = setTimeout(() => {
       const current = this.#connection;
       if (current === undefined || this.#closed) return;
@@ -298,6 +313,7 @@ export class Link implements Upstream {
           }
           this.#index = 0;
           this.#upgradeDelayMs = this.options.upgradeAfterMs;
+          this.#quickUpgradeTried = false;
           this.#adopt(candidate);
         },
         () => {
@@ -305,7 +321,7 @@ export class Link implements Upstream {
           this.#scheduleUpgrade();
         },
       );
-    }, this.#upgradeDelayMs);
+    }, delayMs);
   }
 }
 
