@@ -50,7 +50,7 @@
   });
   herald.on('error', (error) => console.warn('herald:', error));
   herald.on('gap', (channel) => {
-    if (room !== undefined && channel === `/chat/${room}`) append(el('li', 'notice', 'Some messages were missed while disconnected.'));
+    if (room !== undefined && channel === `/chat/${room}`) append(el('li', 'notice', 'Some messages may have been missed while disconnected.'));
   });
 
   // localStorage throws where storage is off (private mode): the name then just won't stick.

@@ -54,6 +54,8 @@ export class Connection implements TransportSink {
   #outbox: Message[] = [];
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #ended = false;
+  /** Saying goodbye: no more connects. */
+  #closing = false;
   #handlers: ConnectionHandlers | undefined;
 
   constructor(
@@ -151,16 +153,20 @@ export class Connection implements TransportSink {
     this.#lose('retry', error);
   }
 
-  /** Says goodbye to the server (best effort) and ends. */
+  /** Says goodbye to the server (best effort), then ends: its session goes now rather than at expiry. */
   disconnect(): void {
-    if (this.#ended) return;
-    if (this.clientId !== undefined) {
-      this.request({ channel: '/meta/disconnect' }).catch(() => undefined);
-      this.#flush();
-    }
-    // Give the goodbye a moment to leave before the transport closes under it.
-    setTimeout(() => this.#end(), 0);
+    if (this.#ended || this.#closing) return;
+    this.#closing = true;
     this.#handlers = undefined;
+    clearTimeout(this.#connectTimer);
+    if (this.clientId === undefined) {
+      this.#end();
+      return;
+    }
+    // The transport stays open until the goodbye is answered (or times out), so it is not cut off.
+    const end = () => this.#end();
+    this.request({ channel: '/meta/disconnect' }).then(end, end);
+    this.#flush();
   }
 
   /** A reply that tells the client to start over (an unknown session, say) ends the connection. */
@@ -176,7 +182,7 @@ export class Connection implements TransportSink {
   }
 
   #scheduleConnect(reply: Message): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#closing) return;
     this.checkAdvice(reply);
     if (this.#ended) return;
     if (reply.successful !== true) {
@@ -189,7 +195,7 @@ export class Connection implements TransportSink {
 
   #connect(): void {
     this.#connectTimer = undefined;
-    if (this.#ended) return;
+    if (this.#ended || this.#closing) return;
     const hold = this.type === 'eventsource' ? 0 : (this.advice.timeout ?? 30_000);
     this.request(this.#connectMessage(undefined), hold).then(
       (reply) => this.#scheduleConnect(reply),

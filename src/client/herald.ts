@@ -74,7 +74,7 @@ export interface HistoryMessage {
 
 interface ClientEvents {
   state: (state: State, detail: StateDetail) => void;
-  /** Messages on a channel were lost for good while disconnected (history did not reach back). */
+  /** Messages on a channel may have been lost while disconnected: history could not vouch for the time away. */
   gap: (channel: string) => void;
   /** A handler threw, or a subscription was refused. */
   error: (error: Error) => void;

@@ -67,9 +67,11 @@ export class TabShare implements Upstream {
     this.#bus = new BroadcastChannel(name);
     this.#bus.onmessage = (event: MessageEvent<Relay>) => this.#onRelay(event.data);
     downstream.state('connecting', {});
-    navigator.locks
-      .request(name, { signal: this.#abort.signal }, () => this.#lead())
-      .catch(() => undefined); // aborted: this tab closed while waiting its turn
+    navigator.locks.request(name, { signal: this.#abort.signal }, () => this.#lead()).catch(() => {
+      // Aborted: this tab closed while waiting its turn. Any other refusal (an opaque origin, a
+      // sandboxed frame) leaves this tab on its own: it connects by itself rather than wait forever.
+      if (!this.#closed && this.#link === undefined) void this.#lead();
+    });
     this.#post({ t: 'hello', from: this.#tab });
     addEventListener('pagehide', this.#onPageHide);
   }

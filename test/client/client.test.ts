@@ -256,22 +256,28 @@ test('a refused subscription rejects its ready promise and names the reason', as
   await herald.subscribe('/open', () => undefined).ready;
 });
 
-test('unsubscribe stops deliveries; close ends the session on the server', async (t) => {
-  const { url, herald: server } = await startHerald(t);
-  const herald = client(t, url, { WebSocket });
-  const a = collect(herald, '/a');
-  const b = collect(herald, '/b');
-  await a.ready;
-  await b.ready;
-  a.subscription.unsubscribe();
-  await server.publish('/a', 'dropped');
-  await server.publish('/b', 'kept');
-  await waitFor('the kept message', () => b.received.length === 1);
-  assert.equal(a.received.length, 0);
-  assert.equal(server.stats().sessions, 1);
-  herald.close();
-  await waitFor('the session to end', () => server.stats().sessions === 0);
-});
+for (const [name, options] of [
+  ['long-polling', {}],
+  ['websocket', { WebSocket }],
+] as const) {
+  test(`over ${name}: unsubscribe stops deliveries; close ends the session on the server at once`, async (t) => {
+    const { url, herald: server } = await startHerald(t);
+    const herald = client(t, url, options);
+    const a = collect(herald, '/a');
+    const b = collect(herald, '/b');
+    await a.ready;
+    await b.ready;
+    a.subscription.unsubscribe();
+    await server.publish('/a', 'dropped');
+    await server.publish('/b', 'kept');
+    await waitFor('the kept message', () => b.received.length === 1);
+    assert.equal(a.received.length, 0);
+    assert.equal(server.stats().sessions, 1);
+    herald.close();
+    await waitFor('the session to end', () => server.stats().sessions === 0 && server.stats().heldConnects === 0);
+    assert.equal(herald.state, 'disconnected');
+  });
+}
 
 // Keeps the Server type import used when helpers change.
 export type { Server };

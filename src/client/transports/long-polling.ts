@@ -34,6 +34,8 @@ export class LongPollingTransport implements Transport {
       // The BAYEUX_BROWSER cookie ties the session to this browser, cross-origin too.
       credentials: 'include',
       cache: 'no-store',
+      // A goodbye sent as the page closes must outlive the page.
+      keepalive: messages.some((message) => message.channel === '/meta/disconnect'),
       signal: request.signal,
     })
       .then(async (response) => {
