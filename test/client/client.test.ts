@@ -1,7 +1,6 @@
 /** The Herald client in Node against a real Herald: transports, fallback, upgrade, restart, advice. */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
@@ -279,5 +278,3 @@ for (const [name, options] of [
   });
 }
 
-// Keeps the Server type import used when helpers change.
-export type { Server };
