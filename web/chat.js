@@ -32,19 +32,8 @@
     return node;
   }
 
-  function renderStatus(state, detail = {}) {
-    const transport = herald.transport ?? (state === 'connected' ? detail.transport : undefined) ?? '';
-    const retry = state === 'reconnecting' && typeof detail.delayMs === 'number';
-    status.dataset.state = state;
-    status.dataset.transport = transport;
-    status.title = detail.error instanceof Error ? detail.error.message : '';
-    status.querySelector('.state-text').textContent =
-      retry ? `${state} · retrying in ${Math.max(1, Math.ceil(detail.delayMs / 1000))} s` : state;
-    status.querySelector('.transport').textContent = transport;
-  }
-  renderStatus(herald.state);
-  herald.on('state', (state, detail) => {
-    renderStatus(state, detail);
+  showConnectionStatus(herald, status);
+  herald.on('state', (state) => {
     // Others may have dropped us while we were away: tell them now rather than at the next heartbeat.
     if (state === 'connected') announce();
   });

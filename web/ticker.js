@@ -12,18 +12,7 @@
   const empty = document.getElementById('quotes-empty');
   const quotes = new Map(); // symbol → { row, cells, price, flashTimer }
 
-  function renderStatus(state, detail = {}) {
-    const transport = herald.transport ?? (state === 'connected' ? detail.transport : undefined) ?? '';
-    const retry = state === 'reconnecting' && typeof detail.delayMs === 'number';
-    status.dataset.state = state;
-    status.dataset.transport = transport;
-    status.title = detail.error instanceof Error ? detail.error.message : '';
-    status.querySelector('.state-text').textContent =
-      retry ? `${state} · retrying in ${Math.max(1, Math.ceil(detail.delayMs / 1000))} s` : state;
-    status.querySelector('.transport').textContent = transport;
-  }
-  renderStatus(herald.state);
-  herald.on('state', renderStatus);
+  showConnectionStatus(herald, status);
   herald.on('error', (error) => console.warn('herald:', error));
 
   const isNumber = (value) => typeof value === 'number' && Number.isFinite(value);

@@ -27,6 +27,7 @@ const DEMO_FILES: Record<string, StaticFile> = {
   '/': { file: 'web/index.html', type: 'text/html; charset=utf-8' },
   '/ticker': { file: 'web/ticker.html', type: 'text/html; charset=utf-8' },
   '/demo.css': { file: 'web/demo.css', type: 'text/css; charset=utf-8' },
+  '/status.js': { file: 'web/status.js', type: 'text/javascript; charset=utf-8' },
   '/chat.js': { file: 'web/chat.js', type: 'text/javascript; charset=utf-8' },
   '/ticker.js': { file: 'web/ticker.js', type: 'text/javascript; charset=utf-8' },
 };
