@@ -36,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       try {
-        return await publish(rest, process.env, process.stdin, process.stdout);
+        return await publish(rest, process.env, process.stdin, process.stdout, process.stderr);
       } catch (error) {
         if (!(error instanceof PublishFailed)) throw error;
         process.stderr.write(`herald: ${error.message}\n`);

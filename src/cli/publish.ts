@@ -16,16 +16,20 @@ With -, reads one JSON message per line from standard input.
 
 Options:
   --url   server URL (HERALD_URL, default http://127.0.0.1:8080)
-  --key   publish key (HERALD_PUBLISH_KEY); not needed for a server on loopback without one
+  --key   publish key; prefer HERALD_PUBLISH_KEY, which other users cannot read in the process list
+          (not needed for a server on loopback without one)
 `;
 
 /** Returns the exit code: 0 when every message was published. */
-export async function publish(argv: readonly string[], env: NodeJS.ProcessEnv, stdin: NodeJS.ReadableStream, out: NodeJS.WritableStream): Promise<number> {
+export async function publish(argv: readonly string[], env: NodeJS.ProcessEnv, stdin: NodeJS.ReadableStream, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const { positionals, values } = parseCommand(argv, { url: {}, key: {} }, 2);
   const [channel, message] = positionals as [string, string];
   if (!channel.startsWith('/')) throw new HeraldError('HERALD_ERR_INVALID_CHANNEL', `channel must start with /, got ${JSON.stringify(channel)}`);
   const base = serverUrl(values.url, env);
   const key = values.key ?? env.HERALD_PUBLISH_KEY;
+  if (key && base.protocol === 'http:' && !LOOPBACK_HOSTS.has(base.hostname)) {
+    err.write(`herald: warning: sending the publish key in clear text to ${base.host}; use https://\n`);
+  }
   const target = new URL(`/pub${channel.split('/').map(encodeURIComponent).join('/')}`, base);
   const send = async (json: string, where: string): Promise<void> => {
     try {
@@ -56,6 +60,8 @@ export async function publish(argv: readonly string[], env: NodeJS.ProcessEnv, s
   }
   return 0;
 }
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** The server could not be reached or said no: exit code 1, not a usage error. */
 export class PublishFailed extends Error {

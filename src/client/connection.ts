@@ -53,6 +53,8 @@ export class Connection implements TransportSink {
   #nextId = 0;
   #outbox: Message[] = [];
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The connect the server may be holding. */
+  #heldConnect: Promise<Message> | undefined;
   #ended = false;
   /** Saying goodbye: no more connects. */
   #closing = false;
@@ -92,7 +94,7 @@ export class Connection implements TransportSink {
       this.clientId = reply.clientId;
       const offered = reply.supportedConnectionTypes;
       if (Array.isArray(offered) && !offered.includes(this.type)) throw new TransportError(`the server does not offer ${this.type}`);
-      await this.#transport.started?.(reply.clientId);
+      if (this.#transport.started !== undefined) await within(this.#transport.started(reply.clientId), this.options.maxNetworkDelayMs, `${this.type} did not open`);
       // The first connect is answered at once: it proves the whole path works before we rely on it.
       const connected = await this.request(this.#connectMessage(0), 0);
       if (connected.successful !== true) throw new HandshakeError(connected, connected.advice?.reconnect ?? 'handshake');
@@ -159,6 +161,29 @@ export class Connection implements TransportSink {
     this.#closing = true;
     this.#handlers = undefined;
     clearTimeout(this.#connectTimer);
+    this.#goodbye();
+  }
+
+  /**
+   * Ends a session another has replaced: one last connect, answered at once, hands over whatever
+   * the server still queues for it (published before the replacement subscribed); then goodbye.
+   */
+  retire(): Promise<void> {
+    if (this.#ended || this.#closing) return Promise.resolve();
+    this.#closing = true;
+    clearTimeout(this.#connectTimer);
+    // Over HTTP the connect it replaces answers on another request, maybe later, maybe carrying
+    // messages: both are awaited before the handlers go.
+    const last = [this.request(this.#connectMessage(0))];
+    if (this.#heldConnect !== undefined) last.push(this.#heldConnect);
+    return Promise.allSettled(last).then(() => {
+      this.#handlers = undefined;
+      this.#goodbye();
+    });
+  }
+
+  #goodbye(): void {
+    if (this.#ended) return;
     if (this.clientId === undefined) {
       this.#end();
       return;
@@ -197,8 +222,13 @@ export class Connection implements TransportSink {
     this.#connectTimer = undefined;
     if (this.#ended || this.#closing) return;
     const hold = this.type === 'eventsource' ? 0 : (this.advice.timeout ?? 30_000);
-    this.request(this.#connectMessage(undefined), hold).then(
-      (reply) => this.#scheduleConnect(reply),
+    const held = this.request(this.#connectMessage(undefined), hold);
+    this.#heldConnect = held;
+    held.then(
+      (reply) => {
+        if (this.#heldConnect === held) this.#heldConnect = undefined;
+        this.#scheduleConnect(reply);
+      },
       () => undefined, // the failure has already ended the connection
     );
   }
@@ -224,4 +254,13 @@ export class Connection implements TransportSink {
     this.#outbox = [];
     this.#transport.close();
   }
+}
+
+/** `promise`, or a TransportError if it takes longer than `ms` (a proxy that holds a stream back). */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TransportError(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

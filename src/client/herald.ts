@@ -44,7 +44,10 @@ export interface HeraldClientOptions {
 }
 
 export interface SubscribeOptions {
-  /** Also receive what history holds after this message id (from `history()` or an earlier session). */
+  /**
+   * Also receive what history holds after this message id (from `history()` or an earlier
+   * session). Other handlers of the same channel in this client receive that replay too.
+   */
   since?: string;
 }
 
@@ -165,7 +168,8 @@ export class Herald {
       channel,
       ready,
       unsubscribe: () => {
-        if (!listeners.delete(listener) || listeners.size > 0) return;
+        // A set the client already dropped (a refused subscription) is no longer this channel's.
+        if (!listeners.delete(listener) || listeners.size > 0 || this.#listeners.get(channel) !== listeners) return;
         this.#listeners.delete(channel);
         this.#confirmed.delete(channel);
         this.#upstream.unwant(channel);
@@ -215,16 +219,19 @@ export class Herald {
   #downstream(): Downstream {
     return {
       deliver: (channel, data, id) => {
-        if (id !== undefined && !this.#markSeen(channel, id)) return;
+        const matched: Listener[] = [];
         for (const pattern of expandChannel(channel)) {
           const listeners = this.#listeners.get(pattern);
-          if (listeners === undefined) continue;
-          for (const listener of [...listeners]) {
-            try {
-              listener.handler(data, { channel, id });
-            } catch (error) {
-              this.#emitError(error instanceof Error ? error : new Error(String(error)));
-            }
+          if (listeners !== undefined) matched.push(...listeners);
+        }
+        // Only what this tab listens to counts as seen: a tab that subscribes later from an older
+        // id (other tabs' traffic is relayed to all) must still get the messages after it.
+        if (matched.length === 0 || (id !== undefined && !this.#markSeen(channel, id))) return;
+        for (const listener of matched) {
+          try {
+            listener.handler(data, { channel, id });
+          } catch (error) {
+            this.#emitError(error instanceof Error ? error : new Error(String(error)));
           }
         }
       },
@@ -243,6 +250,7 @@ export class Herald {
         }
         this.#listeners.delete(channel);
         for (const listener of listeners) listener.settle(error);
+        listeners.clear();
         this.#emitError(error);
       },
       gap: (channel) => {

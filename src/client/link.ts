@@ -44,6 +44,8 @@ interface Wanted {
   /** Resume point: an id the server gave when it confirmed the subscription, or one the caller gave. */
   since: string | undefined;
   confirmed: boolean;
+  /** Confirmed on an earlier session: subscribing again is a resume. */
+  resumes: boolean;
 }
 
 interface QueuedPublish {
@@ -62,6 +64,8 @@ const MAX_UPGRADE_DELAY_FACTOR = 16;
 const PROVEN_RETRY_MS = 1000;
 /** A session that lasted this long was a success: the next failure starts the back-off afresh. */
 const STABLE_MS = 5000;
+/** Sessions cut before STABLE_MS, in a row, after which the next transport is tried. */
+const SHORT_LIVED_LIMIT = 3;
 
 export class Link implements Upstream {
   readonly #wanted = new Map<string, Wanted>();
@@ -79,6 +83,12 @@ export class Link implements Upstream {
   #quickUpgradeTried = false;
   #everConnected = false;
   #adoptedAt = 0;
+  /** Sessions lost soon after they opened, in a row: a transport that keeps being cut gives way. */
+  #shortLived = 0;
+  /** Sessions being opened (a reconnect, an upgrade): close() ends them too. */
+  readonly #opening = new Set<Connection>();
+  /** A session taking over from another holds its messages until the other has handed over its last. */
+  readonly #waiting = new Map<Connection, Message[]>();
   #closed = false;
 
   constructor(
@@ -99,16 +109,22 @@ export class Link implements Upstream {
 
   want(channel: string, since: string | undefined): void {
     const existing = this.#wanted.get(channel);
-    if (existing !== undefined) {
-      if (existing.confirmed) this.downstream.subscribed(channel);
-      return;
+    if (existing === undefined) {
+      this.#wanted.set(channel, { since, confirmed: false, resumes: false });
+      if (this.#connection !== undefined) void this.#subscribe(this.#connection, channel, { since });
+    } else if (since !== undefined && this.#connection !== undefined) {
+      // Someone new asks from an earlier point: the server replays history after it (the
+      // subscription itself is unchanged; what was seen already is dropped by the client).
+      void this.#subscribe(this.#connection, channel, { since });
+    } else if (existing.confirmed) {
+      this.downstream.subscribed(channel);
     }
-    this.#wanted.set(channel, { since, confirmed: false });
-    if (this.#connection !== undefined) this.#subscribe(this.#connection, channel);
   }
 
   unwant(channel: string): void {
     if (!this.#wanted.delete(channel)) return;
+    // Subscribing again later starts afresh, not from where this subscription stopped.
+    this.#lastIds.delete(channel);
     this.#connection?.request({ channel: '/meta/unsubscribe', subscription: channel }).catch(() => undefined);
   }
 
@@ -133,6 +149,8 @@ export class Link implements Upstream {
     clearTimeout(this.#upgradeTimer);
     this.#connection?.disconnect();
     this.#connection = undefined;
+    for (const opening of this.#opening) opening.disconnect();
+    this.#opening.clear();
     for (const publish of this.#publishes.splice(0)) publish.reject(new PublishError('the client is closed'));
     this.downstream.state('disconnected', {});
   }
@@ -149,9 +167,16 @@ export class Link implements Upstream {
       this.#failed(error as Error, 'retry');
       return;
     }
+    this.#opening.add(connection);
     connection.open(this.#handlersFor(connection)).then(
-      () => this.#adopt(connection),
-      (error: Error) => this.#failed(error, error instanceof HandshakeError ? error.reconnect : 'retry'),
+      () => {
+        this.#opening.delete(connection);
+        this.#adopt(connection);
+      },
+      (error: Error) => {
+        this.#opening.delete(connection);
+        this.#failed(error, error instanceof HandshakeError ? error.reconnect : 'retry');
+      },
     );
   }
 
@@ -163,9 +188,9 @@ export class Link implements Upstream {
   #handlersFor(connection: Connection) {
     return {
       onDelivery: (message: Message) => {
-        const id = messageIdOf(message);
-        if (id !== undefined) this.saw(message.channel, id);
-        this.downstream.deliver(message.channel, message.data, id);
+        const waiting = this.#waiting.get(connection);
+        if (waiting !== undefined) waiting.push(message);
+        else this.#deliver(message);
       },
       onLost: (reconnect: Reconnect, error: Error, advice: Advice) => {
         if (connection !== this.#connection) return;
@@ -173,6 +198,12 @@ export class Link implements Upstream {
         this.#lost(reconnect, error, advice);
       },
     };
+  }
+
+  #deliver(message: Message): void {
+    const id = messageIdOf(message);
+    if (id !== undefined) this.saw(message.channel, id);
+    this.downstream.deliver(message.channel, message.data, id);
   }
 
   #adopt(connection: Connection): void {
@@ -186,10 +217,25 @@ export class Link implements Upstream {
     this.#adoptedAt = Date.now();
     this.#proven.add(connection.type);
     for (const wanted of this.#wanted.values()) wanted.confirmed = false;
-    for (const channel of this.#wanted.keys()) this.#subscribe(connection, channel);
+    // After a loss each channel resumes from its last id; when moving over, the old session covers
+    // everything until the new one is subscribed, so there is nothing to resume.
+    const fresh = previous === undefined ? undefined : { since: undefined };
+    const subscribed = [...this.#wanted.keys()].map((channel) => this.#subscribe(connection, channel, fresh, previous === undefined));
     this.#sendPublishes(connection);
-    // Resubscribed first: anything the old session still delivers is a duplicate the client drops.
-    previous?.disconnect();
+    // Moving to a better transport: the old session keeps delivering until the new one holds
+    // every subscription, so nothing falls between them; what both deliver, the client drops once.
+    if (previous !== undefined) {
+      // Until then the new session's messages wait: handed over before the old session's last
+      // ones, a newer id would make the client drop those older ones as already seen.
+      const waiting: Message[] = [];
+      this.#waiting.set(connection, waiting);
+      void Promise.allSettled(subscribed)
+        .then(() => previous.retire())
+        .then(() => {
+          this.#waiting.delete(connection);
+          for (const message of waiting) this.#deliver(message);
+        });
+    }
     this.downstream.state('connected', { transport: connection.type });
     this.#scheduleUpgrade();
   }
@@ -221,7 +267,16 @@ export class Link implements Upstream {
       this.#stop(error);
       return;
     }
-    if (Date.now() - this.#adoptedAt >= STABLE_MS) this.#backoff.reset();
+    const stable = Date.now() - this.#adoptedAt >= STABLE_MS;
+    if (stable) {
+      this.#backoff.reset();
+      this.#shortLived = 0;
+    } else if (reconnect === 'retry' && ++this.#shortLived >= SHORT_LIVED_LIMIT && this.#index + 1 < this.options.transports.length) {
+      // Opens, then is cut, again and again (a proxy that kills WebSockets after a while): the
+      // next transport may hold.
+      this.#shortLived = 0;
+      this.#index++;
+    }
     // The server asked for a new handshake: it is up and answering, so go after the interval it
     // advised. A broken transport means trouble on the way: back off. Either way the loss counts,
     // so a server that keeps sending us back is not hammered.
@@ -244,12 +299,20 @@ export class Link implements Upstream {
     this.downstream.state('disconnected', { error });
   }
 
-  #subscribe(connection: Connection, channel: string): void {
+  /**
+   * Subscribes on `connection`. A new subscription starts from `start.since` (or now); a renewed
+   * one resumes after the newest id known for the channel. `afterLoss`: the previous session
+   * ended, so what it missed must be resumed or reported. Settles once the server has answered.
+   */
+  #subscribe(connection: Connection, channel: string, start?: { since: string | undefined }, afterLoss = false): Promise<void> {
     const wanted = this.#wanted.get(channel)!;
-    const since = maxId(this.#lastIds.get(channel), wanted.since);
+    const pattern = channel.endsWith('*');
+    const since = start !== undefined ? start.since : maxId(this.#lastIds.get(channel), wanted.since);
     const message: Message = { channel: '/meta/subscribe', subscription: channel };
-    if (since !== undefined && !channel.endsWith('*')) message.ext = { herald: { since } };
-    connection.request(message).then(
+    if (since !== undefined && !pattern) message.ext = { herald: { since } };
+    // History is kept per channel, so a pattern cannot be resumed: say so rather than lose silently.
+    const patternGap = pattern && afterLoss && wanted.resumes;
+    return connection.request(message).then(
       (reply) => {
         connection.checkAdvice(reply);
         if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return;
@@ -259,9 +322,10 @@ export class Link implements Upstream {
           return;
         }
         wanted.confirmed = true;
+        wanted.resumes = true;
         const herald = reply.ext?.herald;
         if (typeof herald?.last === 'string') wanted.since = maxId(wanted.since, herald.last);
-        if (herald?.gap === true) this.downstream.gap(channel);
+        if (herald?.gap === true || patternGap) this.downstream.gap(channel);
         this.downstream.subscribed(channel);
       },
       () => undefined, // the connection is gone; the next one subscribes again
@@ -290,7 +354,7 @@ export class Link implements Upstream {
   /** On a fallback transport: later, open a session on the best one and move over if it works. */
   #scheduleUpgrade(): void {
     clearTimeout(this.#upgradeTimer);
-    if (this.#index === 0 || this.options.upgradeAfterMs <= 0) return;
+    if (this.#closed || this.#index === 0 || this.options.upgradeAfterMs <= 0) return;
     let delayMs = this.#upgradeDelayMs;
     if (!this.#quickUpgradeTried && this.#proven.has(this.options.transports[0]!)) {
       this.#quickUpgradeTried = true;
@@ -305,9 +369,11 @@ export class Link implements Upstream {
       } catch {
         return;
       }
+      this.#opening.add(candidate);
       candidate.open(this.#handlersFor(candidate)).then(
         () => {
-          if (this.#connection !== current) {
+          this.#opening.delete(candidate);
+          if (this.#connection !== current || this.#closed) {
             candidate.disconnect();
             return;
           }
@@ -317,6 +383,7 @@ export class Link implements Upstream {
           this.#adopt(candidate);
         },
         () => {
+          this.#opening.delete(candidate);
           this.#upgradeDelayMs = Math.min(this.#upgradeDelayMs * 2, this.options.upgradeAfterMs * MAX_UPGRADE_DELAY_FACTOR);
           this.#scheduleUpgrade();
         },

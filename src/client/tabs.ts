@@ -52,7 +52,12 @@ export class TabShare implements Upstream {
   #release: (() => void) | undefined;
   #nextRef = 0;
   #closed = false;
-  readonly #onPageHide = () => this.close();
+  /** The tab that leads, as far as this one knows. */
+  #leader: string | undefined;
+  // A page kept in the back/forward cache may come back: only a page really going away leaves.
+  readonly #onPageHide = (event: PageTransitionEvent) => {
+    if (!event.persisted) this.close();
+  };
 
   /**
    * `name` keys both the lock and the channel (one per server URL). `makeLink` connects, seeded
@@ -83,13 +88,14 @@ export class TabShare implements Upstream {
   want(channel: string, since: string | undefined): void {
     this.#wanted.set(channel, since);
     if (this.#link !== undefined) this.#addInterest(this.#tab, channel, since);
-    else this.#post({ t: 'want', from: this.#tab, channel, since: this.seenIds().get(channel) ?? since });
+    // Until a leader is known, wants wait: it is told them all when it shows itself.
+    else if (this.#leader !== undefined) this.#post({ t: 'want', from: this.#tab, channel, since });
   }
 
   unwant(channel: string): void {
     this.#wanted.delete(channel);
     if (this.#link !== undefined) this.#dropInterest(this.#tab, channel);
-    else this.#post({ t: 'unwant', from: this.#tab, channel });
+    else if (this.#leader !== undefined) this.#post({ t: 'unwant', from: this.#tab, channel });
   }
 
   publish(channel: string, data: unknown): Promise<PublishReply> {
@@ -98,7 +104,7 @@ export class TabShare implements Upstream {
     return new Promise((resolve, reject) => {
       const ref = ++this.#nextRef;
       this.#publishes.set(ref, { channel, data, resolve, reject });
-      this.#post({ t: 'publish', from: this.#tab, ref, channel, data });
+      if (this.#leader !== undefined) this.#post({ t: 'publish', from: this.#tab, ref, channel, data });
     });
   }
 
@@ -126,12 +132,9 @@ export class TabShare implements Upstream {
   #lead(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#link = this.makeLink(this.#relaying(), this.seenIds());
-    for (const [channel, since] of this.#wanted) this.#addInterest(this.#tab, channel, since);
-    // Publishes the old leader never answered go out again through this tab's own connection.
-    for (const [ref, publish] of this.#publishes) {
-      this.#publishes.delete(ref);
-      this.#link.publish(publish.channel, publish.data).then(publish.resolve, publish.reject);
-    }
+    this.#leader = this.#tab;
+    for (const [channel, since] of this.#wanted) this.#addInterest(this.#tab, channel, this.seenIds().get(channel) ?? since);
+    this.#abandonPublishes();
     this.#post({ t: 'leader', from: this.#tab });
     return new Promise((resolve) => {
       this.#release = resolve;
@@ -195,11 +198,17 @@ export class TabShare implements Upstream {
 
   #asFollower(relay: Relay): void {
     switch (relay.t) {
-      case 'leader':
-        // A new leader (or our hello answered): tell it everything this tab needs.
+      case 'leader': {
+        // The same leader answering another tab's hello: nothing to tell it again.
+        if (relay.from === this.#leader) return;
+        const first = this.#leader === undefined;
+        this.#leader = relay.from;
+        // A new leader: tell it everything this tab needs, each channel from where this tab is.
         for (const [channel, since] of this.#wanted) this.#post({ t: 'want', from: this.#tab, channel, since: this.seenIds().get(channel) ?? since });
-        for (const [ref, publish] of this.#publishes) this.#post({ t: 'publish', from: this.#tab, ref, channel: publish.channel, data: publish.data });
+        if (first) for (const [ref, publish] of this.#publishes) this.#post({ t: 'publish', from: this.#tab, ref, channel: publish.channel, data: publish.data });
+        else this.#abandonPublishes();
         return;
+      }
       case 'deliver':
         this.downstream.deliver(relay.channel, relay.data, relay.id);
         return;
@@ -227,6 +236,17 @@ export class TabShare implements Upstream {
       default:
         return;
     }
+  }
+
+  /**
+   * Publishes handed to a leader that went away unanswered may or may not have gone out: they are
+   * rejected, as over a broken connection, rather than sent twice.
+   */
+  #abandonPublishes(): void {
+    for (const publish of this.#publishes.values()) {
+      publish.reject(new PublishError(`the tab holding the connection closed before the server answered the publish to ${publish.channel}`));
+    }
+    this.#publishes.clear();
   }
 
   #addInterest(tab: string, channel: string, since: string | undefined): void {

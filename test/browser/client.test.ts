@@ -103,4 +103,34 @@ describe('Herald client in Chromium', () => {
     for (const [n, page] of followers.entries()) await page.evaluate((n) => (globalThis as any).client.publish('/chat/a', `tab ${n}`), n);
     for (const page of followers) await waitFor('both tabs’ messages', async () => (await received(page)).length === sent + 2);
   });
+
+  test('a tab that joins a channel another tab holds, from a history id, gets what came after it', async (t) => {
+    const rig = await startClientRig(t, { historySize: 50 });
+    const browser = await launchChromium(t);
+    const context = await browser.newContext();
+    const leader = await openPage(context, rig.origin + BLANK_PAGE);
+    await startPageClient(leader, '/bayeux', '/chat/lobby');
+    const other = await openPage(context, rig.origin + BLANK_PAGE);
+    await startPageClient(other, '/bayeux', '/chat/dev');
+    await rig.herald.publish('/chat/lobby', 'old');
+    // As the demo joins a room: history first, then a subscription from its last id. A message
+    // relayed in between (the leader's subscription) must not count as seen by this tab.
+    const lastId: string = await other.evaluate(async () => (await (globalThis as any).client.history('/chat/lobby')).messages.at(-1).id);
+    await rig.herald.publish('/chat/lobby', 'in between');
+    await waitFor('the leader to have it', async () => (await received(leader)).length === 2);
+    await other.evaluate(
+      (since) =>
+        new Promise<void>((resolve) => {
+          const w = globalThis as any;
+          w.lobby = [];
+          w.client.subscribe('/chat/lobby', (data: unknown) => w.lobby.push(data), { since }).ready.then(resolve);
+        }),
+      lastId,
+    );
+    await rig.herald.publish('/chat/lobby', 'after');
+    await waitFor('both messages in the joining tab', async () => (await other.evaluate(() => (globalThis as any).lobby.length)) === 2);
+    assert.deepEqual(await other.evaluate(() => (globalThis as any).lobby), ['in between', 'after']);
+    assert.deepEqual(await received(leader), ['old', 'in between', 'after'], 'the leader sees nothing twice');
+    assert.equal(rig.herald.stats().sessions, 1);
+  });
 });

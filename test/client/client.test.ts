@@ -107,36 +107,49 @@ test('a WebSocket that opens but never answers is given up for the next transpor
   await waitFor('the message', () => chat.received.length === 1);
 });
 
-test('after falling back, the client tries the better transport again and moves over without loss or duplicates', async (t) => {
-  let allow = false;
-  const { url, herald: server } = await startGuardedHerald(t, { historySize: 100 }, (_req, socket, _head, pass) => (allow ? pass() : refuse(socket)));
-  const herald = client(t, url, { WebSocket, upgradeAfterMs: 100 });
-  const chat = collect(herald, '/chat/a');
-  await chat.ready;
-  assert.equal(herald.transport, 'long-polling');
-  let sent = 0;
-  const publishing = setInterval(() => void server.publish('/chat/a', ++sent), 5);
-  onCleanup(t, () => clearInterval(publishing));
-  await waitFor('some messages on long-polling', () => chat.received.length >= 5);
-  allow = true;
-  await waitFor('the switch to WebSocket', () => herald.transport === 'websocket', 5000);
-  await waitFor('messages on WebSocket', () => chat.received.length >= sent - 1 && sent > chat.received.length - 100);
-  clearInterval(publishing);
-  await waitFor('every message', () => chat.received.length === sent);
-  assert.deepEqual(chat.received.map((m) => m.data), Array.from({ length: sent }, (_, i) => i + 1));
-  await waitFor('the old session to go', () => server.stats().sessions === 1);
-});
+for (const historySize of [100, 0]) {
+  test(`after falling back, the client moves to the better transport without loss or duplicates (history ${historySize})`, async (t) => {
+    let allow = false;
+    const { url, herald: server } = await startGuardedHerald(t, { historySize }, (_req, socket, _head, pass) => (allow ? pass() : refuse(socket)));
+    const herald = client(t, url, { WebSocket, upgradeAfterMs: 100 });
+    const gaps: string[] = [];
+    herald.on('gap', (channel) => gaps.push(channel));
+    const chat = collect(herald, '/chat/a');
+    // A pattern cannot be resumed from history: only the old session delivering until the new one
+    // is subscribed keeps it whole.
+    const all = collect(herald, '/chat/**');
+    await chat.ready;
+    await all.ready;
+    assert.equal(herald.transport, 'long-polling');
+    let sent = 0;
+    const publishing = setInterval(() => void server.publish('/chat/a', ++sent), 2);
+    onCleanup(t, () => clearInterval(publishing));
+    await waitFor('some messages on long-polling', () => chat.received.length >= 5);
+    allow = true;
+    await waitFor('the switch to WebSocket', () => herald.transport === 'websocket', 5000);
+    const switchedAt = sent;
+    await waitFor('messages after the switch', () => chat.received.length > switchedAt + 20);
+    clearInterval(publishing);
+    await waitFor('every message', () => chat.received.length === sent && all.received.length === sent);
+    const expected = Array.from({ length: sent }, (_, i) => i + 1);
+    assert.deepEqual(chat.received.map((m) => m.data), expected);
+    assert.deepEqual(all.received.map((m) => m.data), expected);
+    assert.deepEqual(gaps, []);
+    await waitFor('the old session to go', () => server.stats().sessions === 1);
+  });
+}
 
 test('a held connect that simply times out is renewed at once, without a reconnect', async (t) => {
   const { url, herald: server } = await startHerald(t, { timeoutMs: 50 });
+  let connects = 0;
+  server.use({ incoming: (message) => (message.channel === '/meta/connect' && connects++, message) });
   const herald = client(t, url, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
   const states: State[] = [];
   herald.on('state', (state) => states.push(state));
   const chat = collect(herald, '/chat/a');
   await chat.ready;
-  // Several hold periods pass; a reconnect would have to wait a minute.
-  const started = Date.now();
-  await waitFor('a few hold periods', () => Date.now() - started > 300);
+  // Several holds time out; a reconnect would have to wait a minute.
+  await waitFor('five renewed connects', () => connects >= 6, 5000);
   await server.publish('/chat/a', 'still here');
   await waitFor('the message', () => chat.received.length === 1, 2000);
   assert.deepEqual(states, ['connected']);
@@ -244,15 +257,46 @@ test('a handler that throws is reported and does not stop the others', async (t)
   assert.equal(errors[0]?.message, 'boom');
 });
 
-test('a refused subscription rejects its ready promise and names the reason', async (t) => {
+test('a refused subscription rejects its ready promise and names the reason; its unsubscribe touches nothing newer', async (t) => {
   const { url, herald: server } = await startHerald(t);
-  server.use({ incoming: (message) => (message.subscription === '/secret' ? { ...message, error: '403:/secret:subscribe_denied' } : message) });
+  let deny = true;
+  server.use({ incoming: (message) => (deny && message.subscription === '/secret' ? { ...message, error: '403:/secret:subscribe_denied' } : message) });
   const herald = client(t, url);
   const errors: Error[] = [];
   herald.on('error', (error) => errors.push(error));
-  await assert.rejects(herald.subscribe('/secret', () => undefined).ready, /subscribe_denied/);
+  const refused = herald.subscribe('/secret', () => undefined);
+  await assert.rejects(refused.ready, /subscribe_denied/);
   assert.equal(errors.length, 1);
-  await herald.subscribe('/open', () => undefined).ready;
+  deny = false;
+  const again = collect(herald, '/secret');
+  await again.ready;
+  refused.unsubscribe();
+  await server.publish('/secret', 'still delivered');
+  await waitFor('the newer subscription to receive', () => again.received.length === 1);
+});
+
+test('a later subscription from an earlier id gets what history holds after it; nothing arrives twice', async (t) => {
+  const { url, herald: server } = await startHerald(t, { historySize: 10 });
+  const herald = client(t, url);
+  const first = collect(herald, '/news');
+  await first.ready;
+  const one = await server.publish('/news', 1);
+  await server.publish('/news', 2);
+  await waitFor('both', () => first.received.length === 2);
+  const fresh = new Herald(`${url}/bayeux`, { shareConnection: false });
+  onCleanup(t, () => fresh.close());
+  const late = collect(fresh, '/news');
+  await late.ready;
+  const replay: unknown[] = [];
+  await fresh.subscribe('/news', (data) => replay.push(data), { since: one.id }).ready;
+  await waitFor('the replay', () => replay.length === 1);
+  assert.deepEqual(replay, [2]);
+  await server.publish('/news', 3);
+  await waitFor('the live message', () => replay.length === 2 && late.received.length === 2);
+  assert.deepEqual(replay, [2, 3]);
+  // The replay reaches the channel's other handler in this client too, once.
+  assert.deepEqual(late.received.map((m) => m.data), [2, 3]);
+  assert.deepEqual(first.received.map((m) => m.data), [1, 2, 3]);
 });
 
 for (const [name, options] of [
@@ -266,7 +310,9 @@ for (const [name, options] of [
     const b = collect(herald, '/b');
     await a.ready;
     await b.ready;
+    assert.equal(server.stats().patterns, 2);
     a.subscription.unsubscribe();
+    await waitFor('the server to drop the subscription', () => server.stats().patterns === 1);
     await server.publish('/a', 'dropped');
     await server.publish('/b', 'kept');
     await waitFor('the kept message', () => b.received.length === 1);

@@ -10,6 +10,8 @@ import { TransportError } from './transport.js';
 
 /** Longer URLs are refused by some servers and proxies; bigger batches are split. */
 const MAX_URL_LENGTH = 6000;
+/** As long as any callback name this transport makes, for measuring URLs. */
+const CALLBACK_SAMPLE = '__herald00000000_000000';
 
 type CallbackHost = Record<string, ((replies: unknown) => void) | undefined>;
 
@@ -17,7 +19,8 @@ export class CallbackPollingTransport implements Transport {
   readonly type: 'callback-polling' = 'callback-polling';
   /** Callback names are unique per transport, and unlike any other script's on the page. */
   readonly #prefix = `__herald${Math.random().toString(36).slice(2, 10)}_`;
-  readonly #scripts = new Set<() => void>();
+  /** Requests not answered yet: closing gives up on them (their scripts still clean up after themselves). */
+  readonly #pending = new Set<(why: string) => void>();
   #count = 0;
   #closed = false;
 
@@ -31,17 +34,16 @@ export class CallbackPollingTransport implements Transport {
   send(messages: Message[], replyWithinMs: number): void {
     let group: Message[] = [];
     for (const message of messages) {
-      if (group.length > 0 && this.#url(group.concat(message), 'x').length > MAX_URL_LENGTH) {
+      if (this.#url([message], CALLBACK_SAMPLE).length > MAX_URL_LENGTH) {
+        // Too big for any URL: answered here, as the server would a message it cannot take.
+        this.sink.receive([{ channel: message.channel, id: message.id, successful: false, error: '413::message too large for callback-polling' }]);
+        continue;
+      }
+      if (group.length > 0 && this.#url(group.concat(message), CALLBACK_SAMPLE).length > MAX_URL_LENGTH) {
         this.#request(group, replyWithinMs);
         group = [];
       }
       group.push(message);
-    }
-    if (group.length === 1 && this.#url(group, 'x').length > MAX_URL_LENGTH) {
-      // Too big for any URL: answer it here, as the server would a message it cannot take.
-      const [message] = group;
-      this.sink.receive([{ channel: message!.channel, id: message!.id, successful: false, error: '413::message too large for callback-polling' }]);
-      return;
     }
     if (group.length > 0) this.#request(group, replyWithinMs);
   }
@@ -56,33 +58,47 @@ export class CallbackPollingTransport implements Transport {
     const host = globalThis as unknown as CallbackHost;
     const name = this.#prefix + ++this.#count;
     const script = document.createElement('script');
-    const finish = () => {
-      clearTimeout(timer);
-      // A reply arriving after we gave up must still find a function to call.
-      host[name] = () => undefined;
+    let answered = false;
+    // The script stays until it has loaded or failed, even after we gave up on it, so that its
+    // callback is always there to call and is always removed afterwards: no global is left behind.
+    const cleanUp = () => {
+      delete host[name];
       script.remove();
-      this.#scripts.delete(finish);
     };
-    const fail = (why: string) => {
-      finish();
+    const giveUp = (why: string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      this.#pending.delete(giveUp);
       if (!this.#closed) this.sink.fail(new TransportError(why));
     };
-    const timer = setTimeout(() => fail(`no reply within ${replyWithinMs} ms`), replyWithinMs);
+    const timer = setTimeout(() => giveUp(`no reply within ${replyWithinMs} ms`), replyWithinMs);
     host[name] = (replies: unknown) => {
-      finish();
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      this.#pending.delete(giveUp);
       if (this.#closed) return;
       if (!Array.isArray(replies)) this.sink.fail(new TransportError('the server sent something that is not a Bayeux message'));
       else this.sink.receive(replies as Message[]);
     };
-    script.onerror = () => fail(`the script request to ${this.env.url} failed`);
+    script.onload = () => {
+      cleanUp();
+      // Loaded without calling back: not a reply from a Bayeux server.
+      giveUp(`the script from ${this.env.url} did not answer`);
+    };
+    script.onerror = () => {
+      cleanUp();
+      giveUp(`the script request to ${this.env.url} failed`);
+    };
     script.async = true;
     script.src = this.#url(messages, name);
-    this.#scripts.add(finish);
+    this.#pending.add(giveUp);
     document.head.appendChild(script);
   }
 
   close(): void {
     this.#closed = true;
-    for (const finish of [...this.#scripts]) finish();
+    for (const giveUp of [...this.#pending]) giveUp('closed');
   }
 }
