@@ -80,6 +80,8 @@ export class Connection implements TransportSink {
    * step fails; from then on the connect loop runs and problems reach `handlers.onLost`.
    */
   async open(handlers: ConnectionHandlers): Promise<Message> {
+    // Set first: a message arriving with the first connect's reply is already a delivery.
+    this.#handlers = handlers;
     try {
       const reply = await this.request({
         channel: '/meta/handshake',
@@ -98,7 +100,6 @@ export class Connection implements TransportSink {
       // The first connect is answered at once: it proves the whole path works before we rely on it.
       const connected = await this.request(this.#connectMessage(0), 0);
       if (connected.successful !== true) throw new HandshakeError(connected, connected.advice?.reconnect ?? 'handshake');
-      this.#handlers = handlers;
       this.#scheduleConnect(connected);
       return reply;
     } catch (error) {
