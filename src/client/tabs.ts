@@ -81,10 +81,6 @@ export class TabShare implements Upstream {
     addEventListener('pagehide', this.#onPageHide);
   }
 
-  get isLeader(): boolean {
-    return this.#link !== undefined;
-  }
-
   want(channel: string, since: string | undefined): void {
     this.#wanted.set(channel, since);
     if (this.#link !== undefined) this.#addInterest(this.#tab, channel, since);
@@ -131,10 +127,18 @@ export class TabShare implements Upstream {
   /** Holds the lock (and the connection) until this tab closes. */
   #lead(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#link = this.makeLink(this.#relaying(), this.seenIds());
+    const link = this.makeLink(this.#relaying(), this.seenIds());
+    this.#link = link;
+    const followedBefore = this.#leader !== undefined;
     this.#leader = this.#tab;
     for (const [channel, since] of this.#wanted) this.#addInterest(this.#tab, channel, this.seenIds().get(channel) ?? since);
-    this.#abandonPublishes();
+    if (followedBefore) {
+      this.#abandonPublishes();
+    } else {
+      // Never handed to any leader: they go out now, once.
+      for (const publish of this.#publishes.values()) link.publish(publish.channel, publish.data).then(publish.resolve, publish.reject);
+      this.#publishes.clear();
+    }
     this.#post({ t: 'leader', from: this.#tab });
     return new Promise((resolve) => {
       this.#release = resolve;
