@@ -178,8 +178,10 @@ for (const [name, options] of [
     herald.on('state', (state) => states.push(state));
     const chat = collect(herald, '/chat/a');
     const quiet = collect(herald, '/chat/quiet');
+    const pattern = collect(herald, '/chat/**');
     await chat.ready;
     await quiet.ready;
+    await pattern.ready;
     await first.publish('/chat/a', 'before');
     await waitFor('the first message', () => chat.received.length === 1);
     // Published on the new server before anyone can reach it: only a resume can bring these.
@@ -194,8 +196,10 @@ for (const [name, options] of [
     assert.deepEqual(chat.received.map((m) => m.data), ['before', 'during 1', 'during 2', 'after']);
     assert.ok(states.includes('reconnecting'));
     assert.equal(herald.state, 'connected');
-    // The new server's history cannot vouch for ids from before it started.
+    // The new server's history cannot vouch for ids from before it started, and a pattern has
+    // no history to resume from: both are reported, never passed over in silence.
     assert.ok(gaps.includes('/chat/a'));
+    assert.ok(gaps.includes('/chat/**'));
   });
 }
 
