@@ -9,6 +9,9 @@
  * What history still holds after each id is queued ahead of anything newer, without duplicates;
  * where history no longer reaches back (or the subscription is a pattern), the reply says so in
  * `ext.herald.gap` (subscribe) or `ext.herald.gaps` (connect): never a silent loss.
+ * Such a session is also told where to resume from before anything arrives: a subscribe to one
+ * channel answers `ext.herald.last` (Engine.position), and a publish answers its message's id in
+ * `ext.herald.id` (subscribe.ts, publish.ts).
  */
 import { parseChannel } from '../../core/channel.js';
 import type { Engine } from '../../core/engine.js';
