@@ -70,7 +70,7 @@ async function change(
   if (resume !== undefined && asksToResume(message)) {
     return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
   }
-  if (channel === '/meta/subscribe' && session.messageIds && typeof subscription === 'string' && isChannelName(subscription) && recorded.length === 1) {
+  if (channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1) {
     // Where a later session may resume from, even if no message arrives on this one before it ends.
     return [{ ...reply, successful: true, ext: { herald: { last: await deps.engine.position(subscription) } } }];
   }

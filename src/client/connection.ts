@@ -71,10 +71,6 @@ export class Connection implements TransportSink {
     return this.#transport.type;
   }
 
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /**
    * Handshakes, starts the transport and completes the first connect. Rejects (and ends) if any
    * step fails; from then on the connect loop runs and problems reach `handlers.onLost`.
@@ -146,6 +142,9 @@ export class Connection implements TransportSink {
         this.#pending.delete(message.id!);
         clearTimeout(pending.timer);
         pending.resolve(message);
+        // Any reply may send the client back to the start (an unknown session, say); a refused
+        // handshake is open()'s to judge.
+        if (message.channel !== '/meta/handshake') this.#obeyAdvice(message);
       } else if (isDelivery(message)) {
         this.#handlers?.onDelivery(message);
       }
@@ -195,8 +194,8 @@ export class Connection implements TransportSink {
     this.#flush();
   }
 
-  /** A reply that tells the client to start over (an unknown session, say) ends the connection. */
-  checkAdvice(reply: Message): void {
+  /** A reply that tells the client to start over ends the connection. */
+  #obeyAdvice(reply: Message): void {
     const reconnect = reply.advice?.reconnect;
     if (reconnect === 'handshake' || reconnect === 'none') this.#lose(reconnect, new Error(reply.error ?? `the server advised ${reconnect}`));
   }
@@ -209,8 +208,6 @@ export class Connection implements TransportSink {
 
   #scheduleConnect(reply: Message): void {
     if (this.#ended || this.#closing) return;
-    this.checkAdvice(reply);
-    if (this.#ended) return;
     if (reply.successful !== true) {
       this.#lose('retry', new Error(reply.error ?? 'connect failed'));
       return;

@@ -103,10 +103,6 @@ export class Link implements Upstream {
     this.#open();
   }
 
-  get transport(): ConnectionType | undefined {
-    return this.#connection?.type;
-  }
-
   want(channel: string, since: string | undefined): void {
     const existing = this.#wanted.get(channel);
     if (existing === undefined) {
@@ -134,12 +130,6 @@ export class Link implements Upstream {
       this.#publishes.push({ channel, data, resolve, reject });
       if (this.#connection !== undefined) this.#sendPublishes(this.#connection);
     });
-  }
-
-  /** Records a delivery's id so a later session resumes after it. */
-  saw(channel: string, id: string): void {
-    const last = this.#lastIds.get(channel);
-    if (last === undefined || id > last) this.#lastIds.set(channel, id);
   }
 
   close(): void {
@@ -200,9 +190,10 @@ export class Link implements Upstream {
     };
   }
 
+  /** Hands a delivery on, recording its id so a later session resumes after it. */
   #deliver(message: Message): void {
     const id = messageIdOf(message);
-    if (id !== undefined) this.saw(message.channel, id);
+    if (id !== undefined) this.#lastIds.set(message.channel, maxId(this.#lastIds.get(message.channel), id)!);
     this.downstream.deliver(message.channel, message.data, id);
   }
 
@@ -314,7 +305,6 @@ export class Link implements Upstream {
     const patternGap = pattern && afterLoss && wanted.resumes;
     return connection.request(message).then(
       (reply) => {
-        connection.checkAdvice(reply);
         if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return;
         if (reply.successful !== true) {
           this.#wanted.delete(channel);
@@ -336,7 +326,6 @@ export class Link implements Upstream {
     for (const publish of this.#publishes.splice(0)) {
       connection.request({ channel: publish.channel, data: publish.data }).then(
         (reply) => {
-          connection.checkAdvice(reply);
           if (reply.successful !== true) {
             publish.reject(new PublishError(`publish to ${publish.channel} refused: ${reply.error ?? 'no reason given'}`, reply));
             return;
