@@ -14,11 +14,13 @@ const RULES: Record<string, { layers: string[]; builtins: string[] | null; files
   transports: { layers: ['core', 'transports'], builtins: null },
   // The REST front door shares the HTTP plumbing of the transports (body reading, replies).
   rest: { layers: ['core', 'rest', 'transports'], builtins: null },
-  server: { layers: ['core', 'bayeux', 'transports', 'rest', 'server'], builtins: null },
+  // Engines implement core's Engine over a store; they know nothing of protocols or HTTP.
+  engines: { layers: ['core', 'engines'], builtins: [] },
+  server: { layers: ['core', 'bayeux', 'transports', 'rest', 'engines', 'server'], builtins: null },
   cli: { layers: ['server', 'cli', 'client'], builtins: null, files: ['core/errors.ts'] },
   // Runs in browsers: no node built-ins, no packages; of the core only the channel grammar.
   client: { layers: ['client'], builtins: [], files: ['core/channel.ts'] },
-  '.': { layers: ['core', 'bayeux', 'transports', 'server'], builtins: [] },
+  '.': { layers: ['core', 'bayeux', 'transports', 'engines', 'server'], builtins: [] },
 };
 
 function sourceFiles(dir: string): string[] {

@@ -4,6 +4,9 @@
  * cluster. Every method is async so that a networked engine (Redis) has the same shape as the
  * embedded MemoryEngine. Fan-out to local sessions is not the engine's job (see hub.ts): the engine
  * hands each message to the node's listener, once.
+ *
+ * An engine whose store is out of reach rejects with HERALD_ERR_ENGINE_UNAVAILABLE rather than
+ * queueing: the caller tells its client to retry, nothing is silently dropped.
  */
 import type { Message } from './message.js';
 
@@ -30,6 +33,22 @@ export interface HistoryPage {
 
 export type MessageListener = (message: Message) => void;
 
+/** One session subscribed to a channel, on some node of the cluster. */
+export interface PresenceMember {
+  /** The session's public id (never its clientId, which is a secret of its holder). */
+  readonly id: string;
+  /** The node that holds the session. */
+  readonly node: string;
+  /** When it subscribed, in milliseconds since the epoch. */
+  readonly joinedAt: number;
+}
+
+export interface EngineHealth {
+  readonly healthy: boolean;
+  /** What is wrong, when something is. */
+  readonly detail?: string;
+}
+
 export interface Engine {
   /**
    * Assigns the message its id, appends it to the channel's history and hands it to the listener
@@ -51,6 +70,16 @@ export interface Engine {
    * published after this call, or says there is a gap.
    */
   position(channel: string): Promise<string>;
+  /**
+   * Records that a session of this node subscribes to `channel` (a name or pattern), for
+   * `presence`. Idempotent. Members of a node that dies leave by themselves after a while.
+   */
+  join(channel: string, member: string): Promise<void>;
+  leave(channel: string, member: string): Promise<void>;
+  /** The sessions subscribed to exactly `channel` (a name or pattern), on every node. */
+  presence(channel: string): Promise<readonly PresenceMember[]>;
+  /** Whether the engine can serve now (the store is reachable). Cheap: no I/O. */
+  health(): EngineHealth;
   /** Forgets a channel's stored messages; readers asking from before now get a gap. */
   deleteHistory(channel: string): Promise<void>;
   /** Sets the node's single message listener. */

@@ -6,8 +6,10 @@
  * - HERALD_ERR_INVALID_CHANNEL: a channel name or pattern breaks the Bayeux grammar.
  * - HERALD_ERR_INVALID_OPTION: an option or flag has a value Herald cannot use.
  * - HERALD_ERR_CLOSED: the engine or server was used after close().
+ * - HERALD_ERR_ENGINE_UNAVAILABLE: the engine cannot reach its store (Redis) now; the operation
+ *   did not happen and may be retried. Front doors answer it with 503 (Bayeux: `503::…`).
  */
-export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID_OPTION' | 'HERALD_ERR_CLOSED';
+export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID_OPTION' | 'HERALD_ERR_CLOSED' | 'HERALD_ERR_ENGINE_UNAVAILABLE';
 
 export class HeraldError extends Error {
   override readonly name = 'HeraldError';
@@ -17,4 +19,9 @@ export class HeraldError extends Error {
     super(message, options);
     this.code = code;
   }
+}
+
+/** True for the error an engine throws while its store is out of reach. */
+export function isEngineUnavailable(error: unknown): error is HeraldError {
+  return error instanceof HeraldError && error.code === 'HERALD_ERR_ENGINE_UNAVAILABLE';
 }

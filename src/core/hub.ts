@@ -34,11 +34,14 @@ export class Hub {
   async subscribe(session: Session, pattern: string): Promise<void> {
     if (session.isClosed || session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);
+    // Presence is best effort: a subscription does not wait for it, nor fail with it.
+    this.#presence(this.engine.join(pattern, session.publicId), 'join', pattern);
     if (this.#index.add(pattern, session)) await this.engine.subscribe(pattern);
   }
 
   async unsubscribe(session: Session, pattern: string): Promise<void> {
     if (!session.subscriptions.delete(pattern)) return;
+    this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
     if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
   }
 
@@ -49,10 +52,15 @@ export class Hub {
 
   #forget(session: Session): void {
     for (const pattern of session.subscriptions) {
+      this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
       if (this.#index.remove(pattern, session)) {
         this.engine.unsubscribe(pattern).catch((error) => this.onError(error, `engine unsubscribe ${pattern}`));
       }
     }
+  }
+
+  #presence(change: Promise<void>, what: string, pattern: string): void {
+    change.catch((error) => this.onError(error, `presence ${what} ${pattern}`));
   }
 
   #fanOut(message: Message): void {

@@ -5,9 +5,9 @@
 import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { Engine, HistoryPage, HistoryQuery, MessageListener, PublishRequest } from './engine.js';
+import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
-import { MessageIdGenerator } from './ids.js';
+import { MessageIdGenerator, randomId } from './ids.js';
 import type { Message } from './message.js';
 
 export interface MemoryEngineOptions {
@@ -17,6 +17,8 @@ export interface MemoryEngineOptions {
   historyTtlMs?: number;
   /** Channels with history at once; past it the least recently written channel's history goes. */
   historyMaxChannels?: number;
+  /** The name presence gives this node (default: random). */
+  nodeId?: string;
   clock?: Clock;
 }
 
@@ -38,6 +40,8 @@ export class MemoryEngine implements Engine {
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
   readonly #history = new Map<string, ChannelHistory>();
+  readonly #presence = new Map<string, Map<string, PresenceMember>>();
+  readonly #nodeId: string;
   #listener: MessageListener | undefined;
   #closed = false;
 
@@ -51,6 +55,7 @@ export class MemoryEngine implements Engine {
     this.#ids = new MessageIdGenerator(() => this.#clock.now());
     this.#historyMaxChannels = options.historyMaxChannels ?? MEMORY_ENGINE_DEFAULTS.historyMaxChannels;
     this.#floor = this.#ids.next();
+    this.#nodeId = options.nodeId ?? randomId().slice(0, 12);
   }
 
   async publish(request: PublishRequest): Promise<Message> {
@@ -100,6 +105,25 @@ export class MemoryEngine implements Engine {
     this.#history.delete(channel);
   }
 
+  async join(channel: string, member: string): Promise<void> {
+    let members = this.#presence.get(channel);
+    if (members === undefined) this.#presence.set(channel, (members = new Map()));
+    if (!members.has(member)) members.set(member, { id: member, node: this.#nodeId, joinedAt: this.#clock.now() });
+  }
+
+  async leave(channel: string, member: string): Promise<void> {
+    const members = this.#presence.get(channel);
+    if (members?.delete(member) === true && members.size === 0) this.#presence.delete(channel);
+  }
+
+  async presence(channel: string): Promise<readonly PresenceMember[]> {
+    return [...(this.#presence.get(channel)?.values() ?? [])];
+  }
+
+  health(): EngineHealth {
+    return this.#closed ? { healthy: false, detail: 'closed' } : { healthy: true };
+  }
+
   onMessage(listener: MessageListener): void {
     this.#listener = listener;
   }
@@ -109,6 +133,7 @@ export class MemoryEngine implements Engine {
     this.#listener = undefined;
     this.#history.clear();
     this.#patterns.clear();
+    this.#presence.clear();
   }
 
   #hasInterest(channel: string): boolean {

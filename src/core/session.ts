@@ -4,6 +4,7 @@
  * held request (a long-poll waiting for messages, or a push connection). Knows nothing of HTTP or
  * of Bayeux: transports and protocol handlers drive it.
  */
+import { createHash } from 'node:crypto';
 import type { Clock, Timer } from './clock.js';
 import type { Delivery } from './message.js';
 
@@ -56,6 +57,7 @@ export class Session {
   /** Last moment the client showed life; expiry counts from here while nothing is held. */
   lastActivity: number;
 
+  #publicId: string | undefined;
   #queue: Delivery[] = [];
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
@@ -69,6 +71,14 @@ export class Session {
     private readonly hooks: SessionHooks,
   ) {
     this.lastActivity = clock.now();
+  }
+
+  /**
+   * How others may name this session (presence): derived from the clientId, from which it
+   * cannot be turned back, so showing it grants nothing.
+   */
+  get publicId(): string {
+    return (this.#publicId ??= createHash('sha256').update(this.id).digest('base64url').slice(0, 22));
   }
 
   get queueLength(): number {

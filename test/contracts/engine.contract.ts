@@ -1,6 +1,6 @@
 /**
- * The contract every Engine keeps. Memory and (later) Redis engines both run it:
- * `runEngineContract('MemoryEngine', () => new MemoryEngine(...))`.
+ * The contract every Engine keeps. Memory and Redis engines both run it:
+ * `runEngineContract('MemoryEngine', { make: (historySize) => new MemoryEngine({ historySize }) })`.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -105,6 +105,31 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       const justInTime = await engine.history('/g', { since: ids[2] });
       assert.equal(justInTime.gap, false);
       assert.deepEqual(justInTime.messages.map((m) => m.data), [3, 4]);
+    });
+
+    test('lists who subscribes to a channel, once per member, until they leave', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      await engine.join('/room', 'alice');
+      await engine.join('/room', 'alice');
+      await engine.join('/room', 'bob');
+      await engine.join('/room/**', 'carol');
+      const members = await engine.presence('/room');
+      assert.deepEqual(members.map((m) => m.id).sort(), ['alice', 'bob']);
+      assert.ok(members.every((m) => typeof m.node === 'string' && m.node.length > 0 && Number.isFinite(m.joinedAt)));
+      await engine.leave('/room', 'alice');
+      await engine.leave('/room', 'nobody');
+      assert.deepEqual((await engine.presence('/room')).map((m) => m.id), ['bob']);
+      assert.deepEqual((await engine.presence('/room/**')).map((m) => m.id), ['carol']);
+      assert.deepEqual(await engine.presence('/empty'), []);
+    });
+
+    test('reports itself healthy while it can serve, and refuses publishes once closed', async () => {
+      const engine = await engines.make(0);
+      assert.deepEqual(engine.health(), { healthy: true });
+      await engine.close();
+      assert.equal(engine.health().healthy, false);
+      await assert.rejects(engine.publish({ channel: '/a', data: 1 }), { code: 'HERALD_ERR_CLOSED' });
     });
   });
 }

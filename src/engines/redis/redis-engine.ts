@@ -1,0 +1,396 @@
+/**
+ * @module
+ * The engine for a cluster of Herald nodes joined through Redis.
+ *
+ * - Ids and history: one Redis stream per channel. A Lua script appends (XADD, trimmed to the
+ *   history size and age) and publishes in one atomic step, so Redis issues every id and every
+ *   node sees one channel's messages in id order.
+ * - Fan-out: Redis pub/sub, one subscription per channel or pattern in use on this node (never
+ *   per client); the node's hub then fans out to its sessions.
+ * - Presence: see redis-presence.ts.
+ * - Faults: commands never queue while Redis is away (publishes fail at once with
+ *   HERALD_ERR_ENGINE_UNAVAILABLE, a 503 to clients); ioredis reconnects by itself; the node then
+ *   subscribes again and reads from the streams whatever it missed meanwhile on the channels it
+ *   had delivered, so subscribers of this node lose nothing pub/sub dropped.
+ *
+ * Sessions stay node-local: a client that lands on another node is told to handshake again there,
+ * and resumes from the shared history.
+ */
+import { Redis } from 'ioredis';
+import { expandChannel } from '../../core/channel.js';
+import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
+import { HeraldError } from '../../core/errors.js';
+import { randomId } from '../../core/ids.js';
+import type { Message } from '../../core/message.js';
+import { RedisPresence } from './redis-presence.js';
+import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
+import { heraldIdOf, idBefore, rangeStartAfter, timeOf } from './stream-ids.js';
+
+export interface RedisEngineOptions {
+  /** `redis://[user:password@]host:port[/db]`. */
+  url: string;
+  /** Prefix of every key and pub/sub channel, so several clusters can share one Redis. */
+  keyPrefix?: string;
+  /** Messages kept per channel; 0 keeps none (ids are still cluster-wide). */
+  historySize?: number;
+  /** Messages older than this leave history; 0 = no age limit. */
+  historyTtlMs?: number;
+  /** How long a dead node's presence members linger before they are dropped. */
+  presenceTtlMs?: number;
+  /** A Redis command unanswered for this long fails (and the operation with it). */
+  commandTimeoutMs?: number;
+  /** This node's name in presence (default: random). */
+  nodeId?: string;
+  /** Told of Redis errors and of what the engine did about them (logging). */
+  onError?: (error: unknown, context: string) => void;
+}
+
+export const REDIS_ENGINE_DEFAULTS = {
+  keyPrefix: 'herald:',
+  historySize: 100,
+  historyTtlMs: 0,
+  presenceTtlMs: 30_000,
+  commandTimeoutMs: 2_000,
+} as const;
+
+/** Channels whose last delivered id the node remembers, to drop echoes and to catch up. */
+const TRACKED_CHANNELS = 100_000;
+/** Without history, a stream only carries the channel's last id: it may go when the channel is quiet. */
+const ID_ONLY_STREAM_EXPIRY_MS = 3_600_000;
+
+interface RawEntry extends Array<unknown> {
+  0: string;
+  1: string[];
+}
+
+export class RedisEngine implements Engine {
+  readonly #options: Required<Omit<RedisEngineOptions, 'onError' | 'nodeId'>>;
+  readonly #onError: (error: unknown, context: string) => void;
+  /** For commands: never queues while disconnected, so an outage is an error, not a hang. */
+  readonly #commands: Redis;
+  /** For pub/sub only; resubscribed by the engine itself after a reconnect (then it catches up). */
+  readonly #subscriber: Redis;
+  readonly #presence: RedisPresence;
+  readonly #channelPrefix: string;
+  /** Local interest: pattern or channel → number of subscribe calls. */
+  readonly #patterns = new Map<string, number>();
+  /** Redis subscriptions: the exact channel or glob → patterns that need it. */
+  readonly #redisSubscriptions = new Map<string, Set<string>>();
+  readonly #delivered = new Map<string, string>();
+  /** Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. */
+  readonly #catchingUp = new Map<string, Message[]>();
+  /** Publishes of this node waiting for their message to reach the local listener. */
+  readonly #echoes = new Map<string, { id: string; done: () => void }[]>();
+  #listener: MessageListener | undefined;
+  /** Ids below this were issued before the Redis data set began: their history is gone. */
+  #floor: string | undefined;
+  #wasReady = false;
+  #closed = false;
+  readonly #ready: Promise<void>;
+
+  constructor(options: RedisEngineOptions) {
+    this.#options = { ...REDIS_ENGINE_DEFAULTS, ...definedOnly(options) } as Required<Omit<RedisEngineOptions, 'onError' | 'nodeId'>>;
+    const { historySize, historyTtlMs, presenceTtlMs, commandTimeoutMs } = this.#options;
+    if (!Number.isInteger(historySize) || historySize < 0) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${historySize}`);
+    }
+    for (const [name, value] of Object.entries({ historyTtlMs, presenceTtlMs, commandTimeoutMs })) {
+      if (!Number.isFinite(value) || value < 0 || (name !== 'historyTtlMs' && value === 0)) {
+        throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${name} must be a ${name === 'historyTtlMs' ? 'non-negative' : 'positive'} number of milliseconds, got ${value}`);
+      }
+    }
+    this.#onError = options.onError ?? (() => {});
+    this.#channelPrefix = `${this.#options.keyPrefix}c:`;
+    const common = {
+      // Keep trying for ever, a little slower each time: an outage ends when Redis is back.
+      retryStrategy: (attempt: number) => Math.min(100 * attempt, 2_000),
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: commandTimeoutMs,
+    };
+    try {
+      this.#commands = new Redis(options.url, { ...common, connectionName: 'herald' });
+      this.#subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'herald-sub' });
+    } catch (error) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `cannot use Redis URL ${JSON.stringify(redactUrl(options.url))}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const [name, connection] of [['commands', this.#commands], ['subscriber', this.#subscriber]] as const) {
+      connection.on('error', (error: unknown) => this.#onError(error, `redis ${name} connection`));
+    }
+    this.#commands.defineCommand('heraldPublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT });
+    this.#commands.defineCommand('heraldHistory', { numberOfKeys: 1, lua: HISTORY_SCRIPT });
+    this.#commands.defineCommand('heraldPosition', { numberOfKeys: 1, lua: POSITION_SCRIPT });
+    this.#commands.defineCommand('heraldFloor', { numberOfKeys: 1, lua: FLOOR_SCRIPT });
+    this.#commands.defineCommand('heraldDeleteHistory', { numberOfKeys: 1, lua: DELETE_HISTORY_SCRIPT });
+    this.#presence = new RedisPresence(this.#commands, {
+      keyPrefix: this.#options.keyPrefix,
+      ttlMs: presenceTtlMs,
+      nodeId: options.nodeId ?? randomId().slice(0, 12),
+      onError: this.#onError,
+    });
+    this.#subscriber.on('message', (channel: string, payload: string) => this.#receive(channel, payload));
+    this.#subscriber.on('pmessage', (_glob: string, channel: string, payload: string) => this.#receive(channel, payload));
+    this.#ready = new Promise((resolve) => {
+      const check = () => {
+        if (this.#commands.status !== 'ready' || this.#subscriber.status !== 'ready') return;
+        this.#connected().then(resolve, (error) => this.#onError(error, 'redis reconnect'));
+      };
+      this.#commands.on('ready', check);
+      this.#subscriber.on('ready', check);
+    });
+  }
+
+  /** Resolves once both connections are up the first time (it never rejects: Redis may come later). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  health(): EngineHealth {
+    if (this.#closed) return { healthy: false, detail: 'closed' };
+    if (this.#commands.status !== 'ready' || this.#subscriber.status !== 'ready' || this.#floor === undefined) {
+      return { healthy: false, detail: `redis unreachable (${this.#commands.status}/${this.#subscriber.status})` };
+    }
+    return { healthy: true };
+  }
+
+  async publish(request: PublishRequest): Promise<Message> {
+    const data = JSON.stringify(request.data);
+    const { historySize, historyTtlMs } = this.#options;
+    const expiry = historyTtlMs > 0 ? historyTtlMs : historySize === 0 ? ID_ONLY_STREAM_EXPIRY_MS : 0;
+    const streamId = (await this.#run('publish', () =>
+      this.#call('heraldPublish', this.#streamKey(request.channel), this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
+    )) as string;
+    const message: Message = { id: heraldIdOf(streamId), channel: request.channel, data: request.data, publishedAt: timeOf(streamId) };
+    await this.#echo(message);
+    return message;
+  }
+
+  async subscribe(pattern: string): Promise<void> {
+    const count = this.#patterns.get(pattern) ?? 0;
+    this.#patterns.set(pattern, count + 1);
+    if (count > 0) return;
+    const target = redisTarget(pattern, this.#channelPrefix);
+    let users = this.#redisSubscriptions.get(target.name);
+    if (users === undefined) this.#redisSubscriptions.set(target.name, (users = new Set()));
+    users.add(pattern);
+    // While Redis is away the interest is only recorded: reconnecting subscribes to all of it.
+    if (users.size === 1 && this.#subscriber.status === 'ready') {
+      try {
+        await (target.glob ? this.#subscriber.psubscribe(target.name) : this.#subscriber.subscribe(target.name));
+      } catch (error) {
+        this.#onError(error, `redis subscribe ${target.name} (retried on reconnect)`);
+      }
+    }
+  }
+
+  async unsubscribe(pattern: string): Promise<void> {
+    const count = this.#patterns.get(pattern);
+    if (count === undefined) return;
+    if (count > 1) {
+      this.#patterns.set(pattern, count - 1);
+      return;
+    }
+    this.#patterns.delete(pattern);
+    // The last id of a channel nothing else here covers is not needed any more.
+    if (!pattern.includes('*') && !this.#hasInterest(pattern)) this.#delivered.delete(pattern);
+    const target = redisTarget(pattern, this.#channelPrefix);
+    const users = this.#redisSubscriptions.get(target.name);
+    users?.delete(pattern);
+    if (users === undefined || users.size > 0) return;
+    this.#redisSubscriptions.delete(target.name);
+    if (this.#subscriber.status !== 'ready') return;
+    try {
+      await (target.glob ? this.#subscriber.punsubscribe(target.name) : this.#subscriber.unsubscribe(target.name));
+    } catch (error) {
+      this.#onError(error, `redis unsubscribe ${target.name}`);
+    }
+  }
+
+  async history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
+    const { since, limit } = query;
+    const start = since === undefined ? '-' : rangeStartAfter(since);
+    if (start === undefined) return { messages: [], gap: false };
+    const count = limit === undefined || !Number.isFinite(limit) ? 0 : Math.max(0, Math.floor(limit));
+    if (limit !== undefined && count === 0) return { messages: [], gap: false };
+    const result = (await this.#run('history', () => this.#call('heraldHistory', this.#streamKey(channel), start, count, this.#options.historyTtlMs))) as
+      | [string, RawEntry[]]
+      | null;
+    // With nothing kept for the channel, a reader asking from an id cannot be told it missed nothing.
+    if (result === null) return { messages: [], gap: since !== undefined };
+    const [maxDeleted, entries] = result;
+    const messages = entries.map((entry) => this.#fromEntry(channel, entry));
+    const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor!);
+    return { messages, gap };
+  }
+
+  async position(channel: string): Promise<string> {
+    const [kind, value] = (await this.#run('position', () => this.#call('heraldPosition', this.#streamKey(channel)))) as [string, string];
+    return kind === 'id' ? heraldIdOf(value) : idBefore(Number(value));
+  }
+
+  async deleteHistory(channel: string): Promise<void> {
+    await this.#run('delete history', () => this.#call('heraldDeleteHistory', this.#streamKey(channel)));
+  }
+
+  join(channel: string, member: string): Promise<void> {
+    return this.#presence.join(channel, member);
+  }
+
+  leave(channel: string, member: string): Promise<void> {
+    return this.#presence.leave(channel, member);
+  }
+
+  async presence(channel: string): Promise<readonly PresenceMember[]> {
+    return this.#run('presence', () => this.#presence.members(channel));
+  }
+
+  onMessage(listener: MessageListener): void {
+    this.#listener = listener;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener = undefined;
+    for (const waiting of this.#echoes.values()) for (const echo of waiting) echo.done();
+    this.#echoes.clear();
+    await this.#presence.close();
+    await Promise.all([this.#commands, this.#subscriber].map((connection) => (connection.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection.disconnect())));
+  }
+
+  /** Both connections are up: learn the floor, then (after an outage) subscribe again and catch up. */
+  async #connected(): Promise<void> {
+    this.#floor = idBefore(Number(await this.#call('heraldFloor', `${this.#options.keyPrefix}floor`)));
+    await this.#presence.connected();
+    if (!this.#wasReady) {
+      this.#wasReady = true;
+      return;
+    }
+    const targets = [...this.#redisSubscriptions.keys()];
+    const channels = targets.filter((name) => !name.endsWith('*'));
+    const globs = targets.filter((name) => name.endsWith('*'));
+    // Subscribed before reading, so that whatever the read misses, pub/sub brings.
+    const behind = [...this.#delivered.keys()].filter((channel) => this.#hasInterest(channel));
+    for (const channel of behind) this.#catchingUp.set(channel, []);
+    if (channels.length > 0) await this.#subscriber.subscribe(...channels);
+    if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
+    await Promise.all(behind.map((channel) => this.#catchUp(channel)));
+  }
+
+  async #catchUp(channel: string): Promise<void> {
+    let missed: readonly Message[] = [];
+    try {
+      missed = (await this.history(channel, { since: this.#delivered.get(channel) })).messages;
+    } catch (error) {
+      this.#onError(error, `catching up ${channel}`);
+    }
+    const arrived = this.#catchingUp.get(channel) ?? [];
+    this.#catchingUp.delete(channel);
+    for (const message of [...missed, ...arrived]) this.#hand(message);
+  }
+
+  #receive(redisChannel: string, payload: string): void {
+    if (!redisChannel.startsWith(this.#channelPrefix)) return;
+    const channel = redisChannel.slice(this.#channelPrefix.length);
+    const space = payload.indexOf(' ');
+    const streamId = payload.slice(0, space);
+    let message: Message;
+    try {
+      message = { id: heraldIdOf(streamId), channel, data: JSON.parse(payload.slice(space + 1)), publishedAt: timeOf(streamId) };
+    } catch (error) {
+      this.#onError(error, `unreadable message on ${redisChannel}`);
+      return;
+    }
+    const waiting = this.#catchingUp.get(channel);
+    if (waiting !== undefined) waiting.push(message);
+    else this.#hand(message);
+  }
+
+  /**
+   * Hands a message to the listener unless it already had it: a channel matched by several of the
+   * node's subscriptions arrives once per subscription, and catching up overlaps pub/sub.
+   */
+  #hand(message: Message): void {
+    const last = this.#delivered.get(message.channel);
+    if (last !== undefined && message.id <= last) return;
+    if (!this.#hasInterest(message.channel)) return;
+    if (last === undefined && this.#delivered.size >= TRACKED_CHANNELS) this.#delivered.delete(this.#delivered.keys().next().value!);
+    this.#delivered.set(message.channel, message.id);
+    this.#listener?.(message);
+    const waiting = this.#echoes.get(message.channel);
+    if (waiting === undefined) return;
+    while (waiting.length > 0 && waiting[0]!.id <= message.id) waiting.shift()!.done();
+    if (waiting.length === 0) this.#echoes.delete(message.channel);
+  }
+
+  /**
+   * Waits until pub/sub has brought this node's own publish back to its listener (publish resolves
+   * after local subscribers have the message). Handing it over directly instead would let it
+   * overtake an earlier message of another node still on its way.
+   */
+  #echo(message: Message): Promise<void> {
+    if (!this.#hasInterest(message.channel) || this.#subscriber.status !== 'ready') return Promise.resolve();
+    const last = this.#delivered.get(message.channel);
+    if (last !== undefined && last >= message.id) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, this.#options.commandTimeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const waiting = this.#echoes.get(message.channel);
+      if (waiting === undefined) this.#echoes.set(message.channel, [{ id: message.id, done }]);
+      else waiting.push({ id: message.id, done });
+    });
+  }
+
+  #hasInterest(channel: string): boolean {
+    if (this.#patterns.size === 0) return false;
+    for (const pattern of expandChannel(channel)) if (this.#patterns.has(pattern)) return true;
+    return false;
+  }
+
+  #fromEntry(channel: string, [streamId, fields]: RawEntry): Message {
+    return { id: heraldIdOf(streamId), channel, data: JSON.parse(fields[1]!), publishedAt: timeOf(streamId) };
+  }
+
+  #streamKey(channel: string): string {
+    return `${this.#options.keyPrefix}h:${channel}`;
+  }
+
+  #call(command: string, ...args: (string | number)[]): Promise<unknown> {
+    return (this.#commands as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[command]!(...args);
+  }
+
+  /** Runs a Redis operation; any failure of Redis itself becomes HERALD_ERR_ENGINE_UNAVAILABLE. */
+  async #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
+    if (this.#commands.status !== 'ready' || this.#floor === undefined) {
+      throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', `cannot ${what}: Redis is unreachable`);
+    }
+    try {
+      return await operation();
+    } catch (error) {
+      throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', `cannot ${what}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/**
+ * The Redis subscription that brings a pattern's messages: the channel itself, or a glob over its
+ * prefix (`/a/*` and `/a/**` both → `…/a/*`, which also matches deeper channels; the engine keeps
+ * only those its patterns match). Channel names hold no glob characters (see core/channel.ts).
+ */
+function redisTarget(pattern: string, prefix: string): { name: string; glob: boolean } {
+  if (!pattern.endsWith('*')) return { name: prefix + pattern, glob: false };
+  return { name: prefix + pattern.slice(0, pattern.lastIndexOf('/') + 1) + '*', glob: true };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,149 @@
+/**
+ * @module
+ * The Lua scripts the Redis engine runs. Each is atomic in Redis, which is what makes ids and
+ * order cluster-wide: a message is appended to its channel's stream and published to every node
+ * in one step, so every node sees one channel's messages in id order.
+ *
+ * Numbers pass through Lua doubles; `%d` formatting keeps millisecond timestamps exact.
+ */
+
+/**
+ * Trimming, shared by the scripts. Redis 7 records `max-deleted-entry-id` only for XDEL, not for
+ * trims, so `trim` records it itself: the newest id history lost, below which a reader has a gap.
+ * Evictions go oldest first, so the recorded id only grows.
+ */
+const TRIM = `
+local function later(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+local function trim(key, lastId, maxlen, oldestMs)
+  local evicted = nil
+  if maxlen then
+    local len = redis.call('XLEN', key)
+    if len > maxlen then
+      local old = redis.call('XRANGE', key, '-', '+', 'COUNT', len - maxlen)
+      evicted = old[#old][1]
+      redis.call('XTRIM', key, 'MAXLEN', maxlen)
+    end
+  end
+  if oldestMs > 0 then
+    local bound = string.format('%d-0', oldestMs)
+    local old = redis.call('XREVRANGE', key, '(' .. bound, '-', 'COUNT', 1)
+    if #old > 0 then
+      if evicted == nil or later(old[1][1], evicted) then evicted = old[1][1] end
+      redis.call('XTRIM', key, 'MINID', bound)
+    end
+  end
+  if evicted then redis.call('XSETID', key, lastId, 'MAXDELETEDID', evicted) end
+  return evicted
+end
+local function nowMs()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+local function field(info, name)
+  for i = 1, #info, 2 do
+    if info[i] == name then return info[i + 1] end
+  end
+end
+`;
+
+/**
+ * KEYS[1] stream · ARGV: pub/sub channel, JSON data, history size, history TTL ms (0 = none),
+ * key expiry ms (0 = none). Returns the entry's stream id.
+ *
+ * A stream created afresh (first publish, or its key expired) marks ids from before its
+ * history window as deleted, so a reader resuming from an earlier life of the channel is told
+ * of the gap instead of seeing a history that looks complete.
+ */
+export const PUBLISH_SCRIPT = `${TRIM}
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+local id = redis.call('XADD', KEYS[1], '*', 'd', ARGV[2])
+local ttl = tonumber(ARGV[4])
+local oldest = 0
+if ttl > 0 then oldest = math.max(0, tonumber(string.match(id, '^(%d+)')) - ttl) end
+trim(KEYS[1], id, tonumber(ARGV[3]), oldest)
+if fresh and oldest > 0 then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', string.format('%d-0', oldest)) end
+local expiry = tonumber(ARGV[5])
+if expiry > 0 then redis.call('PEXPIRE', KEYS[1], expiry) end
+redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
+return id
+`;
+
+/**
+ * KEYS[1] stream · ARGV: XRANGE start ('-' = oldest), COUNT (0 = all), history TTL ms (0 = none).
+ * Returns nil when the stream does not exist, else { max-deleted-entry-id, entries }.
+ */
+export const HISTORY_SCRIPT = `${TRIM}
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local maxDeleted = field(info, 'max-deleted-entry-id')
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  local evicted = trim(KEYS[1], field(info, 'last-generated-id'), nil, nowMs() - ttl)
+  if evicted then maxDeleted = evicted end
+end
+local entries
+if ARGV[2] == '0' then
+  entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+')
+else
+  entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+end
+return { maxDeleted, entries }
+`;
+
+/** KEYS[1] stream. Empties it but keeps its last id, so readers from before get a gap. */
+export const DELETE_HISTORY_SCRIPT = `${TRIM}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+trim(KEYS[1], field(redis.call('XINFO', 'STREAM', KEYS[1]), 'last-generated-id'), 0, 0)
+return 1
+`;
+
+/**
+ * KEYS[1] stream. Returns { 'id', last-generated-id } for an existing stream, else
+ * { 'ms', Redis's clock in milliseconds }: the next id Redis gives that stream is at least that.
+ */
+export const POSITION_SCRIPT = `${TRIM}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return { 'id', field(redis.call('XINFO', 'STREAM', KEYS[1]), 'last-generated-id') }
+end
+return { 'ms', string.format('%d', nowMs()) }
+`;
+
+/**
+ * KEYS[1] floor key. Records, once per life of the Redis data set, the moment it began, and
+ * returns it (ms): ids from before it were issued by a Redis that has since lost its data.
+ */
+export const FLOOR_SCRIPT = `${TRIM}
+redis.call('SET', KEYS[1], string.format('%d', nowMs()), 'NX')
+return redis.call('GET', KEYS[1])
+`;
+
+/**
+ * KEYS[1] presence hash (member → node) · ARGV[1] prefix of node liveness keys.
+ * Returns the members of live nodes as a flat { member, value, … } list, and removes the members
+ * of nodes whose liveness key has expired (the node died without saying goodbye).
+ */
+export const PRESENCE_SCRIPT = `
+local all = redis.call('HGETALL', KEYS[1])
+local alive = {}
+local out = {}
+for i = 1, #all, 2 do
+  local node = string.match(all[i + 1], '^([^ ]+)')
+  local live = alive[node]
+  if live == nil then
+    live = redis.call('EXISTS', ARGV[1] .. node) == 1
+    alive[node] = live
+  end
+  if live then
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return out
+`;
