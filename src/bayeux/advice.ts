@@ -24,6 +24,8 @@ export function multipleClientsAdvice(timings: AdviceTimings, pollIntervalMs: nu
 
 export const HANDSHAKE_ADVICE: Advice = { reconnect: 'handshake', interval: 0 };
 export const NONE_ADVICE: Advice = { reconnect: 'none' };
+/** The engine (Redis) is out of reach for a moment: try again soon, keeping the session. */
+export const ENGINE_RETRY_ADVICE: Advice = { reconnect: 'retry', interval: 1000 };
 
 export function adviceForClose(reason: CloseReason): Advice {
   switch (reason) {

@@ -8,10 +8,12 @@
  */
 import { parseChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
+import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
+import { ENGINE_RETRY_ADVICE } from './advice.js';
 import { BrowserHolds } from './browser-holds.js';
 import { completeHeldConnect, handleConnect, occupiesBrowserConnection } from './connect.js';
 import { handleDisconnect } from './disconnect.js';
@@ -90,7 +92,7 @@ export class BayeuxServer {
       }
       // `await` only what is pending: on a plain value it still costs a turn of the microtask queue.
       const handled = this.#handleOne(message, batch);
-      for (let reply of handled instanceof Promise ? await handled : handled) {
+      for (let reply of handled instanceof Promise ? await handled.catch((error: unknown) => engineFailure(message, error)) : handled) {
         if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
         const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
         const out = extended instanceof Promise ? await extended : extended;
@@ -190,4 +192,15 @@ function checkEnvelope(message: BayeuxMessage): BayeuxReply | undefined {
     return { channel, successful: false, error: BayeuxErrors.invalidId() };
   }
   return undefined;
+}
+
+/**
+ * The reply to a message whose handling needed an engine that is out of reach: the client may
+ * retry in a moment. Anything else is a bug, and propagates.
+ */
+function engineFailure(message: unknown, error: unknown): BayeuxReply[] {
+  if (!isEngineUnavailable(error)) throw error;
+  const channel = isObject(message) && typeof message.channel === 'string' ? message.channel : '/meta/unknown';
+  const request = isObject(message) ? message : {};
+  return [{ ...replyTo(channel, request as BayeuxMessage), successful: false, error: BayeuxErrors.engineUnavailable(), advice: ENGINE_RETRY_ADVICE }];
 }

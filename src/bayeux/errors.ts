@@ -27,4 +27,5 @@ export const BayeuxErrors = {
   invalidSubscription: (subscription: string) => `405:${arg(subscription)}:Invalid subscription`,
   invalidData: () => '405:data:data cannot be serialised',
   serviceFailed: (channel: string) => `500:${arg(channel)}:Service failed`,
+  engineUnavailable: () => '503::engine_unavailable',
 } as const;

@@ -1,6 +1,6 @@
 /**
  * @module
- * `herald serve`: runs a Herald server on the embedded engine until SIGTERM or SIGINT, then drains
+ * `herald serve`: runs a Herald server (embedded engine, or Redis with `--engine`) until SIGTERM or SIGINT, then drains
  * (held connects are answered with reconnect advice) and exits 0.
  */
 import { createHerald } from '../server/create-herald.js';
@@ -21,7 +21,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const herald = createHerald({ ...config.herald, logger });
   const address = await herald.listen(config.port, config.host);
   const paths = config.herald.paths ?? ['/bayeux', '/cometd'];
-  logger.info('listening', { host: address.address, port: address.port, paths, engine: 'memory' });
+  const engine = typeof config.herald.engine === 'string' ? config.herald.engine.replace(/\/\/[^@/]*@/, '//***@') : 'memory';
+  logger.info('listening', { host: address.address, port: address.port, paths, engine });
 
   let stopping = false;
   const stop = (signal: string) => {

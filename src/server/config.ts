@@ -38,6 +38,7 @@ export const SERVE_SETTINGS = {
   'max-queue': { env: 'HERALD_MAX_QUEUE', help: 'messages queued per session before it is closed as a slow consumer (default 10000)' },
   transports: { env: 'HERALD_TRANSPORTS', help: `connection types to offer, comma-separated (default ${TRANSPORT_NAMES.join(',')})` },
   'publish-key': { env: 'HERALD_PUBLISH_KEY', secret: true, help: 'API key for POST /pub (Authorization: Bearer …); without one only loopback may publish' },
+  engine: { env: 'HERALD_ENGINE', secret: true, help: 'memory (one process) or redis://host:port to join a cluster through Redis (default memory)' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
   demo: { env: 'HERALD_DEMO', help: 'serve the demo chat at / and the ticker at /ticker: on or off (default on)' },
@@ -90,11 +91,22 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       maxQueue: read('max-queue', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
       transports: read('transports', parseTransports, `some of ${TRANSPORT_NAMES.join(', ')}`),
       publishKey: read('publish-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
+      engine: read('engine', parseEngine, 'memory or a redis://host:port URL'),
       historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
       historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
       demo: read('demo', parseSwitch, 'on or off') ?? true,
     },
   };
+}
+
+function parseEngine(text: string): string | undefined {
+  if (text === 'memory') return text;
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? text : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseSwitch(text: string): boolean | undefined {

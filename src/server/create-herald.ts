@@ -16,6 +16,7 @@ import type { Engine } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
 import { Hub } from '../core/hub.js';
 import { MemoryEngine } from '../core/memory-engine.js';
+import { RedisEngine } from '../engines/redis/redis-engine.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
 import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
@@ -30,13 +31,17 @@ import { Router } from './router.js';
 import { StaticFiles } from './static-files.js';
 import { createPublishAuth } from './auth.js';
 import { RestHistory } from '../rest/history.js';
+import { RestPresence } from '../rest/presence.js';
 import { RestPublish } from '../rest/publish.js';
 import { RestSubscribe } from '../rest/subscribe.js';
 import { SubscribePoll } from '../rest/subscribe-poll.js';
 
 export interface HeraldOptions {
-  /** Where messages get ids and history; default: a new MemoryEngine. */
-  engine?: Engine;
+  /**
+   * Where messages get ids and history: an Engine, or `memory` (the default: embedded, one
+   * process), or a `redis://host:port` URL to join a cluster of nodes through Redis.
+   */
+  engine?: Engine | string;
   /** Paths of the Bayeux endpoint; each also serves its sub-paths (`/bayeux/connect`, …). */
   paths?: readonly string[];
   /** How long a connect is held when nothing arrives. */
@@ -69,9 +74,9 @@ export interface HeraldOptions {
   heartbeatMs?: number;
   /** Key for `POST /pub/…` (`Authorization: Bearer <key>`); without one only loopback clients may publish. */
   publishKey?: string;
-  /** Messages kept per channel for resumption and `/history` (memory engine). */
+  /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
-  /** Messages older than this leave history; 0 = no age limit (memory engine). */
+  /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */
   historyTtlMs?: number;
   /** Serve the browser client at `/herald.js` (default true). */
   clientScript?: boolean;
@@ -150,7 +155,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? silentLogger;
   validate(config);
-  const engine = options.engine ?? new MemoryEngine({ historySize: config.historySize, historyTtlMs: config.historyTtlMs, clock: options.clock });
+  const engine = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
   const sessions = new SessionStore({
     maxIntervalMs: config.intervalMs + config.maxIntervalMs,
     maxQueue: config.maxQueue,
@@ -210,6 +215,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     paths: config.paths,
     restPublish: new RestPublish(engine, hub, { maxBodyBytes: config.maxBodyBytes }),
     restHistory: new RestHistory(engine),
+    restPresence: new RestPresence(engine),
     restSubscribe,
     publishAuth: createPublishAuth(config.publishKey),
     origins: createOriginPolicy(config.allowedOrigins),
@@ -219,6 +225,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     logger,
     stats,
     isDraining: () => closing !== undefined,
+    engineHealth: () => engine.health(),
     staticFiles: new StaticFiles({ clientScript: config.clientScript, demo: config.demo }),
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
@@ -302,6 +309,17 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return closing;
     },
   };
+}
+
+/** The engine an option names: an instance as is, `memory`, or a Redis URL. */
+function buildEngine(engine: Engine | string, config: Settings, logger: Logger, clock: Clock | undefined): Engine {
+  if (typeof engine !== 'string') return engine;
+  const history = { historySize: config.historySize, historyTtlMs: config.historyTtlMs };
+  if (engine === 'memory') return new MemoryEngine({ ...history, clock });
+  if (/^rediss?:\/\//.test(engine)) {
+    return new RedisEngine({ url: engine, ...history, onError: (error, context) => logger.warn('redis', { context, error: (error as Error).message ?? String(error) }) });
+  }
+  throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'engine must be an Engine, "memory", or a redis:// URL');
 }
 
 /** What the handshake offers. Faye's browser client calls a cross-origin long-poll by its own name. */

@@ -1,7 +1,7 @@
 /**
  * @module
  * Which transport serves a request: `/health`; the REST API (`/pub/…` with the publish key,
- * `/history/…`, `/sub/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
+ * `/history/…`, `/presence/…`, `/sub/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
  * streams, WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
@@ -9,7 +9,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { refuseUpgrade, sendError, sendJson } from '../transports/http.js';
+import type { EngineHealth } from '../core/engine.js';
+import { isEngineUnavailable } from '../core/errors.js';
 import type { RestHistory } from '../rest/history.js';
+import type { RestPresence } from '../rest/presence.js';
 import type { RestPublish } from '../rest/publish.js';
 import type { RestSubscribe } from '../rest/subscribe.js';
 import type { LongPollingTransport } from '../transports/long-polling.js';
@@ -20,17 +23,20 @@ import type { OriginPolicy } from './cors.js';
 import type { Logger } from './logger.js';
 import type { StaticFiles } from './static-files.js';
 
-/** Liveness and counts, as JSON; 503 while draining. */
+/** Liveness and counts, as JSON; 503 while draining or while the engine cannot serve (Redis away). */
 export const HEALTH_PATH = '/health';
 
 export const PUBLISH_PREFIX = '/pub/';
 export const HISTORY_PREFIX = '/history/';
 export const SUBSCRIBE_PREFIX = '/sub/';
+export const PRESENCE_PREFIX = '/presence/';
+const REST_PREFIXES = [PUBLISH_PREFIX, HISTORY_PREFIX, SUBSCRIBE_PREFIX, PRESENCE_PREFIX];
 
 export interface RouterParts {
   readonly paths: readonly string[];
   readonly restPublish: RestPublish;
   readonly restHistory: RestHistory;
+  readonly restPresence: RestPresence;
   readonly restSubscribe: RestSubscribe;
   readonly publishAuth: (req: IncomingMessage) => AuthResult;
   readonly origins: OriginPolicy;
@@ -40,6 +46,7 @@ export interface RouterParts {
   readonly logger: Logger;
   readonly stats: () => object;
   readonly isDraining: () => boolean;
+  readonly engineHealth: () => EngineHealth;
   readonly staticFiles: StaticFiles;
 }
 
@@ -54,10 +61,12 @@ export class Router {
     const { pathname, query } = splitTarget(req.url);
     if (pathname === HEALTH_PATH) {
       const draining = this.parts.isDraining();
-      sendJson(res, draining ? 503 : 200, JSON.stringify({ status: draining ? 'draining' : 'ok', ...this.parts.stats() }));
+      const engine = this.parts.engineHealth();
+      const status = draining ? 'draining' : engine.healthy ? 'ok' : 'unhealthy';
+      sendJson(res, status === 'ok' ? 200 : 503, JSON.stringify({ status, engine, ...this.parts.stats() }));
       return true;
     }
-    const rest = pathname.startsWith(PUBLISH_PREFIX) || pathname.startsWith(HISTORY_PREFIX) || pathname.startsWith(SUBSCRIBE_PREFIX);
+    const rest = REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
@@ -86,6 +95,10 @@ export class Router {
       this.#track(req, res, this.parts.restSubscribe.serve(req, res, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), cors));
       return;
     }
+    if (pathname.startsWith(PRESENCE_PREFIX)) {
+      this.#track(req, res, this.parts.restPresence.serve(req, res, pathname.slice(PRESENCE_PREFIX.length), cors));
+      return;
+    }
     if (pathname.startsWith(HISTORY_PREFIX)) {
       this.#track(req, res, this.parts.restHistory.serve(req, res, pathname.slice(HISTORY_PREFIX.length), new URLSearchParams(query), cors));
       return;
@@ -98,11 +111,20 @@ export class Router {
     this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), cors));
   }
 
-  /** Counts a request as in flight until its response closes, and turns a failure into a 500. */
+  /**
+   * Counts a request as in flight until its response closes, and turns a failure into a 503 when
+   * the engine is out of reach (worth retrying), else a 500.
+   */
   #track(req: IncomingMessage, res: ServerResponse, serving: Promise<void>): void {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
     serving.catch((error: unknown) => {
+      if (isEngineUnavailable(error)) {
+        this.parts.logger.warn('engine unavailable', { error: error.message, method: req.method, url: req.url });
+        if (!res.headersSent) sendError(res, 503, `engine unavailable: ${error.message}`, { ...corsHeaders(req), 'Retry-After': '1' });
+        else res.destroy();
+        return;
+      }
       this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
       if (!res.headersSent) sendError(res, 500, 'internal error');
       else res.destroy();
