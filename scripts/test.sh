@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Builds Herald and its tests, then runs every test with node's test runner. Installs what the
-# tests need beyond npm when it is missing: Debian's Chromium for the browser tests.
+# tests need beyond npm when it is missing: Debian's Chromium for the browser tests and
+# redis-server for the engine and cluster tests (each test starts its own on a free port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v "${CHROMIUM_PATH:-chromium}" >/dev/null 2>&1; then
-  echo "test: installing Debian's chromium for the browser tests" >&2
+missing=()
+command -v "${CHROMIUM_PATH:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
+command -v "${REDIS_SERVER:-redis-server}" >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test: installing Debian's ${missing[*]} for the browser and cluster tests" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 npm run build --silent
 chmod +x dist/cli/main.js
