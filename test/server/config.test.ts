@@ -38,6 +38,21 @@ describe('serve configuration', () => {
     assert.throws(() => resolveServeConfig(['--demo', 'maybe'], {}), { code: 'HERALD_ERR_INVALID_OPTION', message: /--demo \(HERALD_DEMO\): expected on or off/ });
   });
 
+  test('the engine is memory unless a Redis URL is given; a password in a bad URL is never echoed', () => {
+    assert.equal(resolveServeConfig([], {}).herald.engine, undefined);
+    assert.equal(resolveServeConfig(['--engine', 'memory'], {}).herald.engine, 'memory');
+    assert.equal(resolveServeConfig([], { HERALD_ENGINE: 'redis://10.0.0.5:6380' }).herald.engine, 'redis://10.0.0.5:6380');
+    assert.equal(resolveServeConfig(['--engine', 'rediss://:s3cret@cache:6379/2'], {}).herald.engine, 'rediss://:s3cret@cache:6379/2');
+    for (const bad of ['redis:/nohost', 'postgres://db:5432', 'memcache', 'redis://:hunter2@']) {
+      assert.throws(
+        () => resolveServeConfig(['--engine', bad], {}),
+        (error: Error) => /--engine \(HERALD_ENGINE\): expected memory or a redis/.test(error.message) && !error.message.includes('hunter2'),
+        bad,
+      );
+    }
+    assert.throws(() => createHerald({ engine: 'mongodb://x' }), { code: 'HERALD_ERR_INVALID_OPTION', message: /engine must be/ });
+  });
+
   test('createHerald rejects options it cannot use, naming them', () => {
     assert.throws(() => createHerald({ timeoutMs: -1 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /timeoutMs/ });
     assert.throws(() => createHerald({ maxQueue: 0 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /maxQueue/ });

@@ -157,7 +157,9 @@ export class RedisEngine implements Engine {
   async publish(request: PublishRequest): Promise<Message> {
     const data = JSON.stringify(request.data);
     const { historySize, historyTtlMs } = this.#options;
-    const expiry = historyTtlMs > 0 ? historyTtlMs : historySize === 0 ? ID_ONLY_STREAM_EXPIRY_MS : 0;
+    // A stream may go once all it holds has aged out; twice the TTL spares the readers of a
+    // briefly quiet channel a gap they did not have (see PUBLISH_SCRIPT).
+    const expiry = historyTtlMs > 0 ? 2 * historyTtlMs : historySize === 0 ? ID_ONLY_STREAM_EXPIRY_MS : 0;
     const streamId = (await this.#run('publish', () =>
       this.#call('heraldPublish', this.#streamKey(request.channel), this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
     )) as string;
@@ -281,7 +283,10 @@ export class RedisEngine implements Engine {
   async #catchUp(channel: string): Promise<void> {
     let missed: readonly Message[] = [];
     try {
-      missed = (await this.history(channel, { since: this.#delivered.get(channel) })).messages;
+      const page = await this.history(channel, { since: this.#delivered.get(channel) });
+      missed = page.messages;
+      // Redis lost the channel's history meanwhile (restarted empty, or trimmed past it).
+      if (page.gap) this.#onError(new Error('history no longer holds every message since the last one delivered'), `catching up ${channel}`);
     } catch (error) {
       this.#onError(error, `catching up ${channel}`);
     }

@@ -55,9 +55,9 @@ end
  * KEYS[1] stream · ARGV: pub/sub channel, JSON data, history size, history TTL ms (0 = none),
  * key expiry ms (0 = none). Returns the entry's stream id.
  *
- * A stream created afresh (first publish, or its key expired) marks ids from before its
- * history window as deleted, so a reader resuming from an earlier life of the channel is told
- * of the gap instead of seeing a history that looks complete.
+ * A stream whose key expires (quiet for `expiry`) and is created afresh marks every id its
+ * earlier life can have had as deleted, so a reader resuming from then is told of a possible gap
+ * instead of seeing a history that looks complete. (Its earlier life ended at least `expiry` ago.)
  */
 export const PUBLISH_SCRIPT = `${TRIM}
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
@@ -66,9 +66,12 @@ local ttl = tonumber(ARGV[4])
 local oldest = 0
 if ttl > 0 then oldest = math.max(0, tonumber(string.match(id, '^(%d+)')) - ttl) end
 trim(KEYS[1], id, tonumber(ARGV[3]), oldest)
-if fresh and oldest > 0 then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', string.format('%d-0', oldest)) end
 local expiry = tonumber(ARGV[5])
-if expiry > 0 then redis.call('PEXPIRE', KEYS[1], expiry) end
+if expiry > 0 then
+  redis.call('PEXPIRE', KEYS[1], expiry)
+  local earlierLife = tonumber(string.match(id, '^(%d+)')) - expiry + 1
+  if fresh and earlierLife > 0 then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', string.format('%d-0', earlierLife)) end
+end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 `;
