@@ -69,26 +69,28 @@ function killAll(signal = 'SIGKILL') {
   }
 }
 
-process.on('exit', () => killAll());
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    console.error(`${signal}: stopping`);
-    killAll();
-    process.exit(130);
-  });
-}
-setTimeout(() => {
-  console.error(`watchdog: the benchmark ran for ${WATCHDOG_MS / 60_000} min, stopping`);
+/** Kills every child, waits (briefly) until they are reaped, then exits. */
+async function abort(reason, code) {
+  console.error(`${reason}: stopping`);
+  const exits = [...children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
   killAll();
-  process.exit(2);
-}, WATCHDOG_MS).unref();
+  await Promise.race([Promise.all(exits), sleep(2_000)]);
+  process.exit(code);
+}
+
+process.on('exit', () => killAll());
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => abort(signal, 130));
+setTimeout(() => abort(`watchdog: the benchmark ran for ${WATCHDOG_MS / 60_000} min`, 2), WATCHDOG_MS).unref();
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
 async function stop(child, graceMs = 5_000) {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    console.error(`  process ${child.pid} still running ${graceMs} ms after SIGTERM: SIGKILL`);
+    child.kill('SIGKILL');
+  }, graceMs);
   await exited;
   clearTimeout(timer);
 }
@@ -158,22 +160,28 @@ async function startRedis() {
   return { child, port };
 }
 
-/** One command over a fresh connection (RESP), returning the first reply line. */
+/** One command over a fresh connection (RESP): the reply's first line, or a bulk string's contents. */
 function redisCommand(port, ...args) {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     socket.setTimeout(5_000, () => socket.destroy(new Error(`redis ${args[0]}: timeout`)));
-    let reply = '';
-    socket.setEncoding('utf8');
+    let reply = Buffer.alloc(0);
     socket.on('error', reject);
-    socket.on('data', (text) => {
-      reply += text;
-      if (reply.includes('\r\n')) {
+    socket.on('data', (chunk) => {
+      reply = Buffer.concat([reply, chunk]);
+      const eol = reply.indexOf('\r\n');
+      if (eol < 0) return;
+      const line = reply.subarray(0, eol).toString('utf8');
+      if (line.startsWith('$') && Number(line.slice(1)) >= 0) {
+        const length = Number(line.slice(1));
+        if (reply.length < eol + 2 + length + 2) return;
         socket.end();
-        const line = reply.slice(0, reply.indexOf('\r\n'));
-        if (line.startsWith('-')) reject(new Error(`redis ${args[0]}: ${line}`));
-        else resolve(line);
+        resolve(reply.subarray(eol + 2, eol + 2 + length).toString('utf8'));
+        return;
       }
+      socket.end();
+      if (line.startsWith('-')) reject(new Error(`redis ${args[0]}: ${line}`));
+      else resolve(line);
     });
     socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')}`);
   });
@@ -242,8 +250,26 @@ async function run(scenario, redis) {
   try {
     for (let i = 0; i < scenario.nodes; i++) nodes.push(await startHerald(i, ports[i], scenario.redis ? redis.port : undefined));
     const latencies = [];
+    // Each message's earliest delivery, the server path alone (REST → engine → Redis → node → socket) without
+    // the time the one load process then takes to read the other S - 1 copies. The message is found from its
+    // send time (arrival − latency), the nearest of the send times recorded, which are ≥ 1000/R ms apart.
+    const sentAts = [];
+    const firstLatency = [];
+    const onLatency = (ms) => {
+      latencies.push(ms);
+      const sent = performance.timeOrigin + performance.now() - ms;
+      let lo = 0;
+      let hi = sentAts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (sentAts[mid] < sent) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo > 0 && sent - sentAts[lo - 1] < sentAts[lo] - sent) lo--;
+      if (!(firstLatency[lo] <= ms)) firstLatency[lo] = ms;
+    };
     // Subscriber i lives on node i mod N.
-    subscribers = Array.from({ length: S }, (_, i) => new Subscriber(ports[i % ports.length], '/bayeux', 'websocket', (ms) => latencies.push(ms)));
+    subscribers = Array.from({ length: S }, (_, i) => new Subscriber(ports[i % ports.length], '/bayeux', 'websocket', onLatency));
     await inBatches(subscribers, 50, (s) => s.start(CHANNEL));
     // Let every subscriber's connect settle into its held state (and each node's Redis SUBSCRIBE complete).
     await sleep(1000);
@@ -251,6 +277,8 @@ async function run(scenario, redis) {
     const expected = S * M;
     const pids = nodes.map((n) => n.child.pid);
     const cpuBefore = sumCpu(pids);
+    // Redis's own account of the publish script's run time over the window (INFO commandstats).
+    if (scenario.redis) await redisCommand(redis.port, 'CONFIG', 'RESETSTAT');
     const redisBefore = scenario.redis ? { stat: cpuMs(redis.child.pid), run: runTimeMs(redis.child.pid) } : undefined;
     const clientCpuBefore = process.cpuUsage();
     const publishMs = [];
@@ -263,6 +291,7 @@ async function run(scenario, redis) {
       // Round-robin over the nodes.
       const port = ports[seq % ports.length];
       const sentAt = performance.timeOrigin + performance.now();
+      sentAts.push(sentAt);
       try {
         const reply = await httpRequest(port, 'POST', `/pub${CHANNEL}`, JSON.stringify({ seq, sentAt }));
         if (reply.status !== 200) throw new Error(`HTTP ${reply.status}: ${reply.text.slice(0, 200)}`);
@@ -281,12 +310,20 @@ async function run(scenario, redis) {
       ? { stat: cpuMs(redis.child.pid).total - redisBefore.stat.total, run: runTimeMs(redis.child.pid) - redisBefore.run }
       : undefined;
     const clientCpu = process.cpuUsage(clientCpuBefore);
+    // ioredis loads a script with EVAL on a connection's first call, then runs it with EVALSHA.
+    const scriptStats = scenario.redis
+      ? [...(await redisCommand(redis.port, 'INFO', 'commandstats')).matchAll(/cmdstat_eval(?:sha)?:calls=(\d+),usec=(\d+)/g)].reduce(
+          (sum, m) => ({ calls: sum.calls + Number(m[1]), usec: sum.usec + Number(m[2]) }),
+          { calls: 0, usec: 0 },
+        )
+      : undefined;
     // A node that died during the run shows here rather than as mere losses.
     for (const node of nodes) if (node.child.exitCode !== null) throw new Error(`Herald node ${node.index} exited during the run`);
 
     const delivered = total();
     const unique = subscribers.reduce((n, s) => n + s.seen.size, 0);
     latencies.sort((a, b) => a - b);
+    const firsts = firstLatency.filter((ms) => ms !== undefined).sort((a, b) => a - b);
     publishMs.sort((a, b) => a - b);
     return {
       scenario: scenario.name,
@@ -302,11 +339,15 @@ async function run(scenario, redis) {
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
       max: latencies.at(-1) ?? NaN,
+      firstP50: percentile(firsts, 50),
+      firstP99: percentile(firsts, 99),
       heraldCpuPer1k: ((cpuAfter.total - cpuBefore.total) / delivered) * 1000,
       heraldUserCpuPer1k: ((cpuAfter.user - cpuBefore.user) / delivered) * 1000,
       redisCpuPer1k: redisCpu ? (redisCpu.stat / delivered) * 1000 : undefined,
       redisRunPer1k: redisCpu ? (redisCpu.run / delivered) * 1000 : undefined,
       redisRunPerPublish: redisCpu ? redisCpu.run / M : undefined,
+      scriptCalls: scriptStats?.calls,
+      scriptUsPerCall: scriptStats ? scriptStats.usec / scriptStats.calls : undefined,
       clientCpuPer1k: ((clientCpu.user + clientCpu.system) / 1000 / delivered) * 1000,
       warnings: nodes.reduce((n, node) => n + node.warnings.length, 0),
     };
@@ -338,9 +379,9 @@ try {
     results.push(r);
     console.log(
       `${r.scenario.padEnd(8)} deliveries/s ${String(r.deliveriesPerS).padStart(7)}  lost ${r.lost}  dup ${r.duplicates}  reordered ${r.outOfOrder}  ` +
-        `publish failures ${r.publishFailures}  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  max ${fmt(r.max, 1)} ms  publish ack p50 ${fmt(r.publishP50, 2)} ms  ` +
+        `publish failures ${r.publishFailures}  p50 ${fmt(r.p50, 1)} ms  p99 ${fmt(r.p99, 1)} ms  max ${fmt(r.max, 1)} ms  first delivery p50 ${fmt(r.firstP50, 2)} p99 ${fmt(r.firstP99, 2)} ms  publish ack p50 ${fmt(r.publishP50, 2)} ms  ` +
         `Herald CPU ${fmt(r.heraldCpuPer1k)} ms/1k (user ${fmt(r.heraldUserCpuPer1k)})  redis CPU ${fmt(r.redisCpuPer1k)} ms/1k ` +
-        `(schedstat ${fmt(r.redisRunPer1k, 3)} ms/1k, ${fmt(r.redisRunPerPublish, 3)} ms/publish)  client ${fmt(r.clientCpuPer1k)} ms/1k  log lines ${r.warnings}`,
+        `(schedstat ${fmt(r.redisRunPer1k, 3)} ms/1k, ${fmt(r.redisRunPerPublish, 3)} ms/publish; scripts ${r.scriptCalls ?? '—'} calls, ${fmt(r.scriptUsPerCall, 1)} µs each)  client ${fmt(r.clientCpuPer1k)} ms/1k  log lines ${r.warnings}`,
     );
   }
 } catch (error) {
@@ -357,22 +398,22 @@ if (results.length > 0) {
   const ratio = (a, b) => (memory && a !== undefined && b ? `${(a / b).toFixed(2)}×` : '—');
   console.log('');
   // Redis's CPU is small: besides /proc/<pid>/stat (10 ms ticks) it is given from schedstat (ns), which the sum uses.
-  console.log('| scenario | deliveries/s | lost / dup / reordered | p50 / p99 ms | Herald CPU ms per 1k deliveries (user) | redis-server CPU ms per 1k, stat (schedstat) | Herald + Redis CPU ms per 1k |');
-  console.log('|---|---:|---|---|---|---|---:|');
+  console.log('| scenario | deliveries/s | lost / dup / reordered | p50 / p99 ms | first delivery p50 / p99 ms | Herald CPU ms per 1k deliveries (user) | redis-server CPU ms per 1k, stat (schedstat) | Herald + Redis CPU ms per 1k |');
+  console.log('|---|---:|---|---|---|---|---|---:|');
   for (const r of results) {
     console.log(
-      `| ${r.label} | ${r.deliveriesPerS.toLocaleString('en')} | ${r.lost} / ${r.duplicates} / ${r.outOfOrder} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ` +
+      `| ${r.label} | ${r.deliveriesPerS.toLocaleString('en')} | ${r.lost} / ${r.duplicates} / ${r.outOfOrder} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.firstP50, 2)} / ${fmt(r.firstP99, 2)} | ` +
         `${fmt(r.heraldCpuPer1k)} (${fmt(r.heraldUserCpuPer1k)}) | ${r.redisCpuPer1k === undefined ? '—' : `${fmt(r.redisCpuPer1k)} (${fmt(r.redisRunPer1k)})`} | ${fmt(r.heraldCpuPer1k + (r.redisRunPer1k ?? 0))} |`,
     );
   }
   if (memory && results.length > 1) {
     console.log('');
-    console.log('| ÷ memory, same run | deliveries/s | p50 | p99 | Herald CPU per delivery | Herald + Redis CPU per delivery |');
-    console.log('|---|---:|---:|---:|---:|---:|');
+    console.log('| ÷ memory, same run | deliveries/s | p50 | p99 | first delivery p50 | Herald CPU per delivery | Herald + Redis CPU per delivery |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|');
     for (const r of results) {
       if (r === memory) continue;
       console.log(
-        `| ${r.label} | ${ratio(r.deliveriesPerS, memory.deliveriesPerS)} | ${ratio(r.p50, memory.p50)} | ${ratio(r.p99, memory.p99)} | ` +
+        `| ${r.label} | ${ratio(r.deliveriesPerS, memory.deliveriesPerS)} | ${ratio(r.p50, memory.p50)} | ${ratio(r.p99, memory.p99)} | ${ratio(r.firstP50, memory.firstP50)} | ` +
           `${ratio(r.heraldCpuPer1k, memory.heraldCpuPer1k)} | ${ratio(r.heraldCpuPer1k + (r.redisRunPer1k ?? 0), memory.heraldCpuPer1k)} |`,
       );
     }

@@ -155,7 +155,8 @@ export class RedisEngine implements Engine {
   }
 
   async publish(request: PublishRequest): Promise<Message> {
-    const data = JSON.stringify(request.data);
+    // `undefined` has no JSON form; every subscriber would read it back as null anyway.
+    const data = JSON.stringify(request.data) ?? 'null';
     const { historySize, historyTtlMs } = this.#options;
     // A stream may go once all it holds has aged out; twice the TTL spares the readers of a
     // briefly quiet channel a gap they did not have (see PUBLISH_SCRIPT).
@@ -181,7 +182,10 @@ export class RedisEngine implements Engine {
       try {
         await (target.glob ? this.#subscriber.psubscribe(target.name) : this.#subscriber.subscribe(target.name));
       } catch (error) {
-        this.#onError(error, `redis subscribe ${target.name} (retried on reconnect)`);
+        // Later subscribers of this node count on the subscription: start the connection over,
+        // which subscribes to everything again and catches up.
+        this.#onError(error, `redis subscribe ${target.name} failed: reconnecting`);
+        this.#subscriber.disconnect(true);
       }
     }
   }
@@ -317,16 +321,21 @@ export class RedisEngine implements Engine {
    * node's subscriptions arrives once per subscription, and catching up overlaps pub/sub.
    */
   #hand(message: Message): void {
-    const last = this.#delivered.get(message.channel);
-    if (last !== undefined && message.id <= last) return;
-    if (!this.#hasInterest(message.channel)) return;
-    if (last === undefined && this.#delivered.size >= TRACKED_CHANNELS) this.#delivered.delete(this.#delivered.keys().next().value!);
-    this.#delivered.set(message.channel, message.id);
-    this.#listener?.(message);
-    const waiting = this.#echoes.get(message.channel);
+    const { channel, id } = message;
+    const last = this.#delivered.get(channel);
+    if (last !== undefined && id <= last) return;
+    if (this.#hasInterest(channel)) {
+      // Least recently delivered first, so the cap forgets quiet channels, not busy ones.
+      if (last !== undefined) this.#delivered.delete(channel);
+      else if (this.#delivered.size >= TRACKED_CHANNELS) this.#delivered.delete(this.#delivered.keys().next().value!);
+      this.#delivered.set(channel, id);
+      this.#listener?.(message);
+    }
+    // Settled even when interest ended meanwhile: the publish is done either way.
+    const waiting = this.#echoes.get(channel);
     if (waiting === undefined) return;
-    while (waiting.length > 0 && waiting[0]!.id <= message.id) waiting.shift()!.done();
-    if (waiting.length === 0) this.#echoes.delete(message.channel);
+    while (waiting.length > 0 && waiting[0]!.id <= id) waiting.shift()!.done();
+    if (waiting.length === 0) this.#echoes.delete(channel);
   }
 
   /**
@@ -339,14 +348,21 @@ export class RedisEngine implements Engine {
     const last = this.#delivered.get(message.channel);
     if (last !== undefined && last >= message.id) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.#options.commandTimeoutMs);
-      const done = () => {
+      const echo = { id: message.id, done: () => {
         clearTimeout(timer);
         resolve();
-      };
+      } };
+      // Pub/sub may have dropped it (catching up brings it later): the publish happened regardless.
+      const timer = setTimeout(() => {
+        const waiting = this.#echoes.get(message.channel);
+        const at = waiting?.indexOf(echo) ?? -1;
+        if (at >= 0) waiting!.splice(at, 1);
+        if (waiting?.length === 0) this.#echoes.delete(message.channel);
+        resolve();
+      }, this.#options.commandTimeoutMs);
       const waiting = this.#echoes.get(message.channel);
-      if (waiting === undefined) this.#echoes.set(message.channel, [{ id: message.id, done }]);
-      else waiting.push({ id: message.id, done });
+      if (waiting === undefined) this.#echoes.set(message.channel, [echo]);
+      else waiting.push(echo);
     });
   }
 
