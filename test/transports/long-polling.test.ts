@@ -210,6 +210,6 @@ describe('/health', () => {
     await client.subscribe(['/a', '/b/**']);
     const res = await httpRequest(port, { path: '/health' });
     assert.equal(res.status, 200);
-    assert.deepEqual(res.json(), { status: 'ok', sessions: 1, heldConnects: 0, patterns: 2, webSockets: 0 });
+    assert.deepEqual(res.json(), { status: 'ok', engine: { healthy: true }, sessions: 1, heldConnects: 0, patterns: 2, webSockets: 0 });
   });
 });
