@@ -1,23 +1,30 @@
 /**
  * @module
- * `GET /presence/{channel}`: the sessions subscribed to a channel (or pattern) on every node, as
- * `{ channel, count, members: [{ id, node, joinedAt }] }`. Member ids are public ids, never
- * clientIds.
+ * `GET /presence/{channel}?limit=`: the sessions subscribed to a channel (or pattern) on every
+ * node, as `{ channel, count, members: [{ id, node, joinedAt }] }`: `count` all of them, `members`
+ * at most `limit` (default 1000). Member ids are public ids, never clientIds.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import { sendError, sendJson } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 
+export const MAX_PRESENCE_LIMIT = 10_000;
+
 export class RestPresence {
   constructor(private readonly engine: Engine) {}
 
-  async serve(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string | string[]>): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     if (req.method !== 'GET') return sendError(res, 405, `method ${req.method} not allowed: use GET`, { ...headers, Allow: 'GET, OPTIONS' });
     const named = channelFromPath(path, true);
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
+    const limitText = query.get('limit');
+    const limit = limitText === null ? 1000 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_PRESENCE_LIMIT) {
+      return sendError(res, 400, `limit must be an integer from 0 to ${MAX_PRESENCE_LIMIT}`, headers);
+    }
     const channel = named.channel.name;
     const members = await this.engine.presence(channel);
-    sendJson(res, 200, JSON.stringify({ channel, count: members.length, members }), headers);
+    sendJson(res, 200, JSON.stringify({ channel, count: members.length, members: members.slice(0, limit) }), headers);
   }
 }

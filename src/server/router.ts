@@ -96,7 +96,7 @@ export class Router {
       return;
     }
     if (pathname.startsWith(PRESENCE_PREFIX)) {
-      this.#track(req, res, this.parts.restPresence.serve(req, res, pathname.slice(PRESENCE_PREFIX.length), cors));
+      this.#track(req, res, this.parts.restPresence.serve(req, res, pathname.slice(PRESENCE_PREFIX.length), new URLSearchParams(query), cors));
       return;
     }
     if (pathname.startsWith(HISTORY_PREFIX)) {
