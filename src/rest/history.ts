@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import { sendError, sendJson } from '../transports/http.js';
-import { channelFromPath } from './rest-channel.js';
+import { channelFromPath, readLimit } from './rest-channel.js';
 
 export const MAX_HISTORY_LIMIT = 1000;
 
@@ -19,11 +19,8 @@ export class RestHistory {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const since = query.get('since') ?? undefined;
     if (since !== undefined && !/^[0-9a-z]{1,64}$/.test(since)) return sendError(res, 400, 'since must be a message id', headers);
-    const limitText = query.get('limit');
-    const limit = limitText === null ? 100 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_LIMIT) {
-      return sendError(res, 400, `limit must be an integer from 1 to ${MAX_HISTORY_LIMIT}`, headers);
-    }
+    const limit = readLimit(query, 100, 1, MAX_HISTORY_LIMIT);
+    if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
     const page = await this.engine.history(channel, { since, limit });
     const messages = page.messages.map((m) => ({ id: m.id, channel: m.channel, data: m.data, publishedAt: m.publishedAt }));

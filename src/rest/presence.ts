@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import { sendError, sendJson } from '../transports/http.js';
-import { channelFromPath } from './rest-channel.js';
+import { channelFromPath, readLimit } from './rest-channel.js';
 
 export const MAX_PRESENCE_LIMIT = 10_000;
 
@@ -18,11 +18,8 @@ export class RestPresence {
     if (req.method !== 'GET') return sendError(res, 405, `method ${req.method} not allowed: use GET`, { ...headers, Allow: 'GET, OPTIONS' });
     const named = channelFromPath(path, true);
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
-    const limitText = query.get('limit');
-    const limit = limitText === null ? 1000 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_PRESENCE_LIMIT) {
-      return sendError(res, 400, `limit must be an integer from 0 to ${MAX_PRESENCE_LIMIT}`, headers);
-    }
+    const limit = readLimit(query, 1000, 0, MAX_PRESENCE_LIMIT);
+    if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
     const members = await this.engine.presence(channel);
     sendJson(res, 200, JSON.stringify({ channel, count: members.length, members: members.slice(0, limit) }), headers);

@@ -27,6 +27,13 @@ export function channelFromPath(rest: string, patterns: boolean): ChannelResult 
   return { channel };
 }
 
+/** The `?limit=` of a listing: the number, or an error naming the range it must be in. */
+export function readLimit(query: URLSearchParams, fallback: number, min: number, max: number): number | { error: string } {
+  const text = query.get('limit');
+  const limit = text === null ? fallback : Number(text);
+  return Number.isInteger(limit) && limit >= min && limit <= max ? limit : { error: `limit must be an integer from ${min} to ${max}` };
+}
+
 /** `{"id":…,"channel":…,"data":…}`: what every REST transport sends for one message. */
 export const REST_JSON: WireFormat = {
   encode: (message: Message) => `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,

@@ -89,7 +89,15 @@ export class RedisEngine implements Engine {
   readonly #ready: Promise<void>;
 
   constructor(options: RedisEngineOptions) {
-    this.#options = { ...REDIS_ENGINE_DEFAULTS, ...definedOnly(options) } as Required<Omit<RedisEngineOptions, 'onError' | 'nodeId'>>;
+    const defaults = REDIS_ENGINE_DEFAULTS;
+    this.#options = {
+      url: options.url,
+      keyPrefix: options.keyPrefix ?? defaults.keyPrefix,
+      historySize: options.historySize ?? defaults.historySize,
+      historyTtlMs: options.historyTtlMs ?? defaults.historyTtlMs,
+      presenceTtlMs: options.presenceTtlMs ?? defaults.presenceTtlMs,
+      commandTimeoutMs: options.commandTimeoutMs ?? defaults.commandTimeoutMs,
+    };
     const { historySize, historyTtlMs, presenceTtlMs, commandTimeoutMs } = this.#options;
     if (!Number.isInteger(historySize) || historySize < 0) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${historySize}`);
@@ -410,8 +418,4 @@ function redisTarget(pattern: string, prefix: string): { name: string; glob: boo
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
