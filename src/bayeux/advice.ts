@@ -34,6 +34,7 @@ export function adviceForClose(reason: CloseReason): Advice {
     case 'expired':
     case 'queue_full':
     case 'shutdown':
+    case 'token_expired':
       return HANDSHAKE_ADVICE;
   }
 }

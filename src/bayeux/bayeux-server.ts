@@ -6,6 +6,8 @@
  * Meta messages are routed by exact channel equality, after the channel passed the grammar, so no
  * spelling of a name can reach a handler it does not name (Faye's 2020 authentication bypass).
  */
+import { OPEN_ACCESS } from '../core/access.js';
+import type { AccessPolicy } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
@@ -53,6 +55,8 @@ export interface BayeuxServerParts {
   readonly sessions: SessionStore;
   readonly hub: Hub;
   readonly engine: Engine;
+  /** Who may subscribe and publish where (default: everyone, everywhere; no tokens). */
+  readonly access?: AccessPolicy;
 }
 
 export class BayeuxServer {
@@ -61,7 +65,7 @@ export class BayeuxServer {
   readonly #services = new ServiceRegistry();
 
   constructor(parts: BayeuxServerParts, options: Partial<BayeuxOptions> = {}) {
-    this.#deps = { ...parts, options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
+    this.#deps = { ...parts, access: parts.access ?? OPEN_ACCESS, options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
   }
 
   get options(): BayeuxOptions {

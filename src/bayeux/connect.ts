@@ -10,10 +10,11 @@
  */
 import type { RequestContext } from '../core/protocol.js';
 import type { ResumeReason, Session } from '../core/session.js';
-import { HANDSHAKE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
+import { HANDSHAKE_ADVICE, NONE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
 import type { Delivery } from '../core/message.js';
 import { BayeuxErrors } from './errors.js';
 import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
+import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeChannels } from './ext/resume.js';
 import type { Batch, BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
@@ -43,11 +44,37 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   }
 
   batch.session = session;
+  if (tokenIn(message) !== undefined) return refreshToken(message, session, deps).then((refused) => refused ?? proceed(message, connectionType, session, batch, deps));
+  return proceed(message, connectionType, session, batch, deps);
+};
+
+function proceed(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps): BayeuxReply[] | Promise<BayeuxReply[]> {
+  const expiresAt = session.principal?.expiresAt;
+  if (expiresAt !== undefined && expiresAt <= Date.now()) {
+    deps.sessions.close(session, 'token_expired');
+    return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.sessionClosed('token_expired'), advice: adviceForClose('token_expired') }];
+  }
   if (asksToResume(message)) {
     return resumeChannels(session, deps.engine, message).then((gaps) => answerConnect(message, connectionType, session, batch, deps, gaps));
   }
   return answerConnect(message, connectionType, session, batch, deps, []);
-};
+}
+
+/**
+ * A connect carrying `ext.auth.token` replaces the session's token, if it verifies and names the
+ * same subject. An expired one changes nothing; a forged one, or another subject's, ends the session.
+ */
+async function refreshToken(message: BayeuxMessage, session: Session, deps: BayeuxDeps): Promise<BayeuxReply[] | undefined> {
+  const check = await deps.access.verify(tokenIn(message)!);
+  if (!check.ok && check.reason === 'expired') return undefined;
+  if (check.ok && check.principal.subject === session.principal?.subject) {
+    session.principal = check.principal;
+    return undefined;
+  }
+  deps.sessions.close(session, 'client');
+  const reason = check.ok ? 'subject_changed' : refusalReason(check);
+  return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.tokenRefused(reason), advice: NONE_ADVICE }];
+}
 
 /** A valid connect from a known session: answered now or held. `gaps`: channels a resume could not fill. */
 function answerConnect(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps, gaps: string[]): BayeuxReply[] {

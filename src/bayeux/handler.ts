@@ -2,6 +2,7 @@
  * @module
  * What every meta-channel handler is given: the node's shared state, and the batch it is part of.
  */
+import type { AccessPolicy } from '../core/access.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import type { Delivery } from '../core/message.js';
@@ -29,6 +30,7 @@ export interface BayeuxDeps {
   readonly sessions: SessionStore;
   readonly hub: Hub;
   readonly engine: Engine;
+  readonly access: AccessPolicy;
   readonly browsers: BrowserHolds;
   readonly services: ServiceRegistry;
 }

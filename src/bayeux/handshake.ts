@@ -5,14 +5,16 @@
  * Response MUST: channel, version, supportedConnectionTypes, clientId, successful.
  *          MAY: minimumVersion, advice, ext, id. No common connection type ⇒ unsuccessful.
  */
+import type { Principal } from '../core/access.js';
 import { randomId } from '../core/ids.js';
-import { NONE_ADVICE, retryAdvice } from './advice.js';
+import { HANDSHAKE_ADVICE, NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
 import { enableAck, wantsAck } from './ext/ack.js';
+import { authenticate, refusalReason, tokenIn } from './ext/auth.js';
 import { wantsIds } from './ext/resume.js';
-import type { MetaHandler } from './handler.js';
+import type { Batch, BayeuxDeps, MetaHandler } from './handler.js';
 import { replyTo } from './message.js';
-import type { BayeuxReply } from './message.js';
+import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 export const BAYEUX_VERSION = '1.0';
 
@@ -39,7 +41,20 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
     return fail(BayeuxErrors.connectionTypes(offered as string[]));
   }
 
+  if (tokenIn(message) === undefined && batch.context.token === undefined) return [open(message, reply, undefined, batch, deps)];
+  return authenticate(message, batch.context, deps.access).then((auth) => {
+    if (auth.ok) return [open(message, reply, auth.principal, batch, deps)];
+    // A forged token will not improve by retrying; an expired one may, if the client fetches another.
+    const advice = auth.reason === 'expired' ? { ...HANDSHAKE_ADVICE, interval: 1000 } : NONE_ADVICE;
+    return [{ ...reply, error: BayeuxErrors.handshakeDenied(refusalReason(auth)), advice }];
+  });
+};
+
+/** Creates the session a valid handshake asked for. */
+function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal | undefined, batch: Batch, deps: BayeuxDeps): BayeuxReply {
+  const { options } = deps;
   const session = deps.sessions.create();
+  session.principal = principal;
   const { context } = batch;
   if (context.browserId !== undefined) session.browserId = context.browserId;
   else if (context.canSetCookie) session.browserId = batch.newBrowserId = randomId();
@@ -55,5 +70,5 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
     ext.herald = { ids: true };
   }
   if (Object.keys(ext).length > 0) success.ext = ext;
-  return [success];
-};
+  return success;
+}

@@ -7,14 +7,17 @@
  * Broadcast channels go through the engine to every subscriber (the publisher included, if
  * subscribed), once: a publish a client sends again with the same id is acknowledged, not repeated. Service channels go to their handler, and its result back to the sender only.
  */
+import type { Principal } from '../core/access.js';
 import type { ParsedChannel } from '../core/channel.js';
 import { isSerialisable } from '../core/message.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { BayeuxErrors } from './errors.js';
+import { authenticate, refusalReason, tokenIn } from './ext/auth.js';
 import type { Batch, BayeuxDeps } from './handler.js';
 import { findSession } from './handler.js';
 import { replyTo } from './message.js';
+import type { ServiceRequest } from './services.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 export async function handlePublish(message: BayeuxMessage, channel: ParsedChannel, batch: Batch, deps: BayeuxDeps): Promise<BayeuxReply[]> {
@@ -25,20 +28,29 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (channel.wildcard !== 'none') return fail(BayeuxErrors.invalidChannel(channel.name));
   let clientId: string | undefined;
   let session: Session | undefined;
+  let principal: Principal | undefined;
   if (message.clientId !== undefined) {
     session = findSession(message, batch, deps);
     if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
     session.touch();
     clientId = session.id;
+    principal = session.principal;
   } else if (!deps.options.allowPublishWithoutSession || batch.context.simpleRequest === true) {
     // Without a session, only a JSON POST may publish: any page could make the others (CSRF).
     return fail(BayeuxErrors.missing('clientId'));
   }
+  if (session === undefined || tokenIn(message) !== undefined) {
+    // A publish may carry a token of its own (a sessionless one has nothing else to show).
+    const auth = await authenticate(message, batch.context, deps.access);
+    if (!auth.ok) return fail(BayeuxErrors.publishDenied(refusalReason(auth)));
+    if (auth.principal !== undefined) principal = auth.principal;
+  }
+  if (!deps.access.allows(principal, 'publish', channel.name)) return fail(BayeuxErrors.publishDenied(channel.name));
   const { data } = message;
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
   if (!isSerialisable(data)) return fail(BayeuxErrors.invalidData());
 
-  if (channel.kind === 'service') return callService(message, channel.name, clientId, reply, deps);
+  if (channel.kind === 'service') return callService(message, channel.name, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
   if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];
   const published = await deps.engine.publish({ channel: channel.name, data });
   // A session that asked for ids learns its message's, as a REST publisher does.
@@ -66,7 +78,7 @@ function isRetry(session: Session, id: string | number): boolean {
 async function callService(
   message: BayeuxMessage,
   channel: string,
-  clientId: string | undefined,
+  sender: Pick<ServiceRequest, 'clientId' | 'subject' | 'claims'>,
   reply: BayeuxReply,
   deps: BayeuxDeps,
 ): Promise<BayeuxReply[]> {
@@ -74,7 +86,7 @@ async function callService(
   if (handler === undefined) return [{ ...reply, successful: true }];
   let result: unknown;
   try {
-    result = await handler({ channel, data: message.data, clientId });
+    result = await handler({ channel, data: message.data, ...sender });
   } catch {
     return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
   }

@@ -10,6 +10,10 @@ export interface ServiceRequest {
   readonly data: unknown;
   /** The sender's clientId, when the publish came from a session. */
   readonly clientId: string | undefined;
+  /** The `sub` of the sender's verified token; undefined when anonymous. */
+  readonly subject: string | undefined;
+  /** Every claim of the sender's verified token; undefined when anonymous. */
+  readonly claims: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** Returns the data to send back to the sender, or undefined to send only the acknowledgement. */

@@ -10,6 +10,7 @@
 import { isChannelName, parseChannel } from '../core/channel.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
+import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeSubscription } from './ext/resume.js';
 import { BayeuxErrors } from './errors.js';
 import type { BayeuxDeps, MetaHandler } from './handler.js';
@@ -63,8 +64,12 @@ async function change(
     if (parsed.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(pattern));
     if (parsed.kind === 'broadcast') recorded.push(pattern);
   }
-  if (channel === '/meta/subscribe' && session.subscriptions.size + recorded.length > MAX_SUBSCRIPTIONS_PER_SESSION) {
-    return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`));
+  if (channel === '/meta/subscribe') {
+    if (session.subscriptions.size + recorded.length > MAX_SUBSCRIPTIONS_PER_SESSION) {
+      return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`));
+    }
+    const denied = await refusal(message, session, recorded, deps);
+    if (denied !== undefined) return fail(denied);
   }
   for (const pattern of recorded) await apply(session, pattern);
   if (resume !== undefined && asksToResume(message)) {
@@ -75,6 +80,23 @@ async function change(
     return [{ ...reply, successful: true, ext: { herald: { last: await deps.engine.position(subscription) } } }];
   }
   return [{ ...reply, successful: true }];
+}
+
+/**
+ * Why the session may not subscribe to one of `patterns`, if it may not. A token in the message
+ * (`ext.auth.token`, e.g. from `POST /sign`) adds its grants for this subscription only.
+ */
+async function refusal(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<string | undefined> {
+  const { access } = deps;
+  const token = tokenIn(message);
+  const extra = token === undefined ? undefined : await access.verify(token);
+  if (extra !== undefined && !extra.ok) return BayeuxErrors.subscribeDenied(refusalReason(extra));
+  for (const pattern of patterns) {
+    if (access.allows(session.principal, 'subscribe', pattern)) continue;
+    if (extra !== undefined && access.allows(extra.principal, 'subscribe', pattern)) continue;
+    return BayeuxErrors.subscribeDenied(pattern);
+  }
+  return undefined;
 }
 
 function isEchoable(subscription: unknown): subscription is string | string[] {

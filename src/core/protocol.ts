@@ -19,6 +19,8 @@ export interface RequestContext {
   /** Whether this transport can set a cookie on the reply (false on a WebSocket). */
   readonly canSetCookie: boolean;
   readonly remoteAddress?: string | undefined;
+  /** A token carried by the HTTP request itself (`Authorization: Bearer`, `?token=`, cookie). */
+  readonly token?: string | undefined;
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 

@@ -81,11 +81,13 @@ export class SessionStore {
     for (const session of [...this.#sessions.values()]) this.close(session, reason);
   }
 
-  /** Closes every session that nobody has listened for during longer than maxInterval. */
+  /** Closes every session nobody has listened for during longer than maxInterval, and those whose token expired. */
   sweep(): void {
-    const deadline = this.#clock.now() - this.options.maxIntervalMs;
+    const now = this.#clock.now();
+    const deadline = now - this.options.maxIntervalMs;
     for (const session of this.#sessions.values()) {
       if (!session.isAttended && session.lastActivity <= deadline) this.close(session, 'expired');
+      else if (session.principal?.expiresAt !== undefined && session.principal.expiresAt <= now) this.close(session, 'token_expired');
     }
   }
 

@@ -5,6 +5,7 @@
  * of Bayeux: transports and protocol handlers drive it.
  */
 import { createHash } from 'node:crypto';
+import type { Principal } from './access.js';
 import type { Clock, Timer } from './clock.js';
 import type { Delivery } from './message.js';
 
@@ -13,6 +14,7 @@ export type CloseReason =
   | 'client' // the client said goodbye (/meta/disconnect)
   | 'expired' // no connect within maxInterval
   | 'queue_full' // slow consumer: its queue hit the limit
+  | 'token_expired' // the token it was opened with expired and was not refreshed
   | 'shutdown'; // the server is draining
 
 /** Why a held request was resumed. */
@@ -46,6 +48,8 @@ export class Session {
   readonly subscriptions = new Set<string>();
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
   browserId: string | undefined;
+  /** The verified token the session acts with; undefined = anonymous. */
+  principal: Principal | undefined;
   /** Deliveries carry their message id, so the client can resume from it later. */
   messageIds = false;
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */

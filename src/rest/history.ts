@@ -7,11 +7,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import { sendError, sendJson } from '../transports/http.js';
 import { channelFromPath, readLimit } from './rest-channel.js';
+import type { RestGate } from './rest-gate.js';
+import { refusalHeaders } from './rest-gate.js';
 
 export const MAX_HISTORY_LIMIT = 1000;
 
 export class RestHistory {
-  constructor(private readonly engine: Engine) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly gate: RestGate,
+  ) {}
 
   async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     if (req.method !== 'GET') return sendError(res, 405, `method ${req.method} not allowed: use GET`, { ...headers, Allow: 'GET, OPTIONS' });
@@ -22,6 +27,8 @@ export class RestHistory {
     const limit = readLimit(query, 100, 1, MAX_HISTORY_LIMIT);
     if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
+    const verdict = await this.gate(req, query, 'subscribe', channel);
+    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
     const page = await this.engine.history(channel, { since, limit });
     const messages = page.messages.map((m) => ({ id: m.id, channel: m.channel, data: m.data, publishedAt: m.publishedAt }));
     sendJson(res, 200, JSON.stringify({ channel, messages, gap: page.gap }), headers);

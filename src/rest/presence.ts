@@ -8,11 +8,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import { sendError, sendJson } from '../transports/http.js';
 import { channelFromPath, readLimit } from './rest-channel.js';
+import type { RestGate } from './rest-gate.js';
+import { refusalHeaders } from './rest-gate.js';
 
 export const MAX_PRESENCE_LIMIT = 10_000;
 
 export class RestPresence {
-  constructor(private readonly engine: Engine) {}
+  constructor(
+    private readonly engine: Engine,
+    private readonly gate: RestGate,
+  ) {}
 
   async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     if (req.method !== 'GET') return sendError(res, 405, `method ${req.method} not allowed: use GET`, { ...headers, Allow: 'GET, OPTIONS' });
@@ -21,6 +26,9 @@ export class RestPresence {
     const limit = readLimit(query, 1000, 0, MAX_PRESENCE_LIMIT);
     if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
+    // Who listens is as private as what they hear.
+    const verdict = await this.gate(req, query, 'subscribe', channel);
+    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
     const members = await this.engine.presence(channel);
     sendJson(res, 200, JSON.stringify({ channel, count: members.length, members: members.slice(0, limit) }), headers);
   }

@@ -10,6 +10,8 @@ import type { Hub } from '../core/hub.js';
 import { isSerialisable } from '../core/message.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
+import type { RestGate } from './rest-gate.js';
+import { refusalHeaders } from './rest-gate.js';
 
 export interface RestPublishOptions {
   readonly maxBodyBytes: number;
@@ -19,14 +21,17 @@ export class RestPublish {
   constructor(
     private readonly engine: Engine,
     private readonly hub: Hub,
+    private readonly gate: RestGate,
     private readonly options: RestPublishOptions,
   ) {}
 
-  /** `path`: what follows `/pub/`. The caller has authorised the request. */
-  async serve(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string | string[]>): Promise<void> {
+  /** `path`: what follows `/pub/`. */
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     const named = channelFromPath(path, false);
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const channel = named.channel.name;
+    const verdict = await this.gate(req, query, req.method === 'DELETE' ? 'manage' : 'publish', channel);
+    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
     if (req.method === 'DELETE') {
       await this.engine.deleteHistory(channel);
       res.writeHead(204, headers).end();

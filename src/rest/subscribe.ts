@@ -33,6 +33,8 @@ import { sseFormat } from '../transports/sse.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
+import type { RestGate } from './rest-gate.js';
+import { refusalHeaders } from './rest-gate.js';
 import type { SubscribePoll } from './subscribe-poll.js';
 
 export interface RestSubscribeOptions {
@@ -58,6 +60,7 @@ export class RestSubscribe {
     private readonly hub: Hub,
     private readonly engine: Engine,
     private readonly poll: SubscribePoll,
+    private readonly gate: RestGate,
     options: RestSubscribeOptions,
   ) {
     this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
@@ -78,6 +81,8 @@ export class RestSubscribe {
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
     if (since !== undefined && !MESSAGE_ID.test(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
     const channel = named.channel;
+    const verdict = await this.gate(req, query, 'subscribe', channel.name);
+    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
     if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
     let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
     if (transport === 'iframe' && (query.get('callback') ?? '') !== '') {
@@ -90,6 +95,8 @@ export class RestSubscribe {
     }
 
     const session = this.sessions.create();
+    // The stream ends when the token it was opened with expires; the client comes back with a new one.
+    session.principal = verdict.principal;
     const { replay, gap } = await this.#resume(session, channel, since);
     if (res.destroyed) {
       this.sessions.close(session, 'client');
@@ -106,14 +113,18 @@ export class RestSubscribe {
    * `GET /sub/{channel}` with `Upgrade: websocket`: one JSON message per text frame, resumable from
    * `?since=` (or `?lastEventId=`); what the client sends is ignored.
    */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, query: URLSearchParams, webSocket: WebSocketTransport): void {
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, query: URLSearchParams, webSocket: WebSocketTransport): Promise<void> {
     const named = channelFromPath(path, true);
     const since = query.get('since') ?? query.get('lastEventId') ?? undefined;
     if (!('channel' in named)) return refuseUpgrade(socket, named.status, named.error);
     if (since !== undefined && !MESSAGE_ID.test(since)) return refuseUpgrade(socket, 400, 'the id to resume from must be a message id');
     const channel = named.channel;
+    const verdict = await this.gate(req, query, 'subscribe', channel.name);
+    if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.error);
+    if (socket.destroyed) return;
     webSocket.accept(req, socket, head, (peer) => {
       const session = this.sessions.create();
+      session.principal = verdict.principal;
       peer.ws.once('close', () => this.sessions.close(session, 'client'));
       this.#resume(session, channel, since).then(
         ({ replay, gap }) => {

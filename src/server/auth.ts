@@ -1,29 +1,44 @@
 /**
  * @module
- * The publish API key. Compared in constant time (over digests, so the length does not leak
- * either). Without a configured key, only loopback clients may publish: a safe default for
- * `curl localhost`, never an open door.
+ * Who may use the REST API. A backend holding the publish key may do anything; anyone else is
+ * judged by the token they carry (or as anonymous) against the channel access policy.
+ * The key is compared in constant time (over digests, so the length does not leak either).
+ * Without a configured key, only loopback clients carrying no token act as the backend: a safe
+ * default for `curl localhost`, never an open door.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { AccessPolicy } from '../core/access.js';
+import type { RestGate } from '../rest/rest-gate.js';
+import { readToken } from '../transports/http.js';
 
-export type AuthResult = { ok: true } | { ok: false; status: 401 | 403; error: string };
-
-export function createPublishAuth(key: string | undefined): (req: IncomingMessage) => AuthResult {
+export function createRestGate(key: string | undefined, access: AccessPolicy): RestGate {
   const expected = key === undefined ? undefined : digest(key);
-  return (req) => {
-    if (expected === undefined) {
-      // A loopback peer is not enough: a web page can reach loopback under its own name by DNS
-      // rebinding. The Host header then names that page's host, not a loopback one.
-      return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
-        ? { ok: true }
-        : { ok: false, status: 403, error: 'publishing needs a --publish-key; without one only loopback clients may publish' };
+  return async (req, query, action, channel) => {
+    const token = readToken(req, query);
+    if (token === undefined) {
+      if (action === 'subscribe') {
+        return access.allows(undefined, action, channel)
+          ? { ok: true, principal: undefined }
+          : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token>, ?token= or the herald_token cookie` };
+      }
+      if (expected === undefined) {
+        // A loopback peer is not enough: a web page can reach loopback under its own name by DNS
+        // rebinding. The Host header then names that page's host, not a loopback one.
+        return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
+          ? { ok: true, principal: undefined }
+          : { ok: false, status: 403, error: 'publishing needs a --publish-key; without one only loopback clients may publish' };
+      }
+      return { ok: false, status: 401, error: 'missing API key: send Authorization: Bearer <publish key> (or a token that allows publishing)' };
     }
-    const header = req.headers.authorization;
-    const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match === null) return { ok: false, status: 401, error: 'missing API key: send Authorization: Bearer <publish key>' };
-    if (!timingSafeEqual(digest(match[1]!), expected)) return { ok: false, status: 403, error: 'wrong API key' };
-    return { ok: true };
+    if (expected !== undefined && timingSafeEqual(digest(token), expected)) return { ok: true, principal: undefined };
+    const check = await access.verify(token);
+    if (!check.ok) {
+      if (action !== 'subscribe' && expected !== undefined && check.reason === 'invalid') return { ok: false, status: 403, error: `wrong API key, and not a valid token (${check.message})` };
+      return { ok: false, status: 401, error: check.message };
+    }
+    if (action === 'manage') return { ok: false, status: 403, error: 'only the publish key may do this' };
+    if (!access.allows(check.principal, action, channel)) return { ok: false, status: 403, error: `this token may not ${action} ${action === 'publish' ? 'on' : 'to'} ${channel}` };
+    return { ok: true, principal: check.principal };
   };
 }
 

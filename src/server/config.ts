@@ -3,11 +3,15 @@
  * `herald serve` settings from flags and environment variables. Precedence: flag, then
  * environment variable, then default. Every bad value is rejected naming the flag it came from.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { validatePermissions } from '../core/access.js';
+import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
 import type { HeraldOptions, TransportName } from './create-herald.js';
 import { TRANSPORT_NAMES } from './create-herald.js';
 import type { LogLevel } from './logger.js';
+import type { JSONWebKeySet } from 'jose';
 import { LOG_LEVELS } from './logger.js';
 
 export interface ServeConfig {
@@ -37,7 +41,13 @@ export const SERVE_SETTINGS = {
   'max-body': { env: 'HERALD_MAX_BODY', help: 'largest request body, e.g. 1mb or 65536 (default 1mb)' },
   'max-queue': { env: 'HERALD_MAX_QUEUE', help: 'messages queued per session before it is closed as a slow consumer (default 10000)' },
   transports: { env: 'HERALD_TRANSPORTS', help: `connection types to offer, comma-separated (default ${TRANSPORT_NAMES.join(',')})` },
-  'publish-key': { env: 'HERALD_PUBLISH_KEY', secret: true, help: 'API key for POST /pub (Authorization: Bearer …); without one only loopback may publish' },
+  'publish-key': { env: 'HERALD_PUBLISH_KEY', secret: true, help: 'API key for POST /pub and /sign (Authorization: Bearer …); without one only loopback may publish' },
+  'jwt-secret': { env: 'HERALD_JWT_SECRET', secret: true, help: 'HS256 secret (32+ characters) of client tokens; setting any JWT key closes channels to tokens that grant them' },
+  'jwt-public-key': { env: 'HERALD_JWT_PUBLIC_KEY', help: 'PEM file of the RSA (RS256) or P-256 (ES256) public key of client tokens' },
+  jwks: { env: 'HERALD_JWKS', help: 'JSON Web Key Set file of client token keys (RS256/ES256, by kid)' },
+  'jwt-issuer': { env: 'HERALD_JWT_ISSUER', help: 'client tokens must carry this iss' },
+  'jwt-audience': { env: 'HERALD_JWT_AUDIENCE', help: 'client tokens must carry this aud' },
+  permissions: { env: 'HERALD_PERMISSIONS', help: 'JSON file of channel rules: {"clientPublish": bool, "channels": [{"pattern", "subscribe", "publish"}]}' },
   engine: { env: 'HERALD_ENGINE', secret: true, help: 'memory (one process) or redis://host:port to join a cluster through Redis (default memory)' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
@@ -92,11 +102,54 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       transports: read('transports', parseTransports, `some of ${TRANSPORT_NAMES.join(', ')}`),
       publishKey: read('publish-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
       engine: read('engine', parseEngine, 'memory or a redis://host:port URL'),
+      jwtSecret: read('jwt-secret', (t) => (t.length >= 32 ? t : undefined), 'a secret of at least 32 characters'),
+      jwtPublicKey: read('jwt-public-key', (t) => readText(t, (text) => (text.includes('-----BEGIN PUBLIC KEY-----') ? text : undefined)), 'a readable PEM public key file'),
+      jwks: read('jwks', (t) => readText(t, (text) => parseJwks(text)), 'a readable JSON file of {"keys": [...]}'),
+      jwtIssuer: raw('jwt-issuer'),
+      jwtAudience: raw('jwt-audience'),
+      permissions: readPermissions(raw('permissions')),
       historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
       historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
       demo: read('demo', parseSwitch, 'on or off') ?? true,
     },
   };
+}
+
+/** A file's text, if it can be read and `check` accepts it. */
+function readText<T>(path: string, check: (text: string) => T | undefined): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return check(text);
+}
+
+function parseJwks(text: string): JSONWebKeySet | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys) ? (value as JSONWebKeySet) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The permissions file, checked rule by rule so an error names the rule and key at fault. */
+function readPermissions(path: string | undefined): Permissions | undefined {
+  if (path === undefined) return undefined;
+  const where = `--permissions (${SERVE_SETTINGS.permissions.env})`;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)} as JSON: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return validatePermissions(value);
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where} ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function parseEngine(text: string): string | undefined {

@@ -29,7 +29,12 @@ import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { Router } from './router.js';
 import { StaticFiles } from './static-files.js';
-import { createPublishAuth } from './auth.js';
+import { createRestGate } from './auth.js';
+import { signingSecretFrom, Tokens } from './tokens.js';
+import { ChannelAccess, validatePermissions } from '../core/access.js';
+import type { Permissions } from '../core/access.js';
+import type { JSONWebKeySet } from 'jose';
+import { RestSign } from '../rest/sign.js';
 import { RestHistory } from '../rest/history.js';
 import { RestPresence } from '../rest/presence.js';
 import { RestPublish } from '../rest/publish.js';
@@ -72,8 +77,23 @@ export interface HeraldOptions {
   maxBufferedBytes?: number;
   /** Period of the comment lines that keep an event stream alive. */
   heartbeatMs?: number;
-  /** Key for `POST /pub/…` (`Authorization: Bearer <key>`); without one only loopback clients may publish. */
+  /** Key for `POST /pub/…` and `POST /sign` (`Authorization: Bearer <key>`); without one only loopback clients may. */
   publishKey?: string;
+  /** HS256 secret (≥ 32 characters) that clients' JWTs are signed with. */
+  jwtSecret?: string;
+  /** PEM public key (RSA → RS256, P-256 → ES256) that clients' JWTs are signed with. */
+  jwtPublicKey?: string;
+  /** A JSON Web Key Set (RS256/ES256 keys, by `kid`) that clients' JWTs are signed with. */
+  jwks?: JSONWebKeySet;
+  /** When set, client JWTs must carry this `iss`. */
+  jwtIssuer?: string;
+  /** When set, client JWTs must carry this `aud`. */
+  jwtAudience?: string;
+  /**
+   * Who may subscribe and publish where. Without rules, channels are open to anyone until a JWT key
+   * is configured, and then only to tokens whose `subscribe`/`publish` claims grant them.
+   */
+  permissions?: Permissions;
   /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */
@@ -91,7 +111,8 @@ export interface HeraldOptions {
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
-type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | 'publishKey'>> & Pick<HeraldOptions, 'publishKey'>;
+type Secrets = 'publishKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
+type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
 
 export const HERALD_DEFAULTS: Readonly<Settings> = {
   paths: ['/bayeux', '/cometd'],
@@ -114,6 +135,7 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   clientScript: true,
   demo: false,
   shutdownGraceMs: 5_000,
+  permissions: {},
 };
 
 export interface HeraldStats {
@@ -163,9 +185,19 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     onFlushError: (error, session) => logger.error('flush failed', { error, clientId: session.id }),
   });
   const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
+  const tokens = new Tokens({
+    jwtSecret: config.jwtSecret,
+    jwtPublicKey: config.jwtPublicKey,
+    jwks: config.jwks,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    signingSecret: signingSecretFrom(config.publishKey),
+  });
+  const access = new ChannelAccess((token) => tokens.verify(token), tokens.verifiesApplicationTokens, config.permissions);
+  const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine },
+    { sessions, hub, engine, access },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
@@ -198,7 +230,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       })
     : undefined;
   const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs });
-  const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, {
+  const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, gate, {
     heartbeatMs: config.heartbeatMs,
     maxBufferedBytes: config.maxBufferedBytes,
     retryMs: 2000,
@@ -213,11 +245,11 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   });
   const router = new Router({
     paths: config.paths,
-    restPublish: new RestPublish(engine, hub, { maxBodyBytes: config.maxBodyBytes }),
-    restHistory: new RestHistory(engine),
-    restPresence: new RestPresence(engine),
+    restPublish: new RestPublish(engine, hub, gate, { maxBodyBytes: config.maxBodyBytes }),
+    restHistory: new RestHistory(engine, gate),
+    restPresence: new RestPresence(engine, gate),
     restSubscribe,
-    publishAuth: createPublishAuth(config.publishKey),
+    restSign: new RestSign((grant) => tokens.sign(grant), gate),
     origins: createOriginPolicy(config.allowedOrigins),
     longPolling,
     webSocket,
@@ -346,6 +378,11 @@ function validate(config: Settings): void {
   }
   if (config.publishKey !== undefined && config.publishKey.length < 16) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'publishKey must be at least 16 characters');
+  }
+  try {
+    validatePermissions(config.permissions);
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
   }
   for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes'] as const) {
     const value = config[key];

@@ -1,7 +1,7 @@
 /**
  * @module
- * Which transport serves a request: `/health`; the REST API (`/pub/…` with the publish key,
- * `/history/…`, `/presence/…`, `/sub/…`); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
+ * Which transport serves a request: `/health`; the REST API (`/pub/…`, `/history/…`,
+ * `/presence/…`, `/sub/…`, `/sign`; each asks the REST gate who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
  * streams, WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
@@ -14,9 +14,10 @@ import { isEngineUnavailable } from '../core/errors.js';
 import type { RestHistory } from '../rest/history.js';
 import type { RestPresence } from '../rest/presence.js';
 import type { RestPublish } from '../rest/publish.js';
+import { SIGN_PATH } from '../rest/sign.js';
+import type { RestSign } from '../rest/sign.js';
 import type { RestSubscribe } from '../rest/subscribe.js';
 import type { LongPollingTransport } from '../transports/long-polling.js';
-import type { AuthResult } from './auth.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import { answerPreflight, corsHeaders } from './cors.js';
 import type { OriginPolicy } from './cors.js';
@@ -38,7 +39,7 @@ export interface RouterParts {
   readonly restHistory: RestHistory;
   readonly restPresence: RestPresence;
   readonly restSubscribe: RestSubscribe;
-  readonly publishAuth: (req: IncomingMessage) => AuthResult;
+  readonly restSign: RestSign;
   readonly origins: OriginPolicy;
   readonly longPolling: LongPollingTransport;
   readonly webSocket: WebSocketTransport | undefined;
@@ -66,7 +67,7 @@ export class Router {
       sendJson(res, status === 'ok' ? 200 : 503, JSON.stringify({ status, engine, ...this.parts.stats() }));
       return true;
     }
-    const rest = REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
+    const rest = pathname === SIGN_PATH || REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
@@ -103,12 +104,11 @@ export class Router {
       this.#track(req, res, this.parts.restHistory.serve(req, res, pathname.slice(HISTORY_PREFIX.length), new URLSearchParams(query), cors));
       return;
     }
-    const auth = this.parts.publishAuth(req);
-    if (!auth.ok) {
-      sendError(res, auth.status, auth.error, auth.status === 401 ? { ...cors, 'WWW-Authenticate': 'Bearer' } : cors);
+    if (pathname === SIGN_PATH) {
+      this.#track(req, res, this.parts.restSign.serve(req, res, new URLSearchParams(query), cors));
       return;
     }
-    this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), cors));
+    this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), new URLSearchParams(query), cors));
   }
 
   /**
@@ -147,8 +147,14 @@ export class Router {
       refuseUpgrade(socket, refusal.status, refusal.message);
       return true;
     }
-    if (rest) this.parts.restSubscribe.upgrade(req, socket, head, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), webSocket);
-    else webSocket.upgrade(req, socket, head);
+    if (!rest) {
+      webSocket.upgrade(req, socket, head);
+      return true;
+    }
+    this.parts.restSubscribe.upgrade(req, socket, head, pathname.slice(SUBSCRIBE_PREFIX.length), new URLSearchParams(query), webSocket).catch((error: unknown) => {
+      this.parts.logger.error('upgrade failed', { error, url: req.url });
+      socket.destroy();
+    });
     return true;
   }
 

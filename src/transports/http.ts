@@ -48,6 +48,23 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
+/** The cookie a browser app may keep its Herald token in. */
+export const TOKEN_COOKIE = 'herald_token';
+
+/**
+ * A token the request carries, wherever it can: `Authorization: Bearer`, `?token=` (EventSource
+ * and WebSocket in browsers cannot set headers), or the `herald_token` cookie.
+ */
+export function readToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
+  const header = req.headers.authorization;
+  const bearer = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer !== null) return bearer[1];
+  const inQuery = query.get('token');
+  if (inQuery !== null && inQuery !== '') return inQuery;
+  const cookie = readCookie(req, TOKEN_COOKIE);
+  return cookie === undefined || cookie === '' ? undefined : cookie;
+}
+
 /**
  * The messages of one request, however they were encoded: a JSON body (an array or a single
  * message), or one or more `message` parameters (form body, `text/plain` body from Faye's
@@ -88,10 +105,10 @@ export function parseJson(text: string): unknown {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 /** Refuses a WebSocket upgrade with a plain HTTP error naming the problem, then closes the socket. */
-export function refuseUpgrade(socket: Duplex, status: 400 | 403 | 503, message: string): void {
+export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, message: string): void {
   const body = JSON.stringify({ error: message });
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

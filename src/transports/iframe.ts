@@ -17,5 +17,6 @@ export function iframeFormat(messageFormat: WireFormat, callback: string): Strea
     frame: { encode: (message: Message) => script(messageFormat.encode(message)) },
     heartbeat: '<!-- -->\n',
     gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
+    farewell: (reason) => script(JSON.stringify({ closed: true, reason })),
   };
 }

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
-import { HttpError, isJson, parseMessages, readBody, readCookie, sendError, sendJson } from './http.js';
+import { HttpError, isJson, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -70,6 +70,7 @@ export class LongPollingTransport {
       canSetCookie: true,
       remoteAddress: req.socket.remoteAddress,
       headers: req.headers,
+      token: readToken(req, query),
     };
     const outcome = await this.handleBatch(messages, context);
     const replyHeaders = { ...headers };

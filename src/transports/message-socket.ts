@@ -26,5 +26,6 @@ export class MessageSocket implements Stream {
   sessionClosed(reason: CloseReason): void {
     if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
     else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
+    else if (reason === 'token_expired') this.peer.close(CLOSE.policyViolation, 'token expired: subscribe again with a fresh one');
   }
 }

@@ -17,6 +17,8 @@ export interface PushFormat {
   /** One message's frame. */
   readonly frame: WireFormat;
   readonly heartbeat: string;
+  /** The last words of a stream the server ends (token expired, shutdown, slow consumer), naming why. */
+  readonly farewell?: (reason: CloseReason) => string;
 }
 
 /** A push format for plain subscriptions, which also says when messages were lost for good. */
@@ -80,7 +82,8 @@ export class PushStream implements Stream {
     return true;
   }
 
-  sessionClosed(_reason: CloseReason): void {
+  sessionClosed(reason: CloseReason): void {
+    if (reason !== 'client' && this.format.farewell !== undefined) this.write(this.format.farewell(reason));
     this.end();
   }
 

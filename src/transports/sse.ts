@@ -15,5 +15,6 @@ export function sseFormat(messageFormat: WireFormat, retryMs: number): StreamFor
     frame: { encode: (message: Message) => `id: ${message.id}\ndata: ${messageFormat.encode(message)}\n\n` },
     heartbeat: ':\n\n',
     gap: (channel, since) => `event: gap\ndata: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
+    farewell: (reason) => `event: close\ndata: ${JSON.stringify({ reason })}\n\n`,
   };
 }

@@ -13,7 +13,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
-import { readCookie } from './http.js';
+import { readCookie, readToken } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
 export interface WebSocketOptions {
@@ -95,6 +95,7 @@ export class WebSocketTransport {
         canSetCookie: false,
         remoteAddress: req.socket.remoteAddress,
         headers: req.headers,
+        token: readToken(req, new URLSearchParams(req.url?.split('?')[1] ?? '')),
       };
       new BayeuxSocket(peer, context, this.handleBatch, this.#frames);
     });

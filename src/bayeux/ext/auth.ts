@@ -1,0 +1,36 @@
+/**
+ * @module
+ * Tokens over Bayeux. A client proves who it is with `ext: {auth: {token}}`:
+ * - on `/meta/handshake` (or with the HTTP request that carries it: `Authorization: Bearer`,
+ *   `?token=`, the `herald_token` cookie) — the session then acts with that token;
+ * - on `/meta/subscribe`, for that subscription only (a channel-bound token from `POST /sign`);
+ * - on `/meta/connect`, to refresh the session's token before it expires (same subject only).
+ * A session whose token expires without a refresh is closed (`403:token_expired:session_closed`,
+ * advice handshake), so a client with a token source handshakes again with a fresh one.
+ */
+import type { AccessPolicy, Principal, TokenCheck } from '../../core/access.js';
+import type { RequestContext } from '../../core/protocol.js';
+import { isObject } from '../message.js';
+import type { BayeuxMessage } from '../message.js';
+
+/** `ext.auth.token`, if the message carries one. */
+export function tokenIn(message: BayeuxMessage): string | undefined {
+  const { ext } = message;
+  if (!isObject(ext) || !isObject(ext.auth)) return undefined;
+  const { token } = ext.auth;
+  return typeof token === 'string' && token.length > 0 ? token : undefined;
+}
+
+export type Authentication = { ok: true; principal: Principal | undefined } | Extract<TokenCheck, { ok: false }>;
+
+/** Who a message acts as: its own token, else its HTTP request's, else anonymous. */
+export async function authenticate(message: BayeuxMessage, context: RequestContext, access: AccessPolicy): Promise<Authentication> {
+  const token = tokenIn(message) ?? context.token;
+  if (token === undefined) return { ok: true, principal: undefined };
+  return access.verify(token);
+}
+
+/** The reason arg of a refusal: `token_expired` or `invalid_token`. */
+export function refusalReason(check: Extract<TokenCheck, { ok: false }>): string {
+  return check.reason === 'expired' ? 'token_expired' : 'invalid_token';
+}

@@ -1,0 +1,20 @@
+/**
+ * @module
+ * The question every REST route asks before doing anything: may this request do this on that
+ * channel? The server layer answers it (publish key, tokens, channel rules).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from '../core/access.js';
+
+/** `manage`: what only a backend may do (drop history, sign tokens). */
+export type RestAction = 'subscribe' | 'publish' | 'manage';
+
+/** `principal`: the verified token the request acts with; undefined for a backend or anonymous. */
+export type RestVerdict = { ok: true; principal: Principal | undefined } | { ok: false; status: 401 | 403; error: string };
+
+export type RestGate = (req: IncomingMessage, query: URLSearchParams, action: RestAction, channel: string) => Promise<RestVerdict>;
+
+/** The headers of a refusal: a 401 says how to authenticate. */
+export function refusalHeaders(verdict: Extract<RestVerdict, { ok: false }>, headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  return verdict.status === 401 ? { ...headers, 'WWW-Authenticate': 'Bearer' } : headers;
+}
