@@ -209,7 +209,7 @@ function httpRequest(port, method, path, body) {
 async function startHerald(index, port, redisPort) {
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...nodeArgs, MAIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--demo', 'off', '--log-level', 'warn'];
+  const args = [...nodeArgs, MAIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--demo', 'off', '--log-level', 'warn', '--max-sessions-per-ip', '0', '--max-connections', '0'];
   if (redisPort !== undefined) args.push('--engine', `redis://127.0.0.1:${redisPort}`);
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'] }));
   const node = { index, port, child, warnings: [] };

@@ -49,6 +49,8 @@ export const BAYEUX_DEFAULTS: BayeuxOptions = {
   maxSessionsPerBrowser: 1,
   multiSessionIntervalMs: 2_000,
   allowPublishWithoutSession: true,
+  maxSubscriptions: 1024,
+  maxMessageBytes: 128 * 1024,
 };
 
 export interface BayeuxServerParts {

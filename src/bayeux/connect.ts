@@ -77,8 +77,9 @@ async function refreshToken(message: BayeuxMessage, session: Session, deps: Baye
 }
 
 /** A valid connect from a known session: answered now or held. `gaps`: channels a resume could not fill. */
-function answerConnect(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps, gaps: string[]): BayeuxReply[] {
+function answerConnect(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps, resumeGaps: string[]): BayeuxReply[] {
   const reply = replyTo('/meta/connect', message);
+  const gaps = session.hasGaps ? [...new Set(resumeGaps.concat(session.takeGaps()))] : resumeGaps;
   const first = session.connects === 0;
   session.connects++;
   const owed = receiveAck(session, message);
@@ -126,12 +127,17 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
 /** The reply to a held connect once it resumes; queued messages follow it unless it was replaced. */
 /** The reply to a held connect once it resumes, and the deliveries that follow it. */
 export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
-  const reply = heldConnectReply(held, reason, deps);
+  let reply = heldConnectReply(held, reason, deps);
   // A replaced connect leaves the queue to the connect that replaced it.
   const fresh = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
+  // Channels that lost messages to the slow-consumer policy (drop-oldest), as a resume reports them.
+  if (fresh.length > 0 || reason === 'messages') {
+    const gaps = held.session.takeGaps();
+    if (gaps.length > 0) reply = { ...reply, ext: { herald: { gaps } } };
+  }
   if (!usesAck(held.session) || reason === 'closed') return { reply, deliveries: fresh };
   const { deliveries, batch } = nextBatch(held.session, fresh);
-  return { reply: { ...reply, ext: { ack: batch } }, deliveries };
+  return { reply: { ...reply, ext: { ...(reply.ext as object | undefined), ack: batch } }, deliveries };
 }
 
 function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {

@@ -23,6 +23,10 @@ export interface BayeuxOptions extends AdviceTimings {
   readonly multiSessionIntervalMs: number;
   /** Accept publishes that carry no clientId (REST-style publishing into Bayeux). */
   readonly allowPublishWithoutSession: boolean;
+  /** Subscriptions one session may hold. */
+  readonly maxSubscriptions: number;
+  /** Largest `data` of a published message, as JSON bytes. */
+  readonly maxMessageBytes: number;
 }
 
 export interface BayeuxDeps {

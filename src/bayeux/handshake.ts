@@ -41,6 +41,9 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
     return fail(BayeuxErrors.connectionTypes(offered as string[]));
   }
 
+  if (deps.sessions.atAddressLimit(batch.context.remoteAddress)) {
+    return [{ ...reply, error: BayeuxErrors.handshakeDenied('too_many_sessions_from_this_address'), advice: { ...HANDSHAKE_ADVICE, interval: 10_000 } }];
+  }
   if (tokenIn(message) === undefined && batch.context.token === undefined) return [open(message, reply, undefined, batch, deps)];
   return authenticate(message, batch.context, deps.access).then((auth) => {
     if (auth.ok) return [open(message, reply, auth.principal, batch, deps)];
@@ -53,7 +56,7 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
 /** Creates the session a valid handshake asked for. */
 function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal | undefined, batch: Batch, deps: BayeuxDeps): BayeuxReply {
   const { options } = deps;
-  const session = deps.sessions.create();
+  const session = deps.sessions.create(batch.context.remoteAddress);
   session.principal = principal;
   const { context } = batch;
   if (context.browserId !== undefined) session.browserId = context.browserId;

@@ -35,6 +35,10 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
     session.touch();
     clientId = session.id;
     principal = session.principal;
+    if (!session.allowMessage()) {
+      deps.sessions.counters.hit('message_rate');
+      return fail(BayeuxErrors.rateLimited(session.messageRate));
+    }
   } else if (!deps.options.allowPublishWithoutSession || batch.context.simpleRequest === true) {
     // Without a session, only a JSON POST may publish: any page could make the others (CSRF).
     return fail(BayeuxErrors.missing('clientId'));
@@ -49,6 +53,11 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   const { data } = message;
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
   if (!isSerialisable(data)) return fail(BayeuxErrors.invalidData());
+  const size = Buffer.byteLength(JSON.stringify(data));
+  if (size > deps.options.maxMessageBytes) {
+    deps.sessions.counters.hit('message_size');
+    return fail(BayeuxErrors.messageTooLarge(size, deps.options.maxMessageBytes));
+  }
 
   if (channel.kind === 'service') return callService(message, channel.name, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
   if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];

@@ -20,8 +20,6 @@ import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 /** Bounds the work one message can ask for. */
 export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
-/** Bounds what one session can hold in the index. */
-export const MAX_SUBSCRIPTIONS_PER_SESSION = 1024;
 
 type Change = (session: Session, pattern: string) => Promise<void>;
 
@@ -49,6 +47,10 @@ async function change(
   if (message.clientId === undefined) return fail(BayeuxErrors.missing('clientId'));
   if (session === undefined) return fail(BayeuxErrors.sessionUnknown(), { advice: HANDSHAKE_ADVICE });
   session.touch();
+  if (!session.allowMessage()) {
+    deps.sessions.counters.hit('message_rate');
+    return fail(BayeuxErrors.rateLimited(session.messageRate));
+  }
   if (subscription === undefined) return fail(BayeuxErrors.missing('subscription'));
   if (!isEchoable(subscription) || (Array.isArray(subscription) && subscription.length === 0)) {
     return fail(BayeuxErrors.badRequest('subscription must be a channel or a non-empty array of channels'));
@@ -65,8 +67,10 @@ async function change(
     if (parsed.kind === 'broadcast') recorded.push(pattern);
   }
   if (channel === '/meta/subscribe') {
-    if (session.subscriptions.size + recorded.length > MAX_SUBSCRIPTIONS_PER_SESSION) {
-      return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions per session`));
+    const max = deps.options.maxSubscriptions;
+    if (session.subscriptions.size + recorded.filter((p) => !session.subscriptions.has(p)).length > max) {
+      deps.sessions.counters.hit('subscriptions');
+      return fail(BayeuxErrors.tooManySubscriptions(max));
     }
     const denied = await refusal(message, session, recorded, deps);
     if (denied !== undefined) return fail(denied);

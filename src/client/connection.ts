@@ -17,12 +17,19 @@ export interface ConnectionOptions {
   readonly maxNetworkDelayMs: number;
   /** `ext` of the handshake (Herald's ids are always asked for). */
   readonly handshakeExt: Record<string, unknown>;
+  /** Where the token sent with each handshake comes from (asked again on every handshake). */
+  readonly token?: TokenSource | undefined;
   /** Every type this client could use: the handshake offers them all, as Bayeux clients do. */
   readonly offeredTypes: readonly ConnectionType[];
 }
 
+/** A token, or a function that fetches a fresh one (called on every handshake). */
+export type TokenSource = string | (() => string | Promise<string>);
+
 export interface ConnectionHandlers {
   onDelivery(message: Message): void;
+  /** Channels whose messages the server had to drop (a slow consumer): they have a gap. */
+  onGaps?(channels: string[]): void;
   /** Called once, when the session can no longer be used. */
   onLost(reconnect: Reconnect, error: Error, advice: Advice): void;
 }
@@ -79,12 +86,16 @@ export class Connection implements TransportSink {
     // Set first: a message arriving with the first connect's reply is already a delivery.
     this.#handlers = handlers;
     try {
+      const source = this.options.token;
+      const token = typeof source === 'function' ? await source() : source;
+      const ext: Record<string, unknown> = { ...this.options.handshakeExt, herald: { ids: true } };
+      if (token !== undefined && token !== '') ext.auth = { token };
       const reply = await this.request({
         channel: '/meta/handshake',
         version: '1.0',
         minimumVersion: '1.0',
         supportedConnectionTypes: [...this.options.offeredTypes],
-        ext: { ...this.options.handshakeExt, herald: { ids: true } },
+        ext,
       });
       if (reply.successful !== true || typeof reply.clientId !== 'string') {
         throw new HandshakeError(reply, reply.advice?.reconnect === 'none' ? 'none' : 'handshake');
@@ -225,6 +236,8 @@ export class Connection implements TransportSink {
     held.then(
       (reply) => {
         if (this.#heldConnect === held) this.#heldConnect = undefined;
+        const gaps = reply.ext?.herald?.gaps;
+        if (Array.isArray(gaps)) this.#handlers?.onGaps?.(gaps.filter((channel): channel is string => typeof channel === 'string'));
         this.#scheduleConnect(reply);
       },
       () => undefined, // the failure has already ended the connection

@@ -14,6 +14,7 @@
  */
 import { expandChannel, parseChannel } from '../core/channel.js';
 import type { BackoffOptions } from './backoff.js';
+import type { TokenSource } from './connection.js';
 import { Link } from './link.js';
 import type { ConnectionType } from './protocol.js';
 import { CONNECTION_TYPES } from './protocol.js';
@@ -33,8 +34,14 @@ export interface HeraldClientOptions {
   upgradeAfterMs?: number;
   /** Tabs of one origin share one server connection (default true where the browser can). */
   shareConnection?: boolean;
-  /** Sent in the handshake's `ext` (authentication, for instance). */
+  /** Sent in the handshake's `ext`. */
   ext?: Record<string, unknown>;
+  /**
+   * A token (JWT, or one from the server's `POST /sign`) naming what this client may subscribe to
+   * and publish on; or a function returning a fresh one, asked on every handshake — so a client
+   * whose token expired comes back with a new one and resumes where it was. Also sent with `history()`.
+   */
+  token?: TokenSource;
   /** A WebSocket implementation where there is no global one (in Node 20, the WebSocket class of the `ws` package). */
   WebSocket?: WebSocketConstructor;
   EventSource?: EventSourceConstructor;
@@ -100,11 +107,13 @@ export class Herald {
   readonly #seen = new Map<string, string>();
   readonly #events: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = { state: new Set(), gap: new Set(), error: new Set() };
   readonly #fetch: typeof fetch | undefined;
+  readonly #token: TokenSource | undefined;
   #state: State = 'connecting';
   #transport: ConnectionType | undefined;
 
   constructor(url: string, options: HeraldClientOptions = {}) {
     this.url = resolveEndpoint(url);
+    this.#token = options.token;
     const host = globalThis as Record<string, any>;
     this.#fetch = options.fetch ?? (typeof host.fetch === 'function' ? host.fetch.bind(globalThis) : undefined);
     const env: TransportEnvironment = {
@@ -126,6 +135,7 @@ export class Herald {
           maxNetworkDelayMs: options.maxNetworkDelayMs ?? CLIENT_DEFAULTS.maxNetworkDelayMs,
           upgradeAfterMs: options.upgradeAfterMs ?? CLIENT_DEFAULTS.upgradeAfterMs,
           handshakeExt: options.ext ?? {},
+          token: options.token,
         },
         to,
         seenIds,
@@ -196,7 +206,9 @@ export class Herald {
     if (query.since !== undefined) params.set('since', query.since);
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     const url = `${new URL(this.url).origin}/history${channel}?${params}`;
-    const response = await this.#fetch(url, { credentials: 'include', cache: 'no-store' });
+    const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    const headers: Record<string, string> = token === undefined || token === '' ? {} : { Authorization: `Bearer ${token}` };
+    const response = await this.#fetch(url, { credentials: 'include', cache: 'no-store', headers });
     if (!response.ok) throw new Error(`history of ${channel}: HTTP ${response.status}`);
     return (await response.json()) as { messages: HistoryMessage[]; gap: boolean };
   }

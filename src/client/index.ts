@@ -8,6 +8,7 @@ export { Backoff, BACKOFF_DEFAULTS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { PublishError } from './link.js';
 export { HandshakeError } from './connection.js';
+export type { TokenSource } from './connection.js';
 export { CONNECTION_TYPES } from './protocol.js';
 export type { ConnectionType } from './protocol.js';
 export type { PublishReply, State, StateDetail } from './upstream.js';

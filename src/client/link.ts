@@ -9,7 +9,7 @@
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { Connection, HandshakeError } from './connection.js';
-import type { Reconnect } from './connection.js';
+import type { Reconnect, TokenSource } from './connection.js';
 import type { Advice, ConnectionType, Message } from './protocol.js';
 import { messageIdOf } from './protocol.js';
 import { createTransport } from './transports/create.js';
@@ -27,6 +27,7 @@ export interface LinkOptions {
   /** After falling back, try the better transport again after this long (doubling each time it fails); 0 = never. */
   readonly upgradeAfterMs: number;
   readonly handshakeExt: Record<string, unknown>;
+  readonly token?: TokenSource | undefined;
 }
 
 /** A publish the server refused, or one whose fate is unknown because the connection broke. */
@@ -171,8 +172,8 @@ export class Link implements Upstream {
   }
 
   #connect(type: ConnectionType): Connection {
-    const { env, maxNetworkDelayMs, handshakeExt } = this.options;
-    return new Connection((sink) => createTransport(type, env, sink), { maxNetworkDelayMs, handshakeExt, offeredTypes: this.options.transports });
+    const { env, maxNetworkDelayMs, handshakeExt, token } = this.options;
+    return new Connection((sink) => createTransport(type, env, sink), { maxNetworkDelayMs, handshakeExt, token, offeredTypes: this.options.transports });
   }
 
   #handlersFor(connection: Connection) {
@@ -181,6 +182,9 @@ export class Link implements Upstream {
         const waiting = this.#waiting.get(connection);
         if (waiting !== undefined) waiting.push(message);
         else this.#deliver(message);
+      },
+      onGaps: (channels: string[]) => {
+        for (const channel of channels) this.downstream.gap(channel);
       },
       onLost: (reconnect: Reconnect, error: Error, advice: Advice) => {
         if (connection !== this.#connection) return;

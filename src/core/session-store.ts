@@ -6,14 +6,23 @@
 import type { Clock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
 import { randomId } from './ids.js';
-import type { CloseReason } from './session.js';
+import { LimitCounters } from './limits.js';
+import type { CloseReason, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
 
 export interface SessionStoreOptions {
   /** A session with nothing held expires this long after the client last showed life. */
   maxIntervalMs: number;
-  /** Deliveries a session may queue before it is closed as a slow consumer. */
+  /** Deliveries a session may queue before the slow-consumer policy acts. */
   maxQueue: number;
+  /** What a full queue does (default: close the session). */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Messages per second one client may send; 0 = unlimited (the default). */
+  messageRate?: number;
+  /** Sessions one network address may hold at once (default: unlimited). */
+  maxSessionsPerAddress?: number;
+  /** Where refusals and drops are counted. */
+  limits?: LimitCounters;
   /** How often expiry is checked. */
   sweepIntervalMs?: number;
   clock?: Clock;
@@ -28,6 +37,9 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #ready: Session[] = [];
   readonly #closedListeners: SessionClosedListener[] = [];
+  readonly #perAddress = new Map<string, number>();
+  readonly #limits: SessionLimits;
+  readonly counters: LimitCounters;
   readonly #flushErrors: (error: unknown, session: Session) => void;
   readonly #clock: Clock;
   readonly #newId: () => string;
@@ -38,6 +50,8 @@ export class SessionStore {
     this.#clock = options.clock ?? systemClock;
     this.#newId = options.newId ?? randomId;
     this.#flushErrors = options.onFlushError ?? (() => {});
+    this.#limits = { maxQueue: options.maxQueue, slowConsumer: options.slowConsumer ?? 'disconnect', messageRate: options.messageRate ?? 0 };
+    this.counters = options.limits ?? new LimitCounters();
     const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
   }
@@ -53,11 +67,25 @@ export class SessionStore {
     return held;
   }
 
-  create(): Session {
-    const session = new Session(this.#newId(), this.options.maxQueue, this.#clock, {
+  /** Whether `address` already holds as many sessions as it may (counted as a refusal). */
+  atAddressLimit(address: string | undefined): boolean {
+    const max = this.options.maxSessionsPerAddress;
+    if (address === undefined || max === undefined || (this.#perAddress.get(address) ?? 0) < max) return false;
+    this.counters.hit('sessions_per_address');
+    return true;
+  }
+
+  /** `address`: where the client connects from, counted against the per-address limit. */
+  create(address?: string): Session {
+    const session = new Session(this.#newId(), this.#limits, this.#clock, {
       onReady: (ready) => this.#scheduleFlush(ready),
+      onDropped: () => this.counters.hit('queue_dropped'),
     });
     this.#sessions.set(session.id, session);
+    if (address !== undefined) {
+      session.address = address;
+      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    }
     return session;
   }
 
@@ -73,6 +101,12 @@ export class SessionStore {
   close(session: Session, reason: CloseReason): void {
     if (session.isClosed || this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
+    if (session.address !== undefined) {
+      const left = this.#perAddress.get(session.address)! - 1;
+      if (left === 0) this.#perAddress.delete(session.address);
+      else this.#perAddress.set(session.address, left);
+    }
+    if (reason === 'queue_full') this.counters.hit('queue_closed');
     for (const listener of this.#closedListeners) listener(session, reason);
     session.close(reason);
   }

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock, Timer } from './clock.js';
+import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
 
 /** Why a session ended. A closed set: each maps to reconnect advice in one place (bayeux/advice.ts). */
@@ -42,6 +43,22 @@ export interface Stream {
 export interface SessionHooks {
   /** Called once per burst when messages arrive for a held session, so flushes batch per tick. */
   readonly onReady: (session: Session) => void;
+  /** Called when a full queue drops its oldest delivery (policy drop-oldest). */
+  readonly onDropped?: (session: Session) => void;
+}
+
+/**
+ * What a full queue does: close the session (`disconnect`: the client reconnects and resumes
+ * from history), or drop its oldest delivery (`drop-oldest`) and tell the client which channels
+ * lost messages. Only sessions that can be told (they asked for message ids) drop; others close.
+ */
+export type SlowConsumerPolicy = 'disconnect' | 'drop-oldest';
+
+export interface SessionLimits {
+  readonly maxQueue: number;
+  readonly slowConsumer: SlowConsumerPolicy;
+  /** Messages per second the client may send (bursts of twice that); 0 = unlimited. */
+  readonly messageRate: number;
 }
 
 export class Session {
@@ -61,7 +78,13 @@ export class Session {
   /** Last moment the client showed life; expiry counts from here while nothing is held. */
   lastActivity: number;
 
+  /** The network address the session was opened from, for the per-address limit. */
+  address: string | undefined;
+
   #publicId: string | undefined;
+  #rate: RateBucket | undefined;
+  /** Channels that lost deliveries to the slow-consumer policy since the client was last told. */
+  #gaps: Set<string> | undefined;
   #queue: Delivery[] = [];
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
@@ -70,7 +93,7 @@ export class Session {
 
   constructor(
     readonly id: string,
-    readonly maxQueue: number,
+    private readonly limits: SessionLimits,
     private readonly clock: Clock,
     private readonly hooks: SessionHooks,
   ) {
@@ -110,13 +133,40 @@ export class Session {
     this.lastActivity = this.clock.now();
   }
 
-  /** Queues a delivery; false when the queue is full (the caller closes the session). */
+  /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
-    if (this.#queue.length >= this.maxQueue) return false;
+    if (this.#queue.length >= this.limits.maxQueue) {
+      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds) return false;
+      (this.#gaps ??= new Set()).add(this.#queue.shift()!.message.channel);
+      this.hooks.onDropped?.(this);
+    }
     this.#queue.push(delivery);
     this.#signalReady();
     return true;
+  }
+
+  /** The channels that lost deliveries since the last call (policy drop-oldest), and forgets them. */
+  takeGaps(): string[] {
+    const gaps = this.#gaps;
+    this.#gaps = undefined;
+    return gaps === undefined ? [] : [...gaps];
+  }
+
+  get hasGaps(): boolean {
+    return this.#gaps !== undefined;
+  }
+
+  /** Messages per second the client may send; 0 = unlimited. */
+  get messageRate(): number {
+    return this.limits.messageRate;
+  }
+
+  /** Counts one message from the client against its rate; false when it is sending too fast. */
+  allowMessage(): boolean {
+    if (this.limits.messageRate <= 0) return true;
+    this.#rate ??= new RateBucket(this.limits.messageRate, this.limits.messageRate * 2, this.clock.now());
+    return this.#rate.take(this.clock.now());
   }
 
   /**
@@ -185,6 +235,8 @@ export class Session {
       return;
     }
     const deliveries = this.drain();
+    // Gaps travel in a connect reply: answer the held connect now rather than at its timeout.
+    if (this.#gaps !== undefined) this.#resume('messages');
     if (this.#stream.push(deliveries)) return;
     // The stream's connection is going away, and a request held on it likely is too: keep the
     // messages for whichever connect comes next rather than hand them to a dying one.

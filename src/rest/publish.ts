@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
+import type { LimitCounters } from '../core/limits.js';
 import { isSerialisable } from '../core/message.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
@@ -15,6 +16,9 @@ import { refusalHeaders } from './rest-gate.js';
 
 export interface RestPublishOptions {
   readonly maxBodyBytes: number;
+  /** Largest message, as JSON bytes of its data. */
+  readonly maxMessageBytes: number;
+  readonly counters: LimitCounters;
 }
 
 export class RestPublish {
@@ -45,9 +49,15 @@ export class RestPublish {
       data = isJson(req.headers['content-type']) ? parseJson(body) : body;
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
+      if (error.status === 413) this.options.counters.hit('body_size');
       return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
     if (!isSerialisable(data)) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
+    const size = Buffer.byteLength(JSON.stringify(data));
+    if (size > this.options.maxMessageBytes) {
+      this.options.counters.hit('message_size');
+      return sendError(res, 413, `message too large: ${size} bytes as JSON, at most ${this.options.maxMessageBytes}`, headers);
+    }
     const message = await this.engine.publish({ channel, data });
     sendJson(res, 200, JSON.stringify({ id: message.id, channel, subscribers: this.hub.countSubscribers(channel) }), headers);
   }

@@ -47,7 +47,7 @@ export class SubscribePoll {
 
     // A held poll subscribes before reading history: a message published in between is then
     // queued, not missed. A short poll only reads history.
-    const session = wait === null ? this.sessions.create() : undefined;
+    const session = wait === null ? this.sessions.create(req.socket.remoteAddress) : undefined;
     if (session !== undefined) await this.hub.subscribe(session, channel.name);
     const backlog: string[] = [];
     if (since !== undefined) {

@@ -45,6 +45,7 @@ export interface RestSubscribeOptions {
 }
 
 const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
+const TOO_MANY_SESSIONS = 'too many subscriptions open from this address: close some, or raise --max-sessions-per-ip';
 
 type StreamKind = 'stream' | 'multipart' | 'iframe';
 
@@ -83,6 +84,7 @@ export class RestSubscribe {
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
     if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
     let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
     if (transport === 'iframe' && (query.get('callback') ?? '') !== '') {
@@ -94,7 +96,7 @@ export class RestSubscribe {
       }
     }
 
-    const session = this.sessions.create();
+    const session = this.sessions.create(req.socket.remoteAddress);
     // The stream ends when the token it was opened with expires; the client comes back with a new one.
     session.principal = verdict.principal;
     const { replay, gap } = await this.#resume(session, channel, since);
@@ -121,9 +123,10 @@ export class RestSubscribe {
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.error);
+    if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
     if (socket.destroyed) return;
     webSocket.accept(req, socket, head, (peer) => {
-      const session = this.sessions.create();
+      const session = this.sessions.create(req.socket.remoteAddress);
       session.principal = verdict.principal;
       peer.ws.once('close', () => this.sessions.close(session, 'client'));
       this.#resume(session, channel, since).then(

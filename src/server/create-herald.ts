@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BAYEUX_DEFAULTS, BayeuxServer } from '../bayeux/bayeux-server.js';
 import type { Extension } from '../bayeux/extensions.js';
@@ -19,6 +19,9 @@ import { MemoryEngine } from '../core/memory-engine.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
+import type { SlowConsumerPolicy } from '../core/session.js';
+import { LimitCounters } from '../core/limits.js';
+import type { LimitName } from '../core/limits.js';
 import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
@@ -55,10 +58,26 @@ export interface HeraldOptions {
   intervalMs?: number;
   /** A session with no connect for this long (after `intervalMs`) is expired. */
   maxIntervalMs?: number;
-  /** Deliveries a session may queue before it is closed as a slow consumer. */
+  /** Deliveries a session may queue before the slow-consumer policy acts. */
   maxQueue?: number;
-  /** Largest request body (413 above). */
+  /**
+   * What a full queue does: `disconnect` closes the session (the client reconnects and resumes
+   * from history), `drop-oldest` drops its oldest delivery and reports the channel as a gap to
+   * clients that resume (Herald's); others are disconnected.
+   */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Largest request body or WebSocket frame (413 / close 1009 above). */
   maxBodyBytes?: number;
+  /** Largest message a client or the REST API may publish, as JSON bytes of its data. */
+  maxMessageBytes?: number;
+  /** Messages per second one Bayeux client may send (publish, subscribe, unsubscribe; bursts of twice that); 0 = unlimited. */
+  maxMessageRate?: number;
+  /** Subscriptions one session may hold. */
+  maxSubscriptions?: number;
+  /** Sessions (Bayeux clients, REST subscriptions) one IP address may hold at once; 0 = unlimited. */
+  maxSessionsPerAddress?: number;
+  /** Open connections (TCP) across the servers Herald serves on; 0 = unlimited. Above it, 503. */
+  maxConnections?: number;
   /** Origins allowed to call Herald from a browser (`*`, `localhost`, or exact origins); its own origin always is. */
   allowedOrigins?: readonly string[];
   /** Long-polls one browser may hold at once; < 0 = unlimited. */
@@ -120,7 +139,13 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   intervalMs: BAYEUX_DEFAULTS.intervalMs,
   maxIntervalMs: BAYEUX_DEFAULTS.maxIntervalMs,
   maxQueue: 10_000,
+  slowConsumer: 'disconnect',
   maxBodyBytes: 1024 * 1024,
+  maxMessageBytes: 128 * 1024,
+  maxMessageRate: 100,
+  maxSubscriptions: 1024,
+  maxSessionsPerAddress: 1000,
+  maxConnections: 10_000,
   allowedOrigins: [LOCALHOST_ORIGINS],
   maxSessionsPerBrowser: BAYEUX_DEFAULTS.maxSessionsPerBrowser,
   multiSessionIntervalMs: BAYEUX_DEFAULTS.multiSessionIntervalMs,
@@ -143,6 +168,9 @@ export interface HeraldStats {
   readonly heldConnects: number;
   readonly patterns: number;
   readonly webSockets: number;
+  readonly connections: number;
+  /** How often each limit refused something (or, for slow consumers, dropped or closed). */
+  readonly limits: Record<LimitName, number>;
 }
 
 export interface Herald {
@@ -178,9 +206,14 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const logger = options.logger ?? silentLogger;
   validate(config);
   const engine = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
+  const counters = new LimitCounters();
   const sessions = new SessionStore({
     maxIntervalMs: config.intervalMs + config.maxIntervalMs,
     maxQueue: config.maxQueue,
+    slowConsumer: config.slowConsumer,
+    messageRate: config.maxMessageRate,
+    maxSessionsPerAddress: config.maxSessionsPerAddress === 0 ? undefined : config.maxSessionsPerAddress,
+    limits: counters,
     clock: options.clock,
     onFlushError: (error, session) => logger.error('flush failed', { error, clientId: session.id }),
   });
@@ -205,6 +238,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       maxSessionsPerBrowser: config.maxSessionsPerBrowser,
       multiSessionIntervalMs: config.multiSessionIntervalMs,
       allowPublishWithoutSession: config.allowPublishWithoutSession,
+      maxSubscriptions: config.maxSubscriptions,
+      maxMessageBytes: config.maxMessageBytes,
       connectionTypes: connectionTypes(config.transports),
     },
   );
@@ -212,12 +247,14 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     maxBodyBytes: config.maxBodyBytes,
     cookieAttributes: config.cookieAttributes,
     callbackPolling: enabled.has('callback-polling'),
+    onTooLarge: () => counters.hit('body_size'),
   });
   const webSocket = enabled.has('websocket')
     ? new WebSocketTransport(bayeux.handleBatch, {
         maxPayloadBytes: config.maxBodyBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         pingIntervalMs: config.pingIntervalMs,
+        onTooLarge: () => counters.hit('body_size'),
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
@@ -236,16 +273,19 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     retryMs: 2000,
   });
   const servers = new Set<Server>();
+  const connections = new Set<Socket>();
   let closing: Promise<void> | undefined;
   const stats = (): HeraldStats => ({
     sessions: sessions.size,
     heldConnects: sessions.heldCount(),
     patterns: hub.patternCount,
     webSockets: webSocket?.openSockets ?? 0,
+    connections: connections.size,
+    limits: counters.snapshot(),
   });
   const router = new Router({
     paths: config.paths,
-    restPublish: new RestPublish(engine, hub, gate, { maxBodyBytes: config.maxBodyBytes }),
+    restPublish: new RestPublish(engine, hub, gate, { maxBodyBytes: config.maxBodyBytes, maxMessageBytes: config.maxMessageBytes, counters }),
     restHistory: new RestHistory(engine, gate),
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
@@ -270,7 +310,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (handle(req, res)) return;
-      if (previous.length === 0) sendError(res, 404, `no such path: ${new URL(req.url ?? '/', 'http://x').pathname}`);
+      // Not `new URL(req.url, base)`: a target such as `//host%3C` parses as a (bad) host and throws.
+      if (previous.length === 0) sendError(res, 404, `no such path: ${(req.url ?? '/').split('?')[0]!.slice(0, 200)}`);
       for (const listener of previous) listener.call(server, req, res);
     });
     const previousUpgrade = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
@@ -280,7 +321,20 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       if (previousUpgrade.length === 0) socket.destroy();
       for (const listener of previousUpgrade) listener.call(server, req, socket, head);
     });
+    server.on('connection', (socket: Socket) => admitConnection(socket));
     servers.add(server);
+  }
+
+  /** Counts a new connection, or turns it away with a 503 when the server is full. */
+  function admitConnection(socket: Socket): void {
+    if (config.maxConnections > 0 && connections.size >= config.maxConnections) {
+      counters.hit('connections');
+      const body = JSON.stringify({ error: `too many connections (at most ${config.maxConnections}): try again later` });
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
   }
 
   async function listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
@@ -384,11 +438,20 @@ function validate(config: Settings): void {
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
   }
-  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes'] as const) {
+  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes', 'maxMessageBytes', 'maxSubscriptions'] as const) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a positive integer, got ${String(value)}`);
     }
+  }
+  for (const key of ['maxMessageRate', 'maxSessionsPerAddress', 'maxConnections'] as const) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 0) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a whole number (0 = unlimited), got ${String(value)}`);
+    }
+  }
+  if (config.slowConsumer !== 'disconnect' && config.slowConsumer !== 'drop-oldest') {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `slowConsumer must be "disconnect" or "drop-oldest", got ${JSON.stringify(config.slowConsumer)}`);
   }
   if (config.transports.length === 0 || config.transports.some((name) => !TRANSPORT_NAMES.includes(name))) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `transports must be some of ${TRANSPORT_NAMES.join(', ')}, got ${config.transports.join(', ') || 'none'}`);

@@ -21,6 +21,8 @@ export interface LongPollingOptions {
   readonly cookieAttributes: string;
   /** Serve GETs carrying a `jsonp` parameter as callback-polling. */
   readonly callbackPolling: boolean;
+  /** Told when a body is refused for its size (a metric). */
+  readonly onTooLarge?: () => void;
 }
 
 export class LongPollingTransport {
@@ -57,7 +59,10 @@ export class LongPollingTransport {
       if (!(error instanceof HttpError)) throw error;
       const extra: Record<string, string> = {};
       // An unread body would be taken for the next request on a kept-alive connection.
-      if (error.status === 413) extra.Connection = 'close';
+      if (error.status === 413) {
+        extra.Connection = 'close';
+        this.options.onTooLarge?.();
+      }
       if (error.status === 405) extra.Allow = 'GET, POST, OPTIONS';
       sendError(res, error.status, error.message, { ...headers, ...extra });
       return;
@@ -75,7 +80,9 @@ export class LongPollingTransport {
     const outcome = await this.handleBatch(messages, context);
     const replyHeaders = { ...headers };
     if (outcome.newBrowserId !== undefined) {
-      replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}`;
+      // Over TLS the cookie must never travel in clear afterwards.
+      const secure = 'encrypted' in req.socket && req.socket.encrypted === true && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
+      replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}`;
     }
     const reply = (body: string) => (callback === undefined ? sendJson(res, 200, body, replyHeaders) : sendJsonp(res, callback, body, replyHeaders));
     const pending = outcome.pending;

@@ -23,6 +23,8 @@ export interface WebSocketOptions {
   readonly maxBufferedBytes: number;
   /** Ping period; a peer that has not answered the previous ping by the next one is dropped. */
   readonly pingIntervalMs: number;
+  /** Told when a frame is refused for its size (a metric). */
+  readonly onTooLarge?: () => void;
   /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
   readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
 }
@@ -105,6 +107,8 @@ export class WebSocketTransport {
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
     this.#server.handleUpgrade(req, socket, head, (ws) => {
       const peer = new WsPeer(ws, socket, this.options.maxBufferedBytes);
+      const onTooLarge = this.options.onTooLarge;
+      if (onTooLarge !== undefined) ws.on('error', (error: Error & { code?: string }) => error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && onTooLarge());
       this.#peers.add(peer);
       ws.once('close', () => this.#peers.delete(peer));
       onOpen(peer);
