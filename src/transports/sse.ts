@@ -2,7 +2,8 @@
  * @module
  * Server-sent events for plain subscriptions: an event per message with its id in `id:` (so a
  * browser's EventSource resumes with `Last-Event-ID`), `retry:` advice, comment heartbeats, and
- * `event: gap` when messages were lost. Ids are base36, so they never hold CR or LF.
+ * `event: gap` when messages were lost, and `event: close` naming why the server ends the stream
+ * (a token expired, say). Ids are base36, so they never hold CR or LF.
  */
 import type { Message, WireFormat } from '../core/message.js';
 import type { StreamFormat } from './push-stream.js';
