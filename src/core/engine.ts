@@ -82,6 +82,8 @@ export interface Engine {
   health(): EngineHealth;
   /** Forgets a channel's stored messages; readers asking from before now get a gap. */
   deleteHistory(channel: string): Promise<void>;
+  /** What this node's history holds, when the engine can tell without I/O (for metrics). */
+  historyCounts?(): { readonly channels: number; readonly messages: number };
   /** Sets the node's single message listener. */
   onMessage(listener: MessageListener): void;
   close(): Promise<void>;

@@ -16,6 +16,9 @@ export interface HubErrorListener {
 
 export class Hub {
   readonly #index = new ChannelIndex<Session>();
+  /** Messages the engine handed to this node, and deliveries queued from them (for metrics). */
+  messagesIn = 0;
+  deliveriesQueued = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -66,7 +69,10 @@ export class Hub {
   #fanOut(message: Message): void {
     const delivery = new Delivery(message);
     let overflowed: Session[] | undefined;
-    for (const session of this.#index.match(message.channel)) {
+    const recipients = this.#index.match(message.channel);
+    this.messagesIn++;
+    this.deliveriesQueued += recipients.size;
+    for (const session of recipients) {
       if (!session.enqueue(delivery)) (overflowed ??= []).push(session);
     }
     if (overflowed !== undefined) for (const session of overflowed) this.sessions.close(session, 'queue_full');

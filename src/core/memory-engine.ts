@@ -142,6 +142,12 @@ export class MemoryEngine implements Engine {
     return false;
   }
 
+  historyCounts(): { channels: number; messages: number } {
+    let messages = 0;
+    for (const entry of this.#history.values()) messages += entry.messages.length;
+    return { channels: this.#history.size, messages };
+  }
+
   #remember(message: Message): void {
     if (this.#historySize === 0) return;
     let entry = this.#history.get(message.channel);

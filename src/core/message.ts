@@ -36,6 +36,8 @@ export interface WireFormat<T = string> {
  * message is serialised once per wire format however many sessions receive it.
  */
 export class Delivery {
+  /** Set once the first recipient took it for sending: publish→deliver latency is measured then, once. */
+  sent = false;
   #format: WireFormat<unknown> | undefined;
   #encoded: unknown;
   #others: Map<WireFormat<unknown>, unknown> | undefined;

@@ -7,6 +7,7 @@ import type { Clock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
 import { randomId } from './ids.js';
 import { LimitCounters } from './limits.js';
+import type { Delivery } from './message.js';
 import type { CloseReason, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
 
@@ -23,12 +24,25 @@ export interface SessionStoreOptions {
   maxSessionsPerAddress?: number;
   /** Where refusals and drops are counted. */
   limits?: LimitCounters;
+  /** Told the first time a delivery leaves for any client (publish→deliver latency). */
+  onFirstSent?: (delivery: Delivery) => void;
   /** How often expiry is checked. */
   sweepIntervalMs?: number;
   clock?: Clock;
   newId?: () => string;
   /** Told when flushing a session throws; the session is skipped, the others go on. */
   onFlushError?: (error: unknown, session: Session) => void;
+}
+
+export interface SessionCensus {
+  readonly sessions: number;
+  /** Held requests not on a push stream: long-polls waiting for messages. */
+  readonly heldPolls: number;
+  readonly subscriptions: number;
+  /** Deliveries queued across every session. */
+  readonly queued: number;
+  /** The sessions with the longest queues (slow consumers first), by public id. */
+  readonly deepestQueues: readonly { id: string; queued: number; address: string | undefined }[];
 }
 
 export type SessionClosedListener = (session: Session, reason: CloseReason) => void;
@@ -67,6 +81,33 @@ export class SessionStore {
     return held;
   }
 
+  /** One walk over every session for operators (metrics, dashboard): never on a hot path. */
+  census(slowest = 10): SessionCensus {
+    let heldPolls = 0;
+    let subscriptions = 0;
+    let queued = 0;
+    const deepest: Session[] = [];
+    for (const session of this.#sessions.values()) {
+      if (session.isHeld && session.stream === undefined) heldPolls++;
+      subscriptions += session.subscriptions.size;
+      const depth = session.queueLength;
+      queued += depth;
+      if (depth === 0) continue;
+      if (deepest.length < slowest || depth > deepest[deepest.length - 1]!.queueLength) {
+        deepest.push(session);
+        deepest.sort((a, b) => b.queueLength - a.queueLength);
+        if (deepest.length > slowest) deepest.pop();
+      }
+    }
+    return {
+      sessions: this.#sessions.size,
+      heldPolls,
+      subscriptions,
+      queued,
+      deepestQueues: deepest.map((session) => ({ id: session.publicId, queued: session.queueLength, address: session.address })),
+    };
+  }
+
   /** Whether `address` already holds as many sessions as it may (counted as a refusal). */
   atAddressLimit(address: string | undefined): boolean {
     const max = this.options.maxSessionsPerAddress;
@@ -80,6 +121,7 @@ export class SessionStore {
     const session = new Session(this.#newId(), this.#limits, this.#clock, {
       onReady: (ready) => this.#scheduleFlush(ready),
       onDropped: () => this.counters.hit('queue_dropped'),
+      onFirstSent: this.options.onFirstSent,
     });
     this.#sessions.set(session.id, session);
     if (address !== undefined) {

@@ -45,6 +45,8 @@ export interface SessionHooks {
   readonly onReady: (session: Session) => void;
   /** Called when a full queue drops its oldest delivery (policy drop-oldest). */
   readonly onDropped?: (session: Session) => void;
+  /** Called the first time any session takes a delivery for sending (publish→deliver latency). */
+  readonly onFirstSent?: (delivery: Delivery) => void;
 }
 
 /**
@@ -178,6 +180,8 @@ export class Session {
     const last = deliveries[deliveries.length - 1];
     if (last === undefined || this.closeReason !== undefined) return;
     const { channel, id } = last.message;
+    // Replayed history is not a fresh delivery: its age says nothing about latency.
+    for (const delivery of deliveries) delivery.sent = true;
     const newer = this.#queue.filter((queued) => queued.message.channel !== channel || queued.message.id > id);
     this.#queue = deliveries.concat(newer);
     this.#signalReady();
@@ -200,6 +204,14 @@ export class Session {
   drain(): Delivery[] {
     const taken = this.#queue;
     this.#queue = [];
+    const firstSent = this.hooks.onFirstSent;
+    if (firstSent !== undefined) {
+      for (const delivery of taken) {
+        if (delivery.sent) continue;
+        delivery.sent = true;
+        firstSent(delivery);
+      }
+    }
     return taken;
   }
 

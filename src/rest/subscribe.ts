@@ -152,6 +152,11 @@ export class RestSubscribe {
     return { replay: page.messages, gap: page.gap };
   }
 
+  /** Open HTTP streams (SSE, NDJSON, multipart, iframe); WebSockets are counted by their transport. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
   closeAll(): void {
     this.#streams.closeAll();
   }

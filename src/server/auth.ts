@@ -9,7 +9,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessPolicy } from '../core/access.js';
 import type { RestGate } from '../rest/rest-gate.js';
-import { readToken } from '../transports/http.js';
+import type { IncomingMessage } from 'node:http';
+import { readCookie, readToken } from '../transports/http.js';
 
 export function createRestGate(key: string | undefined, access: AccessPolicy): RestGate {
   const expected = key === undefined ? undefined : digest(key);
@@ -39,6 +40,31 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
     if (action === 'manage') return { ok: false, status: 403, error: 'only the publish key may do this' };
     if (!access.allows(check.principal, action, channel)) return { ok: false, status: 403, error: `this token may not ${action} ${action === 'publish' ? 'on' : 'to'} ${channel}` };
     return { ok: true, principal: check.principal };
+  };
+}
+
+/** The cookie the dashboard keeps the admin key in, once given as `?key=` (HttpOnly, this path only). */
+export const ADMIN_COOKIE = 'herald_admin';
+
+export type AdminVerdict = { ok: true } | { ok: false; status: 401 | 403; error: string };
+
+/**
+ * Who may see `/metrics` and the dashboard: holders of the admin key (`Authorization: Bearer`,
+ * `?key=`, or the dashboard's cookie); without a configured key, loopback clients only.
+ */
+export function createAdminGate(key: string | undefined): (req: IncomingMessage, query: URLSearchParams) => AdminVerdict {
+  const expected = key === undefined ? undefined : digest(key);
+  return (req, query) => {
+    if (expected === undefined) {
+      return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
+        ? { ok: true }
+        : { ok: false, status: 403, error: 'this needs an --admin-key; without one only loopback clients may see it' };
+    }
+    const header = req.headers.authorization;
+    const bearer = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const offered = bearer?.[1] ?? query.get('key') ?? readCookie(req, ADMIN_COOKIE);
+    if (offered === undefined || offered === null || offered === '') return { ok: false, status: 401, error: 'missing admin key: send Authorization: Bearer <admin key> (or ?key= to open the dashboard)' };
+    return timingSafeEqual(digest(offered), expected) ? { ok: true } : { ok: false, status: 403, error: 'wrong admin key' };
   };
 }
 

@@ -26,13 +26,16 @@ import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
 import { CLOSE, WebSocketTransport } from '../transports/websocket.js';
-import { sendError } from '../transports/http.js';
+import { refuseUpgrade, sendError } from '../transports/http.js';
 import { createOriginPolicy, LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 import { Router } from './router.js';
 import { StaticFiles } from './static-files.js';
-import { createRestGate } from './auth.js';
+import { createAdminGate, createRestGate } from './auth.js';
+import { Dashboard } from './dashboard.js';
+import { InstrumentedEngine } from './instrumented-engine.js';
+import { Metrics } from './metrics.js';
 import { signingSecretFrom, Tokens } from './tokens.js';
 import { ChannelAccess, validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
@@ -98,6 +101,8 @@ export interface HeraldOptions {
   heartbeatMs?: number;
   /** Key for `POST /pub/…` and `POST /sign` (`Authorization: Bearer <key>`); without one only loopback clients may. */
   publishKey?: string;
+  /** Key for `/metrics` and the `/dashboard` (`Authorization: Bearer <key>`, or `?key=` once); without one only loopback clients may. */
+  adminKey?: string;
   /** HS256 secret (≥ 32 characters) that clients' JWTs are signed with. */
   jwtSecret?: string;
   /** PEM public key (RSA → RS256, P-256 → ES256) that clients' JWTs are signed with. */
@@ -130,7 +135,7 @@ export interface HeraldOptions {
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
-type Secrets = 'publishKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
+type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
 type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
 
 export const HERALD_DEFAULTS: Readonly<Settings> = {
@@ -205,9 +210,16 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? silentLogger;
   validate(config);
-  const engine = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
+  const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
   const counters = new LimitCounters();
+  let metrics: Metrics | undefined;
+  const engine = new InstrumentedEngine(
+    configured,
+    (operation, seconds, failed) => metrics?.observeEngine(operation, seconds, failed),
+    (message) => metrics?.published(message),
+  );
   const sessions = new SessionStore({
+    onFirstSent: (delivery) => metrics?.observeFirstSent(delivery),
     maxIntervalMs: config.intervalMs + config.maxIntervalMs,
     maxQueue: config.maxQueue,
     slowConsumer: config.slowConsumer,
@@ -218,6 +230,15 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     onFlushError: (error, session) => logger.error('flush failed', { error, clientId: session.id }),
   });
   const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
+  const connectionsByTransport = (): Record<string, number> => ({
+    tcp: connections.size,
+    websocket: webSocket?.openSockets ?? 0,
+    eventsource: eventSource?.openStreams ?? 0,
+    'http-stream': restSubscribe.openStreams,
+    'long-polling': sessions.census(0).heldPolls,
+  });
+  metrics = new Metrics({ sessions, hub, engine: configured, counters, connections: connectionsByTransport });
+  sessions.onClosed((session) => metrics!.sessionClosed(session.queueLength));
   const tokens = new Tokens({
     jwtSecret: config.jwtSecret,
     jwtPublicKey: config.jwtPublicKey,
@@ -274,6 +295,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   });
   const servers = new Set<Server>();
   const connections = new Set<Socket>();
+  /** Connections accepted past maxConnections: their one request is answered 503. */
+  const overLimit = new WeakSet<Socket | Duplex>();
   let closing: Promise<void> | undefined;
   const stats = (): HeraldStats => ({
     sessions: sessions.size,
@@ -283,6 +306,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     connections: connections.size,
     limits: counters.snapshot(),
   });
+  const adminGate = createAdminGate(config.adminKey);
+  const staticFiles = new StaticFiles({ clientScript: config.clientScript, demo: config.demo });
+  const dashboard = new Dashboard({ sessions, hub, metrics, counters, connections: connectionsByTransport, adminGate, page: (req, res, pathname) => staticFiles.serveDashboard(req, res, pathname) });
   const router = new Router({
     paths: config.paths,
     restPublish: new RestPublish(engine, hub, gate, { maxBodyBytes: config.maxBodyBytes, maxMessageBytes: config.maxMessageBytes, counters }),
@@ -290,6 +316,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
     restSign: new RestSign((grant) => tokens.sign(grant), gate),
+    metrics,
+    adminGate,
+    dashboard,
     origins: createOriginPolicy(config.allowedOrigins),
     longPolling,
     webSocket,
@@ -298,7 +327,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     stats,
     isDraining: () => closing !== undefined,
     engineHealth: () => engine.health(),
-    staticFiles: new StaticFiles({ clientScript: config.clientScript, demo: config.demo }),
+    staticFiles,
   });
   const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => router.handleUpgrade(req, socket, head);
@@ -309,6 +338,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (overLimit.has(req.socket)) {
+        sendError(res, 503, tooManyConnections(), { 'Retry-After': '5', Connection: 'close' });
+        return;
+      }
       if (handle(req, res)) return;
       // Not `new URL(req.url, base)`: a target such as `//host%3C` parses as a (bad) host and throws.
       if (previous.length === 0) sendError(res, 404, `no such path: ${(req.url ?? '/').split('?')[0]!.slice(0, 200)}`);
@@ -317,6 +350,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     const previousUpgrade = server.listeners('upgrade') as ((req: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
     server.removeAllListeners('upgrade');
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (overLimit.has(req.socket)) {
+        refuseUpgrade(socket, 503, tooManyConnections());
+        return;
+      }
       if (handleUpgrade(req, socket, head)) return;
       if (previousUpgrade.length === 0) socket.destroy();
       for (const listener of previousUpgrade) listener.call(server, req, socket, head);
@@ -325,16 +362,22 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     servers.add(server);
   }
 
-  /** Counts a new connection, or turns it away with a 503 when the server is full. */
+  /**
+   * Counts a new connection. One past the limit is still read, so that its request gets a 503
+   * naming the limit (and the connection closes) rather than a reset the client cannot explain.
+   */
   function admitConnection(socket: Socket): void {
     if (config.maxConnections > 0 && connections.size >= config.maxConnections) {
       counters.hit('connections');
-      const body = JSON.stringify({ error: `too many connections (at most ${config.maxConnections}): try again later` });
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n${body}`);
+      overLimit.add(socket);
       return;
     }
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
+  }
+
+  function tooManyConnections(): string {
+    return `too many connections (at most ${config.maxConnections}): try again later`;
   }
 
   async function listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
@@ -363,6 +406,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     for (const server of servers) server.closeAllConnections();
     webSocket?.terminateAll();
     sessions.dispose();
+    dashboard.close();
     await engine.close();
   }
 
@@ -430,8 +474,9 @@ function validate(config: Settings): void {
   if (!Number.isInteger(config.historySize) || config.historySize < 0) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${String(config.historySize)}`);
   }
-  if (config.publishKey !== undefined && config.publishKey.length < 16) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'publishKey must be at least 16 characters');
+  for (const key of ['publishKey', 'adminKey'] as const) {
+    const value = config[key];
+    if (value !== undefined && (typeof value !== 'string' || value.length < 16)) throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be at least 16 characters`);
   }
   try {
     validatePermissions(config.permissions);

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
-import { refuseUpgrade, sendError, sendJson } from '../transports/http.js';
+import { NO_CACHE, refuseUpgrade, sendError, sendJson } from '../transports/http.js';
 import type { EngineHealth } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { RestHistory } from '../rest/history.js';
@@ -21,11 +21,18 @@ import type { LongPollingTransport } from '../transports/long-polling.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import { answerPreflight, corsHeaders } from './cors.js';
 import type { OriginPolicy } from './cors.js';
+import type { AdminVerdict } from './auth.js';
+import { Dashboard } from './dashboard.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
 import type { StaticFiles } from './static-files.js';
 
-/** Liveness and counts, as JSON; 503 while draining or while the engine cannot serve (Redis away). */
+/** Liveness and counts, as JSON: 200 while the process serves at all (draining, or Redis away, included). */
 export const HEALTH_PATH = '/health';
+/** Readiness, as JSON: 200 when new clients should come here; 503 while draining or while the engine cannot serve. */
+export const READY_PATH = '/ready';
+/** Prometheus metrics, behind the admin key. */
+export const METRICS_PATH = '/metrics';
 
 export const PUBLISH_PREFIX = '/pub/';
 export const HISTORY_PREFIX = '/history/';
@@ -40,6 +47,9 @@ export interface RouterParts {
   readonly restPresence: RestPresence;
   readonly restSubscribe: RestSubscribe;
   readonly restSign: RestSign;
+  readonly metrics: Metrics;
+  readonly adminGate: (req: IncomingMessage, query: URLSearchParams) => AdminVerdict;
+  readonly dashboard: Dashboard;
   readonly origins: OriginPolicy;
   readonly longPolling: LongPollingTransport;
   readonly webSocket: WebSocketTransport | undefined;
@@ -61,10 +71,19 @@ export class Router {
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     const { pathname, query } = splitTarget(req.url);
     if (pathname === HEALTH_PATH) {
-      const draining = this.parts.isDraining();
       const engine = this.parts.engineHealth();
-      const status = draining ? 'draining' : engine.healthy ? 'ok' : 'unhealthy';
-      sendJson(res, status === 'ok' ? 200 : 503, JSON.stringify({ status, engine, ...this.parts.stats() }));
+      const status = this.parts.isDraining() ? 'draining' : engine.healthy ? 'ok' : 'degraded';
+      sendJson(res, 200, JSON.stringify({ status, engine, ...this.parts.stats() }), { 'Cache-Control': NO_CACHE });
+      return true;
+    }
+    if (pathname === READY_PATH) {
+      const engine = this.parts.engineHealth();
+      const status = this.parts.isDraining() ? 'draining' : engine.healthy ? 'ready' : 'engine_unavailable';
+      sendJson(res, status === 'ready' ? 200 : 503, JSON.stringify({ status, engine }), { 'Cache-Control': NO_CACHE });
+      return true;
+    }
+    if (pathname === METRICS_PATH || Dashboard.owns(pathname)) {
+      this.#serveAdmin(req, res, pathname, new URLSearchParams(query));
       return true;
     }
     const rest = pathname === SIGN_PATH || REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
@@ -109,6 +128,23 @@ export class Router {
       return;
     }
     this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), new URLSearchParams(query), cors));
+  }
+
+  /** `/metrics` and the dashboard: operators only. */
+  #serveAdmin(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): void {
+    if (pathname !== METRICS_PATH) {
+      this.parts.dashboard.serve(req, res, pathname, query);
+      return;
+    }
+    const verdict = this.parts.adminGate(req, query);
+    if (!verdict.ok) {
+      sendError(res, verdict.status, verdict.error, verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      return;
+    }
+    this.#track(req, res, this.parts.metrics.render().then((text) => {
+      res.writeHead(200, { 'Content-Type': this.parts.metrics.contentType, 'Cache-Control': NO_CACHE, 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+    }));
   }
 
   /**

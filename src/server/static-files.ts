@@ -32,6 +32,13 @@ const DEMO_FILES: Record<string, StaticFile> = {
   '/ticker.js': { file: 'web/ticker.js', type: 'text/javascript; charset=utf-8' },
 };
 
+/** The live dashboard (web/dashboard.html): served only through the admin gate (dashboard.ts). */
+const DASHBOARD_FILES: Record<string, StaticFile> = {
+  '/dashboard': { file: 'web/dashboard.html', type: 'text/html; charset=utf-8' },
+  '/dashboard/dashboard.js': { file: 'web/dashboard.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard/dashboard.css': { file: 'web/dashboard.css', type: 'text/css; charset=utf-8' },
+};
+
 /** The demo's pages load only their own scripts and talk only to this server. */
 const DEMO_POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -51,7 +58,16 @@ export class StaticFiles {
 
   /** Serves the request if it names one of the files; false otherwise. */
   serve(req: IncomingMessage, res: ServerResponse, pathname: string): boolean {
-    const entry = Object.hasOwn(this.#files, pathname) ? this.#files[pathname]! : undefined;
+    return this.#serveFrom(this.#files, req, res, pathname);
+  }
+
+  /** The dashboard's page and script, for a request the admin gate let through. */
+  serveDashboard(req: IncomingMessage, res: ServerResponse, pathname: string): boolean {
+    return this.#serveFrom(DASHBOARD_FILES, req, res, pathname);
+  }
+
+  #serveFrom(files: Record<string, StaticFile>, req: IncomingMessage, res: ServerResponse, pathname: string): boolean {
+    const entry = Object.hasOwn(files, pathname) ? files[pathname]! : undefined;
     if (entry === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const loaded = this.#load(entry.file);
     if (loaded === undefined) {

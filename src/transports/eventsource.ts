@@ -65,6 +65,10 @@ export class EventSourceTransport {
     session.attachStream(stream);
   }
 
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
   closeAll(): void {
     this.#streams.closeAll();
   }

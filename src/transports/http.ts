@@ -111,6 +111,9 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthor
 export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, message: string): void {
   const body = JSON.stringify({ error: message });
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // Nobody reads an upgraded socket again, so a client that keeps it open (or keeps sending a body)
+  // would hold it forever: close it once the answer is out.
+  socket.once('finish', () => socket.destroy());
 }
 
 export const NO_CACHE = 'no-cache, no-store, must-revalidate';

@@ -118,11 +118,11 @@ test('Herald nodes on Redis: a publish on one reaches a client of the other; pre
   assert.deepEqual(history.messages.map((m: { id: string }) => m.id), [published.json().id]);
 });
 
-test('Redis down: nodes say so on /health, publishes get 503 (REST and Bayeux), local clients stay; back up: all recovers', async (t) => {
+test('Redis down: nodes say so on /ready (and stay alive on /health), publishes get 503 (REST and Bayeux), local clients stay; back up: all recovers', async (t) => {
   const redis = await startRedis(t);
   const a = await startHerald(t, { engine: redis.url, historySize: 10 });
   const b = await startHerald(t, { engine: redis.url, historySize: 10 });
-  const healthy = async (port: number) => (await httpRequest(port, { path: '/health' })).status === 200;
+  const healthy = async (port: number) => (await httpRequest(port, { path: '/ready' })).status === 200;
   await waitFor('both nodes healthy', async () => (await healthy(a.port)) && (await healthy(b.port)));
   const onB = client(t, b.url);
   const received: unknown[] = [];
@@ -132,11 +132,14 @@ test('Redis down: nodes say so on /health, publishes get 503 (REST and Bayeux), 
 
   await redis.stop();
   const health: { status: string; engine: { detail: string } } = await waitFor('a reports the outage', async () => {
-    const res = await httpRequest(a.port, { path: '/health' });
+    const res = await httpRequest(a.port, { path: '/ready' });
     return res.status === 503 ? res.json() : undefined;
   });
-  assert.equal(health.status, 'unhealthy');
+  assert.equal(health.status, 'engine_unavailable');
   assert.match(health.engine.detail, /redis/);
+  const alive = await httpRequest(a.port, { path: '/health' });
+  assert.equal(alive.status, 200, 'liveness: restarting the node would not bring Redis back');
+  assert.equal(alive.json().status, 'degraded');
   const rest = await postJson(a.port, '/pub/ops', { lost: 'never' });
   assert.equal(rest.status, 503);
   assert.equal(rest.headers['retry-after'], '1');

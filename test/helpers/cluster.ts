@@ -53,7 +53,7 @@ export async function startNode(t: Hookable, redisUrl: string, args: readonly st
   };
   onCleanup(t, kill);
   const listening = await waitFor('the node listens', () => port);
-  await waitFor('the node is healthy', async () => (await httpRequest(listening, { path: '/health' }).catch(() => undefined))?.status === 200, 15_000);
+  await waitFor('the node is ready', async () => (await httpRequest(listening, { path: '/ready' }).catch(() => undefined))?.status === 200, 15_000);
   return { port: listening, child, kill };
 }
 

@@ -1,0 +1,87 @@
+/**
+ * @module
+ * An Engine that times every call to the engine it wraps and counts failures by operation: the
+ * round trips to Redis (or the memory engine's, for comparison) as operators see them.
+ */
+import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
+import type { Message } from '../core/message.js';
+
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory';
+
+export interface EngineObserver {
+  /** `seconds` the call took; `failed` when it rejected. */
+  (operation: EngineOperation, seconds: number, failed: boolean): void;
+}
+
+export class InstrumentedEngine implements Engine {
+  constructor(
+    readonly inner: Engine,
+    private readonly observe: EngineObserver,
+    private readonly onPublished: (message: Message) => void,
+  ) {}
+
+  publish(request: PublishRequest): Promise<Message> {
+    return this.#time('publish', this.inner.publish(request)).then((message) => {
+      this.onPublished(message);
+      return message;
+    });
+  }
+
+  subscribe(pattern: string): Promise<void> {
+    return this.#time('subscribe', this.inner.subscribe(pattern));
+  }
+
+  unsubscribe(pattern: string): Promise<void> {
+    return this.#time('unsubscribe', this.inner.unsubscribe(pattern));
+  }
+
+  history(channel: string, query?: HistoryQuery): Promise<HistoryPage> {
+    return this.#time('history', this.inner.history(channel, query));
+  }
+
+  position(channel: string): Promise<string> {
+    return this.#time('position', this.inner.position(channel));
+  }
+
+  join(channel: string, member: string): Promise<void> {
+    return this.#time('join', this.inner.join(channel, member));
+  }
+
+  leave(channel: string, member: string): Promise<void> {
+    return this.#time('leave', this.inner.leave(channel, member));
+  }
+
+  presence(channel: string): Promise<readonly PresenceMember[]> {
+    return this.#time('presence', this.inner.presence(channel));
+  }
+
+  deleteHistory(channel: string): Promise<void> {
+    return this.#time('deleteHistory', this.inner.deleteHistory(channel));
+  }
+
+  health(): EngineHealth {
+    return this.inner.health();
+  }
+
+  onMessage(listener: MessageListener): void {
+    this.inner.onMessage(listener);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  #time<T>(operation: EngineOperation, call: Promise<T>): Promise<T> {
+    const started = performance.now();
+    return call.then(
+      (value) => {
+        this.observe(operation, (performance.now() - started) / 1000, false);
+        return value;
+      },
+      (error: unknown) => {
+        this.observe(operation, (performance.now() - started) / 1000, true);
+        throw error;
+      },
+    );
+  }
+}
