@@ -58,6 +58,8 @@ export const SERVE_SETTINGS = {
   engine: { env: 'HERALD_ENGINE', secret: true, help: 'memory (one process) or redis://host:port to join a cluster through Redis (default memory)' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
+  'drain-window': { env: 'HERALD_DRAIN_WINDOW', help: 'on SIGTERM, sessions are told to reconnect at moments spread over this window (default 3s)' },
+  'shutdown-grace': { env: 'HERALD_SHUTDOWN_GRACE', help: 'on SIGTERM, exit within this long whatever is still open; above the drain window (default 10s)' },
   demo: { env: 'HERALD_DEMO', help: 'serve the demo chat at / and the ticker at /ticker: on or off (default on)' },
   'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
 } as const satisfies Record<string, Setting>;
@@ -124,6 +126,8 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
       permissions: readPermissions(raw('permissions')),
       historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
       historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
+      drainWindowMs: read('drain-window', parseDuration, 'a duration such as 3s') ?? 3_000,
+      shutdownGraceMs: read('shutdown-grace', parseDuration, 'a duration such as 10s') ?? 10_000,
       demo: read('demo', parseSwitch, 'on or off') ?? true,
     },
   };

@@ -126,7 +126,12 @@ export interface HeraldOptions {
   clientScript?: boolean;
   /** Serve the demo chat at `/` and the ticker at `/ticker` (default false; `herald serve` turns it on). */
   demo?: boolean;
-  /** How long close() waits for in-flight requests before cutting connections. */
+  /**
+   * close() tells sessions to reconnect (elsewhere) at moments spread at random over this window,
+   * so a cluster's other nodes take them gradually, not all at once (default 0: all at once).
+   */
+  drainWindowMs?: number;
+  /** close() ends within this long of its start, cutting whatever is still open (at least the drain window). */
   shutdownGraceMs?: number;
   logger?: Logger;
   clock?: Clock;
@@ -164,6 +169,7 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   historyTtlMs: 0,
   clientScript: true,
   demo: false,
+  drainWindowMs: 0,
   shutdownGraceMs: 5_000,
   permissions: {},
 };
@@ -462,7 +468,7 @@ function definedOnly<T extends object>(options: T): Partial<T> {
 }
 
 function validate(config: Settings): void {
-  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'pingIntervalMs', 'heartbeatMs', 'historyTtlMs'] as const;
+  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'drainWindowMs', 'pingIntervalMs', 'heartbeatMs', 'historyTtlMs'] as const;
   for (const key of durations) {
     const value = config[key];
     // A zero period would spin a timer.
@@ -470,6 +476,9 @@ function validate(config: Settings): void {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a non-negative number of milliseconds, got ${String(value)}`);
     }
+  }
+  if (config.drainWindowMs > config.shutdownGraceMs) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `drainWindowMs (${config.drainWindowMs}) must not exceed shutdownGraceMs (${config.shutdownGraceMs})`);
   }
   if (!Number.isInteger(config.historySize) || config.historySize < 0) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${String(config.historySize)}`);
