@@ -59,6 +59,8 @@ export interface BayeuxServerParts {
   readonly engine: Engine;
   /** Who may subscribe and publish where (default: everyone, everywhere; no tokens). */
   readonly access?: AccessPolicy;
+  /** True while the server drains (default: never). */
+  readonly isDraining?: () => boolean;
 }
 
 export class BayeuxServer {
@@ -67,7 +69,7 @@ export class BayeuxServer {
   readonly #services = new ServiceRegistry();
 
   constructor(parts: BayeuxServerParts, options: Partial<BayeuxOptions> = {}) {
-    this.#deps = { ...parts, access: parts.access ?? OPEN_ACCESS, options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
+    this.#deps = { ...parts, access: parts.access ?? OPEN_ACCESS, isDraining: parts.isDraining ?? (() => false), options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
   }
 
   get options(): BayeuxOptions {

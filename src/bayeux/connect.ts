@@ -55,7 +55,17 @@ function proceed(message: BayeuxMessage, connectionType: string, session: Sessio
     return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.sessionClosed('token_expired'), advice: adviceForClose('token_expired') }];
   }
   if (asksToResume(message)) {
-    return resumeChannels(session, deps.engine, message).then((gaps) => answerConnect(message, connectionType, session, batch, deps, gaps));
+    session.holdBack();
+    return resumeChannels(session, deps.engine, message).then(
+      (gaps) => {
+        session.release();
+        return answerConnect(message, connectionType, session, batch, deps, gaps);
+      },
+      (error: unknown) => {
+        session.release();
+        throw error;
+      },
+    );
   }
   return answerConnect(message, connectionType, session, batch, deps, []);
 }

@@ -35,4 +35,5 @@ export const BayeuxErrors = {
   invalidData: () => '405:data:data cannot be serialised',
   serviceFailed: (channel: string) => `500:${arg(channel)}:Service failed`,
   engineUnavailable: () => '503::engine_unavailable',
+  shuttingDown: () => '503::server_shutting_down',
 } as const;

@@ -35,6 +35,8 @@ export interface BayeuxDeps {
   readonly hub: Hub;
   readonly engine: Engine;
   readonly access: AccessPolicy;
+  /** True while the server drains: no new sessions. */
+  readonly isDraining: () => boolean;
   readonly browsers: BrowserHolds;
   readonly services: ServiceRegistry;
 }

@@ -41,6 +41,10 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
     return fail(BayeuxErrors.connectionTypes(offered as string[]));
   }
 
+  if (deps.isDraining()) {
+    // The next attempt comes on a new connection (draining closes each after its response): another node's.
+    return [{ ...reply, error: BayeuxErrors.shuttingDown(), advice: { ...HANDSHAKE_ADVICE, interval: 500 } }];
+  }
   if (deps.sessions.atAddressLimit(batch.context.remoteAddress)) {
     return [{ ...reply, error: BayeuxErrors.handshakeDenied('too_many_sessions_from_this_address'), advice: { ...HANDSHAKE_ADVICE, interval: 10_000 } }];
   }

@@ -75,10 +75,16 @@ async function change(
     const denied = await refusal(message, session, recorded, deps);
     if (denied !== undefined) return fail(denied);
   }
-  for (const pattern of recorded) await apply(session, pattern);
   if (resume !== undefined && asksToResume(message)) {
-    return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+    session.holdBack();
+    try {
+      for (const pattern of recorded) await apply(session, pattern);
+      return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+    } finally {
+      session.release();
+    }
   }
+  for (const pattern of recorded) await apply(session, pattern);
   if (channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1) {
     // Where a later session may resume from, even if no message arrives on this one before it ends.
     return [{ ...reply, successful: true, ext: { herald: { last: await deps.engine.position(subscription) } } }];

@@ -153,6 +153,11 @@ export class SessionStore {
     session.close(reason);
   }
 
+  /** Every live session, now (a copy: closing them does not disturb it). */
+  all(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
   closeAll(reason: CloseReason): void {
     for (const session of [...this.#sessions.values()]) this.close(session, reason);
   }

@@ -92,6 +92,8 @@ export class Session {
   #stream: Stream | undefined;
   #holdTimer: Timer | undefined;
   #readyPending = false;
+  /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
+  #heldBack = 0;
 
   constructor(
     readonly id: string,
@@ -200,8 +202,22 @@ export class Session {
     this.touch();
   }
 
-  /** Takes everything queued, oldest first. */
+  /**
+   * While a resume reads history, nothing leaves: a live message sent now would reach the client
+   * before the older ones being replayed, and the client would drop those as already seen.
+   * Every holdBack() is paired with a release().
+   */
+  holdBack(): void {
+    this.#heldBack++;
+  }
+
+  release(): void {
+    if (--this.#heldBack === 0) this.#signalReady();
+  }
+
+  /** Takes everything queued, oldest first (nothing while a resume holds it back). */
   drain(): Delivery[] {
+    if (this.#heldBack > 0) return [];
     const taken = this.#queue;
     this.#queue = [];
     const firstSent = this.hooks.onFirstSent;
@@ -241,7 +257,7 @@ export class Session {
   /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */
   flush(): void {
     this.#readyPending = false;
-    if (this.#queue.length === 0) return;
+    if (this.#queue.length === 0 || this.#heldBack > 0) return;
     if (this.#stream === undefined) {
       this.#resume('messages');
       return;
@@ -270,7 +286,7 @@ export class Session {
   }
 
   #signalReady(): void {
-    if (this.#readyPending || this.#queue.length === 0 || (this.#waiter === undefined && this.#stream === undefined)) return;
+    if (this.#readyPending || this.#heldBack > 0 || this.#queue.length === 0 || (this.#waiter === undefined && this.#stream === undefined)) return;
     this.#readyPending = true;
     this.hooks.onReady(this);
   }

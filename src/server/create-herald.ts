@@ -257,7 +257,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, access },
+    { sessions, hub, engine, access, isDraining: () => closing !== undefined },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
@@ -344,6 +344,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // While draining, each connection closes after its response: the client's next request
+      // opens a new one, which a load balancer sends to a node that is not going away.
+      if (closing !== undefined) res.shouldKeepAlive = false;
       if (overLimit.has(req.socket)) {
         sendError(res, 503, tooManyConnections(), { 'Retry-After': '5', Connection: 'close' });
         return;
@@ -399,14 +402,20 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     return server.address() as AddressInfo;
   }
 
+  /**
+   * Stops accepting connections, then tells the sessions to go — a held connect answered with
+   * handshake advice, a WebSocket closed with 1001, a stream ended naming the reason — each at a
+   * moment drawn at random over the drain window, so the nodes that take them over are not hit
+   * all at once. Sessions keep receiving until their moment. Ends within shutdownGraceMs.
+   */
   async function drain(): Promise<void> {
+    const deadline = Date.now() + config.shutdownGraceMs;
     for (const server of servers) server.close();
-    // Held connects answer now, advising a new handshake (their sessions die with this process).
+    await atRandomMoments(config.drainWindowMs, sessions.all(), (session) => sessions.close(session, 'shutdown'));
     sessions.closeAll('shutdown');
     webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
     eventSource?.closeAll();
     restSubscribe.closeAll();
-    const deadline = Date.now() + config.shutdownGraceMs;
     const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
@@ -445,6 +454,20 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return closing;
     },
   };
+}
+
+/**
+ * Calls `act` on every item at a moment drawn at random over `windowMs` (all at once for 0), in
+ * 50 steps: one timer per step however many items there are.
+ */
+async function atRandomMoments<T>(windowMs: number, items: readonly T[], act: (item: T) => void): Promise<void> {
+  const steps = windowMs <= 0 ? 1 : 50;
+  const buckets: T[][] = Array.from({ length: steps }, () => []);
+  for (const item of items) buckets[Math.floor(Math.random() * steps)]!.push(item);
+  for (let step = 0; step < steps; step++) {
+    if (step > 0) await new Promise((resolve) => setTimeout(resolve, windowMs / steps));
+    for (const item of buckets[step]!) act(item);
+  }
 }
 
 /** The engine an option names: an instance as is, `memory`, or a Redis URL. */

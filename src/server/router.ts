@@ -90,7 +90,7 @@ export class Router {
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
-    const refusal = this.#refusal(req);
+    const refusal = this.#refusal(req, rest && pathname.startsWith(SUBSCRIBE_PREFIX));
     if (refusal !== undefined) {
       sendError(res, refusal.status, refusal.message, refusal.status === 503 ? { ...corsHeaders(req), Connection: 'close' } : {});
       return true;
@@ -178,7 +178,7 @@ export class Router {
       refuseUpgrade(socket, 400, 'websocket is not enabled on this server');
       return true;
     }
-    const refusal = this.#refusal(req);
+    const refusal = this.#refusal(req, true);
     if (refusal !== undefined) {
       refuseUpgrade(socket, refusal.status, refusal.message);
       return true;
@@ -198,13 +198,18 @@ export class Router {
     return this.parts.paths.find((path) => pathname === path || pathname.startsWith(path + '/'));
   }
 
-  /** Why a Bayeux request must be refused before any transport sees it, if it must. */
-  #refusal(req: IncomingMessage): { status: 403 | 503; message: string } | undefined {
+  /**
+   * Why a request must be refused before any transport sees it, if it must. While draining, what
+   * would open something new here (a WebSocket, a REST subscription) is sent elsewhere; requests
+   * of existing sessions are still served until each session is told to go (Bayeux refuses new
+   * handshakes itself).
+   */
+  #refusal(req: IncomingMessage, opensNew: boolean): { status: 403 | 503; message: string } | undefined {
     const origin = req.headers.origin;
     if (origin !== undefined && !this.parts.origins.allows(origin, req)) {
       return { status: 403, message: `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed` };
     }
-    if (this.parts.isDraining()) return { status: 503, message: 'server is shutting down' };
+    if (opensNew && this.parts.isDraining()) return { status: 503, message: 'server is shutting down: connect again (to another node)' };
     return undefined;
   }
 }

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { httpRequest, postJson } from '../helpers/http.js';
@@ -40,7 +43,7 @@ async function listening(spawned: Spawned): Promise<number> {
 
 describe('herald serve', () => {
   test('serves Bayeux on the flags given, and on SIGTERM answers held connects then exits 0', async (t) => {
-    const spawned = herald(['serve', '--port', '0', '--timeout', '20s', '--max-interval', '15s']);
+    const spawned = herald(['serve', '--port', '0', '--timeout', '20s', '--max-interval', '15s', '--drain-window', '1s']);
     t.after(() => spawned.child.kill('SIGKILL'));
     const port = await listening(spawned);
     const client = new RawBayeux(port, '/cometd');
@@ -71,6 +74,22 @@ describe('herald serve', () => {
     assert.equal((await postJson(port, '/bayeux', [])).status, 404);
     const exited = once(spawned.child, 'exit');
     spawned.child.kill('SIGINT');
+    assert.equal((await withTimeout('exit', exited, 8000))[0], 0);
+  });
+
+  test('--config: takes its settings from a YAML file, under the environment and flags', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'herald-serve-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'herald.yaml');
+    writeFileSync(file, ['port: 0', 'path: [/push]', 'timeout: 12s', 'max-interval: 14000', 'interval: 5s', 'log-level: info', ''].join('\n'));
+    const spawned = herald(['serve', '--config', file, '--interval', '0'], { HERALD_MAX_INTERVAL: '16s', HERALD_TIMEOUT: '', HERALD_CONFIG: '' });
+    t.after(() => spawned.child.kill('SIGKILL'));
+    const port = await listening(spawned);
+    const res = await postJson(port, '/push', [{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+    assert.deepEqual(res.json()[0].advice, { reconnect: 'retry', interval: 0, timeout: 12_000, maxInterval: 16_000 });
+    assert.equal((await postJson(port, '/bayeux', [])).status, 404);
+    const exited = once(spawned.child, 'exit');
+    spawned.child.kill('SIGTERM');
     assert.equal((await withTimeout('exit', exited, 8000))[0], 0);
   });
 

@@ -16,17 +16,18 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { delimiter, join, posix } from 'node:path';
+import { delimiter, join, posix, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { resolveServeConfig, SERVE_SETTINGS } from '../../src/server/config.js';
+import type { ServeConfig } from '../../src/server/config.js';
 import { HERALD_DEFAULTS } from '../../src/server/create-herald.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { freePort, startRedis } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 const DEPLOY = join(ROOT, 'docs', 'deploy');
 const CERT = join(ROOT, 'test', 'fixtures', 'tls-cert.pem');
 const KEY = join(ROOT, 'test', 'fixtures', 'tls-key.pem');
@@ -42,6 +43,11 @@ function serveArgs(argv: readonly string[], where: string): string[] {
   const at = argv.indexOf('serve');
   assert.ok(at > 0 && argv[at - 1]!.endsWith('dist/cli/main.js'), `${where}: runs dist/cli/main.js serve: ${argv.join(' ')}`);
   return argv.slice(at + 1);
+}
+
+/** How long `herald serve` so configured may take to exit after SIGTERM. */
+function shutdownGraceMs(config: ServeConfig): number {
+  return config.herald.shutdownGraceMs ?? HERALD_DEFAULTS.shutdownGraceMs;
 }
 
 function packageBin(): string {
@@ -425,7 +431,10 @@ test('nginx.conf passes nginx -t, writing nothing outside its prefix', (t) => {
   assert.equal(result.status, 0, `nginx -t failed:\n${result.stderr}`);
   assert.match(result.stderr, /syntax is ok/);
   assert.match(result.stderr, /test is successful/);
-  const warnings = result.stderr.split('\n').filter((line) => /\[(warn|emerg|alert|crit|error)\]/.test(line) && !/"user" directive makes sense only if the master process runs with super-user/.test(line));
+  // Tolerated: `user` when not root, and on nginx 1.25.1 or newer the `listen … http2` form,
+  // which the recipe keeps because the `http2 on;` that replaces it is unknown to Debian 12's 1.22.
+  const tolerated = [/"user" directive makes sense only if the master process runs with super-user/, /the "listen \.\.\. http2" directive is deprecated/];
+  const warnings = result.stderr.split('\n').filter((line) => /\[(warn|emerg|alert|crit|error)\]/.test(line) && !tolerated.some((pattern) => pattern.test(line)));
   assert.deepEqual(warnings, [], 'no warnings');
 });
 
@@ -499,7 +508,8 @@ for (const file of ['herald.service', 'herald@.service'] as const) {
 
     assert.equal(service('KillSignal'), 'SIGTERM');
     const stopMs = timeSpanMs(service('TimeoutStopSec') ?? '90s');
-    assert.ok(stopMs >= HERALD_DEFAULTS.shutdownGraceMs + 10_000, `TimeoutStopSec (${stopMs} ms) leaves the drain (up to ${HERALD_DEFAULTS.shutdownGraceMs} ms) room to finish`);
+    const graceMs = shutdownGraceMs(config);
+    assert.ok(stopMs >= graceMs + 10_000, `TimeoutStopSec (${stopMs} ms) leaves the drain (at most ${graceMs} ms) room to finish`);
     assert.equal(service('Restart'), 'on-failure');
     assert.equal(service('RestartPreventExitStatus'), '2', 'a bad setting (exit 2) is not restarted in a loop');
     assert.equal(service('LimitNOFILE'), '1048576');
@@ -595,6 +605,12 @@ test('Dockerfile: node:20-slim, COPY sources exist, CMD flags parse, HEALTHCHECK
   assert.equal(config.herald.demo, false);
   assert.deepEqual(of('EXPOSE').map((i) => i.args), [String(config.port)], 'EXPOSE is the port Herald listens on');
 
+  // docker stop's default 10 s may be shorter than the drain: the documented run gives more.
+  for (const [where, text] of [['Dockerfile', deployFile('Dockerfile')], ['docs/deploy.md', readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8')]] as const) {
+    const run = /docker run .*--stop-timeout (\d+)/.exec(text);
+    assert.ok(run !== null && Number(run[1]) * 1000 >= shutdownGraceMs(config) + 10_000, `${where}: docker run gives the drain time (--stop-timeout)`);
+  }
+
   const healthcheck = of('HEALTHCHECK').at(-1)?.args;
   assert.ok(healthcheck !== undefined, 'HEALTHCHECK is set');
   const probe = execForm(healthcheck.slice(healthcheck.indexOf('CMD') + 3).trim(), 'HEALTHCHECK CMD');
@@ -622,7 +638,7 @@ test('docker-compose.yml: Redis, nodes on the upstream ports with real flags, ng
     if (service.command === undefined || !asList(service.command, `${name}.command`).some((word) => word.endsWith('main.js'))) continue;
     const build = asMap(service.build, `${name}.build`);
     assert.ok(existsSync(join(DEPLOY, String(build.context), String(build.dockerfile))), `${name} builds docs/deploy/Dockerfile`);
-    assert.equal(join(DEPLOY, String(build.context)), join(ROOT), `${name} builds from the repository root`);
+    assert.equal(join(DEPLOY, String(build.context)), ROOT, `${name} builds from the repository root`);
     assert.equal(service.env_file, 'herald.env', `${name} reads herald.env (a filled-in herald.env.example)`);
     const environment = asMap(service.environment, `${name}.environment`) as Record<string, string>;
     for (const key of Object.keys(environment)) assert.ok(ENV_NAMES.has(key), `${name}: ${key} is a herald serve setting`);
@@ -631,7 +647,7 @@ test('docker-compose.yml: Redis, nodes on the upstream ports with real flags, ng
     assert.equal(config.host, '127.0.0.1', `${name} listens only inside the namespace it shares with nginx`);
     const engine = new URL(String(config.herald.engine));
     assert.ok(engine.hostname in services, `${name}'s Redis (${engine.hostname}) is a service`);
-    assert.equal(service.stop_grace_period !== undefined && timeSpanMs(String(service.stop_grace_period)) > HERALD_DEFAULTS.shutdownGraceMs, true, `${name} has time to drain`);
+    assert.ok(service.stop_grace_period !== undefined && timeSpanMs(String(service.stop_grace_period)) >= shutdownGraceMs(config) + 10_000, `${name} has time to drain (stop_grace_period)`);
     nodePorts.push(config.port);
   }
   assert.ok(nginxService !== undefined, 'an nginx service runs nginx.conf');
@@ -653,7 +669,7 @@ test('the recipes serve: nginx.conf in front of two herald@.service nodes on Red
   // ---- the nodes, as systemd would start them: ExecStart, Environment= and the filled-in herald.env
   const unit = parseUnit(deployFile('herald@.service'), 'herald@.service');
   const example = parseEnvFile(deployFile('herald.env.example'));
-  const env = { ...unitEnvironment(unit), ...filledEnv(example.active), HERALD_ENGINE: redis.url };
+  const env: Record<string, string> = { ...unitEnvironment(unit), ...filledEnv(example.active), HERALD_ENGINE: redis.url };
   const publishKey = env.HERALD_PUBLISH_KEY!;
   const workingDirectory = unitValue(unit, 'Service', 'WorkingDirectory')!;
   const nodes = nodePorts.map((port) => {
@@ -669,10 +685,10 @@ test('the recipes serve: nginx.conf in front of two herald@.service nodes on Red
     return { port, child, log: () => log };
   });
   for (const node of nodes) {
-    await waitFor(`the node on ${node.port} is healthy`, async () => {
+    await waitFor(`the node on ${node.port} is ready (its Redis connected)`, async () => {
       if (!running(node.child)) assert.fail(`the node on ${node.port} exited: ${node.log()}`);
-      const health = await call(0, { path: '/health', plainPort: node.port }).catch(() => undefined);
-      return health?.status === 200;
+      const ready = await call(0, { path: '/ready', plainPort: node.port }).catch(() => undefined);
+      return ready?.status === 200;
     }, 15_000);
   }
 
@@ -711,6 +727,7 @@ test('the recipes serve: nginx.conf in front of two herald@.service nodes on Red
   const health = await call(https, { path: '/health' });
   assert.equal(health.status, 200);
   assert.equal(json(health).status, 'ok');
+  assert.equal((await call(https, { path: '/ready' })).status, 200);
   assert.equal(health.headers['strict-transport-security'], 'max-age=63072000', 'HSTS');
   assert.equal((await call(https, { path: '/herald.js' })).status, 200);
   assert.equal((await call(https, { path: '/metrics' })).status, 404, 'only the listed paths are proxied');
@@ -752,7 +769,8 @@ test('the recipes serve: nginx.conf in front of two herald@.service nodes on Red
   assert.match(setCookie, /;\s*secure/i, 'nginx marks the cookie Secure (proxy_cookie_flags)');
   cookie = setCookie.split(';')[0]!;
   const connect = (advice?: unknown) => bayeux([{ channel: '/meta/connect', clientId, connectionType: 'long-polling', ...(advice === undefined ? {} : { advice }) }]);
-  assert.equal((await connect({ timeout: 0 })).messages[0].successful, true);
+  const firstConnect = await connect({ timeout: 0 });
+  assert.equal(firstConnect.messages[0].successful, true, `the connect reached the node that holds the session (sticky upstream): ${firstConnect.reply.text}`);
   const subscribed = await bayeux([{ channel: '/meta/subscribe', clientId, subscription: '/deploy/lp' }]);
   assert.equal(subscribed.messages[0].successful, true, subscribed.reply.text);
   const held = connect();
@@ -824,10 +842,13 @@ test('the recipes serve: nginx.conf in front of two herald@.service nodes on Red
     assert.equal(code, 0, `node ${node.port} exits 0 after draining:\n${node.log()}`);
   }
   const drainMs = performance.now() - started;
+  t.diagnostic(`the nodes drained in ${Math.round(drainMs)} ms (TimeoutStopSec: ${stopMs} ms)`);
   assert.ok(drainMs < stopMs / 2, `drained in ${Math.round(drainMs)} ms, well inside TimeoutStopSec (${stopMs} ms)`);
   const [code] = await withTimeout('the WebSocket to close', closed);
   assert.equal(code, 1001, 'the WebSocket closes with 1001 (going away), through nginx');
-  assert.ok(!/\[(emerg|alert|crit)\]/.test(errorLog()), `nginx logged no serious error:\n${errorLog()}`);
+  // (Not root, nginx cannot raise its descriptor limit: worker_rlimit_nofile's alert is expected then.)
+  const serious = errorLog().split('\n').filter((line) => /\[(emerg|alert|crit)\]/.test(line) && !/setrlimit\(RLIMIT_NOFILE/.test(line));
+  assert.deepEqual(serious, [], 'nginx logged no serious error');
 });
 
 test('herald serve refuses a herald.env.example not filled in with exit 2 (which systemd does not restart)', async () => {
@@ -841,4 +862,10 @@ test('herald serve refuses a herald.env.example not filled in with exit 2 (which
   assert.equal(code, 2);
   assert.match(stderr, /HERALD_PUBLISH_KEY/);
   assert.equal(unitValue(parseUnit(deployFile('herald.service'), 'herald.service'), 'Service', 'RestartPreventExitStatus'), String(code));
+});
+
+test('docs/deploy.md names every file in docs/deploy/, and README links it', () => {
+  const guide = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
+  for (const file of readdirSync(DEPLOY)) assert.ok(guide.includes(file), `docs/deploy.md mentions ${file}`);
+  assert.match(readFileSync(join(ROOT, 'README.md'), 'utf8'), /\]\(docs\/deploy\.md\)/);
 });
