@@ -4,6 +4,7 @@
  * The `herald` command.
  */
 import { HeraldError } from '../core/errors.js';
+import { CONFIG_USAGE, printConfig } from './config.js';
 import { publish, PublishFailed, PUBLISH_USAGE } from './publish.js';
 import { serve, SERVE_USAGE } from './serve.js';
 import { subscribe, SUBSCRIBE_USAGE } from './subscribe.js';
@@ -12,11 +13,13 @@ const USAGE = `Usage: herald <command> [options]
 
 Commands:
   serve      run a Herald server (embedded in-memory engine)
+  config     print the settings serve would run with (--print), and where each came from
   publish    publish a message on a channel
   subscribe  print the messages on a channel as JSON lines
   help       show this help
 
 ${SERVE_USAGE}
+${CONFIG_USAGE}
 ${PUBLISH_USAGE}
 ${SUBSCRIBE_USAGE}`;
 
@@ -30,6 +33,13 @@ async function main(argv: string[]): Promise<number> {
       }
       await serve(rest);
       return -1; // keeps running until a signal
+    case 'config':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(CONFIG_USAGE);
+        return 0;
+      }
+      process.stdout.write(printConfig(rest, process.env));
+      return 0;
     case 'publish':
       if (rest.includes('--help') || rest.includes('-h')) {
         process.stdout.write(PUBLISH_USAGE);

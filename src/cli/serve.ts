@@ -9,10 +9,15 @@ import { createLogger } from '../server/logger.js';
 
 export const SERVE_USAGE = `Usage: herald serve [options]
 
-Options (each also read from the environment variable shown):
+Options (each also read from the environment variable shown, or from the config file):
 ${Object.entries(SERVE_SETTINGS)
   .map(([name, s]) => `  --${name.padEnd(16)} ${s.env.padEnd(24)} ${s.help}`)
   .join('\n')}
+
+Precedence: flag > environment variable > config file (--config) > default. The config file is JSON
+or YAML (by extension: .json, .yaml, .yml) keyed by the flag names (max-rate or maxRate); values
+as the flags take them, or native numbers, booleans and lists; relative file paths in it are
+relative to its folder. \`herald config --print\` shows the result.
 `;
 
 export async function serve(argv: readonly string[]): Promise<void> {

@@ -1,15 +1,19 @@
 /**
  * @module
- * `herald serve` settings from flags and environment variables. Precedence: flag, then
- * environment variable, then default. Every bad value is rejected naming the flag it came from.
+ * `herald serve` settings from flags, environment variables and a config file (JSON or YAML).
+ * Precedence: flag, then environment variable, then config file, then default. Every value goes
+ * through the same parser whatever its source, and a bad one is rejected naming where it came
+ * from: `--max-rate (HERALD_MAX_RATE): …` or `herald.yaml: max-rate: …`. Secrets are never echoed.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseDocument } from 'yaml';
 import { validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
 import type { HeraldOptions, TransportName } from './create-herald.js';
-import { TRANSPORT_NAMES } from './create-herald.js';
+import { HERALD_DEFAULTS, TRANSPORT_NAMES } from './create-herald.js';
 import type { LogLevel } from './logger.js';
 import type { JSONWebKeySet } from 'jose';
 import { LOG_LEVELS } from './logger.js';
@@ -23,14 +27,15 @@ export interface ServeConfig {
 
 interface Setting {
   readonly env: string;
-  /** Never echoed in messages. */
+  /** Never echoed in messages; masked by `herald config --print`. */
   readonly secret?: boolean;
   readonly help: string;
   readonly short?: string;
 }
 
-/** Every serve flag, its environment variable and its help line. */
+/** Every serve flag, its environment variable and its help line. A config file's keys are the flag names. */
 export const SERVE_SETTINGS = {
+  config: { env: 'HERALD_CONFIG', help: 'JSON or YAML file of these settings, keyed by flag name (port: 8080, max-rate: 50, …); flags and variables win over it' },
   port: { env: 'HERALD_PORT', short: 'p', help: 'TCP port (default 8080; 0 picks a free one)' },
   host: { env: 'HERALD_HOST', help: 'interface to bind (default 127.0.0.1)' },
   path: { env: 'HERALD_PATHS', help: 'Bayeux endpoint paths, comma-separated (default /bayeux,/cometd)' },
@@ -54,7 +59,7 @@ export const SERVE_SETTINGS = {
   jwks: { env: 'HERALD_JWKS', help: 'JSON Web Key Set file of client token keys (RS256/ES256, by kid)' },
   'jwt-issuer': { env: 'HERALD_JWT_ISSUER', help: 'client tokens must carry this iss' },
   'jwt-audience': { env: 'HERALD_JWT_AUDIENCE', help: 'client tokens must carry this aud' },
-  permissions: { env: 'HERALD_PERMISSIONS', help: 'JSON file of channel rules: {"clientPublish": bool, "channels": [{"pattern", "subscribe", "publish"}]}' },
+  permissions: { env: 'HERALD_PERMISSIONS', help: 'JSON file of channel rules: {"clientPublish": bool, "channels": [{"pattern", "subscribe", "publish"}]} (in a config file, also the rules themselves)' },
   engine: { env: 'HERALD_ENGINE', secret: true, help: 'memory (one process) or redis://host:port to join a cluster through Redis (default memory)' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
@@ -64,9 +69,117 @@ export const SERVE_SETTINGS = {
   'log-level': { env: 'HERALD_LOG_LEVEL', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
 } as const satisfies Record<string, Setting>;
 
-type Name = keyof typeof SERVE_SETTINGS;
+export type SettingName = keyof typeof SERVE_SETTINGS;
+type Name = SettingName;
 
+/** Where a setting's value came from. */
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+/** One setting as `herald config --print` shows it: secrets masked, durations and sizes with units. */
+export interface EffectiveSetting {
+  readonly value: unknown;
+  readonly source: SettingSource;
+}
+
+/** How a setting's text (as a flag gives it) becomes its value, and where the value goes. */
+interface Rule {
+  /** The value, or undefined to refuse `text` (trimmed unless `verbatim`); may throw naming `where` itself. */
+  readonly parse: (text: string, where: string) => unknown;
+  readonly expected: string;
+  /** Its key in HeraldOptions (port, host, log-level and config are not options of createHerald). */
+  readonly option?: keyof HeraldOptions;
+  /** `herald serve`'s own default, where it has one (else createHerald's applies). */
+  readonly default?: unknown;
+  /** A comma-separated list: a config file may give an array. */
+  readonly list?: boolean;
+  /** A file path: relative to the config file's folder when given in one; shown as the path. */
+  readonly path?: boolean;
+  /** Taken as given, not trimmed. */
+  readonly verbatim?: boolean;
+  /** A config file may give the value itself as an object (checked by this). */
+  readonly object?: (value: unknown, key: string) => unknown;
+  /** How `herald config --print` writes the value. */
+  readonly show?: 'duration' | 'size';
+}
+
+const list = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+const key = (min: number) => (t: string) => (t.length >= min ? t : undefined);
+
+const RULES: { readonly [N in Name]: Rule } = {
+  config: { parse: (t) => t, expected: 'a file path', verbatim: true },
+  port: { parse: (t) => parseInteger(t, 0, 65535), expected: 'a port number 0-65535', default: 8080 },
+  host: { parse: (t) => t, expected: 'a host name or address', default: '127.0.0.1', verbatim: true },
+  path: { option: 'paths', parse: list, expected: 'comma-separated paths', list: true },
+  timeout: { option: 'timeoutMs', parse: parseDuration, expected: 'a duration such as 30s, 500ms or 30000', show: 'duration' },
+  interval: { option: 'intervalMs', parse: parseDuration, expected: 'a duration', show: 'duration' },
+  'max-interval': { option: 'maxIntervalMs', parse: parseDuration, expected: 'a duration', show: 'duration' },
+  'allowed-origins': { option: 'allowedOrigins', parse: list, expected: 'comma-separated origins', list: true },
+  'max-body': { option: 'maxBodyBytes', parse: parseSize, expected: 'a size such as 1mb, 64kb or 65536', show: 'size' },
+  'max-queue': { option: 'maxQueue', parse: (t) => parseInteger(t, 1, 1e9), expected: 'a positive integer' },
+  'slow-consumer': { option: 'slowConsumer', parse: (t) => (t === 'disconnect' || t === 'drop-oldest' ? t : undefined), expected: 'disconnect or drop-oldest' },
+  'max-message': { option: 'maxMessageBytes', parse: parseSize, expected: 'a size such as 64kb', show: 'size' },
+  'max-rate': { option: 'maxMessageRate', parse: (t) => parseInteger(t, 0, 1e9), expected: 'a number of messages per second (0 = unlimited)' },
+  'max-subscriptions': { option: 'maxSubscriptions', parse: (t) => parseInteger(t, 1, 1e9), expected: 'a positive integer' },
+  'max-sessions-per-ip': { option: 'maxSessionsPerAddress', parse: (t) => parseInteger(t, 0, 1e9), expected: 'a number of sessions (0 = unlimited)' },
+  'max-connections': { option: 'maxConnections', parse: (t) => parseInteger(t, 0, 1e9), expected: 'a number of connections (0 = unlimited)' },
+  transports: { option: 'transports', parse: parseTransports, expected: `some of ${TRANSPORT_NAMES.join(', ')}`, list: true },
+  'publish-key': { option: 'publishKey', parse: key(16), expected: 'a key of at least 16 characters' },
+  'admin-key': { option: 'adminKey', parse: key(16), expected: 'a key of at least 16 characters' },
+  'jwt-secret': { option: 'jwtSecret', parse: key(32), expected: 'a secret of at least 32 characters' },
+  'jwt-public-key': {
+    option: 'jwtPublicKey',
+    parse: (t) => readText(t, (text) => (text.includes('-----BEGIN PUBLIC KEY-----') ? text : undefined)),
+    expected: 'a readable PEM public key file',
+    path: true,
+  },
+  jwks: { option: 'jwks', parse: (t) => readText(t, (text) => parseJwks(text)), expected: 'a readable JSON file of {"keys": [...]}', path: true },
+  'jwt-issuer': { option: 'jwtIssuer', parse: (t) => t, expected: 'text', verbatim: true },
+  'jwt-audience': { option: 'jwtAudience', parse: (t) => t, expected: 'text', verbatim: true },
+  permissions: {
+    option: 'permissions',
+    parse: (t, where) => readPermissions(t, where),
+    expected: 'a JSON file of channel rules',
+    path: true,
+    object: (value, key) => validatePermissions(value, key),
+  },
+  engine: { option: 'engine', parse: parseEngine, expected: 'memory or a redis://host:port URL' },
+  'history-size': { option: 'historySize', parse: (t) => parseInteger(t, 0, 1e7), expected: 'a number of messages' },
+  'history-ttl': { option: 'historyTtlMs', parse: parseDuration, expected: 'a duration such as 10m', show: 'duration' },
+  'drain-window': { option: 'drainWindowMs', parse: parseDuration, expected: 'a duration such as 3s', default: 3_000, show: 'duration' },
+  'shutdown-grace': { option: 'shutdownGraceMs', parse: parseDuration, expected: 'a duration such as 10s', default: 10_000, show: 'duration' },
+  demo: { option: 'demo', parse: parseSwitch, expected: 'on or off', default: true },
+  'log-level': { parse: (t) => ((LOG_LEVELS as readonly string[]).includes(t) ? t : undefined), expected: `one of ${LOG_LEVELS.join(', ')}`, default: 'info' },
+};
+
+const NAMES = Object.keys(SERVE_SETTINGS) as Name[];
+
+/** Resolves `herald serve`'s flags (`argv`), environment (`env`) and the config file they name. */
 export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
+  return resolveSettings(argv, env).config;
+}
+
+/**
+ * Every setting as `herald serve` would resolve it from the same `argv` and `env`, with where its
+ * value came from; secrets are masked (`***`, or only the password of a Redis URL). Throws as
+ * `resolveServeConfig` does for a bad value.
+ */
+export function effectiveServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Record<SettingName, EffectiveSetting> {
+  const { settings } = resolveSettings(argv, env);
+  return Object.fromEntries(NAMES.map((name) => [name, { value: showValue(name, settings[name]), source: settings[name].source }])) as Record<
+    SettingName,
+    EffectiveSetting
+  >;
+}
+
+interface Resolved {
+  readonly source: SettingSource;
+  /** The value as given (a path for file settings), or undefined. */
+  readonly given: unknown;
+  /** The parsed value, or undefined when left to a default. */
+  readonly value: unknown;
+}
+
+function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv): { config: ServeConfig; settings: Record<Name, Resolved> } {
   const options = Object.fromEntries(
     Object.entries(SERVE_SETTINGS).map(([name, setting]) => [name, { type: 'string' as const, ...('short' in setting ? { short: setting.short } : {}) }]),
   );
@@ -76,61 +189,278 @@ export function resolveServeConfig(argv: readonly string[], env: NodeJS.ProcessE
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
   }
-  const raw = (name: Name): string | undefined => {
+  const fromArgs = (name: Name): { text: string; source: 'flag' | 'env' } | undefined => {
     const flag = values[name];
-    if (typeof flag === 'string') return flag;
+    if (typeof flag === 'string') return { text: flag, source: 'flag' };
     const fromEnv = env[SERVE_SETTINGS[name].env];
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+    return fromEnv === undefined || fromEnv === '' ? undefined : { text: fromEnv, source: 'env' };
   };
-  const read = <T>(name: Name, parse: (text: string) => T | undefined, expected: string): T | undefined => {
-    const text = raw(name);
-    if (text === undefined) return undefined;
-    const value = parse(text.trim());
-    if (value === undefined) {
-      const setting: Setting = SERVE_SETTINGS[name];
-      const got = setting.secret ? `a value of ${text.length} characters` : JSON.stringify(text);
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `--${name} (${setting.env}): expected ${expected}, got ${got}`);
-    }
-    return value;
-  };
-  const list = (text: string) => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 
-  const logLevel = read('log-level', (t) => (LOG_LEVELS as readonly string[]).includes(t) ? (t as LogLevel) : undefined, `one of ${LOG_LEVELS.join(', ')}`);
-  return {
-    port: read('port', (t) => parseInteger(t, 0, 65535), 'a port number 0-65535') ?? 8080,
-    host: raw('host') ?? '127.0.0.1',
-    logLevel: logLevel ?? 'info',
-    herald: {
-      paths: read('path', list, 'comma-separated paths'),
-      timeoutMs: read('timeout', parseDuration, 'a duration such as 30s, 500ms or 30000'),
-      intervalMs: read('interval', parseDuration, 'a duration'),
-      maxIntervalMs: read('max-interval', parseDuration, 'a duration'),
-      allowedOrigins: read('allowed-origins', list, 'comma-separated origins'),
-      maxBodyBytes: read('max-body', parseSize, 'a size such as 1mb, 64kb or 65536'),
-      maxQueue: read('max-queue', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
-      slowConsumer: read('slow-consumer', (t) => (t === 'disconnect' || t === 'drop-oldest' ? t : undefined), 'disconnect or drop-oldest'),
-      maxMessageBytes: read('max-message', parseSize, 'a size such as 64kb'),
-      maxMessageRate: read('max-rate', (t) => parseInteger(t, 0, 1e9), 'a number of messages per second (0 = unlimited)'),
-      maxSubscriptions: read('max-subscriptions', (t) => parseInteger(t, 1, 1e9), 'a positive integer'),
-      maxSessionsPerAddress: read('max-sessions-per-ip', (t) => parseInteger(t, 0, 1e9), 'a number of sessions (0 = unlimited)'),
-      maxConnections: read('max-connections', (t) => parseInteger(t, 0, 1e9), 'a number of connections (0 = unlimited)'),
-      transports: read('transports', parseTransports, `some of ${TRANSPORT_NAMES.join(', ')}`),
-      publishKey: read('publish-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
-      engine: read('engine', parseEngine, 'memory or a redis://host:port URL'),
-      adminKey: read('admin-key', (t) => (t.length >= 16 ? t : undefined), 'a key of at least 16 characters'),
-      jwtSecret: read('jwt-secret', (t) => (t.length >= 32 ? t : undefined), 'a secret of at least 32 characters'),
-      jwtPublicKey: read('jwt-public-key', (t) => readText(t, (text) => (text.includes('-----BEGIN PUBLIC KEY-----') ? text : undefined)), 'a readable PEM public key file'),
-      jwks: read('jwks', (t) => readText(t, (text) => parseJwks(text)), 'a readable JSON file of {"keys": [...]}'),
-      jwtIssuer: raw('jwt-issuer'),
-      jwtAudience: raw('jwt-audience'),
-      permissions: readPermissions(raw('permissions')),
-      historySize: read('history-size', (t) => parseInteger(t, 0, 1e7), 'a number of messages'),
-      historyTtlMs: read('history-ttl', parseDuration, 'a duration such as 10m'),
-      drainWindowMs: read('drain-window', parseDuration, 'a duration such as 3s') ?? 3_000,
-      shutdownGraceMs: read('shutdown-grace', parseDuration, 'a duration such as 10s') ?? 10_000,
-      demo: read('demo', parseSwitch, 'on or off') ?? true,
-    },
+  const configPath = fromArgs('config');
+  const file = configPath === undefined ? undefined : loadConfigFile(configPath.text);
+
+  const settings = {} as Record<Name, Resolved>;
+  for (const name of NAMES) {
+    // A file's value is checked even when a flag or variable wins over it: the file is wrong.
+    const entry = file?.entries.get(name);
+    const fromFile = entry === undefined || file === undefined ? undefined : parseFileValue(name, entry, file);
+    const given = fromArgs(name);
+    if (given !== undefined) {
+      const where = `--${name} (${SERVE_SETTINGS[name].env})`;
+      settings[name] = { source: given.source, given: given.text, value: parseText(name, given.text, where) };
+    } else {
+      settings[name] = fromFile ?? { source: 'default', given: undefined, value: undefined };
+    }
+  }
+
+  const valueOf = (name: Name): unknown => settings[name].value ?? RULES[name].default;
+  const herald: Record<string, unknown> = {};
+  for (const name of NAMES) {
+    const option = RULES[name].option;
+    if (option !== undefined) herald[option] = valueOf(name);
+  }
+  const config: ServeConfig = {
+    port: valueOf('port') as number,
+    host: valueOf('host') as string,
+    logLevel: valueOf('log-level') as LogLevel,
+    herald: herald as HeraldOptions,
   };
+  return { config, settings };
+}
+
+/** A value from its text, or a HeraldError naming `where` and describing `original` (a secret is never echoed). */
+function parseText(name: Name, text: string, where: string, original: unknown = text): unknown {
+  const rule = RULES[name];
+  const value = rule.parse(rule.verbatim === true ? text : text.trim(), where);
+  if (value === undefined) throw refused(name, where, original);
+  return value;
+}
+
+/** A config file's value: converted to a flag's text and parsed as a flag's, or (permissions) an object checked as such. */
+function parseFileValue(name: Name, entry: { readonly key: string; readonly value: unknown }, file: ConfigFile): Resolved {
+  const rule = RULES[name];
+  const where = `${file.label}: ${entry.key}`;
+  if (rule.object !== undefined && isRecord(entry.value)) {
+    try {
+      return { source: 'file', given: entry.value, value: rule.object(entry.value, entry.key) };
+    } catch (error) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${file.label}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  let text = fileValueText(name, entry.value, where);
+  // A relative path in the file is relative to the file, wherever herald is started from.
+  if (rule.path === true && text.trim() !== '' && !isAbsolute(text.trim())) text = resolve(file.dir, text.trim());
+  return { source: 'file', given: text, value: parseText(name, text, where, entry.value) };
+}
+
+function refused(name: Name, where: string, got: unknown): HeraldError {
+  return new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: expected ${RULES[name].expected}, got ${describe(name, got)}`);
+}
+
+function describe(name: Name, value: unknown): string {
+  const setting: Setting = SERVE_SETTINGS[name];
+  if (setting.secret === true) {
+    if (typeof value === 'string') return `a value of ${value.length} characters`;
+    return Array.isArray(value) ? 'a list' : value === null ? 'null' : `a ${typeof value === 'object' ? 'mapping' : typeof value}`;
+  }
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/** A config file value as the text a flag would give: numbers and booleans as written, arrays joined for lists. */
+function fileValueText(name: Name, value: unknown, where: string): string {
+  if (typeof value === 'string') return value;
+  if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') return String(value);
+  if (RULES[name].list === true && Array.isArray(value)) {
+    const items = value.map((item) => (typeof item === 'number' && Number.isFinite(item) ? String(item) : item));
+    if (items.every((item): item is string => typeof item === 'string' && !item.includes(','))) return items.join(',');
+  }
+  throw refused(name, where, value);
+}
+
+interface ConfigFile {
+  /** The path as given, to name the file in messages. */
+  readonly label: string;
+  /** Relative paths in the file are relative to this. */
+  readonly dir: string;
+  readonly entries: Map<Name, { readonly key: string; readonly value: unknown }>;
+}
+
+const CAMEL_NAMES = new Map<string, Name>(NAMES.map((name) => [name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), name]));
+
+/** Reads and checks a config file: JSON or YAML by extension, a mapping of known settings. */
+function loadConfigFile(path: string): ConfigFile {
+  const where = `--config (${SERVE_SETTINGS.config.env})`;
+  const extension = extname(path).toLowerCase();
+  if (extension !== '.json' && extension !== '.yaml' && extension !== '.yml') {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: expected a .json, .yaml or .yml file, got ${JSON.stringify(path)}`);
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
+  }
+  const document = extension === '.json' ? parseJsonFile(path, text) : parseYamlFile(path, text);
+  if (document !== null && !isRecord(document)) {
+    const got = Array.isArray(document) ? 'a list' : `a ${typeof document}`;
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: expected a mapping of settings (such as port: 8080), got ${got}`);
+  }
+  const entries = new Map<Name, { key: string; value: unknown }>();
+  for (const [key, value] of Object.entries(document ?? {})) {
+    const name = Object.hasOwn(SERVE_SETTINGS, key) ? (key as Name) : CAMEL_NAMES.get(key);
+    if (name === undefined) {
+      const suggestion = suggest(key);
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: unknown setting ${JSON.stringify(key)}${suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`}`);
+    }
+    if (name === 'config') throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: ${key}: a config file cannot name another; use --config or ${SERVE_SETTINGS.config.env}`);
+    const previous = entries.get(name);
+    if (previous !== undefined) throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: ${name} is given twice (${previous.key} and ${key})`);
+    entries.set(name, { key, value });
+  }
+  return { label: path, dir: dirname(resolve(path)), entries };
+}
+
+function parseJsonFile(path: string, withBom: string): unknown {
+  const text = withBom.replace(/^\uFEFF/, '');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // V8's message may quote the text around the error (a secret, perhaps): keep only its kind.
+    const message = (error as Error).message;
+    const at = /at position (\d+)/.exec(message);
+    const offset = at !== null ? Number(at[1]) : message.includes('end of JSON input') ? text.length : jsonErrorOffset(text);
+    const what = message
+      .replace(/^Unexpected token .*? is not valid JSON$/s, 'Unexpected token')
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/,? ".*$/s, '');
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}:${lineColumn(text, offset)}: not valid JSON: ${what}`, { cause: error });
+  }
+}
+
+/** Where JSON text stops being the start of a valid document, for messages without a position. */
+function jsonErrorOffset(text: string): number {
+  const viable = (length: number) => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return true;
+    } catch (error) {
+      const message = (error as Error).message;
+      const at = /at position (\d+)/.exec(message);
+      return message.includes('end of JSON input') || (at !== null && Number(at[1]) >= length);
+    }
+  };
+  let low = 0; // viable
+  let high = text.length; // not viable
+  while (high - low > 1) {
+    const middle = (low + high) >> 1;
+    if (viable(middle)) low = middle;
+    else high = middle;
+  }
+  // Back to the start of a bad word (`tru` of `trust` was viable).
+  let offset = high - 1;
+  while (offset > 0 && /\w/.test(text[offset - 1]!) && /\w/.test(text[offset]!)) offset--;
+  return offset;
+}
+
+function parseYamlFile(path: string, text: string): unknown {
+  const document = parseDocument(text, { prettyErrors: false });
+  const error = document.errors[0];
+  if (error !== undefined) {
+    // Some messages end with the offending token, which may be a secret: keep only their kind.
+    const what = error.message.replace(/: ".*"$/s, '').replace(/; please use .*$/s, '');
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}:${lineColumn(text, error.pos[0])}: not valid YAML: ${what}`, { cause: error });
+  }
+  try {
+    return document.toJS();
+  } catch (cause) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** `line:column`, both from 1, of an offset in `text`. */
+function lineColumn(text: string, offset: number): string {
+  const before = text.slice(0, Math.max(0, offset));
+  const line = before.split('\n').length;
+  return `${line}:${offset - before.lastIndexOf('\n')}`;
+}
+
+/** The setting a mistyped key most likely meant, if one is close. */
+function suggest(key: string): string | undefined {
+  const wanted = key
+    .replace(/^-+/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase()
+    .replace(/_/g, '-')
+    .replace(/^herald-/, '');
+  let best: { name: Name; distance: number } | undefined;
+  for (const name of NAMES) {
+    if (name === 'config') continue;
+    const distance = editDistance(wanted, name);
+    if (best === undefined || distance < best.distance) best = { name, distance };
+  }
+  return best !== undefined && best.distance <= Math.min(3, Math.floor(wanted.length / 3)) ? best.name : undefined;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** A setting's value for `herald config --print`: the default filled in, units put back, secrets masked. */
+function showValue(name: Name, setting: Resolved): unknown {
+  const rule = RULES[name];
+  if (setting.source === 'default') {
+    const value = rule.default ?? (rule.option === undefined ? undefined : (HERALD_DEFAULTS as Partial<Record<keyof HeraldOptions, unknown>>)[rule.option]);
+    if (name === 'engine') return 'memory';
+    if (name === 'permissions' && isRecord(value) && Object.keys(value).length === 0) return null;
+    return value === undefined ? null : show(rule, value);
+  }
+  if ((SERVE_SETTINGS[name] as Setting).secret === true) return name === 'engine' ? maskUrlPassword(String(setting.value)) : '***';
+  if (rule.path === true || name === 'config') return setting.given;
+  return show(rule, setting.value);
+}
+
+function show(rule: Rule, value: unknown): unknown {
+  if (typeof value === 'number' && rule.show === 'duration') return formatDuration(value);
+  if (typeof value === 'number' && rule.show === 'size') return formatSize(value);
+  return value;
+}
+
+/** A Redis URL with its password (only) masked. */
+function maskUrlPassword(text: string): string {
+  if (text === 'memory') return text;
+  try {
+    const url = new URL(text);
+    if (url.password === '') return text;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return '***';
+  }
+}
+
+function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) if (bytes % size === 0) return `${bytes / size}${unit}`;
+  return `${bytes}b`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** A file's text, if it can be read and `check` accepts it. */
@@ -154,9 +484,7 @@ function parseJwks(text: string): JSONWebKeySet | undefined {
 }
 
 /** The permissions file, checked rule by rule so an error names the rule and key at fault. */
-function readPermissions(path: string | undefined): Permissions | undefined {
-  if (path === undefined) return undefined;
-  const where = `--permissions (${SERVE_SETTINGS.permissions.env})`;
+function readPermissions(path: string, where: string): Permissions {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, 'utf8'));
@@ -169,7 +497,6 @@ function readPermissions(path: string | undefined): Permissions | undefined {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where} ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
   }
 }
-
 function parseEngine(text: string): string | undefined {
   if (text === 'memory') return text;
   try {
