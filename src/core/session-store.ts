@@ -51,6 +51,7 @@ export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #ready: Session[] = [];
   readonly #closedListeners: SessionClosedListener[] = [];
+  readonly #createdListeners: ((session: Session) => void)[] = [];
   readonly #perAddress = new Map<string, number>();
   readonly #limits: SessionLimits;
   readonly counters: LimitCounters;
@@ -128,11 +129,16 @@ export class SessionStore {
       session.address = address;
       this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
     }
+    for (const listener of this.#createdListeners) listener(session);
     return session;
   }
 
   get(id: unknown): Session | undefined {
     return typeof id === 'string' ? this.#sessions.get(id) : undefined;
+  }
+
+  onCreated(listener: (session: Session) => void): void {
+    this.#createdListeners.push(listener);
   }
 
   /** Listeners run before the session forgets its subscriptions, so they can undo them. */

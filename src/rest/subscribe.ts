@@ -23,6 +23,7 @@ import type { CloseReason, Session, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
 import { HttpError, refuseUpgrade, sendError } from '../transports/http.js';
+import type { LifecycleListener } from '../transports/http.js';
 import { iframeFormat } from '../transports/iframe.js';
 import { MessageSocket, messageFrames } from '../transports/message-socket.js';
 import { multipartFormat } from '../transports/multipart.js';
@@ -42,6 +43,7 @@ export interface RestSubscribeOptions {
   readonly maxBufferedBytes: number;
   /** The SSE `retry:` advice: how soon a browser reconnects. */
   readonly retryMs: number;
+  readonly lifecycle?: LifecycleListener;
 }
 
 const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
@@ -64,7 +66,7 @@ export class RestSubscribe {
     private readonly gate: RestGate,
     options: RestSubscribeOptions,
   ) {
-    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
     this.#sse = sseFormat(REST_JSON, options.retryMs);
     this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)), iframe: iframeFormat(REST_JSON, 'herald') };
   }

@@ -217,6 +217,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const logger = options.logger ?? silentLogger;
   validate(config);
   const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
+  const lifecycle = (event: string, fields: Record<string, unknown>) => logger.debug(event, fields);
   const counters = new LimitCounters();
   let metrics: Metrics | undefined;
   const engine = new InstrumentedEngine(
@@ -233,7 +234,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     maxSessionsPerAddress: config.maxSessionsPerAddress === 0 ? undefined : config.maxSessionsPerAddress,
     limits: counters,
     clock: options.clock,
-    onFlushError: (error, session) => logger.error('flush failed', { error, clientId: session.id }),
+    onFlushError: (error, session) => logger.error('flush failed', { error, session: session.publicId }),
   });
   const hub = new Hub(engine, sessions, (error, context) => logger.error('engine error', { context, error }));
   const connectionsByTransport = (): Record<string, number> => ({
@@ -281,6 +282,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
         maxPayloadBytes: config.maxBodyBytes,
         maxBufferedBytes: config.maxBufferedBytes,
         pingIntervalMs: config.pingIntervalMs,
+        lifecycle,
         onTooLarge: () => counters.hit('body_size'),
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
@@ -290,6 +292,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
         heartbeatMs: config.heartbeatMs,
         maxBufferedBytes: config.maxBufferedBytes,
         retryMs: 1000,
+        lifecycle,
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
@@ -298,6 +301,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     heartbeatMs: config.heartbeatMs,
     maxBufferedBytes: config.maxBufferedBytes,
     retryMs: 2000,
+    lifecycle,
   });
   const servers = new Set<Server>();
   const connections = new Set<Socket>();
@@ -338,7 +342,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => router.handleUpgrade(req, socket, head);
 
-  sessions.onClosed((session, reason) => logger.debug('session closed', { clientId: session.id, reason }));
+  // Sessions go by their public id in logs: a clientId is a credential.
+  sessions.onCreated((session) => logger.debug('session opened', { session: session.publicId, address: session.address }));
+  sessions.onClosed((session, reason) => logger.debug('session closed', { session: session.publicId, reason, queued: session.queueLength }));
 
   function attach(server: Server): void {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -382,7 +388,12 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return;
     }
     connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
+    const address = socket.remoteAddress;
+    logger.debug('connection opened', { address });
+    socket.once('close', () => {
+      connections.delete(socket);
+      logger.debug('connection closed', { address });
+    });
   }
 
   function tooManyConnections(): string {

@@ -1,7 +1,12 @@
 /**
  * @module
- * A small structured logger: one JSON object per line on stderr.
+ * Structured logs (npm `pino`): one JSON object per line on stderr, with `time`, `level` (as a
+ * word), `message` and the event's fields; errors are serialised with their stack. Herald's code
+ * depends only on the small Logger interface, so an application can pass its own.
  */
+import { pino, stdSerializers } from 'pino';
+import type { DestinationStream } from 'pino';
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -12,22 +17,29 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line)): Logger {
-  const threshold = LOG_LEVELS.indexOf(level);
-  const log = (at: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
-    if (LOG_LEVELS.indexOf(at) < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: at, message, ...serialiseErrors(fields) }) + '\n');
+/**
+ * `write`: where lines go (default: stderr, written synchronously so that the last lines before
+ * an exit are never lost).
+ */
+export function createLogger(level: LogLevel, write?: (line: string) => void): Logger {
+  const destination: DestinationStream = write === undefined ? pino.destination({ dest: 2, sync: true }) : { write };
+  const log = pino(
+    {
+      level,
+      base: undefined,
+      messageKey: 'message',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { error: stdSerializers.err },
+    },
+    destination,
+  );
+  return {
+    debug: (message, fields) => log.debug(fields ?? {}, message),
+    info: (message, fields) => log.info(fields ?? {}, message),
+    warn: (message, fields) => log.warn(fields ?? {}, message),
+    error: (message, fields) => log.error(fields ?? {}, message),
   };
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
 
-function serialiseErrors(fields: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (fields === undefined) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    out[key] = value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value;
-  }
-  return out;
-}
-
-export const silentLogger: Logger = createLogger('silent');
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Message, WireFormat } from '../core/message.js';
 import type { RequestContext, SessionFinder } from '../core/protocol.js';
 import { readCookie, sendError } from './http.js';
+import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 import type { PushFormat } from './push-stream.js';
 import { PushStreams, SSE_PADDING } from './push-stream.js';
@@ -19,6 +20,7 @@ export interface EventSourceOptions {
   readonly retryMs: number;
   /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
   readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
+  readonly lifecycle?: LifecycleListener;
 }
 
 export class EventSourceTransport {
@@ -31,7 +33,7 @@ export class EventSourceTransport {
     private readonly findSession: SessionFinder,
     options: EventSourceOptions,
   ) {
-    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
     const formatOf = (messageFormat: WireFormat): PushFormat => ({
       contentType: 'text/event-stream; charset=utf-8',
       preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,

@@ -48,6 +48,9 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
+/** Told of each connection's life (opened, closed, and why), for debug logs. */
+export type LifecycleListener = (event: string, fields: Record<string, unknown>) => void;
+
 /** The cookie a browser app may keep its Herald token in. */
 export const TOKEN_COOKIE = 'herald_token';
 

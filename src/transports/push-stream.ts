@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Delivery, WireFormat } from '../core/message.js';
 import type { CloseReason, Stream } from '../core/session.js';
 import { FLOWING_HEADERS } from './http.js';
+import type { LifecycleListener } from './http.js';
 
 export interface PushFormat {
   readonly contentType: string;
@@ -35,6 +36,7 @@ export class PushStreams {
   constructor(
     heartbeatMs: number,
     private readonly maxBufferedBytes: number,
+    private readonly lifecycle: LifecycleListener = () => {},
   ) {
     this.#heartbeat = setInterval(() => {
       for (const stream of this.#streams) stream.write(stream.format.heartbeat);
@@ -53,8 +55,11 @@ export class PushStreams {
     res.flushHeaders();
     const stream = new PushStream(res, format, this.maxBufferedBytes);
     this.#streams.add(stream);
+    const fields = { address: res.req.socket.remoteAddress, path: res.req.url?.split('?')[0], type: format.contentType.split(';')[0] };
+    this.lifecycle('stream opened', fields);
     res.once('close', () => {
       this.#streams.delete(stream);
+      this.lifecycle('stream closed', { ...fields, ended: res.writableEnded ? 'by the server' : 'by the client' });
       onClose(stream);
     });
     stream.write(format.preamble);

@@ -14,6 +14,7 @@ import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
 import { readCookie, readToken } from './http.js';
+import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
 export interface WebSocketOptions {
@@ -25,6 +26,7 @@ export interface WebSocketOptions {
   readonly pingIntervalMs: number;
   /** Told when a frame is refused for its size (a metric). */
   readonly onTooLarge?: () => void;
+  readonly lifecycle?: LifecycleListener;
   /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
   readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
 }
@@ -107,6 +109,9 @@ export class WebSocketTransport {
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
     this.#server.handleUpgrade(req, socket, head, (ws) => {
       const peer = new WsPeer(ws, socket, this.options.maxBufferedBytes);
+      const fields = { address: req.socket.remoteAddress, path: req.url?.split('?')[0] };
+      this.options.lifecycle?.('websocket opened', fields);
+      ws.once('close', (code, reason) => this.options.lifecycle?.('websocket closed', { ...fields, code, reason: reason.toString() }));
       const onTooLarge = this.options.onTooLarge;
       if (onTooLarge !== undefined) ws.on('error', (error: Error & { code?: string }) => error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && onTooLarge());
       this.#peers.add(peer);
