@@ -202,7 +202,10 @@ export interface Herald {
   readonly sessionCount: number;
   /** Counts for operators and tests: sessions, held connects, subscribed patterns. */
   stats(): HeraldStats;
-  /** Drains: stops accepting, answers held connects with handshake advice, closes connections, closes the engine. */
+  /**
+   * Drains: stops accepting, tells every session to reconnect (elsewhere) at moments spread over
+   * `drainWindowMs`, closes connections, closes the engine; resolves within `shutdownGraceMs`.
+   */
   close(): Promise<void>;
 }
 
@@ -219,6 +222,8 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
   const lifecycle = (event: string, fields: Record<string, unknown>) => logger.debug(event, fields);
   const counters = new LimitCounters();
+  // The engine and the sessions report to the metrics, which read from them in turn: the metrics
+  // are built after them and reached through this binding.
   let metrics: Metrics | undefined;
   const engine = new InstrumentedEngine(
     configured,
