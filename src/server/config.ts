@@ -5,18 +5,32 @@
  * through the same parser whatever its source, and a bad one is rejected naming where it came
  * from: `--max-rate (HERALD_MAX_RATE): …` or `herald.yaml: max-rate: …`. Secrets are never echoed.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
 import { validatePermissions } from '../core/access.js';
-import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
-import type { HeraldOptions, TransportName } from './create-herald.js';
+import { readConfigDocument, suggest } from './config-file.js';
+import {
+  formatDuration,
+  formatSize,
+  isRecord,
+  maskUrlPassword,
+  parseDuration,
+  parseEngine,
+  parseInteger,
+  parseJwks,
+  parseSize,
+  parseSwitch,
+  parseTransports,
+  readPermissions,
+  readText,
+} from './config-values.js';
+import type { HeraldOptions } from './create-herald.js';
 import { HERALD_DEFAULTS, TRANSPORT_NAMES } from './create-herald.js';
 import type { LogLevel } from './logger.js';
-import type { JSONWebKeySet } from 'jose';
 import { LOG_LEVELS } from './logger.js';
+
+export { parseDuration, parseSize } from './config-values.js';
 
 export interface ServeConfig {
   readonly port: number;
@@ -290,18 +304,7 @@ const CAMEL_NAMES = new Map<string, Name>(NAMES.map((name) => [name.replace(/-([
 
 /** Reads and checks a config file: JSON or YAML by extension, a mapping of known settings. */
 function loadConfigFile(path: string): ConfigFile {
-  const where = `--config (${SERVE_SETTINGS.config.env})`;
-  const extension = extname(path).toLowerCase();
-  if (extension !== '.json' && extension !== '.yaml' && extension !== '.yml') {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: expected a .json, .yaml or .yml file, got ${JSON.stringify(path)}`);
-  }
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
-  }
-  const document = extension === '.json' ? parseJsonFile(path, text) : parseYamlFile(path, text);
+  const document = readConfigDocument(path, `--config (${SERVE_SETTINGS.config.env})`);
   if (document !== null && !isRecord(document)) {
     const got = Array.isArray(document) ? 'a list' : `a ${typeof document}`;
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: expected a mapping of settings (such as port: 8080), got ${got}`);
@@ -310,7 +313,7 @@ function loadConfigFile(path: string): ConfigFile {
   for (const [key, value] of Object.entries(document ?? {})) {
     const name = Object.hasOwn(SERVE_SETTINGS, key) ? (key as Name) : CAMEL_NAMES.get(key);
     if (name === undefined) {
-      const suggestion = suggest(key);
+      const suggestion = suggest(key, NAMES.filter((known) => known !== 'config'));
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: unknown setting ${JSON.stringify(key)}${suggestion === undefined ? '' : ` (did you mean ${suggestion}?)`}`);
     }
     if (name === 'config') throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: ${key}: a config file cannot name another; use --config or ${SERVE_SETTINGS.config.env}`);
@@ -319,100 +322,6 @@ function loadConfigFile(path: string): ConfigFile {
     entries.set(name, { key, value });
   }
   return { label: path, dir: dirname(resolve(path)), entries };
-}
-
-function parseJsonFile(path: string, withBom: string): unknown {
-  const text = withBom.replace(/^\uFEFF/, '');
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    // V8's message may quote the text around the error (a secret, perhaps): keep only its kind.
-    const message = (error as Error).message;
-    const at = /at position (\d+)/.exec(message);
-    const offset = at !== null ? Number(at[1]) : message.includes('end of JSON input') ? text.length : jsonErrorOffset(text);
-    const what = message
-      .replace(/^Unexpected token .*? is not valid JSON$/s, 'Unexpected token')
-      .replace(/ in JSON at position \d+.*$/s, '')
-      .replace(/,? ".*$/s, '');
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}:${lineColumn(text, offset)}: not valid JSON: ${what}`, { cause: error });
-  }
-}
-
-/** Where JSON text stops being the start of a valid document, for messages without a position. */
-function jsonErrorOffset(text: string): number {
-  const viable = (length: number) => {
-    try {
-      JSON.parse(text.slice(0, length));
-      return true;
-    } catch (error) {
-      const message = (error as Error).message;
-      const at = /at position (\d+)/.exec(message);
-      return message.includes('end of JSON input') || (at !== null && Number(at[1]) >= length);
-    }
-  };
-  let low = 0; // viable
-  let high = text.length; // not viable
-  while (high - low > 1) {
-    const middle = (low + high) >> 1;
-    if (viable(middle)) low = middle;
-    else high = middle;
-  }
-  // Back to the start of a bad word (`tru` of `trust` was viable).
-  let offset = high - 1;
-  while (offset > 0 && /\w/.test(text[offset - 1]!) && /\w/.test(text[offset]!)) offset--;
-  return offset;
-}
-
-function parseYamlFile(path: string, text: string): unknown {
-  const document = parseDocument(text, { prettyErrors: false });
-  const error = document.errors[0];
-  if (error !== undefined) {
-    // Some messages end with the offending token, which may be a secret: keep only their kind.
-    const what = error.message.replace(/: ".*"$/s, '').replace(/; please use .*$/s, '');
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}:${lineColumn(text, error.pos[0])}: not valid YAML: ${what}`, { cause: error });
-  }
-  try {
-    return document.toJS();
-  } catch (cause) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${path}: not valid YAML: ${(cause as Error).message}`, { cause });
-  }
-}
-
-/** `line:column`, both from 1, of an offset in `text`. */
-function lineColumn(text: string, offset: number): string {
-  const before = text.slice(0, Math.max(0, offset));
-  const line = before.split('\n').length;
-  return `${line}:${offset - before.lastIndexOf('\n')}`;
-}
-
-/** The setting a mistyped key most likely meant, if one is close. */
-function suggest(key: string): string | undefined {
-  const wanted = key
-    .replace(/^-+/, '')
-    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .toLowerCase()
-    .replace(/_/g, '-')
-    .replace(/^herald-/, '');
-  let best: { name: Name; distance: number } | undefined;
-  for (const name of NAMES) {
-    if (name === 'config') continue;
-    const distance = editDistance(wanted, name);
-    if (best === undefined || distance < best.distance) best = { name, distance };
-  }
-  return best !== undefined && best.distance <= Math.min(3, Math.floor(wanted.length / 3)) ? best.name : undefined;
-}
-
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    row = next;
-  }
-  return row[b.length]!;
 }
 
 /** A setting's value for `herald config --print`: the default filled in, units put back, secrets masked. */
@@ -435,112 +344,3 @@ function show(rule: Rule, value: unknown): unknown {
   return value;
 }
 
-/** A Redis URL with its password (only) masked. */
-function maskUrlPassword(text: string): string {
-  if (text === 'memory') return text;
-  try {
-    const url = new URL(text);
-    if (url.password === '') return text;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    return '***';
-  }
-}
-
-function formatDuration(ms: number): string {
-  if (ms === 0) return '0s';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
-
-function formatSize(bytes: number): string {
-  for (const [unit, size] of [['gb', 1024 ** 3], ['mb', 1024 ** 2], ['kb', 1024]] as const) if (bytes % size === 0) return `${bytes / size}${unit}`;
-  return `${bytes}b`;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** A file's text, if it can be read and `check` accepts it. */
-function readText<T>(path: string, check: (text: string) => T | undefined): T | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  return check(text);
-}
-
-function parseJwks(text: string): JSONWebKeySet | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys) ? (value as JSONWebKeySet) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The permissions file, checked rule by rule so an error names the rule and key at fault. */
-function readPermissions(path: string, where: string): Permissions {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)} as JSON: ${(error as Error).message}`, { cause: error });
-  }
-  try {
-    return validatePermissions(value);
-  } catch (error) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where} ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
-  }
-}
-function parseEngine(text: string): string | undefined {
-  if (text === 'memory') return text;
-  try {
-    const url = new URL(text);
-    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? text : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseSwitch(text: string): boolean | undefined {
-  const value = text.toLowerCase();
-  if (value === 'on' || value === 'true' || value === 'yes' || value === '1') return true;
-  if (value === 'off' || value === 'false' || value === 'no' || value === '0') return false;
-  return undefined;
-}
-
-function parseTransports(text: string): TransportName[] | undefined {
-  const names = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (names.length === 0 || !names.every((name) => (TRANSPORT_NAMES as readonly string[]).includes(name))) return undefined;
-  return names as TransportName[];
-}
-
-function parseInteger(text: string, min: number, max: number): number | undefined {
-  if (!/^\d+$/.test(text)) return undefined;
-  const value = Number(text);
-  return value >= min && value <= max ? value : undefined;
-}
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `30s`, `500ms`, `2m`, `1h`, or a bare number of milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/i.exec(text);
-  if (match === null) return undefined;
-  return Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? 'ms').toLowerCase()]!);
-}
-
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-/** `1mb`, `64kb`, `512b`, or a bare number of bytes. */
-export function parseSize(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)?$/i.exec(text);
-  if (match === null) return undefined;
-  const bytes = Math.floor(Number(match[1]) * SIZE_UNITS[(match[2] ?? 'b').toLowerCase()]!);
-  return bytes >= 1 ? bytes : undefined;
-}
