@@ -8,8 +8,8 @@ import type { JSONWebKeySet } from 'jose';
 import { validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
-import type { TransportName } from './create-herald.js';
-import { TRANSPORT_NAMES } from './create-herald.js';
+import type { TransportName } from './options.js';
+import { TRANSPORT_NAMES } from './options.js';
 
 /** A Redis URL with its password (only) masked. */
 export function maskUrlPassword(text: string): string {

@@ -25,8 +25,8 @@ import {
   readPermissions,
   readText,
 } from './config-values.js';
-import type { HeraldOptions } from './create-herald.js';
-import { HERALD_DEFAULTS, TRANSPORT_NAMES } from './create-herald.js';
+import type { HeraldOptions } from './options.js';
+import { HERALD_DEFAULTS, TRANSPORT_NAMES } from './options.js';
 import type { LogLevel } from './logger.js';
 import { LOG_LEVELS } from './logger.js';
 
