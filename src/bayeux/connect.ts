@@ -134,8 +134,7 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
   return deps.options.timeoutMs;
 }
 
-/** The reply to a held connect once it resumes; queued messages follow it unless it was replaced. */
-/** The reply to a held connect once it resumes, and the deliveries that follow it. */
+/** The reply to a held connect once it resumes, and the deliveries that follow it (none if it was replaced). */
 export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
   let reply = heldConnectReply(held, reason, deps);
   // A replaced connect leaves the queue to the connect that replaced it.

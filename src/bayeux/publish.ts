@@ -9,7 +9,7 @@
  */
 import type { Principal } from '../core/access.js';
 import type { ParsedChannel } from '../core/channel.js';
-import { isSerialisable } from '../core/message.js';
+import { isSerialisable, serialisedSize } from '../core/message.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { BayeuxErrors } from './errors.js';
@@ -52,8 +52,8 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (!deps.access.allows(principal, 'publish', channel.name)) return fail(BayeuxErrors.publishDenied(channel.name));
   const { data } = message;
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
-  if (!isSerialisable(data)) return fail(BayeuxErrors.invalidData());
-  const size = Buffer.byteLength(JSON.stringify(data));
+  const size = serialisedSize(data);
+  if (size === undefined) return fail(BayeuxErrors.invalidData());
   if (size > deps.options.maxMessageBytes) {
     deps.sessions.counters.hit('message_size');
     return fail(BayeuxErrors.messageTooLarge(size, deps.options.maxMessageBytes));

@@ -26,6 +26,16 @@ export function isSerialisable(data: unknown): boolean {
   }
 }
 
+/** The bytes of `data` as JSON, or undefined when it cannot be serialised (see isSerialisable). */
+export function serialisedSize(data: unknown): number | undefined {
+  try {
+    const json = JSON.stringify(data);
+    return json === undefined ? undefined : Buffer.byteLength(json);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Turns a message into one wire format's representation (Bayeux JSON, a WebSocket frame, an SSE event, …). */
 export interface WireFormat<T = string> {
   encode(message: Message): T;

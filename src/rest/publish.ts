@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import type { LimitCounters } from '../core/limits.js';
-import { isSerialisable } from '../core/message.js';
+import { serialisedSize } from '../core/message.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
@@ -52,8 +52,8 @@ export class RestPublish {
       if (error.status === 413) this.options.counters.hit('body_size');
       return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
-    if (!isSerialisable(data)) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
-    const size = Buffer.byteLength(JSON.stringify(data));
+    const size = serialisedSize(data);
+    if (size === undefined) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
     if (size > this.options.maxMessageBytes) {
       this.options.counters.hit('message_size');
       return sendError(res, 413, `message too large: ${size} bytes as JSON, at most ${this.options.maxMessageBytes}`, headers);
