@@ -1,8 +1,9 @@
 /**
  * @module
- * Which transport serves a request: `/health`; the REST API (`/pub/…`, `/history/…`,
- * `/presence/…`, `/sub/…`, `/sign`; each asks the REST gate who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource
- * streams, WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
+ * Which transport serves a request: `/health`, `/ready`; `/metrics` and the dashboard (admin key);
+ * the REST API (`/pub/…`, `/history/…`, `/presence/…`, `/sub/…`, `/sign`; each asks the REST gate
+ * who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource streams,
+ * WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
