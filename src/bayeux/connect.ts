@@ -48,12 +48,8 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   return proceed(message, connectionType, session, batch, deps);
 };
 
+/** A session whose token expired is closed by the session sweep, which also answers its held connect. */
 function proceed(message: BayeuxMessage, connectionType: string, session: Session, batch: Batch, deps: BayeuxDeps): BayeuxReply[] | Promise<BayeuxReply[]> {
-  const expiresAt = session.principal?.expiresAt;
-  if (expiresAt !== undefined && expiresAt <= Date.now()) {
-    deps.sessions.close(session, 'token_expired');
-    return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.sessionClosed('token_expired'), advice: adviceForClose('token_expired') }];
-  }
   if (asksToResume(message)) {
     session.holdBack();
     return resumeChannels(session, deps.engine, message).then(
@@ -137,13 +133,12 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
 /** The reply to a held connect once it resumes, and the deliveries that follow it (none if it was replaced). */
 export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
   let reply = heldConnectReply(held, reason, deps);
-  // A replaced connect leaves the queue to the connect that replaced it.
-  const fresh = reason === 'replaced' || reason === 'closed' ? [] : held.session.drain();
+  // A replaced connect leaves the queue, and any gaps to report, to the connect that replaced it.
+  const handsOver = reason === 'replaced' || reason === 'closed';
+  const fresh = handsOver ? [] : held.session.drain();
   // Channels that lost messages to the slow-consumer policy (drop-oldest), as a resume reports them.
-  if (fresh.length > 0 || reason === 'messages') {
-    const gaps = held.session.takeGaps();
-    if (gaps.length > 0) reply = { ...reply, ext: { herald: { gaps } } };
-  }
+  const gaps = handsOver ? [] : held.session.takeGaps();
+  if (gaps.length > 0) reply = { ...reply, ext: { herald: { gaps } } };
   if (!usesAck(held.session) || reason === 'closed') return { reply, deliveries: fresh };
   const { deliveries, batch } = nextBatch(held.session, fresh);
   return { reply: { ...reply, ext: { ...(reply.ext as object | undefined), ack: batch } }, deliveries };

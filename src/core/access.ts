@@ -51,20 +51,46 @@ export interface AccessPolicy {
   readonly verifiesTokens: boolean;
 }
 
+/** A channel name or pattern, split once. */
+interface Pattern {
+  readonly segments: readonly string[];
+  readonly deep: boolean;
+}
+
+function compile(name: string): Pattern | undefined {
+  const parsed = parseChannel(name);
+  return parsed === undefined ? undefined : { segments: name.split('/'), deep: parsed.wildcard === 'deep' };
+}
+
+/** Grants and rule patterns recur on every check: each is parsed once (bounded, for tokens' grants). */
+const grantPatterns = new Map<string, Pattern | undefined>();
+
+function grantPattern(grant: string): Pattern | undefined {
+  if (grantPatterns.has(grant)) return grantPatterns.get(grant);
+  if (grantPatterns.size >= 10_000) grantPatterns.clear();
+  const pattern = compile(grant);
+  grantPatterns.set(grant, pattern);
+  return pattern;
+}
+
 /** Whether the set of channels `grant` matches includes every channel `channel` matches. */
 export function covers(grant: string, channel: string): boolean {
-  const grantParsed = parseChannel(grant);
-  const parsed = parseChannel(channel);
-  if (grantParsed === undefined || parsed === undefined) return false;
-  const g = grant.split('/');
-  const c = channel.split('/');
-  if (grantParsed.wildcard === 'deep') {
+  const target = compile(channel);
+  return target !== undefined && patternCovers(grant, target);
+}
+
+function patternCovers(grant: string, target: Pattern): boolean {
+  const pattern = grantPattern(grant);
+  if (pattern === undefined) return false;
+  const g = pattern.segments;
+  const c = target.segments;
+  if (pattern.deep) {
     // `/a/**`: every segment before `**` covered one for one, and at least one segment after them.
     if (c.length < g.length) return false;
     for (let i = 1; i < g.length - 1; i++) if (!segmentCovers(g[i]!, c[i]!)) return false;
     return true;
   }
-  if (parsed.wildcard === 'deep' || c.length !== g.length) return false;
+  if (target.deep || c.length !== g.length) return false;
   for (let i = 1; i < g.length; i++) if (!segmentCovers(g[i]!, c[i]!)) return false;
   return true;
 }
@@ -75,15 +101,15 @@ function segmentCovers(grant: string, segment: string): boolean {
 }
 
 /** The audience that decides `action` on `channel`, or `fallback` when no rule speaks to it. */
-export function audienceFor(rules: readonly ChannelRule[], action: Action, channel: string, fallback: Audience): Audience {
+function audienceFor(rules: readonly ChannelRule[], action: Action, channel: Pattern, fallback: Audience): Audience {
   for (const rule of rules) {
     const audience = rule[action];
-    if (audience !== undefined && covers(rule.pattern, channel)) return audience;
+    if (audience !== undefined && patternCovers(rule.pattern, channel)) return audience;
   }
   return fallback;
 }
 
-export function admits(audience: Audience, principal: Principal | undefined, action: Action, channel: string): boolean {
+function admits(audience: Audience, principal: Principal | undefined, action: Action, channel: Pattern): boolean {
   if (audience === 'anyone') return true;
   if (principal === undefined || audience === 'nobody') return false;
   if (audience === 'token') return true;
@@ -94,8 +120,8 @@ export function admits(audience: Audience, principal: Principal | undefined, act
   return Array.isArray(value) ? value.some((v) => sameValue(v, audience.equals)) : sameValue(value, audience.equals);
 }
 
-export function granted(principal: Principal, action: Action, channel: string): boolean {
-  return principal.grants[action].some((grant) => covers(grant, channel));
+function granted(principal: Principal, action: Action, channel: Pattern): boolean {
+  return principal.grants[action].some((grant) => patternCovers(grant, channel));
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -166,8 +192,13 @@ export class ChannelAccess implements AccessPolicy {
   allows(principal: Principal | undefined, action: Action, channel: string): boolean {
     const service = channel.startsWith(SERVICE_PREFIX);
     if (action === 'publish' && !service && !this.#clientPublish) return false;
-    if (principal !== undefined && granted(principal, action, channel)) return true;
-    return admits(audienceFor(this.#rules, action, channel, service ? 'anyone' : this.#fallback), principal, action, channel);
+    const fallback = service ? 'anyone' : this.#fallback;
+    // Open by default and no rules: nothing to parse (the common case, on every publish).
+    if (fallback === 'anyone' && this.#rules.length === 0) return true;
+    const target = compile(channel);
+    if (target === undefined) return false;
+    if (principal !== undefined && granted(principal, action, target)) return true;
+    return admits(audienceFor(this.#rules, action, target, fallback), principal, action, target);
   }
 }
 

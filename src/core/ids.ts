@@ -9,6 +9,13 @@ export function randomId(): string {
   return randomBytes(20).toString('hex');
 }
 
+const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
+
+/** Whether text a client sent could be a message id (to resume from): what every door accepts. */
+export function isMessageId(text: unknown): text is string {
+  return typeof text === 'string' && MESSAGE_ID.test(text);
+}
+
 const TIME_WIDTH = 9; // base36 milliseconds: enough until the year 5188
 const SEQ_WIDTH = 4;
 const SEQ_LIMIT = 36 ** SEQ_WIDTH;

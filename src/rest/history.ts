@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
-import { sendError, sendJson } from '../transports/http.js';
+import { isMessageId } from '../core/ids.js';
+import { sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { channelFromPath, readLimit } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
-import { refusalHeaders } from './rest-gate.js';
 
 export const MAX_HISTORY_LIMIT = 1000;
 
@@ -23,12 +23,12 @@ export class RestHistory {
     const named = channelFromPath(path, false);
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const since = query.get('since') ?? undefined;
-    if (since !== undefined && !/^[0-9a-z]{1,64}$/.test(since)) return sendError(res, 400, 'since must be a message id', headers);
+    if (since !== undefined && !isMessageId(since)) return sendError(res, 400, 'since must be a message id', headers);
     const limit = readLimit(query, 100, 1, MAX_HISTORY_LIMIT);
     if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
     const verdict = await this.gate(req, query, 'subscribe', channel);
-    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (!verdict.ok) return sendRefusal(res, verdict, headers);
     const page = await this.engine.history(channel, { since, limit });
     const messages = page.messages.map((m) => ({ id: m.id, channel: m.channel, data: m.data, publishedAt: m.publishedAt }));
     sendJson(res, 200, JSON.stringify({ channel, messages, gap: page.gap }), headers);

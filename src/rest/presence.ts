@@ -6,10 +6,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
-import { sendError, sendJson } from '../transports/http.js';
+import { sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { channelFromPath, readLimit } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
-import { refusalHeaders } from './rest-gate.js';
 
 export const MAX_PRESENCE_LIMIT = 10_000;
 
@@ -28,7 +27,7 @@ export class RestPresence {
     const channel = named.channel.name;
     // Who listens is as private as what they hear.
     const verdict = await this.gate(req, query, 'subscribe', channel);
-    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (!verdict.ok) return sendRefusal(res, verdict, headers);
     const members = await this.engine.presence(channel);
     sendJson(res, 200, JSON.stringify({ channel, count: members.length, members: members.slice(0, limit) }), headers);
   }

@@ -9,10 +9,9 @@ import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import type { LimitCounters } from '../core/limits.js';
 import { serialisedSize } from '../core/message.js';
-import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
+import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
-import { refusalHeaders } from './rest-gate.js';
 
 export interface RestPublishOptions {
   readonly maxBodyBytes: number;
@@ -35,7 +34,7 @@ export class RestPublish {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const channel = named.channel.name;
     const verdict = await this.gate(req, query, req.method === 'DELETE' ? 'manage' : 'publish', channel);
-    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (!verdict.ok) return sendRefusal(res, verdict, headers);
     if (req.method === 'DELETE') {
       await this.engine.deleteHistory(channel);
       res.writeHead(204, headers).end();

@@ -13,8 +13,3 @@ export type RestAction = 'subscribe' | 'publish' | 'manage';
 export type RestVerdict = { ok: true; principal: Principal | undefined } | { ok: false; status: 401 | 403; error: string };
 
 export type RestGate = (req: IncomingMessage, query: URLSearchParams, action: RestAction, channel: string) => Promise<RestVerdict>;
-
-/** The headers of a refusal: a 401 says how to authenticate. */
-export function refusalHeaders(verdict: Extract<RestVerdict, { ok: false }>, headers: Record<string, string | string[]>): Record<string, string | string[]> {
-  return verdict.status === 401 ? { ...headers, 'WWW-Authenticate': 'Bearer' } : headers;
-}

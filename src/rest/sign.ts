@@ -13,9 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseChannel } from '../core/channel.js';
-import { HttpError, isJson, parseJson, readBody, sendError, sendJson } from '../transports/http.js';
+import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import type { RestGate } from './rest-gate.js';
-import { refusalHeaders } from './rest-gate.js';
 
 export const SIGN_PATH = '/sign';
 const DEFAULT_TTL_S = 300;
@@ -39,7 +38,7 @@ export class RestSign {
   async serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
     if (req.method !== 'POST') return sendError(res, 405, `method ${req.method} not allowed: use POST`, { ...headers, Allow: 'POST, OPTIONS' });
     const verdict = await this.gate(req, query, 'manage', SIGN_PATH);
-    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (!verdict.ok) return sendRefusal(res, verdict, headers);
     let grant: ChannelGrant;
     try {
       if (!isJson(req.headers['content-type'])) throw new HttpError(415, 'send the request as JSON (Content-Type: application/json)');

@@ -16,13 +16,13 @@ import type { Duplex } from 'node:stream';
 import type { ParsedChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
-import { randomId } from '../core/ids.js';
+import { isMessageId, randomId } from '../core/ids.js';
 import { Delivery } from '../core/message.js';
 import type { Message } from '../core/message.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
-import { HttpError, refuseUpgrade, sendError } from '../transports/http.js';
+import { HttpError, refuseUpgrade, sendError, sendRefusal } from '../transports/http.js';
 import type { LifecycleListener } from '../transports/http.js';
 import { iframeFormat } from '../transports/iframe.js';
 import { MessageSocket, messageFrames } from '../transports/message-socket.js';
@@ -35,7 +35,6 @@ import type { WebSocketTransport } from '../transports/websocket.js';
 import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
-import { refusalHeaders } from './rest-gate.js';
 import type { SubscribePoll } from './subscribe-poll.js';
 
 export interface RestSubscribeOptions {
@@ -46,7 +45,6 @@ export interface RestSubscribeOptions {
   readonly lifecycle?: LifecycleListener;
 }
 
-const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
 const TOO_MANY_SESSIONS = 'too many subscriptions open from this address: close some, or raise --max-sessions-per-ip';
 
 type StreamKind = 'stream' | 'multipart' | 'iframe';
@@ -82,10 +80,10 @@ export class RestSubscribe {
       return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, multipart, iframe, or none for a long-poll`, headers);
     }
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
-    if (since !== undefined && !MESSAGE_ID.test(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
+    if (since !== undefined && !isMessageId(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
-    if (!verdict.ok) return sendError(res, verdict.status, verdict.error, refusalHeaders(verdict, headers));
+    if (!verdict.ok) return sendRefusal(res, verdict, headers);
     if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
     if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
     let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
@@ -121,7 +119,7 @@ export class RestSubscribe {
     const named = channelFromPath(path, true);
     const since = query.get('since') ?? query.get('lastEventId') ?? undefined;
     if (!('channel' in named)) return refuseUpgrade(socket, named.status, named.error);
-    if (since !== undefined && !MESSAGE_ID.test(since)) return refuseUpgrade(socket, 400, 'the id to resume from must be a message id');
+    if (since !== undefined && !isMessageId(since)) return refuseUpgrade(socket, 400, 'the id to resume from must be a message id');
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.error);

@@ -10,7 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessPolicy } from '../core/access.js';
 import type { RestGate } from '../rest/rest-gate.js';
 import type { IncomingMessage } from 'node:http';
-import { readCookie, readToken } from '../transports/http.js';
+import { bearerToken, readCookie, readToken } from '../transports/http.js';
 
 export function createRestGate(key: string | undefined, access: AccessPolicy): RestGate {
   const expected = key === undefined ? undefined : digest(key);
@@ -23,15 +23,13 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
           : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token>, ?token= or the herald_token cookie` };
       }
       if (expected === undefined) {
-        // A loopback peer is not enough: a web page can reach loopback under its own name by DNS
-        // rebinding. The Host header then names that page's host, not a loopback one.
-        return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
+        return isLocalRequest(req)
           ? { ok: true, principal: undefined }
           : { ok: false, status: 403, error: 'publishing needs a --publish-key; without one only loopback clients may publish' };
       }
       return { ok: false, status: 401, error: 'missing API key: send Authorization: Bearer <publish key> (or a token that allows publishing)' };
     }
-    if (expected !== undefined && timingSafeEqual(digest(token), expected)) return { ok: true, principal: undefined };
+    if (expected !== undefined && sameKey(token, expected)) return { ok: true, principal: undefined };
     const check = await access.verify(token);
     if (!check.ok) {
       if (action !== 'subscribe' && expected !== undefined && check.reason === 'invalid') return { ok: false, status: 403, error: `wrong API key, and not a valid token (${check.message})` };
@@ -56,20 +54,29 @@ export function createAdminGate(key: string | undefined): (req: IncomingMessage,
   const expected = key === undefined ? undefined : digest(key);
   return (req, query) => {
     if (expected === undefined) {
-      return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host)
-        ? { ok: true }
-        : { ok: false, status: 403, error: 'this needs an --admin-key; without one only loopback clients may see it' };
+      return isLocalRequest(req) ? { ok: true } : { ok: false, status: 403, error: 'this needs an --admin-key; without one only loopback clients may see it' };
     }
-    const header = req.headers.authorization;
-    const bearer = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const offered = bearer?.[1] ?? query.get('key') ?? readCookie(req, ADMIN_COOKIE);
-    if (offered === undefined || offered === null || offered === '') return { ok: false, status: 401, error: 'missing admin key: send Authorization: Bearer <admin key> (or ?key= to open the dashboard)' };
-    return timingSafeEqual(digest(offered), expected) ? { ok: true } : { ok: false, status: 403, error: 'wrong admin key' };
+    const offered = bearerToken(req) ?? query.get('key') ?? readCookie(req, ADMIN_COOKIE);
+    if (offered === undefined || offered === '') return { ok: false, status: 401, error: 'missing admin key: send Authorization: Bearer <admin key> (or ?key= to open the dashboard)' };
+    return sameKey(offered, expected) ? { ok: true } : { ok: false, status: 403, error: 'wrong admin key' };
   };
 }
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
+}
+
+/** Constant time, over digests: neither the key nor its length leaks. */
+function sameKey(offered: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(offered), expected);
+}
+
+/**
+ * A loopback peer that also names a loopback Host. The peer alone is not enough: a web page can
+ * reach loopback under its own name by DNS rebinding, and its Host header then names that page.
+ */
+function isLocalRequest(req: IncomingMessage): boolean {
+  return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host);
 }
 
 function isLoopbackHost(host: string | undefined): boolean {

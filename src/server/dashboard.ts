@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LimitCounters } from '../core/limits.js';
 import type { Hub } from '../core/hub.js';
 import type { SessionStore } from '../core/session-store.js';
-import { NO_CACHE, sendError, sendJson } from '../transports/http.js';
+import { isTls, NO_CACHE, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { ADMIN_COOKIE } from './auth.js';
 import type { AdminVerdict } from './auth.js';
 import type { Metrics } from './metrics.js';
@@ -63,12 +63,12 @@ export class Dashboard {
   serve(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams): void {
     const verdict = this.sources.adminGate(req, query);
     if (!verdict.ok) {
-      sendError(res, verdict.status, verdict.error, verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      sendRefusal(res, verdict);
       return;
     }
     const key = query.get('key');
     if (pathname === DASHBOARD_PATH && key !== null) {
-      const secure = 'encrypted' in req.socket && req.socket.encrypted === true ? '; Secure' : '';
+      const secure = isTls(req) ? '; Secure' : '';
       res.writeHead(303, {
         Location: DASHBOARD_PATH,
         'Set-Cookie': `${ADMIN_COOKIE}=${encodeURIComponent(key)}; Path=${DASHBOARD_PATH}; HttpOnly; SameSite=Strict${secure}`,

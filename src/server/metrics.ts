@@ -44,7 +44,6 @@ export class Metrics {
   readonly #latency: Histogram;
   readonly #engineSeconds: Histogram;
   readonly #engineErrors: Counter;
-  readonly #published: Counter;
   /** Deliveries discarded with their session (closed with messages still queued). */
   #discarded = 0;
   /** Messages published through this node so far. */
@@ -81,10 +80,10 @@ export class Metrics {
         this.set(census.deepestQueues[0]?.queued ?? 0);
       },
     });
-    this.#published = new Counter({ name: 'herald_messages_published_total', help: 'Messages published through this node.', registers });
+    const self = this;
+    new Counter({ name: 'herald_messages_published_total', help: 'Messages published through this node.', registers, collect() { setCounts(this, [[{}, self.publishedCount]]); } });
     new Counter({ name: 'herald_messages_received_total', help: 'Messages the engine handed to this node for its subscribers.', registers, collect() { setCounts(this, [[{}, hub.messagesIn]]); } });
     new Counter({ name: 'herald_messages_delivered_total', help: 'Deliveries queued to local sessions.', registers, collect() { setCounts(this, [[{}, hub.deliveriesQueued]]); } });
-    const self = this;
     new Counter({
       name: 'herald_messages_dropped_total',
       help: 'Deliveries lost by reason: slow_consumer (policy drop-oldest) or session_closed (queued when the session ended).',
@@ -142,7 +141,6 @@ export class Metrics {
 
   /** A message this node published: counted, and by channel for the busiest-channels list. */
   readonly published = (message: Message): void => {
-    this.#published.inc();
     this.publishedCount++;
     const count = (this.#perChannel.get(message.channel) ?? 0) + 1;
     if (count === 1 && this.#perChannel.size >= MAX_TRACKED_CHANNELS) return;

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
-import { NO_CACHE, refuseUpgrade, sendError, sendJson } from '../transports/http.js';
+import { NO_CACHE, refuseUpgrade, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import type { EngineHealth } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { RestHistory } from '../rest/history.js';
@@ -139,7 +139,7 @@ export class Router {
     }
     const verdict = this.parts.adminGate(req, query);
     if (!verdict.ok) {
-      sendError(res, verdict.status, verdict.error, verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      sendRefusal(res, verdict);
       return;
     }
     this.#track(req, res, this.parts.metrics.render().then((text) => {

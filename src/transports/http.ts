@@ -54,14 +54,24 @@ export type LifecycleListener = (event: string, fields: Record<string, unknown>)
 /** The cookie a browser app may keep its Herald token in. */
 export const TOKEN_COOKIE = 'herald_token';
 
+/** The token of an `Authorization: Bearer <token>` header, if the request has one. */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/** Whether the request came over TLS (cookies set on it must then be Secure). */
+export function isTls(req: IncomingMessage): boolean {
+  return 'encrypted' in req.socket && req.socket.encrypted === true;
+}
+
 /**
  * A token the request carries, wherever it can: `Authorization: Bearer`, `?token=` (EventSource
  * and WebSocket in browsers cannot set headers), or the `herald_token` cookie.
  */
 export function readToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
-  const header = req.headers.authorization;
-  const bearer = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer !== null) return bearer[1];
+  const bearer = bearerToken(req);
+  if (bearer !== undefined) return bearer;
   const inQuery = query.get('token');
   if (inQuery !== null && inQuery !== '') return inQuery;
   const cookie = readCookie(req, TOKEN_COOKIE);
@@ -145,4 +155,9 @@ export function sendJson(res: ServerResponse, status: number, body: string, head
 
 export function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string | string[]> = {}): void {
   sendJson(res, status, JSON.stringify({ error: message }), headers);
+}
+
+/** A refused credential (401 says how to authenticate) or permission (403). */
+export function sendRefusal(res: ServerResponse, refusal: { readonly status: 401 | 403; readonly error: string }, headers: Record<string, string | string[]> = {}): void {
+  sendError(res, refusal.status, refusal.error, refusal.status === 401 ? { ...headers, 'WWW-Authenticate': 'Bearer' } : headers);
 }

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
-import { HttpError, isJson, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
+import { HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -81,7 +81,7 @@ export class LongPollingTransport {
     const replyHeaders = { ...headers };
     if (outcome.newBrowserId !== undefined) {
       // Over TLS the cookie must never travel in clear afterwards.
-      const secure = 'encrypted' in req.socket && req.socket.encrypted === true && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
+      const secure = isTls(req) && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
       replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}`;
     }
     const reply = (body: string) => (callback === undefined ? sendJson(res, 200, body, replyHeaders) : sendJsonp(res, callback, body, replyHeaders));

@@ -15,12 +15,12 @@
  */
 import { parseChannel } from '../../core/channel.js';
 import type { Engine } from '../../core/engine.js';
+import { isMessageId } from '../../core/ids.js';
 import { Delivery } from '../../core/message.js';
 import type { Session } from '../../core/session.js';
 import { isObject } from '../message.js';
 import type { BayeuxMessage } from '../message.js';
 
-const MESSAGE_ID = /^[0-9a-z]{1,64}$/;
 
 export function wantsIds(handshake: BayeuxMessage): boolean {
   return isObject(handshake.ext) && isObject(handshake.ext.herald) && handshake.ext.herald.ids === true;
@@ -41,7 +41,7 @@ export function asksToResume(message: BayeuxMessage): boolean {
  */
 async function replay(session: Session, engine: Engine, channel: string, since: unknown): Promise<boolean> {
   const parsed = parseChannel(channel);
-  if (typeof since !== 'string' || !MESSAGE_ID.test(since) || parsed === undefined || parsed.wildcard !== 'none') return false;
+  if (!isMessageId(since) || parsed === undefined || parsed.wildcard !== 'none') return false;
   const page = await engine.history(channel, { since });
   session.replay(page.messages.map((message) => new Delivery(message)));
   return !page.gap;
