@@ -29,6 +29,7 @@ import { handleHandshake } from './handshake.js';
 import { encodeBody, formatFor, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 import { handlePublish } from './publish.js';
+import type { Publisher } from '../core/publisher.js';
 import type { ServiceHandler } from './services.js';
 import { ServiceRegistry } from './services.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
@@ -50,13 +51,13 @@ export const BAYEUX_DEFAULTS: BayeuxOptions = {
   multiSessionIntervalMs: 2_000,
   allowPublishWithoutSession: true,
   maxSubscriptions: 1024,
-  maxMessageBytes: 128 * 1024,
 };
 
 export interface BayeuxServerParts {
   readonly sessions: SessionStore;
   readonly hub: Hub;
   readonly engine: Engine;
+  readonly publisher: Publisher;
   /** Who may subscribe and publish where (default: everyone, everywhere; no tokens). */
   readonly access?: AccessPolicy;
   /** True while the server drains (default: never). */

@@ -5,6 +5,7 @@
 import type { AccessPolicy } from '../core/access.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
+import type { Publisher } from '../core/publisher.js';
 import type { Delivery } from '../core/message.js';
 import type { RequestContext } from '../core/protocol.js';
 import type { Session } from '../core/session.js';
@@ -25,8 +26,6 @@ export interface BayeuxOptions extends AdviceTimings {
   readonly allowPublishWithoutSession: boolean;
   /** Subscriptions one session may hold. */
   readonly maxSubscriptions: number;
-  /** Largest `data` of a published message, as JSON bytes. */
-  readonly maxMessageBytes: number;
 }
 
 export interface BayeuxDeps {
@@ -34,6 +33,8 @@ export interface BayeuxDeps {
   readonly sessions: SessionStore;
   readonly hub: Hub;
   readonly engine: Engine;
+  /** The only way a message is published (checks, then the engine). */
+  readonly publisher: Publisher;
   readonly access: AccessPolicy;
   /** True while the server drains: no new sessions. */
   readonly isDraining: () => boolean;

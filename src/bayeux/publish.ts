@@ -9,7 +9,8 @@
  */
 import type { Principal } from '../core/access.js';
 import type { ParsedChannel } from '../core/channel.js';
-import { isSerialisable, serialisedSize } from '../core/message.js';
+import { isSerialisable } from '../core/message.js';
+import type { PublishRefusal } from '../core/publisher.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { BayeuxErrors } from './errors.js';
@@ -52,36 +53,31 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (!deps.access.allows(principal, 'publish', channel.name)) return fail(BayeuxErrors.publishDenied(channel.name));
   const { data } = message;
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
-  const size = serialisedSize(data);
-  if (size === undefined) return fail(BayeuxErrors.invalidData());
-  if (size > deps.options.maxMessageBytes) {
-    deps.sessions.counters.hit('message_size');
-    return fail(BayeuxErrors.messageTooLarge(size, deps.options.maxMessageBytes));
-  }
 
-  if (channel.kind === 'service') return callService(message, channel.name, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
-  if (session !== undefined && reply.id !== undefined && isRetry(session, reply.id)) return [{ ...reply, successful: true }];
-  const published = await deps.engine.publish({ channel: channel.name, data });
+  if (channel.kind === 'service') {
+    const refusal = deps.publisher.checkData(data);
+    if (refusal !== undefined) return fail(refusalError(refusal));
+    return callService(message, channel.name, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
+  }
+  if (session !== undefined && reply.id !== undefined && session.publishedRecently(reply.id)) return [{ ...reply, successful: true }];
+  const outcome = await deps.publisher.publish(channel.name, data);
+  if (!outcome.ok) return fail(refusalError(outcome));
+  // Remembered only once stored: a retry after a failure (503::engine_unavailable) must publish.
+  if (session !== undefined && reply.id !== undefined) session.rememberPublish(reply.id);
   // A session that asked for ids learns its message's, as a REST publisher does.
-  if (session?.messageIds === true) return [{ ...reply, successful: true, ext: { herald: { id: published.id } } }];
+  if (session?.messageIds === true) return [{ ...reply, successful: true, ext: { herald: { id: outcome.message.id } } }];
   return [{ ...reply, successful: true }];
 }
 
-/** Message ids of each session's recent publishes: clients (Faye) resend until they see a reply. */
-const recentPublishes = new WeakMap<Session, { ids: Set<string | number>; order: (string | number)[] }>();
-const RECENT_PUBLISHES = 64;
-
-function isRetry(session: Session, id: string | number): boolean {
-  let recent = recentPublishes.get(session);
-  if (recent === undefined) {
-    recent = { ids: new Set(), order: [] };
-    recentPublishes.set(session, recent);
+function refusalError(refusal: PublishRefusal): string {
+  switch (refusal.reason) {
+    case 'invalid_channel':
+      return BayeuxErrors.invalidChannel(refusal.channel);
+    case 'invalid_data':
+      return BayeuxErrors.invalidData();
+    case 'too_large':
+      return BayeuxErrors.messageTooLarge(refusal.size, refusal.max);
   }
-  if (recent.ids.has(id)) return true;
-  recent.ids.add(id);
-  recent.order.push(id);
-  if (recent.order.length > RECENT_PUBLISHES) recent.ids.delete(recent.order.shift()!);
-  return false;
 }
 
 async function callService(

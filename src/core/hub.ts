@@ -14,8 +14,13 @@ export interface HubErrorListener {
   (error: unknown, context: string): void;
 }
 
+/** Fan-out counts kept for publishers to collect; bounded, as messages from other nodes are never collected. */
+const RECIPIENT_COUNTS_KEPT = 1024;
+
 export class Hub {
   readonly #index = new ChannelIndex<Session>();
+  /** Recipients of each recent message, counted during its fan-out, by message id. */
+  readonly #recipientCounts = new Map<string, number>();
   /** Messages the engine handed to this node, and deliveries queued from them (for metrics). */
   messagesIn = 0;
   deliveriesQueued = 0;
@@ -48,9 +53,15 @@ export class Hub {
     if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
   }
 
-  /** How many local sessions a message on `channel` would reach now. */
-  countSubscribers(channel: string): number {
-    return this.#index.match(channel).size;
+  /**
+   * How many local sessions the message `id` was queued for during its fan-out (0 when it reached
+   * none, or has not arrived yet), and forgets it.
+   */
+  takeRecipientCount(id: string): number {
+    const count = this.#recipientCounts.get(id);
+    if (count === undefined) return 0;
+    this.#recipientCounts.delete(id);
+    return count;
   }
 
   #forget(session: Session): void {
@@ -71,10 +82,14 @@ export class Hub {
     let overflowed: Session[] | undefined;
     const recipients = this.#index.match(message.channel);
     this.messagesIn++;
-    this.deliveriesQueued += recipients.size;
+    let queued = 0;
     for (const session of recipients) {
-      if (!session.enqueue(delivery)) (overflowed ??= []).push(session);
+      if (session.enqueue(delivery)) queued++;
+      else (overflowed ??= []).push(session);
     }
+    this.deliveriesQueued += queued;
+    this.#recipientCounts.set(message.id, queued);
+    if (this.#recipientCounts.size > RECIPIENT_COUNTS_KEPT) this.#recipientCounts.delete(this.#recipientCounts.keys().next().value!);
     if (overflowed !== undefined) for (const session of overflowed) this.sessions.close(session, 'queue_full');
   }
 }

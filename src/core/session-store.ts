@@ -93,7 +93,7 @@ export class SessionStore {
       subscriptions += session.subscriptions.size;
       const depth = session.queueLength;
       queued += depth;
-      if (depth === 0) continue;
+      if (depth === 0 || slowest <= 0) continue;
       if (deepest.length < slowest || depth > deepest[deepest.length - 1]!.queueLength) {
         deepest.push(session);
         deepest.sort((a, b) => b.queueLength - a.queueLength);

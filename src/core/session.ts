@@ -63,6 +63,9 @@ export interface SessionLimits {
   readonly messageRate: number;
 }
 
+/** Publish ids a session remembers for resends. */
+const RECENT_PUBLISHES = 64;
+
 export class Session {
   readonly subscriptions = new Set<string>();
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
@@ -84,6 +87,8 @@ export class Session {
   address: string | undefined;
 
   #publicId: string | undefined;
+  /** Ids of the client's recent publishes, oldest first: clients (Faye) resend until they see a reply. */
+  #recentPublishes: (string | number)[] | undefined;
   #rate: RateBucket | undefined;
   /** Channels that lost deliveries to the slow-consumer policy since the client was last told. */
   #gaps: Set<string> | undefined;
@@ -159,6 +164,18 @@ export class Session {
 
   get hasGaps(): boolean {
     return this.#gaps !== undefined;
+  }
+
+  /** Whether the client's publish `id` was stored recently (a resend, to acknowledge, not repeat). */
+  publishedRecently(id: string | number): boolean {
+    return this.#recentPublishes?.includes(id) === true;
+  }
+
+  /** Records a publish of the client's as stored (call only once the engine accepted it). */
+  rememberPublish(id: string | number): void {
+    const recent = (this.#recentPublishes ??= []);
+    recent.push(id);
+    if (recent.length > RECENT_PUBLISHES) recent.shift();
   }
 
   /** Messages per second the client may send; 0 = unlimited. */

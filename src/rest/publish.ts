@@ -6,24 +6,22 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
-import type { Hub } from '../core/hub.js';
 import type { LimitCounters } from '../core/limits.js';
-import { serialisedSize } from '../core/message.js';
+import { describeRefusal } from '../core/publisher.js';
+import type { Publisher } from '../core/publisher.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
 
 export interface RestPublishOptions {
   readonly maxBodyBytes: number;
-  /** Largest message, as JSON bytes of its data. */
-  readonly maxMessageBytes: number;
   readonly counters: LimitCounters;
 }
 
 export class RestPublish {
   constructor(
     private readonly engine: Engine,
-    private readonly hub: Hub,
+    private readonly publisher: Publisher,
     private readonly gate: RestGate,
     private readonly options: RestPublishOptions,
   ) {}
@@ -51,13 +49,8 @@ export class RestPublish {
       if (error.status === 413) this.options.counters.hit('body_size');
       return sendError(res, error.status, error.message, error.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
-    const size = serialisedSize(data);
-    if (size === undefined) return sendError(res, 400, 'the body cannot be serialised again (nested too deeply)', headers);
-    if (size > this.options.maxMessageBytes) {
-      this.options.counters.hit('message_size');
-      return sendError(res, 413, `message too large: ${size} bytes as JSON, at most ${this.options.maxMessageBytes}`, headers);
-    }
-    const message = await this.engine.publish({ channel, data });
-    sendJson(res, 200, JSON.stringify({ id: message.id, channel, subscribers: this.hub.countSubscribers(channel) }), headers);
+    const outcome = await this.publisher.publish(channel, data);
+    if (!outcome.ok) return sendError(res, outcome.reason === 'too_large' ? 413 : 400, describeRefusal(outcome), headers);
+    sendJson(res, 200, JSON.stringify({ id: outcome.message.id, channel, subscribers: outcome.subscribers }), headers);
   }
 }

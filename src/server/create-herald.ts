@@ -16,10 +16,13 @@ import { parseChannel } from '../core/channel.js';
 import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
+import type { HeraldErrorCode } from '../core/errors.js';
 import { Hub } from '../core/hub.js';
 import { LimitCounters } from '../core/limits.js';
 import type { LimitName } from '../core/limits.js';
 import { MemoryEngine } from '../core/memory-engine.js';
+import { describeRefusal, Publisher } from '../core/publisher.js';
+import type { PublishRefusal } from '../core/publisher.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
@@ -134,11 +137,12 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     audience: config.jwtAudience,
     signingSecret: signingSecretFrom(config.publishKey),
   });
+  const publisher = new Publisher(engine, hub, { maxMessageBytes: config.maxMessageBytes, counters });
   const access = new ChannelAccess((token) => tokens.verify(token), tokens.verifiesApplicationTokens, config.permissions);
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, access, isDraining: () => closing !== undefined },
+    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
@@ -147,7 +151,6 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       multiSessionIntervalMs: config.multiSessionIntervalMs,
       allowPublishWithoutSession: config.allowPublishWithoutSession,
       maxSubscriptions: config.maxSubscriptions,
-      maxMessageBytes: config.maxMessageBytes,
       connectionTypes: connectionTypes(config.transports),
     },
   );
@@ -201,7 +204,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const dashboard = new Dashboard({ sessions, hub, metrics, counters, connections: connectionsByTransport, adminGate, page: (req, res, pathname) => staticFiles.serveDashboard(req, res, pathname) });
   const router = new Router({
     paths: config.paths,
-    restPublish: new RestPublish(engine, hub, gate, { maxBodyBytes: config.maxBodyBytes, maxMessageBytes: config.maxMessageBytes, counters }),
+    restPublish: new RestPublish(engine, publisher, gate, { maxBodyBytes: config.maxBodyBytes, counters }),
     restHistory: new RestHistory(engine, gate),
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
@@ -321,11 +324,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     attach,
     listen,
     async publish(channel, data) {
-      const parsed = parseChannel(channel);
-      if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') {
-        throw new HeraldError('HERALD_ERR_INVALID_CHANNEL', `cannot publish to ${JSON.stringify(channel)}: not a broadcast channel name`);
-      }
-      return engine.publish({ channel, data });
+      const outcome = await publisher.publish(channel, data);
+      if (outcome.ok) return outcome.message;
+      throw new HeraldError(PUBLISH_ERROR_CODES[outcome.reason], describeRefusal(outcome));
     },
     use: (extension) => bayeux.use(extension),
     service(pattern, handler) {
@@ -346,6 +347,13 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     },
   };
 }
+
+/** The error the server-side API throws for each refusal of a publish. */
+const PUBLISH_ERROR_CODES: Record<PublishRefusal['reason'], HeraldErrorCode> = {
+  invalid_channel: 'HERALD_ERR_INVALID_CHANNEL',
+  invalid_data: 'HERALD_ERR_INVALID_DATA',
+  too_large: 'HERALD_ERR_MESSAGE_TOO_LARGE',
+};
 
 /**
  * Calls `act` on every item at a moment drawn at random over `windowMs` (all at once for 0), in

@@ -68,8 +68,20 @@ export class Router {
 
   constructor(private readonly parts: RouterParts) {}
 
-  /** Serves the request if it is Herald's; false (and untouched) otherwise. */
+  /**
+   * Serves the request if it is Herald's; false (and untouched) otherwise. The one guard at the
+   * request boundary: whatever a handler throws is logged and answered 500, never ends the process.
+   */
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    try {
+      return this.#dispatch(req, res);
+    } catch (error) {
+      this.#failed(req, res, error);
+      return true;
+    }
+  }
+
+  #dispatch(req: IncomingMessage, res: ServerResponse): boolean {
     const { pathname, query } = splitTarget(req.url);
     if (pathname === HEALTH_PATH) {
       const engine = this.parts.engineHealth();
@@ -155,21 +167,33 @@ export class Router {
   #track(req: IncomingMessage, res: ServerResponse, serving: Promise<void>): void {
     this.inFlight.add(res);
     res.once('close', () => this.inFlight.delete(res));
-    serving.catch((error: unknown) => {
-      if (isEngineUnavailable(error)) {
-        this.parts.logger.warn('engine unavailable', { error: error.message, method: req.method, url: req.url });
-        if (!res.headersSent) sendError(res, 503, `engine unavailable: ${error.message}`, { ...corsHeaders(req), 'Retry-After': '1' });
-        else res.destroy();
-        return;
-      }
-      this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
-      if (!res.headersSent) sendError(res, 500, 'internal error');
+    serving.catch((error: unknown) => this.#failed(req, res, error));
+  }
+
+  #failed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (isEngineUnavailable(error)) {
+      this.parts.logger.warn('engine unavailable', { error: error.message, method: req.method, url: req.url });
+      if (!res.headersSent) sendError(res, 503, `engine unavailable: ${error.message}`, { ...corsHeaders(req), 'Retry-After': '1' });
       else res.destroy();
-    });
+      return;
+    }
+    this.parts.logger.error('request failed', { error, method: req.method, url: req.url });
+    if (!res.headersSent) sendError(res, 500, 'internal error');
+    else res.destroy();
   }
 
   /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    try {
+      return this.#dispatchUpgrade(req, socket, head);
+    } catch (error) {
+      this.parts.logger.error('upgrade failed', { error, url: req.url });
+      socket.destroy();
+      return true;
+    }
+  }
+
+  #dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const { pathname, query } = splitTarget(req.url);
     const rest = pathname.startsWith(SUBSCRIBE_PREFIX);
     if (!rest && this.#bayeuxPath(pathname) === undefined) return false;

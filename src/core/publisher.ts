@@ -1,0 +1,78 @@
+/**
+ * @module
+ * The one way a message gets in: every front door (REST, Bayeux, the server-side API) publishes
+ * through here, so a message the engine stores is always one every recipient can encode. Checks
+ * come first — a broadcast channel name, data that serialises to JSON, within the size limit —
+ * and only then does the engine assign an id, store and fan out.
+ */
+import { parseChannel } from './channel.js';
+import type { Engine } from './engine.js';
+import type { Hub } from './hub.js';
+import type { LimitCounters } from './limits.js';
+import type { Message } from './message.js';
+import { serialisedSize } from './message.js';
+
+/** Why a publish was refused before anything was stored. */
+export type PublishRefusal =
+  | { readonly reason: 'invalid_channel'; readonly channel: string }
+  | { readonly reason: 'invalid_data' }
+  | { readonly reason: 'too_large'; readonly size: number; readonly max: number };
+
+export type PublishOutcome =
+  | { readonly ok: true; readonly message: Message; /** Local sessions it was queued for during fan-out. */ readonly subscribers: number }
+  | ({ readonly ok: false } & PublishRefusal);
+
+export interface PublisherOptions {
+  /** Largest message, as JSON bytes of its data. */
+  readonly maxMessageBytes: number;
+  readonly counters?: LimitCounters;
+}
+
+export class Publisher {
+  constructor(
+    private readonly engine: Engine,
+    private readonly hub: Hub,
+    private readonly options: PublisherOptions,
+  ) {}
+
+  /**
+   * Checks, stores and fans out `data` on `channel`. Resolves with a refusal for bad input (the
+   * engine saw nothing); rejects only when the engine fails (e.g. HERALD_ERR_ENGINE_UNAVAILABLE).
+   */
+  async publish(channel: string, data: unknown): Promise<PublishOutcome> {
+    const refusal = this.check(channel, data);
+    if (refusal !== undefined) return { ok: false, ...refusal };
+    const message = await this.engine.publish({ channel, data });
+    return { ok: true, message, subscribers: this.hub.takeRecipientCount(message.id) };
+  }
+
+  /** Why `data` may not be published on `channel`, if it may not. */
+  check(channel: string, data: unknown): PublishRefusal | undefined {
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') return { reason: 'invalid_channel', channel: String(channel) };
+    return this.checkData(data);
+  }
+
+  /** Why `data` cannot travel as a message (to any channel, service ones included), if it cannot. */
+  checkData(data: unknown): PublishRefusal | undefined {
+    const size = serialisedSize(data);
+    if (size === undefined) return { reason: 'invalid_data' };
+    if (size > this.options.maxMessageBytes) {
+      this.options.counters?.hit('message_size');
+      return { reason: 'too_large', size, max: this.options.maxMessageBytes };
+    }
+    return undefined;
+  }
+}
+
+/** A refusal in words, for front doors that answer with text (REST, the API's errors). */
+export function describeRefusal(refusal: PublishRefusal): string {
+  switch (refusal.reason) {
+    case 'invalid_channel':
+      return `cannot publish to ${JSON.stringify(refusal.channel.slice(0, 200))}: not a broadcast channel name`;
+    case 'invalid_data':
+      return 'the data cannot be serialised as JSON (undefined, a BigInt, a cycle, or nested too deeply)';
+    case 'too_large':
+      return `message too large: ${refusal.size} bytes as JSON, at most ${refusal.max}`;
+  }
+}
