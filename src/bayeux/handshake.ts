@@ -10,7 +10,7 @@ import { randomId } from '../core/ids.js';
 import { HANDSHAKE_ADVICE, NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
 import { enableAck, wantsAck } from './ext/ack.js';
-import { authenticate, refusalReason, tokenIn } from './ext/auth.js';
+import { authenticate, carriesToken, refusalReason } from './ext/auth.js';
 import { wantsIds } from './ext/resume.js';
 import type { Batch, BayeuxDeps, MetaHandler } from './handler.js';
 import { replyTo } from './message.js';
@@ -48,7 +48,7 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
   if (deps.sessions.atAddressLimit(batch.context.remoteAddress)) {
     return [{ ...reply, error: BayeuxErrors.handshakeDenied('too_many_sessions_from_this_address'), advice: { ...HANDSHAKE_ADVICE, interval: 10_000 } }];
   }
-  if (tokenIn(message) === undefined && batch.context.token === undefined) return [open(message, reply, undefined, batch, deps)];
+  if (!carriesToken(message, batch.context)) return [open(message, reply, undefined, batch, deps)];
   return authenticate(message, batch.context, deps.access).then((auth) => {
     if (auth.ok) return [open(message, reply, auth.principal, batch, deps)];
     // A forged token will not improve by retrying; an expired one may, if the client fetches another.

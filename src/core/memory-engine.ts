@@ -36,6 +36,13 @@ export class MemoryEngine implements Engine {
   readonly #historyMaxChannels: number;
   /** Ids before this one were issued before this engine started: nothing can prove they are covered. */
   readonly #floor: string;
+  /**
+   * The newest id of any channel history forgotten whole (emptied by TTL, dropped by the channel
+   * cap, deleted): a channel with nothing kept may have held messages up to it, so readers from
+   * before it get a gap, and readers from after it (a position given since) are told they missed
+   * nothing. One id for all channels: bounded, and never too optimistic.
+   */
+  #forgottenThrough: string;
   readonly #clock: Clock;
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
@@ -55,6 +62,7 @@ export class MemoryEngine implements Engine {
     this.#ids = new MessageIdGenerator(() => this.#clock.now());
     this.#historyMaxChannels = options.historyMaxChannels ?? MEMORY_ENGINE_DEFAULTS.historyMaxChannels;
     this.#floor = this.#ids.next();
+    this.#forgottenThrough = this.#floor;
     this.#nodeId = options.nodeId ?? randomId().slice(0, 12);
   }
 
@@ -87,7 +95,7 @@ export class MemoryEngine implements Engine {
     const entry = this.#history.get(channel);
     if (entry !== undefined) this.#expire(channel, entry);
     // With nothing kept for the channel, a reader asking from an id cannot be told it missed nothing.
-    if (entry === undefined || entry.messages.length === 0) return { messages: [], gap: since !== undefined };
+    if (entry === undefined || entry.messages.length === 0) return { messages: [], gap: since !== undefined && since < this.#forgottenThrough };
     let start = 0;
     if (since !== undefined) {
       while (start < entry.messages.length && entry.messages[start]!.id <= since) start++;
@@ -103,6 +111,7 @@ export class MemoryEngine implements Engine {
 
   async deleteHistory(channel: string): Promise<void> {
     this.#history.delete(channel);
+    this.#forgot(this.#ids.next());
   }
 
   async join(channel: string, member: string): Promise<void> {
@@ -152,7 +161,8 @@ export class MemoryEngine implements Engine {
     if (this.#historySize === 0) return;
     let entry = this.#history.get(message.channel);
     if (entry === undefined) {
-      entry = { messages: [], evictedThrough: undefined };
+      // A channel forgotten before may have held messages up to there: a reader from before has a gap.
+      entry = { messages: [], evictedThrough: this.#forgottenThrough };
     } else {
       // Re-inserting keeps the map in order of last write, oldest first, for the channel cap.
       this.#history.delete(message.channel);
@@ -163,7 +173,11 @@ export class MemoryEngine implements Engine {
       entry.evictedThrough = entry.messages.shift()!.id;
     }
     this.#expire(message.channel, entry);
-    if (this.#history.size > this.#historyMaxChannels) this.#history.delete(this.#history.keys().next().value!);
+    if (this.#history.size > this.#historyMaxChannels) {
+      const [oldest, dropped] = this.#history.entries().next().value!;
+      this.#history.delete(oldest);
+      this.#forgot(dropped.messages[dropped.messages.length - 1]?.id ?? dropped.evictedThrough);
+    }
   }
 
   #expire(channel: string, entry: ChannelHistory): void {
@@ -173,6 +187,13 @@ export class MemoryEngine implements Engine {
     while (drop < entry.messages.length && entry.messages[drop]!.publishedAt < oldestKept) drop++;
     if (drop > 0) entry.evictedThrough = entry.messages.splice(0, drop)[drop - 1]!.id;
     // Forgetting an emptied channel loses nothing: readers from an id then get a gap.
-    if (entry.messages.length === 0) this.#history.delete(channel);
+    if (entry.messages.length === 0) {
+      this.#history.delete(channel);
+      this.#forgot(entry.evictedThrough);
+    }
+  }
+
+  #forgot(through: string | undefined): void {
+    if (through !== undefined && through > this.#forgottenThrough) this.#forgottenThrough = through;
   }
 }

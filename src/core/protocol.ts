@@ -21,6 +21,11 @@ export interface RequestContext {
   readonly remoteAddress?: string | undefined;
   /** A token carried by the HTTP request itself (`Authorization: Bearer`, `?token=`, cookie). */
   readonly token?: string | undefined;
+  /**
+   * Why the request's own token does not count, when it does not (a cookie on a request any site
+   * could make): a message acting on it alone is refused with this.
+   */
+  readonly tokenRefused?: string | undefined;
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 

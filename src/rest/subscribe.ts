@@ -8,8 +8,10 @@
  * none → a long-poll (subscribe-poll.ts). The streaming kinds resume from `?since=`. A resume
  * replays what history still holds after that id, then goes live without a duplicate; when history
  * no longer reaches back that far, a `gap` signal comes first.
- * Channel patterns (`/sub/stocks/**`) subscribe to many channels; they cannot resume (history is
- * kept per channel), so asking them to gives the gap signal.
+ * Channel patterns (`/sub/stocks/**`) subscribe to many channels; a stream on one cannot resume
+ * (history is kept per channel), so asking it to gives the gap signal (a long-poll's cursor can:
+ * subscribe-poll.ts). A herald_token cookie counts only on requests no other site can make
+ * (transports/http.ts readToken); callback names pass the one check in callback-polling.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -22,9 +24,10 @@ import type { Message } from '../core/message.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
+import type { CallbackName } from '../transports/callback-polling.js';
 import { HttpError, refuseUpgrade, sendError, sendRefusal } from '../transports/http.js';
 import type { LifecycleListener } from '../transports/http.js';
-import { iframeFormat } from '../transports/iframe.js';
+import { IFRAME_CALLBACK, iframeFormat } from '../transports/iframe.js';
 import { MessageSocket, messageFrames } from '../transports/message-socket.js';
 import { multipartFormat } from '../transports/multipart.js';
 import { ndjsonFormat } from '../transports/ndjson.js';
@@ -47,7 +50,7 @@ export interface RestSubscribeOptions {
 
 const TOO_MANY_SESSIONS = 'too many subscriptions open from this address: close some, or raise --max-sessions-per-ip';
 
-type StreamKind = 'stream' | 'multipart' | 'iframe';
+type StreamKind = 'stream' | 'multipart';
 
 export class RestSubscribe {
   readonly #streams: PushStreams;
@@ -66,7 +69,7 @@ export class RestSubscribe {
   ) {
     this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
     this.#sse = sseFormat(REST_JSON, options.retryMs);
-    this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)), iframe: iframeFormat(REST_JSON, 'herald') };
+    this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)) };
   }
 
   /** `path`: what follows `/sub/`. */
@@ -76,25 +79,28 @@ export class RestSubscribe {
     if (!('channel' in named)) return sendError(res, named.status, named.error, headers);
     const sse = (req.headers.accept ?? '').includes('text/event-stream');
     const transport = query.get('transport');
-    if (!sse && transport !== null && !Object.hasOwn(this.#modes, transport)) {
+    if (!sse && transport !== null && transport !== 'iframe' && !Object.hasOwn(this.#modes, transport)) {
       return sendError(res, 400, `unknown transport ${JSON.stringify(transport.slice(0, 40))}: use stream, multipart, iframe, or none for a long-poll`, headers);
     }
     const since = sse ? (headerValue(req.headers['last-event-id']) ?? query.get('lastEventId') ?? undefined) : (query.get('since') ?? undefined);
     if (since !== undefined && !isMessageId(since)) return sendError(res, 400, 'the id to resume from must be a message id', headers);
+    // A bad callback name is refused before anything else is looked at.
+    let mode: StreamFormat | undefined;
+    let callback: CallbackName | undefined;
+    try {
+      if (sse) mode = this.#sse;
+      else if (transport === 'iframe') mode = iframeFormat(REST_JSON, jsonpCallback(query, 'callback', IFRAME_CALLBACK));
+      else if (transport !== null) mode = this.#modes[transport as StreamKind];
+      else if (query.has('callback')) callback = jsonpCallback(query, 'callback');
+    } catch (error) {
+      if (error instanceof HttpError) return sendError(res, error.status, error.message, headers);
+      throw error;
+    }
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);
     if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
-    if (!sse && transport === null) return this.poll.serve(req, res, channel, since, query, headers);
-    let mode = sse ? this.#sse : this.#modes[transport as StreamKind];
-    if (transport === 'iframe' && (query.get('callback') ?? '') !== '') {
-      try {
-        mode = iframeFormat(REST_JSON, jsonpCallback(query, 'callback'));
-      } catch (error) {
-        if (error instanceof HttpError) return sendError(res, error.status, error.message, headers);
-        throw error;
-      }
-    }
+    if (mode === undefined) return this.poll.serve(req, res, { channel, since, callback, principal: verdict.principal }, query, headers);
 
     const session = this.sessions.create(req.socket.remoteAddress);
     // The stream ends when the token it was opened with expires; the client comes back with a new one.

@@ -15,12 +15,14 @@ import { bearerToken, readCookie, readToken } from '../transports/http.js';
 export function createRestGate(key: string | undefined, access: AccessPolicy): RestGate {
   const expected = key === undefined ? undefined : digest(key);
   return async (req, query, action, channel) => {
-    const token = readToken(req, query);
+    const carried = readToken(req, query);
+    if (!carried.ok) return { ok: false, status: 403, error: carried.error };
+    const token = carried.token;
     if (token === undefined) {
       if (action === 'subscribe') {
         return access.allows(undefined, action, channel)
           ? { ok: true, principal: undefined }
-          : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token>, ?token= or the herald_token cookie` };
+          : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token> or ?token= (or, from a same-origin page, the herald_token cookie)` };
       }
       if (expected === undefined) {
         return isLocalRequest(req)

@@ -53,10 +53,11 @@ export type CorsHeaders = Record<string, string>;
 export function corsHeaders(req: IncomingMessage): CorsHeaders {
   const origin = req.headers.origin;
   if (origin === undefined) return {};
-  return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', Vary: 'Origin' };
+  // A poll's cursor travels in headers a page must be allowed to read (rest/subscribe-poll.ts).
+  return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true', 'Access-Control-Expose-Headers': 'ETag, Herald-Position', Vary: 'Origin' };
 }
 
-const ALLOWED_REQUEST_HEADERS = 'Accept, Authorization, Cache-Control, Content-Type, Last-Event-ID, Pragma, X-Requested-With';
+const ALLOWED_REQUEST_HEADERS = 'Accept, Authorization, Cache-Control, Content-Type, If-None-Match, Last-Event-ID, Pragma, X-Requested-With';
 
 export function answerPreflight(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(204, {

@@ -179,7 +179,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
-  const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs });
+  const subscribePoll = new SubscribePoll(sessions, hub, engine, { timeoutMs: config.timeoutMs, maxQueue: config.maxQueue });
   const restSubscribe = new RestSubscribe(sessions, hub, engine, subscribePoll, gate, {
     heartbeatMs: config.heartbeatMs,
     maxBufferedBytes: config.maxBufferedBytes,

@@ -65,17 +65,37 @@ export function isTls(req: IncomingMessage): boolean {
   return 'encrypted' in req.socket && req.socket.encrypted === true;
 }
 
+/** The token a request carries (`undefined`: none), or why the one it carries does not count. */
+export type RequestToken = { readonly ok: true; readonly token: string | undefined } | { readonly ok: false; readonly error: string };
+
+/** Why a `herald_token` cookie was not honoured: what the refusal says. */
+export const AMBIENT_COOKIE_REFUSED =
+  'the herald_token cookie does not count on a request any web site could make (no Origin header, no Sec-Fetch-Site: same-origin): send the token as Authorization: Bearer or ?token=';
+
 /**
  * A token the request carries, wherever it can: `Authorization: Bearer`, `?token=` (EventSource
- * and WebSocket in browsers cannot set headers), or the `herald_token` cookie.
+ * and WebSocket in browsers cannot set headers), or the `herald_token` cookie. The cookie is
+ * ambient: the browser attaches it to a `<script src>`, an `<iframe>` or an `<img>` that another
+ * site points here, and those read the answer without asking CORS (JSONP, iframe). So it counts
+ * only on requests no other site can make: the browser says so (`Sec-Fetch-Site: same-origin`),
+ * or the request names its page's origin (an `Origin` the router has already found allowed;
+ * `null`, from sandboxed or opaque pages, names none). Otherwise the request is refused rather
+ * than served anonymously, as a forged token is: the client meant to act as someone.
  */
-export function readToken(req: IncomingMessage, query: URLSearchParams): string | undefined {
+export function readToken(req: IncomingMessage, query: URLSearchParams): RequestToken {
   const bearer = bearerToken(req);
-  if (bearer !== undefined) return bearer;
+  if (bearer !== undefined) return { ok: true, token: bearer };
   const inQuery = query.get('token');
-  if (inQuery !== null && inQuery !== '') return inQuery;
+  if (inQuery !== null && inQuery !== '') return { ok: true, token: inQuery };
   const cookie = readCookie(req, TOKEN_COOKIE);
-  return cookie === undefined || cookie === '' ? undefined : cookie;
+  if (cookie === undefined || cookie === '') return { ok: true, token: undefined };
+  return cookieVouchedFor(req) ? { ok: true, token: cookie } : { ok: false, error: AMBIENT_COOKIE_REFUSED };
+}
+
+function cookieVouchedFor(req: IncomingMessage): boolean {
+  if (req.headers['sec-fetch-site'] === 'same-origin') return true;
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== '' && origin !== 'null';
 }
 
 /**

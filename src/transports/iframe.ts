@@ -4,12 +4,16 @@
  * `parent.<callback>(message)`. Padding first, since old browsers render nothing before 1 KiB or
  * so. The JSON is made safe inside a script element: `<` is escaped (it can only occur inside a
  * JSON string), so no `</script>` can end it early; U+2028/2029 too, for old JavaScript engines.
- * `callback` must already have passed the JSONP name check.
+ * `callback` is a checked name (callback-polling.ts), never raw request text.
  */
 import type { Message, WireFormat } from '../core/message.js';
+import type { CallbackName } from './callback-polling.js';
 import type { StreamFormat } from './push-stream.js';
 
-export function iframeFormat(messageFormat: WireFormat, callback: string): StreamFormat {
+/** What the forever iframe calls when the request names no callback. */
+export const IFRAME_CALLBACK = 'herald';
+
+export function iframeFormat(messageFormat: WireFormat, callback: CallbackName): StreamFormat {
   const script = (json: string) => `<script>h(${json.replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029')})</script>\n`;
   return {
     contentType: 'text/html; charset=utf-8',

@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
+import type { CallbackName } from './callback-polling.js';
 import { HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
@@ -41,7 +42,7 @@ export class LongPollingTransport {
     let gone = false;
     res.once('close', () => (gone = true));
     let messages: unknown[];
-    let callback: string | undefined;
+    let callback: CallbackName | undefined;
     try {
       if (req.method === 'POST') {
         const body = await readBody(req, this.options.maxBodyBytes);
@@ -68,6 +69,7 @@ export class LongPollingTransport {
       return;
     }
 
+    const token = readToken(req, query);
     const context: RequestContext = {
       connectionType: callback === undefined ? LongPollingTransport.connectionType : CALLBACK_POLLING,
       browserId: readCookie(req, BROWSER_COOKIE),
@@ -75,7 +77,8 @@ export class LongPollingTransport {
       canSetCookie: true,
       remoteAddress: req.socket.remoteAddress,
       headers: req.headers,
-      token: readToken(req, query),
+      token: token.ok ? token.token : undefined,
+      tokenRefused: token.ok ? undefined : token.error,
     };
     const outcome = await this.handleBatch(messages, context);
     const replyHeaders = { ...headers };

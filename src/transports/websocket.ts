@@ -92,6 +92,7 @@ export class WebSocketTransport {
 
   /** Completes a Bayeux upgrade the caller has already checked (path, origin). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const token = readToken(req, new URLSearchParams(req.url?.split('?')[1] ?? ''));
     this.accept(req, socket, head, (peer) => {
       const context: RequestContext = {
         connectionType: WebSocketTransport.connectionType,
@@ -99,7 +100,8 @@ export class WebSocketTransport {
         canSetCookie: false,
         remoteAddress: req.socket.remoteAddress,
         headers: req.headers,
-        token: readToken(req, new URLSearchParams(req.url?.split('?')[1] ?? '')),
+        token: token.ok ? token.token : undefined,
+        tokenRefused: token.ok ? undefined : token.error,
       };
       new BayeuxSocket(peer, context, this.handleBatch, this.#frames);
     });

@@ -75,7 +75,11 @@ const bayeuxSend: fc.Arbitrary<BayeuxSend> = fc.record({
   via: fc.constantFrom<Via>('post-json', 'post-json', 'post-json', 'post-form', 'post-text', 'get', 'jsonp', 'ws', 'ws', 'ws'),
   path: fc.constantFrom('/bayeux', '/cometd', '/bayeux/connect', '/cometd/handshake'),
   contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/vnd.api+json', 'APPLICATION/JSON', 'application/jsonx'),
-  jsonp: fc.constantFrom('cb', 'jsonpcallback', 'a.b$_-', '', '<script>', 'x'.repeat(65), 'alert(1)//'),
+  jsonp: fc.oneof(
+    fc.constantFrom('cb', 'jsonpcallback', 'a.b$_', 'a.b$_-', '', '<script>', 'x'.repeat(65), 'alert(1)//'),
+    // Names that are expressions or look like identifiers but are not (see callback-names.test.ts).
+    fc.constantFrom('length-alert', 'a;alert(1)', 'a[0]', 'constructor.constructor', 'a..b', 'new', 'ａlert', 'a\u2028b', 'x'.repeat(2048)),
+  ),
   binary: fc.boolean(),
   payload,
 });

@@ -34,6 +34,8 @@ const segment = fc.oneof(
 const QUERY_KEYS = ['callback', 'jsonp', 'since', 'limit', 'transport', 'wait', 'message', 'lastEventId', 'x', ''];
 const queryValue = fc.oneof(
   fc.constantFrom('cb', '0', '1', '-1', '1e3', '1000', '10001', 'Infinity', '', 'stream', 'multipart', 'iframe', 'sse', 'zzzzzz', '0000000000000', '<x>', 'a.b', 'x'.repeat(80), '[{"channel":"/fuzz/a","data":1}]'),
+  // Callback names that are expressions, or identifiers only at a glance.
+  fc.constantFrom('length-alert', 'a;alert(1)', 'a[0]', 'constructor.constructor', 'ａlert', 'a\u200bb', 'x'.repeat(2048)),
   messageId,
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
@@ -45,7 +47,9 @@ const httpHeaders = fc.array(
     header('content-type', fc.oneof(fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', '', 'application/json; charset=latin1'), headerValue)),
     header('accept', fc.oneof(fc.constantFrom('text/event-stream', 'text/event-stream', 'application/json', '*/*', 'text/event-stream, */*', ''), headerValue)),
     header('origin', fc.oneof(fc.constantFrom('http://localhost:3000', 'http://127.0.0.1', 'http://evil.example', 'null', '', 'file://', 'http://[::1]:1'), headerValue)),
-    header('cookie', fc.oneof(fc.constantFrom('BAYEUX_BROWSER=abc', 'BAYEUX_BROWSER=', 'BAYEUX_BROWSER=a; BAYEUX_BROWSER=b', '=;;=;', `BAYEUX_BROWSER=${REAL}`), headerValue)),
+    header('cookie', fc.oneof(fc.constantFrom('BAYEUX_BROWSER=abc', 'BAYEUX_BROWSER=', 'BAYEUX_BROWSER=a; BAYEUX_BROWSER=b', '=;;=;', `BAYEUX_BROWSER=${REAL}`, 'herald_token=x.y.z', 'herald_token=', 'herald_token=a; herald_token=b'), headerValue)),
+    header('sec-fetch-site', fc.constantFrom('same-origin', 'cross-site', 'same-site', 'none', '')),
+    header('if-none-match', fc.oneof(fc.constantFrom('"0"', 'W/"0"', '*', '"', '"a", "b"', `"${'f'.repeat(40)}z1"`), messageId, headerValue)),
     header('last-event-id', fc.oneof(messageId, headerValue)),
     header('authorization', fc.oneof(fc.constantFrom('Bearer x', 'Bearer ', 'Basic eDp4', 'Bearer ' + 'k'.repeat(40)), headerValue)),
     header('host', fc.constantFrom('evil.example', '127.0.0.1', 'localhost:1', '')),

@@ -95,10 +95,10 @@ describe('Bayeux with JWTs', () => {
     assert.equal(late.advice.reconnect, 'handshake', 'an expired token may be replaced by a fresh one');
   });
 
-  test('the token may come as Authorization: Bearer, a herald_token cookie, or ?token= on a WebSocket', async (t) => {
+  test('the token may come as Authorization: Bearer, a herald_token cookie (same-origin), or ?token= on a WebSocket', async (t) => {
     const { port } = await startHerald(t, { jwtSecret: SECRET });
     const token = await hs256({ subscribe: ['/a/**'] });
-    const headerSets: Record<string, string>[] = [{ Authorization: `Bearer ${token}` }, { Cookie: `other=1; herald_token=${token}` }];
+    const headerSets: Record<string, string>[] = [{ Authorization: `Bearer ${token}` }, { Cookie: `other=1; herald_token=${token}`, 'Sec-Fetch-Site': 'same-origin' }];
     for (const headers of headerSets) {
       const reply = await handshakeWith(port, undefined, headers);
       assert.equal(reply.successful, true);

@@ -2,7 +2,8 @@
  * @module
  * Tokens over Bayeux. A client proves who it is with `ext: {auth: {token}}`:
  * - on `/meta/handshake` (or with the HTTP request that carries it: `Authorization: Bearer`,
- *   `?token=`, the `herald_token` cookie) — the session then acts with that token;
+ *   `?token=`, the `herald_token` cookie) — the session then acts with that token; a cookie
+ *   on a request any site could make refuses the handshake (`cookie_token_cross_site`);
  * - on `/meta/subscribe`, for that subscription only (a channel-bound token from `POST /sign`);
  * - on `/meta/connect`, to refresh the session's token before it expires (same subject only).
  * A session whose token expires without a refresh is closed (`403:token_expired:session_closed`,
@@ -21,16 +22,27 @@ export function tokenIn(message: BayeuxMessage): string | undefined {
   return typeof token === 'string' && token.length > 0 ? token : undefined;
 }
 
-export type Authentication = { ok: true; principal: Principal | undefined } | Extract<TokenCheck, { ok: false }>;
+/** `ambient_cookie`: the request's only token was a cookie on a request any site could make. */
+export type Authentication =
+  | { ok: true; principal: Principal | undefined }
+  | Extract<TokenCheck, { ok: false }>
+  | { ok: false; reason: 'ambient_cookie'; message: string };
+
+/** Whether a message acts as anyone but anonymous: it or its request carries a token (counted or not). */
+export function carriesToken(message: BayeuxMessage, context: RequestContext): boolean {
+  return tokenIn(message) !== undefined || context.token !== undefined || context.tokenRefused !== undefined;
+}
 
 /** Who a message acts as: its own token, else its HTTP request's, else anonymous. */
 export async function authenticate(message: BayeuxMessage, context: RequestContext, access: AccessPolicy): Promise<Authentication> {
-  const token = tokenIn(message) ?? context.token;
+  const own = tokenIn(message);
+  if (own === undefined && context.tokenRefused !== undefined) return { ok: false, reason: 'ambient_cookie', message: context.tokenRefused };
+  const token = own ?? context.token;
   if (token === undefined) return { ok: true, principal: undefined };
   return access.verify(token);
 }
 
-/** The reason arg of a refusal: `token_expired` or `invalid_token`. */
-export function refusalReason(check: Extract<TokenCheck, { ok: false }>): string {
-  return check.reason === 'expired' ? 'token_expired' : 'invalid_token';
+/** The reason arg of a refusal: `token_expired`, `invalid_token` or `cookie_token_cross_site`. */
+export function refusalReason(check: Extract<Authentication, { ok: false }>): string {
+  return check.reason === 'expired' ? 'token_expired' : check.reason === 'ambient_cookie' ? 'cookie_token_cross_site' : 'invalid_token';
 }

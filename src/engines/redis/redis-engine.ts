@@ -166,9 +166,7 @@ export class RedisEngine implements Engine {
     // `undefined` has no JSON form; every subscriber would read it back as null anyway.
     const data = JSON.stringify(request.data) ?? 'null';
     const { historySize, historyTtlMs } = this.#options;
-    // A stream may go once all it holds has aged out; twice the TTL spares the readers of a
-    // briefly quiet channel a gap they did not have (see PUBLISH_SCRIPT).
-    const expiry = historyTtlMs > 0 ? 2 * historyTtlMs : historySize === 0 ? ID_ONLY_STREAM_EXPIRY_MS : 0;
+    const expiry = this.#streamExpiryMs();
     const streamId = (await this.#run('publish', () =>
       this.#call('heraldPublish', this.#streamKey(request.channel), this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
     )) as string;
@@ -229,13 +227,27 @@ export class RedisEngine implements Engine {
     if (limit !== undefined && count === 0) return { messages: [], gap: false };
     const result = (await this.#run('history', () => this.#call('heraldHistory', this.#streamKey(channel), start, count, this.#options.historyTtlMs))) as
       | [string, RawEntry[]]
-      | null;
-    // With nothing kept for the channel, a reader asking from an id cannot be told it missed nothing.
-    if (result === null) return { messages: [], gap: since !== undefined };
+      | [string];
+    if (result.length === 1) {
+      // No stream: never published since the data set began (the floor), or quiet long enough for
+      // its key to expire — a reader from before that may have missed what it held.
+      const expiry = this.#streamExpiryMs();
+      const gap = since !== undefined && (since < this.#floor! || (expiry > 0 && since < idBefore(Number(result[0]) - expiry)));
+      return { messages: [], gap };
+    }
     const [maxDeleted, entries] = result;
     const messages = entries.map((entry) => this.#fromEntry(channel, entry));
     const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor!);
     return { messages, gap };
+  }
+
+  /**
+   * How long a quiet stream's key lives: it may go once all it holds has aged out; twice the TTL
+   * spares the readers of a briefly quiet channel a gap they did not have (see PUBLISH_SCRIPT).
+   */
+  #streamExpiryMs(): number {
+    const { historySize, historyTtlMs } = this.#options;
+    return historyTtlMs > 0 ? 2 * historyTtlMs : historySize === 0 ? ID_ONLY_STREAM_EXPIRY_MS : 0;
   }
 
   async position(channel: string): Promise<string> {

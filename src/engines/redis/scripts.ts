@@ -78,10 +78,10 @@ return id
 
 /**
  * KEYS[1] stream · ARGV: XRANGE start ('-' = oldest), COUNT (0 = all), history TTL ms (0 = none).
- * Returns nil when the stream does not exist, else { max-deleted-entry-id, entries }.
+ * Returns { Redis's clock in ms } when the stream does not exist, else { max-deleted-entry-id, entries }.
  */
 export const HISTORY_SCRIPT = `${TRIM}
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('EXISTS', KEYS[1]) == 0 then return { string.format('%d', nowMs()) } end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local maxDeleted = field(info, 'max-deleted-entry-id')
 local ttl = tonumber(ARGV[3])
