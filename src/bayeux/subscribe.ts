@@ -84,11 +84,13 @@ async function change(
       session.release();
     }
   }
+  // Where a later session may resume from, even if no message arrives on this one before it ends.
+  // Taken before the subscription is live: a message published in between is then after it
+  // (resumable), never at or before it while still on its way to this session.
+  const wantsLast = channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1;
+  const last = wantsLast ? await deps.engine.position(subscription) : undefined;
   for (const pattern of recorded) await apply(session, pattern);
-  if (channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1) {
-    // Where a later session may resume from, even if no message arrives on this one before it ends.
-    return [{ ...reply, successful: true, ext: { herald: { last: await deps.engine.position(subscription) } } }];
-  }
+  if (last !== undefined) return [{ ...reply, successful: true, ext: { herald: { last } } }];
   return [{ ...reply, successful: true }];
 }
 

@@ -6,6 +6,8 @@
  */
 import { expandChannel } from './channel.js';
 
+const EMPTY: ReadonlySet<never> = new Set();
+
 export class ChannelIndex<T> {
   readonly #byPattern = new Map<string, Set<T>>();
 
@@ -38,6 +40,11 @@ export class ChannelIndex<T> {
       if (set !== undefined) for (const subscriber of set) found.add(subscriber);
     }
     return found;
+  }
+
+  /** The subscribers of exactly `pattern` (not of other patterns overlapping it). */
+  subscribersOf(pattern: string): ReadonlySet<T> {
+    return this.#byPattern.get(pattern) ?? EMPTY;
   }
 
   get patternCount(): number {

@@ -33,6 +33,15 @@ export interface HistoryPage {
 
 export type MessageListener = (message: Message) => void;
 
+/**
+ * Told that this node's subscribers may have missed messages the engine cannot bring any more (its
+ * store restarted empty, or its pub/sub link was cut and history cannot fill the hole):
+ * `channel` is a concrete channel (every local subscription matching it missed some of its
+ * messages) or a pattern the node subscribed with (its subscribers missed messages on channels
+ * it matches). The hub tells each such session: a loss is never silent.
+ */
+export type GapListener = (channel: string) => void;
+
 /** One session subscribed to a channel, on some node of the cluster. */
 export interface PresenceMember {
   /** The session's public id (never its clientId, which is a secret of its holder). */
@@ -58,7 +67,11 @@ export interface Engine {
    * queued).
    */
   publish(request: PublishRequest): Promise<Message>;
-  /** This node has local subscribers to `pattern` (the hub calls it once per pattern, not per session). */
+  /**
+   * This node has local subscribers to `pattern` (the hub calls it once per pattern, not per
+   * session). Resolves once messages published from then on reach the listener; a call for a
+   * pattern already being subscribed to resolves no earlier than the first.
+   */
   subscribe(pattern: string): Promise<void>;
   /** This node has no local subscribers to `pattern` any more. */
   unsubscribe(pattern: string): Promise<void>;
@@ -86,5 +99,7 @@ export interface Engine {
   historyCounts?(): { readonly channels: number; readonly messages: number };
   /** Sets the node's single message listener. */
   onMessage(listener: MessageListener): void;
+  /** Sets the node's single gap listener (an engine that never loses a message never calls it). */
+  onGap(listener: GapListener): void;
   close(): Promise<void>;
 }

@@ -21,6 +21,8 @@ export class Hub {
   readonly #index = new ChannelIndex<Session>();
   /** Recipients of each recent message, counted during its fan-out, by message id. */
   readonly #recipientCounts = new Map<string, number>();
+  /** Engine subscriptions under way, per pattern: later subscribers of the pattern wait for them too. */
+  readonly #subscribing = new Map<string, Promise<void>>();
   /** Messages the engine handed to this node, and deliveries queued from them (for metrics). */
   messagesIn = 0;
   deliveriesQueued = 0;
@@ -31,6 +33,7 @@ export class Hub {
     private readonly onError: HubErrorListener = () => {},
   ) {
     engine.onMessage((message) => this.#fanOut(message));
+    engine.onGap((channel) => this.#markGap(channel));
     sessions.onClosed((session) => this.#forget(session));
   }
 
@@ -44,7 +47,19 @@ export class Hub {
     session.subscriptions.add(pattern);
     // Presence is best effort: a subscription does not wait for it, nor fail with it.
     this.#presence(this.engine.join(pattern, session.publicId), 'join', pattern);
-    if (this.#index.add(pattern, session)) await this.engine.subscribe(pattern);
+    if (!this.#index.add(pattern, session)) {
+      // Not live before the first subscriber's engine subscription is: a message published right
+      // after this one's reply would be missed.
+      await this.#subscribing.get(pattern);
+      return;
+    }
+    const live = this.engine.subscribe(pattern);
+    this.#subscribing.set(pattern, live);
+    try {
+      await live;
+    } finally {
+      if (this.#subscribing.get(pattern) === live) this.#subscribing.delete(pattern);
+    }
   }
 
   async unsubscribe(session: Session, pattern: string): Promise<void> {
@@ -75,6 +90,12 @@ export class Hub {
 
   #presence(change: Promise<void>, what: string, pattern: string): void {
     change.catch((error) => this.onError(error, `presence ${what} ${pattern}`));
+  }
+
+  /** The engine lost messages on `channel` (a name or a pattern): each session it concerns is told. */
+  #markGap(channel: string): void {
+    const sessions = channel.endsWith('*') ? this.#index.subscribersOf(channel) : this.#index.match(channel);
+    for (const session of sessions) session.markGap(channel);
   }
 
   #fanOut(message: Message): void {

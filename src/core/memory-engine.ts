@@ -5,7 +5,7 @@
 import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
+import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
 import { MessageIdGenerator, randomId } from './ids.js';
 import type { Message } from './message.js';
@@ -136,6 +136,9 @@ export class MemoryEngine implements Engine {
   onMessage(listener: MessageListener): void {
     this.#listener = listener;
   }
+
+  /** Every message reaches the listener in the publish itself: there is never a gap to report. */
+  onGap(_listener: GapListener): void {}
 
   async close(): Promise<void> {
     this.#closed = true;

@@ -38,6 +38,11 @@ export interface Stream {
   push(deliveries: Delivery[]): boolean;
   /** The session ended; the stream decides whether its connection ends with it. */
   sessionClosed(reason: CloseReason): void;
+  /**
+   * Tells the client, in the stream's own form, that `channel` (a name or pattern) lost messages.
+   * A stream without it leaves gaps to a held request (a Bayeux connect reply carries them).
+   */
+  gap?(channel: string): void;
 }
 
 export interface SessionHooks {
@@ -90,7 +95,7 @@ export class Session {
   /** Ids of the client's recent publishes, oldest first: clients (Faye) resend until they see a reply. */
   #recentPublishes: (string | number)[] | undefined;
   #rate: RateBucket | undefined;
-  /** Channels that lost deliveries to the slow-consumer policy since the client was last told. */
+  /** Channels (or patterns) that lost deliveries since the client was last told: slow-consumer drops, engine gaps. */
   #gaps: Set<string> | undefined;
   #queue: Delivery[] = [];
   #waiter: Waiter | undefined;
@@ -155,7 +160,17 @@ export class Session {
     return true;
   }
 
-  /** The channels that lost deliveries since the last call (policy drop-oldest), and forgets them. */
+  /**
+   * Tells the client, at the next flush, that `channel` (a name or pattern) lost messages it
+   * should have had (Engine.onGap): through the stream if it can say so, else in a connect reply.
+   */
+  markGap(channel: string): void {
+    if (this.closeReason !== undefined) return;
+    (this.#gaps ??= new Set()).add(channel);
+    this.#signalReady();
+  }
+
+  /** The channels that lost deliveries since the last call (see markGap, policy drop-oldest), and forgets them. */
   takeGaps(): string[] {
     const gaps = this.#gaps;
     this.#gaps = undefined;
@@ -274,15 +289,21 @@ export class Session {
   /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */
   flush(): void {
     this.#readyPending = false;
-    if (this.#queue.length === 0 || this.#heldBack > 0) return;
-    if (this.#stream === undefined) {
+    if ((this.#queue.length === 0 && this.#gaps === undefined) || this.#heldBack > 0) return;
+    const stream = this.#stream;
+    if (stream === undefined) {
       this.#resume('messages');
       return;
     }
+    if (this.#gaps !== undefined) {
+      // Told before what follows the loss. A stream that cannot say it leaves it to a connect
+      // reply: answer the held connect now rather than at its timeout.
+      if (stream.gap !== undefined) for (const channel of this.takeGaps()) stream.gap(channel);
+      else this.#resume('messages');
+      if (this.#queue.length === 0) return;
+    }
     const deliveries = this.drain();
-    // Gaps travel in a connect reply: answer the held connect now rather than at its timeout.
-    if (this.#gaps !== undefined) this.#resume('messages');
-    if (this.#stream.push(deliveries)) return;
+    if (stream.push(deliveries)) return;
     // The stream's connection is going away, and a request held on it likely is too: keep the
     // messages for whichever connect comes next rather than hand them to a dying one.
     this.#queue = deliveries.concat(this.#queue);
@@ -303,7 +324,7 @@ export class Session {
   }
 
   #signalReady(): void {
-    if (this.#readyPending || this.#heldBack > 0 || this.#queue.length === 0 || (this.#waiter === undefined && this.#stream === undefined)) return;
+    if (this.#readyPending || this.#heldBack > 0 || (this.#queue.length === 0 && this.#gaps === undefined) || (this.#waiter === undefined && this.#stream === undefined)) return;
     this.#readyPending = true;
     this.hooks.onReady(this);
   }

@@ -67,9 +67,12 @@ export class PatternPolls {
 
   /** What to send now (unacknowledged messages, then newly queued ones) and the cursor that acknowledges it. */
   take(poll: PatternPoll): { items: string[]; cursor: string } {
+    // Messages the engine lost meanwhile (Engine.onGap) are said before what follows, and kept until acknowledged like them.
+    const gaps = poll.session.takeGaps();
     const drained = poll.session.drain();
-    if (drained.length > 0) {
+    if (drained.length > 0 || gaps.length > 0) {
       poll.seq++;
+      for (const channel of gaps) poll.unacked.push({ seq: poll.seq, json: JSON.stringify({ gap: true, channel }) });
       for (const delivery of drained) poll.unacked.push({ seq: poll.seq, json: delivery.encode(REST_JSON) });
       if (poll.unacked.length > this.maxUnacked) this.sessions.close(poll.session, 'queue_full');
     }

@@ -115,6 +115,8 @@ export class SubscribePoll {
     }
     hold(res, session, this.options.timeoutMs, {
       take: () => {
+        // Messages the engine lost while this poll was held (Engine.onGap): said first, as a resume says it.
+        for (const lost of session.takeGaps()) items.push(JSON.stringify({ gap: true, channel: lost }));
         // What the client already has (it said so with its cursor) is not sent again.
         const deliveries = session.drain().filter((delivery) => from === undefined || delivery.message.id > from);
         for (const delivery of deliveries) items.push(delivery.encode(REST_JSON));

@@ -113,8 +113,7 @@ export class RestSubscribe {
     const stream = this.#streams.open(res, mode, headers, () => this.sessions.close(session, 'client'));
     if (gap) stream.write(mode.gap(channel.name, since!));
     if (replay.length > 0) stream.push(replay.map((message) => new Delivery(message)));
-    const lastReplayed = replay[replay.length - 1]?.id;
-    session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
+    session.attachStream(new RestStream(stream, (lost) => stream.write(mode.gap(lost)), replay[replay.length - 1]?.id));
   }
 
   /**
@@ -138,11 +137,12 @@ export class RestSubscribe {
       this.#resume(session, channel, since).then(
         ({ replay, gap }) => {
           if (!peer.isOpen) return;
-          if (gap) peer.sendText(JSON.stringify({ gap: true, channel: channel.name, since }));
+          const signalGap = (lost: string, from?: string) => {
+            if (peer.isOpen) peer.sendText(JSON.stringify({ gap: true, channel: lost, since: from }));
+          };
+          if (gap) signalGap(channel.name, since);
           for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
-          const stream = new MessageSocket(peer, this.#frames);
-          const lastReplayed = replay[replay.length - 1]?.id;
-          session.attachStream(lastReplayed === undefined ? stream : new AfterId(stream, lastReplayed));
+          session.attachStream(new RestStream(new MessageSocket(peer, this.#frames), signalGap, replay[replay.length - 1]?.id));
         },
         () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
       );
@@ -168,15 +168,22 @@ export class RestSubscribe {
   }
 }
 
-/** Drops what the replay already sent: messages queued while history was read come again. */
-class AfterId implements Stream {
+/**
+ * A plain subscription's stream: tells of gaps the engine reports in the transport's own form
+ * (SSE `event: gap`, a `{"gap":true,…}` line, part, script or WebSocket frame), and drops what a
+ * replay already sent (`lastSent`): messages queued while history was read come again.
+ */
+class RestStream implements Stream {
   constructor(
     private readonly inner: Stream,
-    private readonly lastSent: string,
+    readonly gap: (channel: string) => void,
+    private readonly lastSent: string | undefined,
   ) {}
 
   push(deliveries: Delivery[]): boolean {
-    const fresh = deliveries.filter((delivery) => delivery.message.id > this.lastSent);
+    const lastSent = this.lastSent;
+    if (lastSent === undefined) return this.inner.push(deliveries);
+    const fresh = deliveries.filter((delivery) => delivery.message.id > lastSent);
     return fresh.length === 0 ? true : this.inner.push(fresh);
   }
 

@@ -3,7 +3,7 @@
  * An Engine that times every call to the engine it wraps and counts failures by operation: the
  * round trips to Redis (or the memory engine's, for comparison) as operators see them.
  */
-import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
+import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
 export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory';
@@ -62,6 +62,10 @@ export class InstrumentedEngine implements Engine {
 
   onMessage(listener: MessageListener): void {
     this.inner.onMessage(listener);
+  }
+
+  onGap(listener: GapListener): void {
+    this.inner.onGap(listener);
   }
 
   close(): Promise<void> {

@@ -24,8 +24,11 @@ export interface PushFormat {
 
 /** A push format for plain subscriptions, which also says when messages were lost for good. */
 export interface StreamFormat extends PushFormat {
-  /** The explicit signal that messages after `since` are gone. */
-  gap(channel: string, since: string): string;
+  /**
+   * The explicit signal that messages on `channel` (a name or pattern) are gone: those after
+   * `since` at a resume, or some while the stream was live (no `since`).
+   */
+  gap(channel: string, since?: string): string;
 }
 
 export class PushStreams {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MemoryEngine } from '../../src/core/memory-engine.js';
+import type { Message } from '../../src/core/message.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 
@@ -104,5 +106,34 @@ describe('/meta/subscribe and /meta/unsubscribe', () => {
     await herald.publish('/u/b', 'kept');
     assert.deepEqual((await client.connect({ advice: { timeout: 0 } })).json().slice(1), [{ channel: '/u/b', data: 'kept' }]);
     assert.equal(herald.stats().patterns, 1);
+  });
+});
+
+describe('the resume point a subscribe answers (ext.herald.last)', () => {
+  /** A memory engine on which another publisher's message lands while a resume point is being read. */
+  class RacingEngine extends MemoryEngine {
+    raced: Message | undefined;
+
+    override async position(channel: string): Promise<string> {
+      this.raced ??= await this.publish({ channel, data: 'published while subscribing' });
+      return super.position(channel);
+    }
+  }
+
+  test('is taken before the subscription is live: nothing this session receives live is at or before it', async (t) => {
+    const engine = new RacingEngine();
+    const { port } = await startHerald(t, { engine });
+    const client = new RawBayeux(port);
+    const handshake = await client.handshake({ ext: { herald: { ids: true } } });
+    assert.equal(handshake.successful, true);
+    await client.connect({ advice: { timeout: 0 } });
+    const reply = await client.subscribe('/race');
+    const last: string = reply.ext.herald.last;
+    const received = (await client.connect({ advice: { timeout: 0 } })).json().slice(1);
+    const raced = engine.raced!;
+    // Received live with an id at or below `last`, a message would be lost to a client whose
+    // connection dropped before it arrived: resuming from `last` skips it.
+    for (const message of received) assert.ok(message.ext.herald.id > last, `${message.ext.herald.id} is after the resume point ${last}`);
+    assert.ok(raced.id <= last, 'the message published before the subscription was live is before the resume point');
   });
 });

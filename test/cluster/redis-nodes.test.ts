@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
-import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { Herald } from '../../src/client/herald.js';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
@@ -12,7 +11,7 @@ import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
-import { startRedis } from '../helpers/redis.js';
+import { killPubSub, startRedis } from '../helpers/redis.js';
 import type { TestRedis } from '../helpers/redis.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -29,17 +28,6 @@ function client(t: Hookable, url: string): Herald {
   const herald = new Herald(`${url}/bayeux`, { shareConnection: false, WebSocket, backoff: { initialMs: 20, maxMs: 200 } });
   onCleanup(t, () => herald.close());
   return herald;
-}
-
-/** Kills Redis's pub/sub connections, as a network blip on them would. */
-async function killSubscribers(redis: TestRedis): Promise<void> {
-  const admin = new Redis(redis.url);
-  try {
-    const killed = await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    assert.ok(Number(killed) >= 1, 'killed the subscribers');
-  } finally {
-    admin.disconnect();
-  }
 }
 
 test('two engines on one Redis: one id sequence per channel, each node gets every message once, in order', async (t) => {
@@ -65,7 +53,7 @@ test('a node that loses its pub/sub connection catches up from the streams: noth
   await b.subscribe('/feed');
   await a.publish({ channel: '/feed', data: 0 });
   await waitFor('b has the first', () => seen.length === 1);
-  await killSubscribers(redis);
+  assert.ok((await killPubSub(redis)) >= 1, 'killed the subscribers');
   // Published while b's subscription is down: pub/sub alone would drop these.
   for (let i = 1; i <= 30; i++) await a.publish({ channel: '/feed', data: i });
   await waitFor('b caught up', () => seen.length >= 31);

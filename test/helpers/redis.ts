@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
 import type { AddressInfo } from 'node:net';
 import { onCleanup } from './cleanup.js';
 
@@ -75,4 +76,14 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, 'close');
   return port;
+}
+
+/** Kills Redis's pub/sub connections, as a network blip on them would; returns how many. */
+export async function killPubSub(redis: TestRedis): Promise<number> {
+  const admin = new Redis(redis.url);
+  try {
+    return Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+  } finally {
+    admin.disconnect();
+  }
 }

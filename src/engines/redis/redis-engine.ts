@@ -10,21 +10,23 @@
  * - Presence: see redis-presence.ts.
  * - Faults: commands never queue while Redis is away (publishes fail at once with
  *   HERALD_ERR_ENGINE_UNAVAILABLE, a 503 to clients); ioredis reconnects by itself; the node then
- *   subscribes again and reads from the streams whatever it missed meanwhile on the channels it
- *   had delivered, so subscribers of this node lose nothing pub/sub dropped.
+ *   subscribes again and reads from the streams whatever it missed meanwhile on every channel it
+ *   has interest in (from the last id delivered, or from where interest began), so subscribers of
+ *   this node lose nothing pub/sub dropped. What cannot be read back (a pattern's channels, a
+ *   history trimmed past it, a Redis that lost its data) is reported through onGap.
  *
  * Sessions stay node-local: a client that lands on another node is told to handshake again there,
  * and resumes from the shared history.
  */
 import { Redis } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
-import type { Engine, EngineHealth, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
+import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { randomId } from '../../core/ids.js';
 import type { Message } from '../../core/message.js';
 import { RedisPresence } from './redis-presence.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
-import { heraldIdOf, idBefore, rangeStartAfter, timeOf } from './stream-ids.js';
+import { heraldIdOf, idBefore, msOf, rangeStartAfter, timeOf } from './stream-ids.js';
 
 export interface RedisEngineOptions {
   /** `redis://[user:password@]host:port[/db]`. */
@@ -76,14 +78,27 @@ export class RedisEngine implements Engine {
   readonly #patterns = new Map<string, number>();
   /** Redis subscriptions: the exact channel or glob → patterns that need it. */
   readonly #redisSubscriptions = new Map<string, Set<string>>();
+  /** Redis subscriptions being made: every subscribe() that needs one waits until it is live. */
+  readonly #subscribing = new Map<string, Promise<void>>();
+  /**
+   * Per channel, the last id handed to the listener, or (nothing handed yet) the resume point
+   * taken when interest in the channel began: where catching up starts.
+   */
   readonly #delivered = new Map<string, string>();
   /** Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. */
   readonly #catchingUp = new Map<string, Message[]>();
   /** Publishes of this node waiting for their message to reach the local listener. */
   readonly #echoes = new Map<string, { id: string; done: () => void }[]>();
   #listener: MessageListener | undefined;
+  #gapListener: GapListener | undefined;
   /** Ids below this were issued before the Redis data set began: their history is gone. */
   #floor: string | undefined;
+  /** The life of the Redis data set the node knows (FLOOR_SCRIPT): when it changes, Redis lost its data. */
+  #epoch: string | undefined;
+  /** The newest id the node has seen (issued, delivered, read): a Redis that lost its data must go above it. */
+  #newest = '';
+  /** The pub/sub connection dropped since the node last subscribed: what it carried meanwhile is lost. */
+  #subscriberLost = false;
   #wasReady = false;
   #closed = false;
   readonly #ready: Promise<void>;
@@ -126,10 +141,10 @@ export class RedisEngine implements Engine {
     for (const [name, connection] of [['commands', this.#commands], ['subscriber', this.#subscriber]] as const) {
       connection.on('error', (error: unknown) => this.#onError(error, `redis ${name} connection`));
     }
-    this.#commands.defineCommand('heraldPublish', { numberOfKeys: 1, lua: PUBLISH_SCRIPT });
+    this.#commands.defineCommand('heraldPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
     this.#commands.defineCommand('heraldHistory', { numberOfKeys: 1, lua: HISTORY_SCRIPT });
     this.#commands.defineCommand('heraldPosition', { numberOfKeys: 1, lua: POSITION_SCRIPT });
-    this.#commands.defineCommand('heraldFloor', { numberOfKeys: 1, lua: FLOOR_SCRIPT });
+    this.#commands.defineCommand('heraldFloor', { numberOfKeys: 2, lua: FLOOR_SCRIPT });
     this.#commands.defineCommand('heraldDeleteHistory', { numberOfKeys: 1, lua: DELETE_HISTORY_SCRIPT });
     this.#presence = new RedisPresence(this.#commands, {
       keyPrefix: this.#options.keyPrefix,
@@ -139,6 +154,9 @@ export class RedisEngine implements Engine {
     });
     this.#subscriber.on('message', (channel: string, payload: string) => this.#receive(channel, payload));
     this.#subscriber.on('pmessage', (_glob: string, channel: string, payload: string) => this.#receive(channel, payload));
+    // Until the node has read the floor again, it cannot tell whether Redis lost its data: no publishes.
+    this.#commands.on('close', () => (this.#floor = undefined));
+    this.#subscriber.on('close', () => (this.#subscriberLost = true));
     this.#ready = new Promise((resolve) => {
       const check = () => {
         if (this.#commands.status !== 'ready' || this.#subscriber.status !== 'ready') return;
@@ -168,9 +186,9 @@ export class RedisEngine implements Engine {
     const { historySize, historyTtlMs } = this.#options;
     const expiry = this.#streamExpiryMs();
     const streamId = (await this.#run('publish', () =>
-      this.#call('heraldPublish', this.#streamKey(request.channel), this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
+      this.#call('heraldPublish', this.#streamKey(request.channel), this.#floorKey, this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
     )) as string;
-    const message: Message = { id: heraldIdOf(streamId), channel: request.channel, data: request.data, publishedAt: timeOf(streamId) };
+    const message: Message = { id: this.#saw(heraldIdOf(streamId)), channel: request.channel, data: request.data, publishedAt: timeOf(streamId) };
     await this.#echo(message);
     return message;
   }
@@ -178,21 +196,47 @@ export class RedisEngine implements Engine {
   async subscribe(pattern: string): Promise<void> {
     const count = this.#patterns.get(pattern) ?? 0;
     this.#patterns.set(pattern, count + 1);
-    if (count > 0) return;
     const target = redisTarget(pattern, this.#channelPrefix);
     let users = this.#redisSubscriptions.get(target.name);
     if (users === undefined) this.#redisSubscriptions.set(target.name, (users = new Set()));
     users.add(pattern);
+    if (users.size === 1 && count === 0) {
+      const live: Promise<void> = this.#listen(pattern, target).finally(() => {
+        if (this.#subscribing.get(target.name) === live) this.#subscribing.delete(target.name);
+      });
+      this.#subscribing.set(target.name, live);
+    }
+    // A later subscriber (of this pattern, or of one sharing its Redis subscription) is not live before the first.
+    await this.#subscribing.get(target.name);
+  }
+
+  /** Makes the Redis subscription for `pattern`; never rejects. */
+  async #listen(pattern: string, target: { name: string; glob: boolean }): Promise<void> {
     // While Redis is away the interest is only recorded: reconnecting subscribes to all of it.
-    if (users.size === 1 && this.#subscriber.status === 'ready') {
-      try {
-        await (target.glob ? this.#subscriber.psubscribe(target.name) : this.#subscriber.subscribe(target.name));
-      } catch (error) {
-        // Later subscribers of this node count on the subscription: start the connection over,
-        // which subscribes to everything again and catches up.
-        this.#onError(error, `redis subscribe ${target.name} failed: reconnecting`);
-        this.#subscriber.disconnect(true);
-      }
+    if (this.#subscriber.status !== 'ready') return;
+    if (!target.glob) await this.#markStart(pattern);
+    try {
+      await (target.glob ? this.#subscriber.psubscribe(target.name) : this.#subscriber.subscribe(target.name));
+    } catch (error) {
+      // Later subscribers of this node count on the subscription: start the connection over,
+      // which subscribes to everything again and catches up.
+      this.#onError(error, `redis subscribe ${target.name} failed: reconnecting`);
+      this.#subscriber.disconnect(true);
+    }
+  }
+
+  /**
+   * Records where catching up starts for a channel nothing was delivered on yet. Taken before the
+   * subscription is live: whatever pub/sub misses from then on, history holds (or says it lost).
+   */
+  async #markStart(channel: string): Promise<void> {
+    if (this.#delivered.has(channel)) return;
+    try {
+      const start = await this.position(channel);
+      if (!this.#delivered.has(channel) && this.#patterns.has(channel)) this.#track(channel, start);
+    } catch (error) {
+      // Without a start, an outage before the first delivery is reported as a gap instead.
+      this.#onError(error, `resume point of ${channel}`);
     }
   }
 
@@ -237,6 +281,7 @@ export class RedisEngine implements Engine {
     }
     const [maxDeleted, entries] = result;
     const messages = entries.map((entry) => this.#fromEntry(channel, entry));
+    if (messages.length > 0) this.#saw(messages[messages.length - 1]!.id);
     const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor!);
     return { messages, gap };
   }
@@ -252,7 +297,7 @@ export class RedisEngine implements Engine {
 
   async position(channel: string): Promise<string> {
     const [kind, value] = (await this.#run('position', () => this.#call('heraldPosition', this.#streamKey(channel)))) as [string, string];
-    return kind === 'id' ? heraldIdOf(value) : idBefore(Number(value));
+    return this.#saw(kind === 'id' ? heraldIdOf(value) : idBefore(Number(value)));
   }
 
   async deleteHistory(channel: string): Promise<void> {
@@ -275,32 +320,62 @@ export class RedisEngine implements Engine {
     this.#listener = listener;
   }
 
+  onGap(listener: GapListener): void {
+    this.#gapListener = listener;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener = undefined;
+    this.#gapListener = undefined;
     for (const waiting of this.#echoes.values()) for (const echo of waiting) echo.done();
     this.#echoes.clear();
     await this.#presence.close();
     await Promise.all([this.#commands, this.#subscriber].map((connection) => (connection.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection.disconnect())));
   }
 
-  /** Both connections are up: learn the floor, then (after an outage) subscribe again and catch up. */
+  /**
+   * Both connections are up: learn the floor and the epoch, then (first time, or after pub/sub
+   * was cut) subscribe to everything and catch up. A new epoch means Redis lost its data:
+   * whatever was not delivered is gone, so every subscription is told, and what the node
+   * delivered before says nothing about the ids of the new data set.
+   */
   async #connected(): Promise<void> {
-    this.#floor = idBefore(Number(await this.#call('heraldFloor', `${this.#options.keyPrefix}floor`)));
+    const newestMs = this.#newest === '' ? 0 : msOf(this.#newest);
+    const [floorMs, epoch] = (await this.#call('heraldFloor', this.#floorKey, `${this.#options.keyPrefix}epoch`, this.#epoch ?? '', newestMs, randomId())) as [string, string];
+    const lostData = this.#epoch !== undefined && epoch !== this.#epoch;
+    this.#epoch = epoch;
+    this.#floor = idBefore(Number(floorMs));
     await this.#presence.connected();
-    if (!this.#wasReady) {
-      this.#wasReady = true;
-      return;
+    const first = !this.#wasReady;
+    this.#wasReady = true;
+    if (!first && !lostData && !this.#subscriberLost) return;
+    this.#subscriberLost = false;
+    const gaps = new Set<string>();
+    if (lostData) {
+      this.#delivered.clear();
+      for (const pattern of this.#patterns.keys()) {
+        gaps.add(pattern);
+        if (!pattern.endsWith('*')) this.#track(pattern, this.#floor);
+      }
     }
     const targets = [...this.#redisSubscriptions.keys()];
     const channels = targets.filter((name) => !name.endsWith('*'));
     const globs = targets.filter((name) => name.endsWith('*'));
+    const behind = first ? [] : [...this.#delivered.keys()].filter((channel) => this.#hasInterest(channel));
+    if (!first) {
+      for (const pattern of this.#patterns.keys()) {
+        // A pattern's channels that never delivered here cannot be found again; nor can a
+        // channel whose resume point was not recorded.
+        if (pattern.endsWith('*') || !this.#delivered.has(pattern)) gaps.add(pattern);
+      }
+    }
     // Subscribed before reading, so that whatever the read misses, pub/sub brings.
-    const behind = [...this.#delivered.keys()].filter((channel) => this.#hasInterest(channel));
     for (const channel of behind) this.#catchingUp.set(channel, []);
     if (channels.length > 0) await this.#subscriber.subscribe(...channels);
     if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
+    for (const channel of gaps) this.#gapListener?.(channel);
     await Promise.all(behind.map((channel) => this.#catchUp(channel)));
   }
 
@@ -309,10 +384,12 @@ export class RedisEngine implements Engine {
     try {
       const page = await this.history(channel, { since: this.#delivered.get(channel) });
       missed = page.messages;
-      // Redis lost the channel's history meanwhile (restarted empty, or trimmed past it).
-      if (page.gap) this.#onError(new Error('history no longer holds every message since the last one delivered'), `catching up ${channel}`);
+      // Redis lost the channel's history meanwhile (trimmed past it, or expired).
+      if (page.gap) this.#gapListener?.(channel);
     } catch (error) {
+      // What arrives now would move the channel past what could not be read.
       this.#onError(error, `catching up ${channel}`);
+      this.#gapListener?.(channel);
     }
     const arrived = this.#catchingUp.get(channel) ?? [];
     this.#catchingUp.delete(channel);
@@ -344,11 +421,9 @@ export class RedisEngine implements Engine {
     const { channel, id } = message;
     const last = this.#delivered.get(channel);
     if (last !== undefined && id <= last) return;
+    if (id > this.#newest) this.#newest = id;
     if (this.#hasInterest(channel)) {
-      // Least recently delivered first, so the cap forgets quiet channels, not busy ones.
-      if (last !== undefined) this.#delivered.delete(channel);
-      else if (this.#delivered.size >= TRACKED_CHANNELS) this.#delivered.delete(this.#delivered.keys().next().value!);
-      this.#delivered.set(channel, id);
+      this.#track(channel, id);
       this.#listener?.(message);
     }
     // Settled even when interest ended meanwhile: the publish is done either way.
@@ -386,6 +461,18 @@ export class RedisEngine implements Engine {
     });
   }
 
+  /** Least recently delivered first, so the cap forgets quiet channels, not busy ones. */
+  #track(channel: string, id: string): void {
+    if (this.#delivered.has(channel)) this.#delivered.delete(channel);
+    else if (this.#delivered.size >= TRACKED_CHANNELS) this.#delivered.delete(this.#delivered.keys().next().value!);
+    this.#delivered.set(channel, id);
+  }
+
+  #saw(id: string): string {
+    if (id > this.#newest) this.#newest = id;
+    return id;
+  }
+
   #hasInterest(channel: string): boolean {
     if (this.#patterns.size === 0) return false;
     for (const pattern of expandChannel(channel)) if (this.#patterns.has(pattern)) return true;
@@ -394,6 +481,10 @@ export class RedisEngine implements Engine {
 
   #fromEntry(channel: string, [streamId, fields]: RawEntry): Message {
     return { id: heraldIdOf(streamId), channel, data: JSON.parse(fields[1]!), publishedAt: timeOf(streamId) };
+  }
+
+  get #floorKey(): string {
+    return `${this.#options.keyPrefix}floor`;
   }
 
   #streamKey(channel: string): string {

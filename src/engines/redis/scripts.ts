@@ -52,8 +52,12 @@ end
 `;
 
 /**
- * KEYS[1] stream · ARGV: pub/sub channel, JSON data, history size, history TTL ms (0 = none),
- * key expiry ms (0 = none). Returns the entry's stream id.
+ * KEYS[1] stream, KEYS[2] floor key · ARGV: pub/sub channel, JSON data, history size, history
+ * TTL ms (0 = none), key expiry ms (0 = none). Returns the entry's stream id.
+ *
+ * Ids never start below the floor: a Redis that lost its data and whose clock is behind the ids
+ * issued before (or a promoted replica with a slower clock) would otherwise issue ids that sort
+ * below ones already delivered, and every node would drop them as seen (see FLOOR_SCRIPT).
  *
  * A stream whose key expires (quiet for `expiry`) and is created afresh marks every id its
  * earlier life can have had as deleted, so a reader resuming from then is told of a possible gap
@@ -61,7 +65,14 @@ end
  */
 export const PUBLISH_SCRIPT = `${TRIM}
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
-local id = redis.call('XADD', KEYS[1], '*', 'd', ARGV[2])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+local id = nil
+if floor > nowMs() then
+  id = redis.pcall('XADD', KEYS[1], string.format('%d-*', floor), 'd', ARGV[2])
+  -- An error means the stream is past the floor already: its own next id is above it.
+  if type(id) ~= 'string' then id = nil end
+end
+id = id or redis.call('XADD', KEYS[1], '*', 'd', ARGV[2])
 local ttl = tonumber(ARGV[4])
 local oldest = 0
 if ttl > 0 then oldest = math.max(0, tonumber(string.match(id, '^(%d+)')) - ttl) end
@@ -117,12 +128,27 @@ return { 'ms', string.format('%d', nowMs()) }
 `;
 
 /**
- * KEYS[1] floor key. Records, once per life of the Redis data set, the moment it began, and
- * returns it (ms): ids from before it were issued by a Redis that has since lost its data.
+ * KEYS[1] floor key, KEYS[2] epoch key · ARGV: the epoch the node knew ('' = none), the
+ * milliseconds of the newest id it has seen (0 = none), a name for a new epoch.
+ * Returns { floor ms, epoch }.
+ *
+ * The epoch names one life of the Redis data set; the floor is where its ids begin: ids below
+ * it were issued by a Redis that has since lost its data. A node that knew another epoch comes
+ * from before the loss and raises the floor above every id it saw (by 2 ms, so that the id just
+ * below the floor, the one readers compare with, is above them too): ids never go backwards
+ * however far behind the new Redis's clock is.
  */
 export const FLOOR_SCRIPT = `${TRIM}
-redis.call('SET', KEYS[1], string.format('%d', nowMs()), 'NX')
-return redis.call('GET', KEYS[1])
+local floor = tonumber(redis.call('GET', KEYS[1]) or '0')
+if floor == 0 then floor = nowMs() end
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[2], epoch)
+end
+if ARGV[1] ~= '' and ARGV[1] ~= epoch then floor = math.max(floor, tonumber(ARGV[2]) + 2) end
+redis.call('SET', KEYS[1], string.format('%d', floor))
+return { string.format('%d', floor), epoch }
 `;
 
 /**

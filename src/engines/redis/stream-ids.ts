@@ -27,6 +27,11 @@ export function timeOf(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')));
 }
 
+/** Milliseconds of a well-formed Herald id. */
+export function msOf(heraldId: string): number {
+  return parseInt(heraldId.slice(0, TIME_WIDTH), 36);
+}
+
 /** The stream id of a well-formed Herald id. */
 export function streamIdOf(heraldId: string): string {
   return `${parseInt(heraldId.slice(0, TIME_WIDTH), 36)}-${parseInt(heraldId.slice(TIME_WIDTH), 36)}`;

@@ -1,0 +1,127 @@
+/**
+ * What a Redis fault costs subscribers, and that they are told: a pub/sub cut is caught up on
+ * every channel with interest (patterns get a gap signal, in each transport's form); a Redis that
+ * restarts empty with its clock behind never issues ids below delivered ones, and starts a new
+ * epoch that every subscription hears of; a subscription is live before its subscribe settles.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Redis } from 'ioredis';
+import { WebSocket } from 'ws';
+import { Herald } from '../../src/client/herald.js';
+import type { Message } from '../../src/core/message.js';
+import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { startHerald } from '../helpers/herald.js';
+import { httpRequest, openStream, postJson } from '../helpers/http.js';
+import { RawWs } from '../helpers/raw-ws.js';
+import { killPubSub, startRedis } from '../helpers/redis.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+type Hookable = { after(fn: () => unknown): void };
+
+/** An engine whose deliveries and gap reports are recorded. */
+async function engineOn(t: Hookable, redis: TestRedis) {
+  const engine = new RedisEngine({ url: redis.url, historySize: 100 });
+  onCleanup(t, () => engine.close());
+  await engine.ready();
+  const seen: Message[] = [];
+  const gaps: string[] = [];
+  engine.onMessage((m) => seen.push(m));
+  engine.onGap((channel) => gaps.push(channel));
+  return { engine, seen, gaps };
+}
+
+test('pub/sub cut: a channel with interest but no delivery yet catches up; a pattern subscription is told of the gap', async (t) => {
+  const redis = await startRedis(t);
+  const { engine: a } = await engineOn(t, redis);
+  const { engine: b, seen, gaps } = await engineOn(t, redis);
+  await b.subscribe('/quiet');
+  await b.subscribe('/p/*');
+  assert.ok((await killPubSub(redis)) >= 1);
+  // Published while b's subscriptions are down: pub/sub alone drops them.
+  await a.publish({ channel: '/quiet', data: 'during the outage' });
+  await a.publish({ channel: '/p/x', data: 'on a pattern, during the outage' });
+  await waitFor('b caught /quiet up', () => seen.some((m) => m.data === 'during the outage'), 5_000);
+  await waitFor('the pattern is told it may have missed some', () => gaps.includes('/p/*'), 5_000);
+  assert.ok(!gaps.includes('/quiet'), 'a channel that was caught up has no gap');
+  await a.publish({ channel: '/quiet', data: 'after' });
+  await waitFor('b is live again', () => seen.some((m) => m.data === 'after'));
+  assert.deepEqual(seen.filter((m) => m.channel === '/quiet').map((m) => m.data), ['during the outage', 'after'], 'once each, in order');
+});
+
+test('a later subscribe of a pattern, or of one sharing its Redis subscription, settles no earlier than the first', async (t) => {
+  const redis = await startRedis(t);
+  const { engine } = await engineOn(t, redis);
+  const settled: string[] = [];
+  const first = engine.subscribe('/s/*').then(() => settled.push('first'));
+  const again = engine.subscribe('/s/*').then(() => settled.push('again'));
+  const sharing = engine.subscribe('/s/**').then(() => settled.push('sharing'));
+  await Promise.all([first, again, sharing]);
+  assert.equal(settled[0], 'first', `settled in the order ${settled.join(', ')}`);
+});
+
+test('Redis restarts empty with its clock behind the ids delivered: new ids still go up, and every subscription is told of the gap', async (t) => {
+  const redis = await startRedis(t);
+  const { engine: a } = await engineOn(t, redis);
+  const { engine: b, seen, gaps } = await engineOn(t, redis);
+  await b.subscribe('/c');
+  await b.subscribe('/p/*');
+  await a.publish({ channel: '/c', data: 1 });
+  // The old Redis's ids run an hour ahead of the new one's clock (as a clock stepped back would).
+  const admin = new Redis(redis.url);
+  await admin.call('XSETID', 'herald:h:/c', `${Date.now() + 3_600_000}-0`);
+  admin.disconnect();
+  const ahead = await a.publish({ channel: '/c', data: 2 });
+  await waitFor('b has the message from the future', () => seen.length === 2);
+
+  await redis.stop();
+  await redis.start();
+  await waitFor('both nodes are back', () => a.health().healthy && b.health().healthy, 15_000);
+  const after = await a.publish({ channel: '/c', data: 3 });
+  assert.ok(after.id > ahead.id, `${after.id} sorts after ${ahead.id}`);
+  await waitFor('b delivers the new message', () => seen.length === 3);
+  assert.deepEqual(seen.map((m) => m.data), [1, 2, 3]);
+  assert.deepEqual([...new Set(gaps)].sort(), ['/c', '/p/*'], 'every subscription of b hears that messages may be lost');
+  const page = await b.history('/c', { since: ahead.id });
+  assert.deepEqual(page.messages.map((m) => m.data), [3]);
+  assert.equal(page.gap, true, 'history after a message of the lost data set has a gap');
+  // A channel first published after the restart starts above everything seen too.
+  assert.ok((await a.publish({ channel: '/new', data: 1 })).id > ahead.id);
+});
+
+test('Herald nodes: after a pub/sub cut every transport tells its pattern subscribers of the gap, and a channel with no delivery yet catches up', async (t) => {
+  const redis = await startRedis(t);
+  const a = await startHerald(t, { engine: redis.url });
+  const b = await startHerald(t, { engine: redis.url });
+  const ready = async (port: number) => (await httpRequest(port, { path: '/ready' })).status === 200;
+  await waitFor('both nodes ready', async () => (await ready(a.port)) && (await ready(b.port)));
+
+  const sse = await openStream(b.port, '/sub/feed/*', { Accept: 'text/event-stream' }, t);
+  const ndjson = await openStream(b.port, '/sub/feed/*?transport=stream', {}, t);
+  const iframe = await openStream(b.port, '/sub/feed/*?transport=iframe', {}, t);
+  const fresh = await openStream(b.port, '/sub/fresh', { Accept: 'text/event-stream' }, t);
+  const ws = await RawWs.open(b.port, '/sub/feed/*');
+  onCleanup(t, () => ws.close());
+  const bayeux = new Herald(`${b.url}/bayeux`, { shareConnection: false, WebSocket, backoff: { initialMs: 20, maxMs: 200 } });
+  onCleanup(t, () => bayeux.close());
+  const bayeuxGaps: string[] = [];
+  bayeux.on('gap', (channel) => bayeuxGaps.push(channel));
+  await bayeux.subscribe('/feed/*', () => {}).ready;
+  const poll = httpRequest(b.port, { path: '/sub/feed/*' });
+  await waitFor('every subscriber is in place', async () => (await httpRequest(b.port, { path: '/presence/feed/*' })).json().count === 6);
+
+  assert.ok((await killPubSub(redis)) >= 1);
+  assert.equal((await postJson(a.port, '/pub/fresh', { n: 1 })).status, 200);
+  assert.equal((await postJson(a.port, '/pub/feed/x', { n: 2 })).status, 200);
+
+  await waitFor('the fresh channel caught up', () => fresh.text().includes('{"n":1}'), 5_000);
+  await waitFor('SSE: event gap', () => sse.text().includes('event: gap\ndata: {"channel":"/feed/*"}\n\n'), 5_000);
+  await waitFor('NDJSON: a gap line', () => ndjson.text().includes('{"gap":true,"channel":"/feed/*"}\n'));
+  await waitFor('iframe: a gap script', () => iframe.text().includes('h({"gap":true,"channel":"/feed/*"})'));
+  await ws.next('WebSocket: a gap frame', (frame) => frame.gap === true && frame.channel === '/feed/*');
+  await waitFor('Bayeux: the client hears of the gap', () => bayeuxGaps.includes('/feed/*'));
+  const polled = (await poll).json();
+  assert.ok(polled.some((item: { gap?: boolean; channel?: string }) => item.gap === true && item.channel === '/feed/*'), JSON.stringify(polled));
+});
