@@ -51,6 +51,21 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.ok(seen.every((m) => m.channel === '/x/y'));
     });
 
+    test('a subscribe settles once the subscription is live, a second one of the same pattern too; nothing lost, no gap', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const seen: unknown[] = [];
+      const gaps: string[] = [];
+      engine.onMessage((m) => seen.push(m.data));
+      engine.onGap((channel) => gaps.push(channel));
+      const first = engine.subscribe('/live/*');
+      await engine.subscribe('/live/*');
+      await engine.publish({ channel: '/live/x', data: 1 });
+      await first;
+      assert.deepEqual(seen, [1]);
+      assert.deepEqual(gaps, []);
+    });
+
     test('resolves publish after the local listener has the message', async (t) => {
       const engine = await engines.make(0);
       t.after(() => engine.close());

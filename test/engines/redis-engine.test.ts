@@ -64,6 +64,23 @@ test('RedisEngine without Redis: unhealthy, publishes fail at once with ENGINE_U
   await waitFor('the connection errors are reported, not thrown', () => errors.length > 0);
 });
 
+test('RedisEngine subscribed to while Redis is away subscribes once Redis comes: the first connection too', async (t) => {
+  const late = await startRedis(t);
+  await late.stop();
+  const engine = new RedisEngine({ url: late.url, keyPrefix: 'late:' });
+  t.after(() => engine.close());
+  const seen: unknown[] = [];
+  engine.onMessage((m) => seen.push(m.data));
+  await engine.subscribe('/early');
+  await engine.subscribe('/early/*');
+  await late.start();
+  await engine.ready();
+  await engine.publish({ channel: '/early', data: 1 });
+  await engine.publish({ channel: '/early/x', data: 2 });
+  await waitFor('both arrive', () => seen.length === 2);
+  assert.deepEqual(seen, [1, 2]);
+});
+
 test('RedisEngine rejects options it cannot use, naming them', () => {
   assert.throws(() => new RedisEngine({ url: redis.url, historySize: -1 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /historySize/ });
   assert.throws(() => new RedisEngine({ url: redis.url, presenceTtlMs: 0 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /presenceTtlMs/ });
