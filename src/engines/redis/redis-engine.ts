@@ -24,6 +24,7 @@ import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Mess
 import { HeraldError } from '../../core/errors.js';
 import { randomId } from '../../core/ids.js';
 import type { Message } from '../../core/message.js';
+import { Echoes } from './echoes.js';
 import { RedisPresence } from './redis-presence.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { heraldIdOf, idBefore, msOf, rangeStartAfter, timeOf } from './stream-ids.js';
@@ -88,7 +89,7 @@ export class RedisEngine implements Engine {
   /** Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. */
   readonly #catchingUp = new Map<string, Message[]>();
   /** Publishes of this node waiting for their message to reach the local listener. */
-  readonly #echoes = new Map<string, { id: string; done: () => void }[]>();
+  readonly #echoes: Echoes;
   #listener: MessageListener | undefined;
   #gapListener: GapListener | undefined;
   /** Ids below this were issued before the Redis data set began: their history is gone. */
@@ -123,6 +124,7 @@ export class RedisEngine implements Engine {
       }
     }
     this.#onError = options.onError ?? (() => {});
+    this.#echoes = new Echoes(commandTimeoutMs);
     this.#channelPrefix = `${this.#options.keyPrefix}c:`;
     const common = {
       // Keep trying for ever, a little slower each time: an outage ends when Redis is back.
@@ -329,7 +331,6 @@ export class RedisEngine implements Engine {
     this.#closed = true;
     this.#listener = undefined;
     this.#gapListener = undefined;
-    for (const waiting of this.#echoes.values()) for (const echo of waiting) echo.done();
     this.#echoes.clear();
     await this.#presence.close();
     await Promise.all([this.#commands, this.#subscriber].map((connection) => (connection.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection.disconnect())));
@@ -421,44 +422,21 @@ export class RedisEngine implements Engine {
     const { channel, id } = message;
     const last = this.#delivered.get(channel);
     if (last !== undefined && id <= last) return;
-    if (id > this.#newest) this.#newest = id;
+    this.#saw(id);
     if (this.#hasInterest(channel)) {
       this.#track(channel, id);
       this.#listener?.(message);
     }
     // Settled even when interest ended meanwhile: the publish is done either way.
-    const waiting = this.#echoes.get(channel);
-    if (waiting === undefined) return;
-    while (waiting.length > 0 && waiting[0]!.id <= id) waiting.shift()!.done();
-    if (waiting.length === 0) this.#echoes.delete(channel);
+    this.#echoes.arrived(channel, id);
   }
 
-  /**
-   * Waits until pub/sub has brought this node's own publish back to its listener (publish resolves
-   * after local subscribers have the message). Handing it over directly instead would let it
-   * overtake an earlier message of another node still on its way.
-   */
+  /** Waits until pub/sub has brought this node's own publish back to its listener (see echoes.ts). */
   #echo(message: Message): Promise<void> {
     if (!this.#hasInterest(message.channel) || this.#subscriber.status !== 'ready') return Promise.resolve();
     const last = this.#delivered.get(message.channel);
     if (last !== undefined && last >= message.id) return Promise.resolve();
-    return new Promise((resolve) => {
-      const echo = { id: message.id, done: () => {
-        clearTimeout(timer);
-        resolve();
-      } };
-      // Pub/sub may have dropped it (catching up brings it later): the publish happened regardless.
-      const timer = setTimeout(() => {
-        const waiting = this.#echoes.get(message.channel);
-        const at = waiting?.indexOf(echo) ?? -1;
-        if (at >= 0) waiting!.splice(at, 1);
-        if (waiting?.length === 0) this.#echoes.delete(message.channel);
-        resolve();
-      }, this.#options.commandTimeoutMs);
-      const waiting = this.#echoes.get(message.channel);
-      if (waiting === undefined) this.#echoes.set(message.channel, [echo]);
-      else waiting.push(echo);
-    });
+    return this.#echoes.wait(message.channel, message.id);
   }
 
   /** Least recently delivered first, so the cap forgets quiet channels, not busy ones. */
