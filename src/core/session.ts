@@ -10,13 +10,9 @@ import type { Clock, Timer } from './clock.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
 
-/** Why a session ended. A closed set: each maps to reconnect advice in one place (bayeux/advice.ts). */
-export type CloseReason =
-  | 'client' // the client said goodbye (/meta/disconnect)
-  | 'expired' // no connect within maxInterval
-  | 'queue_full' // slow consumer: its queue hit the limit
-  | 'token_expired' // the token it was opened with expired and was not refreshed
-  | 'shutdown'; // the server is draining
+import type { CloseReason } from './close-reasons.js';
+
+export type { CloseReason } from './close-reasons.js';
 
 /** Why a held request was resumed. */
 export type ResumeReason = 'messages' | 'timeout' | 'replaced' | 'closed';
