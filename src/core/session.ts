@@ -72,6 +72,11 @@ export class Session {
   messageIds = false;
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
   connectOnly = false;
+  /**
+   * Deliveries sent but kept to be sent again until the client acknowledges them (acknowledged
+   * delivery): they count toward the queue limit, so a client that never acknowledges is a slow consumer.
+   */
+  unacknowledged = 0;
   /** Connect requests answered so far: the first is always answered at once. */
   connects = 0;
   /** Set once the session is closed; a closed session accepts nothing. */
@@ -141,8 +146,9 @@ export class Session {
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
-    if (this.#queue.length >= this.limits.maxQueue) {
-      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds) return false;
+    if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
+      // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
+      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds || this.#queue.length === 0) return false;
       (this.#gaps ??= new Set()).add(this.#queue.shift()!.message.channel);
       this.hooks.onDropped?.(this);
     }
