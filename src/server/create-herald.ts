@@ -142,7 +142,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined },
+    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
