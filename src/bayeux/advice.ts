@@ -1,9 +1,11 @@
 /**
  * @module
  * Reconnect advice: what a client should do next. Every reply that can change a client's course
- * carries it; each session close reason maps to advice here and only here.
+ * carries it; what a closed session advises comes from the table of close reasons (core/close-reasons.ts).
  */
-import type { CloseReason } from '../core/session.js';
+import { CLOSE_REASONS } from '../core/close-reasons.js';
+import type { CloseReason } from '../core/close-reasons.js';
+import { BayeuxErrors } from './errors.js';
 import type { Advice } from './message.js';
 
 export interface AdviceTimings {
@@ -27,14 +29,13 @@ export const NONE_ADVICE: Advice = { reconnect: 'none' };
 /** The engine (Redis) is out of reach for a moment: try again soon, keeping the session. */
 export const ENGINE_RETRY_ADVICE: Advice = { reconnect: 'retry', interval: 1000 };
 
-export function adviceForClose(reason: CloseReason): Advice {
-  switch (reason) {
-    case 'client':
-      return NONE_ADVICE;
-    case 'expired':
-    case 'queue_full':
-    case 'shutdown':
-    case 'token_expired':
-      return HANDSHAKE_ADVICE;
-  }
+/**
+ * How a reply tells a client its session ended: it succeeds with `none` when the client asked for
+ * the end; otherwise it fails naming the reason, with the advice the table gives (handshake, mostly).
+ */
+export function closedSession(reason: CloseReason): { successful: boolean; error?: string; advice: Advice } {
+  const { reconnect, errorCode } = CLOSE_REASONS[reason];
+  const advice = reconnect === 'none' ? NONE_ADVICE : HANDSHAKE_ADVICE;
+  if (errorCode === undefined) return { successful: true, advice };
+  return { successful: false, error: BayeuxErrors.sessionClosed(reason), advice };
 }

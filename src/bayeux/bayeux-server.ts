@@ -9,6 +9,8 @@
 import { OPEN_ACCESS } from '../core/access.js';
 import type { AccessPolicy } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
+import { systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
@@ -33,6 +35,7 @@ import type { Publisher } from '../core/publisher.js';
 import type { ServiceHandler } from './services.js';
 import { ServiceRegistry } from './services.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+import { subscriptionEnded, TokenSubscriptions } from './token-subscriptions.js';
 
 const META_HANDLERS: ReadonlyMap<string, MetaHandler> = new Map([
   ['/meta/handshake', handleHandshake],
@@ -62,6 +65,8 @@ export interface BayeuxServerParts {
   readonly access?: AccessPolicy;
   /** True while the server drains (default: never). */
   readonly isDraining?: () => boolean;
+  /** Time for expiring token-bound subscriptions (default: the system clock). */
+  readonly clock?: Clock | undefined;
 }
 
 export class BayeuxServer {
@@ -70,7 +75,24 @@ export class BayeuxServer {
   readonly #services = new ServiceRegistry();
 
   constructor(parts: BayeuxServerParts, options: Partial<BayeuxOptions> = {}) {
-    this.#deps = { ...parts, access: parts.access ?? OPEN_ACCESS, isDraining: parts.isDraining ?? (() => false), options: { ...BAYEUX_DEFAULTS, ...options }, browsers: new BrowserHolds(), services: this.#services };
+    const { sessions, hub } = parts;
+    const clock = parts.clock ?? systemClock;
+    const tokenSubscriptions = new TokenSubscriptions(clock, (session, pattern) => {
+      // Delivery stops at once (the index forgets the session synchronously); an engine that fails
+      // to drop its interest costs only traffic to this node.
+      hub.unsubscribe(session, pattern).catch(() => undefined);
+      if (!session.enqueue(subscriptionEnded(pattern, 'token_expired', clock.now()))) sessions.close(session, 'queue_full');
+    });
+    sessions.onClosed((session) => tokenSubscriptions.forget(session));
+    this.#deps = {
+      ...parts,
+      access: parts.access ?? OPEN_ACCESS,
+      isDraining: parts.isDraining ?? (() => false),
+      options: { ...BAYEUX_DEFAULTS, ...options },
+      browsers: new BrowserHolds(),
+      services: this.#services,
+      tokenSubscriptions,
+    };
   }
 
   get options(): BayeuxOptions {

@@ -10,7 +10,7 @@
  */
 import type { RequestContext } from '../core/protocol.js';
 import type { ResumeReason, Session } from '../core/session.js';
-import { HANDSHAKE_ADVICE, NONE_ADVICE, adviceForClose, multipleClientsAdvice, retryAdvice } from './advice.js';
+import { HANDSHAKE_ADVICE, NONE_ADVICE, closedSession, multipleClientsAdvice, retryAdvice } from './advice.js';
 import type { Delivery } from '../core/message.js';
 import { BayeuxErrors } from './errors.js';
 import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
@@ -77,7 +77,7 @@ async function refreshToken(message: BayeuxMessage, session: Session, deps: Baye
     session.principal = check.principal;
     return undefined;
   }
-  deps.sessions.close(session, 'client');
+  deps.sessions.close(session, 'token_refused');
   const reason = check.ok ? 'subject_changed' : refusalReason(check);
   return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.tokenRefused(reason), advice: NONE_ADVICE }];
 }
@@ -147,9 +147,6 @@ export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, dep
 function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
   const reply = replyTo('/meta/connect', held.request);
   const closeReason = held.session.closeReason;
-  if (reason === 'closed' && closeReason !== undefined) {
-    if (closeReason === 'client') return { ...reply, successful: true, advice: adviceForClose(closeReason) };
-    return { ...reply, successful: false, error: BayeuxErrors.sessionClosed(closeReason), advice: adviceForClose(closeReason) };
-  }
+  if (reason === 'closed' && closeReason !== undefined) return { ...reply, ...closedSession(closeReason) };
   return { ...reply, successful: true, advice: retryAdvice(deps.options) };
 }

@@ -4,7 +4,8 @@
  * Codes follow CometD where it has one and Faye otherwise; clients act on `successful` and
  * `advice.reconnect`, not on the code (BAYEUX.md §1.4).
  */
-import type { CloseReason } from '../core/session.js';
+import { CLOSE_REASONS } from '../core/close-reasons.js';
+import type { CloseReason } from '../core/close-reasons.js';
 
 /** Error args must not break the `code:args:message` form, nor carry unbounded input. */
 function arg(value: string): string {
@@ -18,7 +19,7 @@ export const BayeuxErrors = {
   invalidId: () => '400:id:Invalid message id',
   missing: (field: string) => `402:${arg(field)}:Missing required parameter`,
   sessionUnknown: () => '402::session_unknown',
-  sessionClosed: (reason: CloseReason) => `${reason === 'token_expired' ? 403 : 402}:${reason}:session_closed`,
+  sessionClosed: (reason: CloseReason) => `${CLOSE_REASONS[reason].errorCode ?? 402}:${reason}:session_closed`,
   handshakeDenied: (reason: string) => `403:${arg(reason)}:handshake_denied`,
   subscribeDenied: (reason: string) => `403:${arg(reason)}:subscribe_denied`,
   publishDenied: (reason: string) => `403:${arg(reason)}:publish_denied`,

@@ -14,6 +14,7 @@ import type { AdviceTimings } from './advice.js';
 import type { BrowserHolds } from './browser-holds.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 import type { ServiceRegistry } from './services.js';
+import type { TokenSubscriptions } from './token-subscriptions.js';
 
 export interface BayeuxOptions extends AdviceTimings {
   /** Connection types this server offers, in order of preference. */
@@ -40,6 +41,8 @@ export interface BayeuxDeps {
   readonly isDraining: () => boolean;
   readonly browsers: BrowserHolds;
   readonly services: ServiceRegistry;
+  /** Subscriptions that end when the token that granted them expires. */
+  readonly tokenSubscriptions: TokenSubscriptions;
 }
 
 /** A held connect, waiting for messages. */

@@ -34,14 +34,24 @@ export interface BayeuxReply extends BayeuxMessage {
  * its `ext` may hold credentials.
  */
 export const BAYEUX_JSON: WireFormat = {
-  encode: (message: Message) => `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
+  encode: (message: Message) => noticeJson(message) ?? `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
 };
 
 /** The same with Herald's message id in `ext.herald.id`, for sessions that resume (ext/resume.ts). */
 export const BAYEUX_JSON_WITH_ID: WireFormat = {
   encode: (message: Message) =>
+    noticeJson(message) ??
     `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)},"ext":{"herald":{"id":${JSON.stringify(message.id)}}}}`,
 };
+
+/**
+ * A notice from the server (token-subscriptions.ts) travels in the delivery queue to keep its place
+ * among the messages: a Message on a /meta channel — where nothing can be published — whose data
+ * holds the rest of the meta message.
+ */
+function noticeJson(message: Message): string | undefined {
+  return message.channel.startsWith('/meta/') ? JSON.stringify({ channel: message.channel, ...(message.data as object) }) : undefined;
+}
 
 /** A reply body: a JSON array, replies first, then queued deliveries in order. */
 export function encodeBody(replies: readonly BayeuxMessage[], deliveries: readonly Delivery[], format: WireFormat = BAYEUX_JSON): string {

@@ -72,8 +72,11 @@ async function change(
       deps.sessions.counters.hit('subscriptions');
       return fail(BayeuxErrors.tooManySubscriptions(max));
     }
-    const denied = await refusal(message, session, recorded, deps);
-    if (denied !== undefined) return fail(denied);
+    const grant = await grantFor(message, session, recorded, deps);
+    if ('denied' in grant) return fail(grant.denied);
+    deps.tokenSubscriptions.record(session, recorded, grant.leased, grant.expiresAt);
+  } else {
+    deps.tokenSubscriptions.release(session, recorded);
   }
   if (resume !== undefined && asksToResume(message)) {
     session.holdBack();
@@ -94,21 +97,25 @@ async function change(
   return [{ ...reply, successful: true }];
 }
 
+type Grant = { denied: string } | { leased: string[]; expiresAt: number | undefined };
+
 /**
- * Why the session may not subscribe to one of `patterns`, if it may not. A token in the message
- * (`ext.auth.token`, e.g. from `POST /sign`) adds its grants for this subscription only.
+ * Whether the session may subscribe to `patterns`. A token in the message (`ext.auth.token`, e.g.
+ * from `POST /sign`) adds its grants for this subscription only: the patterns only it allows are
+ * `leased` until it expires (token-subscriptions.ts).
  */
-async function refusal(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<string | undefined> {
+async function grantFor(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Grant> {
   const { access } = deps;
   const token = tokenIn(message);
   const extra = token === undefined ? undefined : await access.verify(token);
-  if (extra !== undefined && !extra.ok) return BayeuxErrors.subscribeDenied(refusalReason(extra));
+  if (extra !== undefined && !extra.ok) return { denied: BayeuxErrors.subscribeDenied(refusalReason(extra)) };
+  const leased: string[] = [];
   for (const pattern of patterns) {
     if (access.allows(session.principal, 'subscribe', pattern)) continue;
-    if (extra !== undefined && access.allows(extra.principal, 'subscribe', pattern)) continue;
-    return BayeuxErrors.subscribeDenied(pattern);
+    if (extra === undefined || !access.allows(extra.principal, 'subscribe', pattern)) return { denied: BayeuxErrors.subscribeDenied(pattern) };
+    leased.push(pattern);
   }
-  return undefined;
+  return { leased, expiresAt: extra?.principal.expiresAt };
 }
 
 function isEchoable(subscription: unknown): subscription is string | string[] {

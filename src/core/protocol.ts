@@ -4,7 +4,7 @@
  * its wire into messages, hands them to a BatchHandler, and writes back what it gets: a body now,
  * or a hold that produces a body later. Transports know nothing of the protocol's rules.
  */
-import type { Session } from './session.js';
+import type { Session, Stream } from './session.js';
 
 export interface RequestContext {
   /** The connection type that carried the request: 'long-polling', 'websocket', … */
@@ -27,6 +27,8 @@ export interface RequestContext {
    */
   readonly tokenRefused?: string | undefined;
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** The push connection (a WebSocket) the request arrived on, if any: a session bound to it is this sender's own. */
+  readonly stream?: Stream | undefined;
 }
 
 /** A reply the protocol wants to hold (a long-poll waiting for messages). */

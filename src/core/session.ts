@@ -10,13 +10,9 @@ import type { Clock, Timer } from './clock.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
 
-/** Why a session ended. A closed set: each maps to reconnect advice in one place (bayeux/advice.ts). */
-export type CloseReason =
-  | 'client' // the client said goodbye (/meta/disconnect)
-  | 'expired' // no connect within maxInterval
-  | 'queue_full' // slow consumer: its queue hit the limit
-  | 'token_expired' // the token it was opened with expired and was not refreshed
-  | 'shutdown'; // the server is draining
+import type { CloseReason } from './close-reasons.js';
+
+export type { CloseReason } from './close-reasons.js';
 
 /** Why a held request was resumed. */
 export type ResumeReason = 'messages' | 'timeout' | 'replaced' | 'closed';
@@ -81,6 +77,11 @@ export class Session {
   messageIds = false;
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
   connectOnly = false;
+  /**
+   * Deliveries sent but kept to be sent again until the client acknowledges them (acknowledged
+   * delivery): they count toward the queue limit, so a client that never acknowledges is a slow consumer.
+   */
+  unacknowledged = 0;
   /** Connect requests answered so far: the first is always answered at once. */
   connects = 0;
   /** Set once the session is closed; a closed session accepts nothing. */
@@ -150,8 +151,9 @@ export class Session {
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
-    if (this.#queue.length >= this.limits.maxQueue) {
-      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds) return false;
+    if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
+      // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
+      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds || this.#queue.length === 0) return false;
       (this.#gaps ??= new Set()).add(this.#queue.shift()!.message.channel);
       this.hooks.onDropped?.(this);
     }

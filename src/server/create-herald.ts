@@ -35,7 +35,7 @@ import { RestSubscribe } from '../rest/subscribe.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
 import { refuseUpgrade, sendError } from '../transports/http.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
-import { CLOSE, WebSocketTransport } from '../transports/websocket.js';
+import { WebSocketTransport } from '../transports/websocket.js';
 import { createAdminGate, createRestGate } from './auth.js';
 import { createOriginPolicy } from './cors.js';
 import { Dashboard } from './dashboard.js';
@@ -142,7 +142,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined },
+    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
@@ -307,7 +307,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     for (const server of servers) server.close();
     await atRandomMoments(config.drainWindowMs, sessions.all(), (session) => sessions.close(session, 'shutdown'));
     sessions.closeAll('shutdown');
-    webSocket?.closeAll(CLOSE.goingAway, 'server shutting down');
+    webSocket?.closeAll('shutdown');
     eventSource?.closeAll();
     restSubscribe.closeAll();
     const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;

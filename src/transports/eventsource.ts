@@ -11,7 +11,7 @@ import { readCookie, sendError } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 import type { PushFormat } from './push-stream.js';
-import { PushStreams, SSE_PADDING } from './push-stream.js';
+import { PushStream, PushStreams, SSE_PADDING } from './push-stream.js';
 
 export interface EventSourceOptions {
   readonly heartbeatMs: number;
@@ -62,9 +62,19 @@ export class EventSourceTransport {
       sendError(res, 400, 'unknown clientId: handshake first, then open the stream at <endpoint>/<clientId>', headers);
       return;
     }
+    if (session.connectOnly) {
+      // Acknowledged delivery numbers its batches on connect replies: a stream would never carry anything.
+      sendError(res, 400, 'this session takes its messages on connect replies only (acknowledged delivery): it cannot open an event stream', headers);
+      return;
+    }
     const format = session.messageIds ? this.#formats.withIds : this.#formats.plain;
+    const previous = session.stream;
     const stream = this.#streams.open(res, format, headers, (closed) => session.detachStream(closed));
     session.attachStream(stream);
+    // A stream that carries nothing must not stay open, nor one a newer stream of the session
+    // replaced (the client reconnected its EventSource; the old connection may be half dead).
+    if (session.stream !== stream) stream.end();
+    else if (previous instanceof PushStream) previous.end();
   }
 
   get openStreams(): number {

@@ -2,10 +2,12 @@
  * @module
  * WebSocket for plain subscriptions: a text frame per message, each frame built once and shared.
  */
+import { CLOSE_REASONS } from '../core/close-reasons.js';
+import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
-import type { CloseReason, Stream } from '../core/session.js';
+import type { Stream } from '../core/session.js';
 import type { WsPeer } from './websocket.js';
-import { CLOSE, textFrame } from './websocket.js';
+import { textFrame } from './websocket.js';
 
 export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
   return { encode: (message: Message) => textFrame(Buffer.from(messageFormat.encode(message))) };
@@ -23,9 +25,9 @@ export class MessageSocket implements Stream {
     return true;
   }
 
+  /** The socket is the subscription: it ends with its session, saying why (a no-op if the client closed it). */
   sessionClosed(reason: CloseReason): void {
-    if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
-    else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
-    else if (reason === 'token_expired') this.peer.close(CLOSE.policyViolation, 'token expired: subscribe again with a fresh one');
+    const { closeCode, closeText } = CLOSE_REASONS[reason];
+    this.peer.close(closeCode, closeText);
   }
 }

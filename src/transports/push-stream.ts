@@ -6,8 +6,10 @@
  * reveal dead peers through write errors.
  */
 import type { ServerResponse } from 'node:http';
+import { CLOSE_REASONS } from '../core/close-reasons.js';
+import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, WireFormat } from '../core/message.js';
-import type { CloseReason, Stream } from '../core/session.js';
+import type { Stream } from '../core/session.js';
 import { FLOWING_HEADERS } from './http.js';
 import type { LifecycleListener } from './http.js';
 
@@ -91,7 +93,7 @@ export class PushStream implements Stream {
   }
 
   sessionClosed(reason: CloseReason): void {
-    if (reason !== 'client' && this.format.farewell !== undefined) this.write(this.format.farewell(reason));
+    if (CLOSE_REASONS[reason].farewell && this.format.farewell !== undefined) this.write(this.format.farewell(reason));
     this.end();
   }
 

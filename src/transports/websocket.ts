@@ -10,9 +10,11 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
+import { CLOSE_REASONS } from '../core/close-reasons.js';
+import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
-import type { CloseReason, Session, Stream } from '../core/session.js';
+import type { Session, Stream } from '../core/session.js';
 import { readCookie, readToken } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
@@ -122,10 +124,11 @@ export class WebSocketTransport {
     });
   }
 
-  /** Closes every socket (server draining): clients reconnect elsewhere. */
-  closeAll(code: number, reason: string): void {
+  /** Closes every socket, saying why (the server draining: clients reconnect elsewhere). */
+  closeAll(reason: CloseReason): void {
     clearInterval(this.#pinger);
-    for (const peer of this.#peers) peer.close(code, reason);
+    const { closeCode, closeText } = CLOSE_REASONS[reason];
+    for (const peer of this.#peers) peer.close(closeCode, closeText);
   }
 
   /** Cuts whatever did not finish closing (a peer that stopped reading never will). */
@@ -209,12 +212,15 @@ class BayeuxSocket implements Stream {
   /** Frames are handled one after another, so a client's messages keep their order. */
   #chain: Promise<void> = Promise.resolve();
 
+  readonly #context: RequestContext;
+
   constructor(
     private readonly peer: WsPeer,
-    private readonly context: RequestContext,
+    context: RequestContext,
     private readonly handleBatch: BatchHandler,
     private readonly formats: Formats,
   ) {
+    this.#context = { ...context, stream: this };
     peer.ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
     peer.ws.on('close', () => this.#closed());
   }
@@ -227,10 +233,10 @@ class BayeuxSocket implements Stream {
     return true;
   }
 
+  /** The held connect has told the client; the socket stays open for its next handshake unless the reason ends it. */
   sessionClosed(reason: CloseReason): void {
-    // A client that disconnected may handshake again on this socket; the others must reconnect.
-    if (reason === 'shutdown') this.peer.close(CLOSE.goingAway, 'server shutting down');
-    else if (reason === 'queue_full') this.peer.close(CLOSE.tryAgainLater, 'slow consumer: message queue full');
+    const { endsConnection, closeCode, closeText } = CLOSE_REASONS[reason];
+    if (endsConnection) this.peer.close(closeCode, closeText);
   }
 
   #receive(data: RawData, isBinary: boolean): void {
@@ -257,7 +263,7 @@ class BayeuxSocket implements Stream {
   }
 
   async #handle(messages: unknown[]): Promise<void> {
-    const outcome = await this.handleBatch(messages, this.context);
+    const outcome = await this.handleBatch(messages, this.#context);
     if (!this.peer.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {

@@ -34,6 +34,45 @@ describe('acknowledged delivery (CometD ack extension)', () => {
     assert.deepEqual(next.slice(1).map((m: any) => m.data), [4]);
   });
 
+  test('what awaits acknowledgement counts toward --max-queue: a client that never acknowledges is closed as a slow consumer', async (t) => {
+    const { port, herald } = await startHerald(t, { maxQueue: 10 });
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { ack: true } });
+    await client.connect({ advice: { timeout: 0 }, ext: { ack: 0 } });
+    await client.subscribe('/flood');
+    const sizes: number[] = [];
+    let last: any;
+    for (let round = 0; round < 5 && herald.sessionCount === 1; round++) {
+      for (let i = 0; i < 4; i++) await herald.publish('/flood', round * 4 + i);
+      const reply = (await client.connect({ advice: { timeout: 0 }, ext: { ack: 0 } })).json();
+      last = reply[0];
+      if (last.successful) sizes.push(reply.length - 1);
+    }
+    assert.deepEqual(sizes, [4, 8], 'each reply resends what is unacknowledged, never past the limit');
+    assert.equal(herald.sessionCount, 0, 'closed when unacknowledged and queued messages passed 10');
+    assert.equal(herald.stats().limits.queue_closed, 1);
+    assert.equal(last.successful, false);
+    assert.equal(last.advice.reconnect, 'handshake');
+  });
+
+  test('a client that acknowledges receives far more than --max-queue, batch by batch', async (t) => {
+    const { port, herald } = await startHerald(t, { maxQueue: 10 });
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { ack: true } });
+    let ack = (await client.connect({ advice: { timeout: 0 }, ext: { ack: 0 } })).json()[0].ext.ack;
+    await client.subscribe('/steady');
+    const got: unknown[] = [];
+    // Five in flight and five queued stay within 10.
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < 5; i++) await herald.publish('/steady', round * 5 + i);
+      const reply = (await client.connect({ advice: { timeout: 0 }, ext: { ack } })).json();
+      ack = reply[0].ext.ack;
+      got.push(...reply.slice(1).map((m: any) => m.data));
+    }
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i));
+    assert.equal(herald.sessionCount, 1);
+  });
+
   test('sessions without the extension are unchanged', async (t) => {
     const { port, herald } = await startHerald(t);
     const client = new RawBayeux(port);

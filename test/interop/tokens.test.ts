@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
+import { postJson } from '../helpers/http.js';
 import { CometdPeer, FayePeer } from '../helpers/interop.js';
 import type { Received } from '../helpers/interop.js';
 import { waitFor } from '../helpers/wait.js';
@@ -57,6 +58,40 @@ describe('tokens from peer clients', () => {
       const heard: unknown[] = [];
       await peer.subscribe('/a/1', (data) => heard.push(data));
       await assert.rejects(peer.subscribe('/b', () => {}), /403:\/b:subscribe_denied/);
+    });
+  }
+});
+
+describe('a subscription granted by a subscribe token, as peer clients act on its end', () => {
+  const PUBLISH_KEY = 'publish-key-for-tests';
+  const RULES = { channels: [{ pattern: '/**', subscribe: 'grant' as const }] };
+  const signed = async (port: number, ttl: number) =>
+    (await postJson(port, '/sign', { channel: '/orders/42', ttl }, { Authorization: `Bearer ${PUBLISH_KEY}` })).json().token as string;
+
+  for (const transport of ['long-polling', 'websocket'] as const) {
+    test(`CometD over ${transport}: a /meta/unsubscribe listener sees token_expired, resubscribes with a fresh token and receives again`, async (t) => {
+      const { url, port, herald } = await startHerald(t, { publishKey: PUBLISH_KEY, permissions: RULES, timeoutMs: 5_000 });
+      const peer = new CometdPeer(`${url}/cometd`, transport);
+      onCleanup(t, () => peer.disconnect());
+      await peer.handshake();
+      const received: unknown[] = [];
+      const subscribed = (token: string) => ({ ext: { auth: { token } } });
+      let handle = peer.client.subscribe('/orders/42', (m: Received) => received.push(m.data), subscribed(await signed(port, 2)));
+      const ended: any[] = [];
+      peer.client.addListener('/meta/unsubscribe', (message: any) => {
+        if (message.ext?.herald?.reason !== 'token_expired') return;
+        ended.push(message);
+        void signed(port, 60).then((token) => (handle = peer.client.resubscribe(handle, subscribed(token))));
+      });
+      await waitFor('the subscription', () => herald.stats().patterns === 1);
+      await herald.publish('/orders/42', 'before');
+      await waitFor('the first message', () => received.includes('before'));
+      await waitFor('the end of the subscription', () => ended.length === 1, 5_000);
+      assert.equal(ended[0].subscription, '/orders/42');
+      await waitFor('the resubscription', () => herald.stats().patterns === 1);
+      await herald.publish('/orders/42', 'after');
+      await waitFor('the message after renewing', () => received.includes('after'));
+      assert.equal(peer.handshakes.length, 1, 'the same session throughout');
     });
   }
 });

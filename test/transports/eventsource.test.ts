@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { httpRequest, openStream } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 /** Opens an event stream and collects what arrives. */
 async function openEvents(port: number, path: string, t: { after(fn: () => unknown): void }) {
@@ -62,6 +62,30 @@ describe('eventsource (Faye)', () => {
     assert.match(res.json().error, /unknown clientId/);
     const bare = await httpRequest(port, { path: '/bayeux', headers: { Accept: 'text/event-stream' } });
     assert.equal(bare.status, 400);
+  });
+
+  test("a session's second stream replaces the first, which ends", async (t) => {
+    const { port, herald } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.handshake();
+    const first = await openEvents(port, `/bayeux/${client.clientId}`, t);
+    const firstEnded = once(first.res, 'end');
+    const second = await openEvents(port, `/bayeux/${client.clientId}`, t);
+    await withTimeout('the first stream to end', firstEnded, 3000);
+    await client.connect({ connectionType: 'eventsource' });
+    await client.subscribe('/es');
+    await herald.publish('/es', 1);
+    await waitFor('the event on the second stream', () => second.events().flat().length === 1);
+    assert.equal(second.res.complete, false, 'the second stream stays open');
+  });
+
+  test('a session with acknowledged delivery cannot open a stream: refused at once, not left open', async (t) => {
+    const { port } = await startHerald(t);
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { ack: true } });
+    const res = await withTimeout('the answer', httpRequest(port, { path: `/bayeux/${client.clientId}`, headers: { Accept: 'text/event-stream' } }), 3000);
+    assert.equal(res.status, 400);
+    assert.match(res.json().error, /connect replies only/);
   });
 
   test('ends the stream when the session ends', async (t) => {

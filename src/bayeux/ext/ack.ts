@@ -5,6 +5,8 @@
  * from then on its messages travel only on connect replies, each reply numbered (`ext.ack: <batch>`),
  * and every connect says which batch arrived last. What the client has not acknowledged is sent
  * again, in order, ahead of anything new — so a reply lost on the way costs nothing.
+ * What awaits acknowledgement counts toward the session's queue limit (Session.unacknowledged):
+ * a client that never acknowledges meets the slow-consumer policy instead of growing every reply.
  */
 import type { Delivery } from '../../core/message.js';
 import type { Session } from '../../core/session.js';
@@ -43,6 +45,7 @@ export function receiveAck(session: Session, connect: BayeuxMessage): boolean {
   if (state === undefined) return false;
   const ack = isObject(connect.ext) ? connect.ext.ack : undefined;
   if (typeof ack === 'number' && ack >= state.batch) state.unacked = [];
+  session.unacknowledged = state.unacked.length;
   return state.unacked.length > 0;
 }
 
@@ -53,5 +56,6 @@ export function nextBatch(session: Session, fresh: Delivery[]): { deliveries: De
     state.unacked = state.unacked.length === 0 ? fresh : state.unacked.concat(fresh);
     state.batch++;
   }
+  session.unacknowledged = state.unacked.length;
   return { deliveries: state.unacked, batch: state.batch };
 }
