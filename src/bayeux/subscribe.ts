@@ -5,10 +5,13 @@
  * Response MUST: channel, successful, subscription (echoed as sent). MAY: error, advice, ext, clientId, id.
  *
  * `/meta/**` cannot be subscribed to. `/service/**` subscriptions succeed but are not recorded:
- * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing.
+ * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing. A pattern
+ * some of whose channels the session may not read is accepted with a guard: those never arrive.
  */
 import { isChannelName, parseChannel } from '../core/channel.js';
 import type { Session } from '../core/session.js';
+import { decideSubscription } from '../core/subscription-guard.js';
+import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeSubscription } from './ext/resume.js';
@@ -21,10 +24,10 @@ import type { BayeuxMessage, BayeuxReply } from './message.js';
 /** Bounds the work one message can ask for. */
 export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
 
-type Change = (session: Session, pattern: string) => Promise<void>;
+type Change = (session: Session, pattern: string, guard: SubscriptionGuard | undefined) => Promise<void>;
 
 export const handleSubscribe: MetaHandler = (message, batch, deps) =>
-  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.subscribe(s, p), (s, subscription) =>
+  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p, guard) => deps.hub.subscribe(s, p, guard), (s, subscription) =>
     resumeSubscription(s, deps.engine, subscription, message),
   );
 
@@ -60,6 +63,7 @@ async function change(
     return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_MESSAGE} subscriptions per message`));
   }
   const recorded: string[] = [];
+  let guards = new Map<string, SubscriptionGuard | undefined>();
   for (const pattern of patterns) {
     const parsed = parseChannel(pattern);
     if (parsed === undefined) return fail(BayeuxErrors.invalidSubscription(pattern));
@@ -72,13 +76,14 @@ async function change(
       deps.sessions.counters.hit('subscriptions');
       return fail(BayeuxErrors.tooManySubscriptions(max));
     }
-    const denied = await refusal(message, session, recorded, deps);
-    if (denied !== undefined) return fail(denied);
+    const decided = await decide(message, session, recorded, deps);
+    if (typeof decided === 'string') return fail(decided);
+    guards = decided;
   }
   if (resume !== undefined && asksToResume(message)) {
     session.holdBack();
     try {
-      for (const pattern of recorded) await apply(session, pattern);
+      for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
       return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
     } finally {
       session.release();
@@ -89,26 +94,28 @@ async function change(
   // (resumable), never at or before it while still on its way to this session.
   const wantsLast = channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1;
   const last = wantsLast ? await deps.engine.position(subscription) : undefined;
-  for (const pattern of recorded) await apply(session, pattern);
+  for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
   if (last !== undefined) return [{ ...reply, successful: true, ext: { herald: { last } } }];
   return [{ ...reply, successful: true }];
 }
 
 /**
- * Why the session may not subscribe to one of `patterns`, if it may not. A token in the message
- * (`ext.auth.token`, e.g. from `POST /sign`) adds its grants for this subscription only.
+ * Why the session may not subscribe to one of `patterns`, if it may not; else the guard each
+ * needs (undefined: none) when the session may read only some channels under it. A token in the
+ * message (`ext.auth.token`, e.g. from `POST /sign`) adds its grants for this subscription only.
  */
-async function refusal(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<string | undefined> {
+async function decide(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<string | Map<string, SubscriptionGuard | undefined>> {
   const { access } = deps;
   const token = tokenIn(message);
   const extra = token === undefined ? undefined : await access.verify(token);
   if (extra !== undefined && !extra.ok) return BayeuxErrors.subscribeDenied(refusalReason(extra));
+  const guards = new Map<string, SubscriptionGuard | undefined>();
   for (const pattern of patterns) {
-    if (access.allows(session.principal, 'subscribe', pattern)) continue;
-    if (extra !== undefined && access.allows(extra.principal, 'subscribe', pattern)) continue;
-    return BayeuxErrors.subscribeDenied(pattern);
+    const decision = decideSubscription(access, session.principal, extra?.principal, pattern);
+    if (!decision.ok) return BayeuxErrors.subscribeDenied(pattern);
+    guards.set(pattern, decision.guard);
   }
-  return undefined;
+  return guards;
 }
 
 function isEchoable(subscription: unknown): subscription is string | string[] {
