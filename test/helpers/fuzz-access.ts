@@ -42,6 +42,37 @@ export const rulesArb: fc.Arbitrary<ChannelRule[]> = fc.array(
   { maxLength: 5 },
 );
 
+/** How specific a pattern is: more literal segments first, then a name before `*` before `**`. */
+function specificity(pattern: string): number {
+  const segments = pattern.slice(1).split('/');
+  const last = segments[segments.length - 1];
+  const literals = segments.filter((s) => s !== '*' && s !== '**').length;
+  return literals * 3 + (last === '**' ? 0 : last === '*' ? 1 : 2);
+}
+
+/**
+ * Rules as operators lay them out, where a wider pattern used to slip past narrower rules: a few
+ * narrow rules of any audience, under one or two wide open ones, most specific first.
+ */
+export const layeredRulesArb: fc.Arbitrary<ChannelRule[]> = fc
+  .tuple(
+    fc.array(
+      fc.record({
+        pattern: fc.tuple(fc.array(segment, { minLength: 1, maxLength: 2 }), fc.constantFrom('', '*', '**')).map(([s, tail]) => '/' + (tail === '' ? s : [...s, tail]).join('/')),
+        subscribe: audienceArb,
+      }),
+      { minLength: 1, maxLength: 3 },
+    ),
+    fc.array(fc.record({ pattern: fc.constantFrom('/**', '/a/**', '/b/**'), subscribe: fc.constantFrom<Audience>('anyone', 'token', { claim: 'vip' }) }), { minLength: 1, maxLength: 2 }),
+  )
+  .map(([narrow, open]) => [...narrow, ...open].sort((x, y) => specificity(y.pattern) - specificity(x.pattern)));
+
+/** Mostly wide subscriptions: the ones rules inside them must still bind. */
+export const widePatternArb: fc.Arbitrary<string> = fc.oneof({ arbitrary: fc.constantFrom('/**', '/a/**', '/b/**', '/*', '/a/*'), weight: 2 }, { arbitrary: patternArb, weight: 1 });
+
+/** A channel over `a` and `b` only: where the rules are. */
+export const ruledChannelArb: fc.Arbitrary<string> = fc.array(segment, { minLength: 1, maxLength: 3 }).map((s) => '/' + s.join('/'));
+
 /** A verified token (grants and claims), or undefined: anonymous. */
 export const principalArb: fc.Arbitrary<Principal | undefined> = fc.option(
   fc
