@@ -5,10 +5,13 @@
  * Response MUST: channel, successful, subscription (echoed as sent). MAY: error, advice, ext, clientId, id.
  *
  * `/meta/**` cannot be subscribed to. `/service/**` subscriptions succeed but are not recorded:
- * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing.
+ * service messages go to their sender only (BAYEUX.md §6). An array is all-or-nothing. A pattern
+ * some of whose channels the session may not read is accepted with a guard: those never arrive.
  */
 import { isChannelName, parseChannel } from '../core/channel.js';
 import type { Session } from '../core/session.js';
+import { decideSubscription } from '../core/subscription-guard.js';
+import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
 import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeSubscription } from './ext/resume.js';
@@ -21,10 +24,10 @@ import type { BayeuxMessage, BayeuxReply } from './message.js';
 /** Bounds the work one message can ask for. */
 export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
 
-type Change = (session: Session, pattern: string) => Promise<void>;
+type Change = (session: Session, pattern: string, guard: SubscriptionGuard | undefined) => Promise<void>;
 
 export const handleSubscribe: MetaHandler = (message, batch, deps) =>
-  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.subscribe(s, p), (s, subscription) =>
+  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p, guard) => deps.hub.subscribe(s, p, guard), (s, subscription) =>
     resumeSubscription(s, deps.engine, subscription, message),
   );
 
@@ -60,6 +63,7 @@ async function change(
     return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_MESSAGE} subscriptions per message`));
   }
   const recorded: string[] = [];
+  let guards = new Map<string, SubscriptionGuard | undefined>();
   for (const pattern of patterns) {
     const parsed = parseChannel(pattern);
     if (parsed === undefined) return fail(BayeuxErrors.invalidSubscription(pattern));
@@ -72,16 +76,17 @@ async function change(
       deps.sessions.counters.hit('subscriptions');
       return fail(BayeuxErrors.tooManySubscriptions(max));
     }
-    const grant = await grantFor(message, session, recorded, deps);
-    if ('denied' in grant) return fail(grant.denied);
-    deps.tokenSubscriptions.record(session, recorded, grant.leased, grant.expiresAt);
+    const decided = await decide(message, session, recorded, deps);
+    if ('denied' in decided) return fail(decided.denied);
+    guards = decided.guards;
+    deps.tokenSubscriptions.record(session, recorded, decided.leased, decided.expiresAt);
   } else {
     deps.tokenSubscriptions.release(session, recorded);
   }
   if (resume !== undefined && asksToResume(message)) {
     session.holdBack();
     try {
-      for (const pattern of recorded) await apply(session, pattern);
+      for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
       return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
     } finally {
       session.release();
@@ -92,30 +97,35 @@ async function change(
   // (resumable), never at or before it while still on its way to this session.
   const wantsLast = channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1;
   const last = wantsLast ? await deps.engine.position(subscription) : undefined;
-  for (const pattern of recorded) await apply(session, pattern);
+  for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
   if (last !== undefined) return [{ ...reply, successful: true, ext: { herald: { last } } }];
   return [{ ...reply, successful: true }];
 }
 
-type Grant = { denied: string } | { leased: string[]; expiresAt: number | undefined };
+type Decision =
+  | { denied: string }
+  | { guards: Map<string, SubscriptionGuard | undefined>; leased: string[]; expiresAt: number | undefined };
 
 /**
- * Whether the session may subscribe to `patterns`. A token in the message (`ext.auth.token`, e.g.
- * from `POST /sign`) adds its grants for this subscription only: the patterns only it allows are
+ * Whether the session may subscribe to `patterns`, and the guard each needs (undefined: none) when
+ * the session may read only some channels under it. A token in the message (`ext.auth.token`, e.g.
+ * from `POST /sign`) adds its grants for this subscription only: the patterns it widens are
  * `leased` until it expires (token-subscriptions.ts).
  */
-async function grantFor(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Grant> {
+async function decide(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Decision> {
   const { access } = deps;
   const token = tokenIn(message);
   const extra = token === undefined ? undefined : await access.verify(token);
   if (extra !== undefined && !extra.ok) return { denied: BayeuxErrors.subscribeDenied(refusalReason(extra)) };
+  const guards = new Map<string, SubscriptionGuard | undefined>();
   const leased: string[] = [];
   for (const pattern of patterns) {
-    if (access.allows(session.principal, 'subscribe', pattern)) continue;
-    if (extra === undefined || !access.allows(extra.principal, 'subscribe', pattern)) return { denied: BayeuxErrors.subscribeDenied(pattern) };
-    leased.push(pattern);
+    const decision = decideSubscription(access, session.principal, extra?.principal, pattern);
+    if (!decision.ok) return { denied: BayeuxErrors.subscribeDenied(pattern) };
+    guards.set(pattern, decision.guard);
+    if (extra !== undefined && access.reach(session.principal, 'subscribe', pattern) !== 'all' && access.reach(extra.principal, 'subscribe', pattern) !== 'none') leased.push(pattern);
   }
-  return { leased, expiresAt: extra?.principal.expiresAt };
+  return { guards, leased, expiresAt: extra?.principal.expiresAt };
 }
 
 function isEchoable(subscription: unknown): subscription is string | string[] {

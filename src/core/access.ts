@@ -5,11 +5,18 @@
  * A token's own channel grants always count: the application that signed it decided.
  *
  * Subscriptions may be patterns, so "covers" is about sets of channels: `/a/**` covers `/a/*`,
- * `/a/b` and `/a/b/**`; `/a/*` covers `/a/b` and `/a/*` but not `/a/**`.
+ * `/a/b` and `/a/b/**`; `/a/*` covers `/a/b` and `/a/*` but not `/a/**`. A pattern may reach
+ * only some of its channels: a subscription to it then gets a guard that checks each delivery
+ * by the channel's own name (subscription-guard.ts).
  */
 import { parseChannel, SERVICE_PREFIX } from './channel.js';
+import { channelSet, includes, intersection } from './channel-set.js';
+import type { ChannelSet } from './channel-set.js';
 
 export type Action = 'subscribe' | 'publish';
+
+/** How many channels of a pattern a bearer may reach: every one, only some, or none. */
+export type Reach = 'all' | 'some' | 'none';
 
 /** A verified token: who it names, until when, and what it grants. */
 export interface Principal {
@@ -45,83 +52,58 @@ export interface Permissions {
 export interface AccessPolicy {
   /** Verifies a token; never throws for a bad one. */
   verify(token: string): Promise<TokenCheck>;
-  /** Whether `principal` (undefined: anonymous) may do `action` on `channel` (a name or, to subscribe, a pattern). */
+  /**
+   * Whether `principal` (undefined: anonymous) may do `action` on `channel`: a name, or a pattern
+   * every channel of which it may reach.
+   */
   allows(principal: Principal | undefined, action: Action, channel: string): boolean;
+  /** How many of the channels `channel` (a name or a pattern) matches `principal` may do `action` on. */
+  reach(principal: Principal | undefined, action: Action, channel: string): Reach;
   /** Whether any token key is configured: a token then has to prove itself, else none is expected. */
   readonly verifiesTokens: boolean;
 }
 
-/** A channel name or pattern, split once. */
-interface Pattern {
-  readonly segments: readonly string[];
-  readonly deep: boolean;
-}
+/** Grants recur on every check: each is parsed once (bounded: tokens bring their own). */
+const grantSets = new Map<string, ChannelSet | undefined>();
 
-function compile(name: string): Pattern | undefined {
-  const parsed = parseChannel(name);
-  return parsed === undefined ? undefined : { segments: name.split('/'), deep: parsed.wildcard === 'deep' };
-}
-
-/** Grants and rule patterns recur on every check: each is parsed once (bounded, for tokens' grants). */
-const grantPatterns = new Map<string, Pattern | undefined>();
-
-function grantPattern(grant: string): Pattern | undefined {
-  if (grantPatterns.has(grant)) return grantPatterns.get(grant);
-  if (grantPatterns.size >= 10_000) grantPatterns.clear();
-  const pattern = compile(grant);
-  grantPatterns.set(grant, pattern);
-  return pattern;
+function grantSet(grant: string): ChannelSet | undefined {
+  if (grantSets.has(grant)) return grantSets.get(grant);
+  if (grantSets.size >= 10_000) grantSets.clear();
+  const set = channelSet(grant);
+  grantSets.set(grant, set);
+  return set;
 }
 
 /** Whether the set of channels `grant` matches includes every channel `channel` matches. */
 export function covers(grant: string, channel: string): boolean {
-  const target = compile(channel);
-  return target !== undefined && patternCovers(grant, target);
+  const outer = grantSet(grant);
+  const inner = channelSet(channel);
+  return outer !== undefined && inner !== undefined && includes(outer, inner);
 }
 
-function patternCovers(grant: string, target: Pattern): boolean {
-  const pattern = grantPattern(grant);
-  if (pattern === undefined) return false;
-  const g = pattern.segments;
-  const c = target.segments;
-  if (pattern.deep) {
-    // `/a/**`: every segment before `**` covered one for one, and at least one segment after them.
-    if (c.length < g.length) return false;
-    for (let i = 1; i < g.length - 1; i++) if (!segmentCovers(g[i]!, c[i]!)) return false;
-    return true;
+/** How much of a set a principal's grants reach. */
+function grantReach(grants: readonly string[], target: ChannelSet): Reach {
+  let reach: Reach = 'none';
+  for (const grant of grants) {
+    const set = grantSet(grant);
+    if (set === undefined) continue;
+    if (includes(set, target)) return 'all';
+    if (intersection(set, target) !== undefined) reach = 'some';
   }
-  if (target.deep || c.length !== g.length) return false;
-  for (let i = 1; i < g.length; i++) if (!segmentCovers(g[i]!, c[i]!)) return false;
-  return true;
+  return reach;
 }
 
-function segmentCovers(grant: string, segment: string): boolean {
-  if (segment === '**') return false;
-  return grant === '*' || grant === segment;
-}
-
-/** The audience that decides `action` on `channel`, or `fallback` when no rule speaks to it. */
-function audienceFor(rules: readonly ChannelRule[], action: Action, channel: Pattern, fallback: Audience): Audience {
-  for (const rule of rules) {
-    const audience = rule[action];
-    if (audience !== undefined && patternCovers(rule.pattern, channel)) return audience;
-  }
-  return fallback;
-}
-
-function admits(audience: Audience, principal: Principal | undefined, action: Action, channel: Pattern): boolean {
-  if (audience === 'anyone') return true;
-  if (principal === undefined || audience === 'nobody') return false;
-  if (audience === 'token') return true;
-  if (audience === 'grant') return granted(principal, action, channel);
+/** How much of `region` an audience lets `principal` reach (`grant`: as far as its grants do). */
+function admission(audience: Audience, principal: Principal | undefined, action: Action, region: ChannelSet): Reach {
+  if (audience === 'anyone') return 'all';
+  if (principal === undefined || audience === 'nobody') return 'none';
+  if (audience === 'token') return 'all';
+  if (audience === 'grant') return grantReach(principal.grants[action], region);
   const value = principal.claims[audience.claim];
-  if (value === undefined) return false;
-  if (!('equals' in audience)) return true;
-  return Array.isArray(value) ? value.some((v) => sameValue(v, audience.equals)) : sameValue(value, audience.equals);
-}
-
-function granted(principal: Principal, action: Action, channel: Pattern): boolean {
-  return principal.grants[action].some((grant) => patternCovers(grant, channel));
+  if (value === undefined) return 'none';
+  if (!('equals' in audience)) return 'all';
+  const held = Array.isArray(value) ? value.some((v) => sameValue(v, audience.equals)) : sameValue(value, audience.equals);
+  return held ? 'all' : 'none';
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -173,9 +155,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * Without rules, channels are open to anyone until token keys are configured, and then only to
  * the tokens that grant them — configuring a key closes the doors it is meant to guard.
  * `/service/**` channels stay open unless a rule says otherwise: their handlers see the subject.
+ *
+ * A pattern is judged channel by channel, never by the first rule that covers it whole: in
+ * `/chat/**` beside a rule closing `/chat/private/**`, some channels are open and some are not.
+ * The rules are walked in order; the part of the pattern a rule decides is what it shares with the
+ * pattern less what earlier rules took, which is empty exactly when one earlier rule covers that
+ * part alone (channel-set.ts). What the rules leave falls to the default.
  */
 export class ChannelAccess implements AccessPolicy {
-  readonly #rules: readonly ChannelRule[];
+  readonly #rules: readonly { readonly set: ChannelSet; readonly rule: ChannelRule }[];
   readonly #clientPublish: boolean;
   readonly #fallback: Audience;
 
@@ -184,21 +172,56 @@ export class ChannelAccess implements AccessPolicy {
     readonly verifiesTokens: boolean,
     permissions: Permissions = {},
   ) {
-    this.#rules = permissions.channels ?? [];
+    this.#rules = (permissions.channels ?? []).flatMap((rule) => {
+      const set = channelSet(rule.pattern);
+      return set === undefined ? [] : [{ set, rule }];
+    });
     this.#clientPublish = permissions.clientPublish ?? true;
     this.#fallback = verifiesTokens ? 'grant' : 'anyone';
   }
 
   allows(principal: Principal | undefined, action: Action, channel: string): boolean {
+    return this.reach(principal, action, channel) === 'all';
+  }
+
+  reach(principal: Principal | undefined, action: Action, channel: string): Reach {
     const service = channel.startsWith(SERVICE_PREFIX);
-    if (action === 'publish' && !service && !this.#clientPublish) return false;
+    if (action === 'publish' && !service && !this.#clientPublish) return 'none';
     const fallback = service ? 'anyone' : this.#fallback;
     // Open by default and no rules: nothing to parse (the common case, on every publish).
-    if (fallback === 'anyone' && this.#rules.length === 0) return true;
-    const target = compile(channel);
-    if (target === undefined) return false;
-    if (principal !== undefined && granted(principal, action, target)) return true;
-    return admits(audienceFor(this.#rules, action, target, fallback), principal, action, target);
+    if (fallback === 'anyone' && this.#rules.length === 0) return 'all';
+    const target = channelSet(channel);
+    if (target === undefined) return 'none';
+    // A token's own grants always count, whatever the rules say.
+    const granted = principal === undefined ? 'none' : grantReach(principal.grants[action], target);
+    if (granted === 'all') return 'all';
+    const grantCovers = (region: ChannelSet) => granted !== 'none' && grantReach(principal!.grants[action], region) === 'all';
+    let some = granted === 'some';
+    let all = true;
+    const earlier: ChannelSet[] = [];
+    let decided = false;
+    for (const { set, rule } of this.#rules) {
+      const audience = rule[action];
+      if (audience === undefined) continue;
+      const shared = intersection(set, target);
+      if (shared === undefined) continue;
+      if (!earlier.some((taken) => includes(taken, shared))) {
+        const admitted = admission(audience, principal, action, shared);
+        if (admitted !== 'none') some = true;
+        if (admitted !== 'all' && !grantCovers(shared)) all = false;
+      }
+      if (includes(set, target)) {
+        decided = true;
+        break;
+      }
+      earlier.push(set);
+    }
+    if (!decided) {
+      const admitted = admission(fallback, principal, action, target);
+      if (admitted !== 'none') some = true;
+      if (admitted !== 'all') all = false;
+    }
+    return all ? 'all' : some ? 'some' : 'none';
   }
 }
 

@@ -3,12 +3,15 @@
  * Local fan-out: which of this node's sessions subscribe to what, and putting each message the
  * engine hands over onto the queue of every matching session — encoded once, shared by all.
  */
+import { expandChannel } from './channel.js';
 import { ChannelIndex } from './channel-index.js';
 import type { Engine } from './engine.js';
 import { Delivery } from './message.js';
 import type { Message } from './message.js';
 import type { Session } from './session.js';
 import type { SessionStore } from './session-store.js';
+import { guardsAdmit } from './subscription-guard.js';
+import type { SubscriptionGuard, Verdicts } from './subscription-guard.js';
 
 export interface HubErrorListener {
   (error: unknown, context: string): void;
@@ -41,9 +44,15 @@ export class Hub {
     return this.#index.patternCount;
   }
 
-  /** Subscribes a session to a channel or pattern; subscribing twice is a no-op. */
-  async subscribe(session: Session, pattern: string): Promise<void> {
-    if (session.isClosed || session.subscriptions.has(pattern)) return;
+  /**
+   * Subscribes a session to a channel or pattern; subscribing twice only replaces the guard.
+   * `guard`: the check each delivery must pass when the subscriber may read only some channels
+   * under the pattern (subscription-guard.ts) — set before the subscription can deliver anything.
+   */
+  async subscribe(session: Session, pattern: string, guard?: SubscriptionGuard): Promise<void> {
+    if (session.isClosed) return;
+    guardSubscription(session, pattern, guard);
+    if (session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);
     // Presence is best effort: a subscription does not wait for it, nor fail with it.
     this.#presence(this.engine.join(pattern, session.publicId), 'join', pattern);
@@ -64,6 +73,7 @@ export class Hub {
 
   async unsubscribe(session: Session, pattern: string): Promise<void> {
     if (!session.subscriptions.delete(pattern)) return;
+    guardSubscription(session, pattern, undefined);
     this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
     if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
   }
@@ -77,6 +87,18 @@ export class Hub {
     if (count === undefined) return 0;
     this.#recipientCounts.delete(id);
     return count;
+  }
+
+  /** The sessions a message on `channel` reaches: every match, less those only guarded subscriptions match and refuse. */
+  #recipients(channel: string): Set<Session> {
+    const found = this.#index.match(channel);
+    let patterns: string[] | undefined;
+    let verdicts: Verdicts | undefined;
+    for (const session of found) {
+      if (session.guards === undefined) continue;
+      if (!guardsAdmit(session, channel, (patterns ??= expandChannel(channel)), (verdicts ??= new Map()))) found.delete(session);
+    }
+    return found;
   }
 
   #forget(session: Session): void {
@@ -94,14 +116,15 @@ export class Hub {
 
   /** The engine lost messages on `channel` (a name or a pattern): each session it concerns is told. */
   #markGap(channel: string): void {
-    const sessions = channel.endsWith('*') ? this.#index.subscribersOf(channel) : this.#index.match(channel);
+    // A session a guard keeps from the channel lost nothing on it, and is not told its name.
+    const sessions = channel.endsWith('*') ? this.#index.subscribersOf(channel) : this.#recipients(channel);
     for (const session of sessions) session.markGap(channel);
   }
 
   #fanOut(message: Message): void {
     const delivery = new Delivery(message);
     let overflowed: Session[] | undefined;
-    const recipients = this.#index.match(message.channel);
+    const recipients = this.#recipients(message.channel);
     this.messagesIn++;
     let queued = 0;
     for (const session of recipients) {
@@ -113,4 +136,9 @@ export class Hub {
     if (this.#recipientCounts.size > RECIPIENT_COUNTS_KEPT) this.#recipientCounts.delete(this.#recipientCounts.keys().next().value!);
     if (overflowed !== undefined) for (const session of overflowed) this.sessions.close(session, 'queue_full');
   }
+}
+
+function guardSubscription(session: Session, pattern: string, guard: SubscriptionGuard | undefined): void {
+  if (guard !== undefined) (session.guards ??= new Map()).set(pattern, guard);
+  else if (session.guards?.delete(pattern) === true && session.guards.size === 0) session.guards = undefined;
 }

@@ -9,6 +9,7 @@ import type { Principal } from './access.js';
 import type { Clock, Timer } from './clock.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
+import type { SubscriptionGuard } from './subscription-guard.js';
 
 import type { CloseReason } from './close-reasons.js';
 
@@ -69,6 +70,8 @@ const RECENT_PUBLISHES = 64;
 
 export class Session {
   readonly subscriptions = new Set<string>();
+  /** The subscriptions that reach only some channels of their pattern, each with its check (hub.ts). */
+  guards: Map<string, SubscriptionGuard> | undefined;
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
   browserId: string | undefined;
   /** The verified token the session acts with; undefined = anonymous. */
@@ -320,6 +323,7 @@ export class Session {
     this.#resume('closed');
     this.#queue = [];
     this.subscriptions.clear();
+    this.guards = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.sessionClosed(reason);

@@ -15,6 +15,7 @@ import type { Principal } from '../core/access.js';
 import type { Hub } from '../core/hub.js';
 import type { Session } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
+import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { REST_JSON } from './rest-channel.js';
 
 /** One pattern poller's subscription, kept between its polls. */
@@ -45,12 +46,20 @@ export class PatternPolls {
    * The subscription `cursor` names, told what the client has received; else a new one. `gap`:
    * the client asked to resume (it sent a cursor) and what it missed since cannot be told.
    */
-  async resume(cursor: string | undefined, pattern: string, address: string | undefined, principal: Principal | undefined): Promise<{ poll: PatternPoll; gap: boolean }> {
+  async resume(
+    cursor: string | undefined,
+    pattern: string,
+    address: string | undefined,
+    principal: Principal | undefined,
+    guard: SubscriptionGuard | undefined,
+  ): Promise<{ poll: PatternPoll; gap: boolean }> {
     const named = cursor === undefined ? undefined : parseCursor(cursor);
     const poll = named === undefined ? undefined : this.#polls.get(named.id);
     if (named !== undefined && poll !== undefined && poll.pattern === pattern && !poll.session.isClosed && named.seq <= poll.seq) {
       // A renewed token extends the subscription; an expired one ends it (the sweep closes it).
       poll.session.principal = principal;
+      // What the subscription may deliver is decided anew for the token it now acts with.
+      await this.hub.subscribe(poll.session, pattern, guard);
       poll.session.touch();
       if (named.seq < poll.acked) return { poll, gap: true };
       poll.acked = named.seq;
@@ -61,7 +70,7 @@ export class PatternPolls {
     session.principal = principal;
     const fresh: PatternPoll = { session, pattern, seq: 0, acked: 0, unacked: [] };
     this.#polls.set(session.id, fresh);
-    await this.hub.subscribe(session, pattern);
+    await this.hub.subscribe(session, pattern, guard);
     return { poll: fresh, gap: cursor !== undefined };
   }
 

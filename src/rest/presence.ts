@@ -2,7 +2,8 @@
  * @module
  * `GET /presence/{channel}?limit=`: the sessions subscribed to a channel (or pattern) on every
  * node, as `{ channel, count, members: [{ id, node, joinedAt }] }`: `count` all of them, `members`
- * at most `limit` (default 1000). Member ids are public ids, never clientIds.
+ * at most `limit` (default 1000). Member ids are public ids, never clientIds. Asking takes the
+ * right to subscribe to every channel the pattern covers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
@@ -25,9 +26,13 @@ export class RestPresence {
     const limit = readLimit(query, 1000, 0, MAX_PRESENCE_LIMIT);
     if (typeof limit !== 'number') return sendError(res, 400, limit.error, headers);
     const channel = named.channel.name;
-    // Who listens is as private as what they hear.
+    // Who listens is as private as what they hear: those listening on a pattern may hear any channel
+    // under it, so its listing needs the right to every one of them.
     const verdict = await this.gate(req, query, 'subscribe', channel);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);
+    if (verdict.guard !== undefined) {
+      return sendError(res, 403, `${channel} spans channels this bearer may not subscribe to: ask for the presence of a narrower pattern or a channel`, headers);
+    }
     const members = await this.engine.presence(channel);
     sendJson(res, 200, JSON.stringify({ channel, count: members.length, members: members.slice(0, limit) }), headers);
   }

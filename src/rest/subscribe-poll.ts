@@ -24,6 +24,7 @@ import type { Hub } from '../core/hub.js';
 import { isMessageId } from '../core/ids.js';
 import type { ResumeReason, Session } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
+import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { sendJsonp } from '../transports/callback-polling.js';
 import type { CallbackName } from '../transports/callback-polling.js';
 import { FLOWING_HEADERS, sendError, sendJson } from '../transports/http.js';
@@ -47,6 +48,8 @@ export interface PollRequest {
   readonly since: string | undefined;
   readonly callback: CallbackName | undefined;
   readonly principal: Principal | undefined;
+  /** Set when the bearer may read only some channels under the pattern: each delivery is checked. */
+  readonly guard: SubscriptionGuard | undefined;
 }
 
 /** What a poll answers: JSON items (gap signals, messages), and the cursor to continue from. */
@@ -93,7 +96,7 @@ export class SubscribePoll {
     const session = held ? this.sessions.create(req.socket.remoteAddress) : undefined;
     if (session !== undefined) {
       session.principal = poll.principal;
-      await this.hub.subscribe(session, name);
+      await this.hub.subscribe(session, name, poll.guard);
     }
     const items: string[] = [];
     let cursor: string;
@@ -130,7 +133,7 @@ export class SubscribePoll {
   /** A pattern: what its kept subscription has for the client, else (held) the next message. */
   async #pollPattern(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
-    const { poll: kept, gap } = await this.#patterns.resume(from, name, req.socket.remoteAddress, poll.principal);
+    const { poll: kept, gap } = await this.#patterns.resume(from, name, req.socket.remoteAddress, poll.principal, poll.guard);
     const take = (): Answer => {
       const answer = this.#patterns.take(kept);
       return gap ? { items: [gapSignal(name, from!), ...answer.items], cursor: answer.cursor } : answer;

@@ -12,6 +12,8 @@
  * (history is kept per channel), so asking it to gives the gap signal (a long-poll's cursor can:
  * subscribe-poll.ts). A herald_token cookie counts only on requests no other site can make
  * (transports/http.ts readToken); callback names pass the one check in callback-polling.ts.
+ * A pattern some of whose channels the bearer may not read is accepted with a guard (the gate's
+ * verdict): those channels never arrive.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,6 +25,7 @@ import { Delivery } from '../core/message.js';
 import type { Message } from '../core/message.js';
 import type { CloseReason, Session, Stream } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
+import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
 import type { CallbackName } from '../transports/callback-polling.js';
 import { HttpError, refuseUpgrade, sendError, sendRefusal } from '../transports/http.js';
@@ -100,12 +103,12 @@ export class RestSubscribe {
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);
     if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
-    if (mode === undefined) return this.poll.serve(req, res, { channel, since, callback, principal: verdict.principal }, query, headers);
+    if (mode === undefined) return this.poll.serve(req, res, { channel, since, callback, principal: verdict.principal, guard: verdict.guard }, query, headers);
 
     const session = this.sessions.create(req.socket.remoteAddress);
     // The stream ends when the token it was opened with expires; the client comes back with a new one.
     session.principal = verdict.principal;
-    const { replay, gap } = await this.#resume(session, channel, since);
+    const { replay, gap } = await this.#resume(session, channel, verdict.guard, since);
     if (res.destroyed) {
       this.sessions.close(session, 'client');
       return;
@@ -134,7 +137,7 @@ export class RestSubscribe {
       const session = this.sessions.create(req.socket.remoteAddress);
       session.principal = verdict.principal;
       peer.ws.once('close', () => this.sessions.close(session, 'client'));
-      this.#resume(session, channel, since).then(
+      this.#resume(session, channel, verdict.guard, since).then(
         ({ replay, gap }) => {
           if (!peer.isOpen) return;
           const signalGap = (lost: string, from?: string) => {
@@ -150,8 +153,8 @@ export class RestSubscribe {
   }
 
   /** Subscribes, then reads what history holds after `since`: a message published in between is queued, not missed. */
-  async #resume(session: Session, channel: ParsedChannel, since: string | undefined): Promise<{ replay: readonly Message[]; gap: boolean }> {
-    await this.hub.subscribe(session, channel.name);
+  async #resume(session: Session, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): Promise<{ replay: readonly Message[]; gap: boolean }> {
+    await this.hub.subscribe(session, channel.name, guard);
     if (since === undefined) return { replay: [], gap: false };
     if (channel.wildcard !== 'none') return { replay: [], gap: true };
     const page = await this.engine.history(channel.name, { since });

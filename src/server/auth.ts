@@ -8,6 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AccessPolicy } from '../core/access.js';
+import { decideSubscription } from '../core/subscription-guard.js';
 import type { RestGate } from '../rest/rest-gate.js';
 import type { IncomingMessage } from 'node:http';
 import { bearerToken, readCookie, readToken } from '../transports/http.js';
@@ -20,8 +21,9 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
     const token = carried.token;
     if (token === undefined) {
       if (action === 'subscribe') {
-        return access.allows(undefined, action, channel)
-          ? { ok: true, principal: undefined }
+        const decision = decideSubscription(access, undefined, undefined, channel);
+        return decision.ok
+          ? { ok: true, principal: undefined, guard: decision.guard }
           : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token> or ?token= (or, from a same-origin page, the herald_token cookie)` };
       }
       if (expected === undefined) {
@@ -38,8 +40,10 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
       return { ok: false, status: 401, error: check.message };
     }
     if (action === 'manage') return { ok: false, status: 403, error: 'only the publish key may do this' };
-    if (!access.allows(check.principal, action, channel)) return { ok: false, status: 403, error: `this token may not ${action} ${action === 'publish' ? 'on' : 'to'} ${channel}` };
-    return { ok: true, principal: check.principal };
+    const refused = { ok: false, status: 403, error: `this token may not ${action} ${action === 'publish' ? 'on' : 'to'} ${channel}` } as const;
+    if (action === 'publish') return access.allows(check.principal, action, channel) ? { ok: true, principal: check.principal } : refused;
+    const decision = decideSubscription(access, check.principal, undefined, channel);
+    return decision.ok ? { ok: true, principal: check.principal, guard: decision.guard } : refused;
   };
 }
 

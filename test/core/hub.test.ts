@@ -1,17 +1,20 @@
 /**
- * The hub between engine and sessions: gaps the engine reports reach every session they concern,
+ * The hub between engine and sessions: gaps the engine reports reach every session they concern
+ * (and no session a subscription guard keeps from the channel),
  * in the form its transport can carry; and a subscription is live before its subscribe settles,
  * for the second local subscriber of a pattern too.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { ChannelAccess } from '../../src/core/access.js';
 import type { GapListener } from '../../src/core/engine.js';
 import { Hub } from '../../src/core/hub.js';
 import { MemoryEngine } from '../../src/core/memory-engine.js';
 import type { Delivery } from '../../src/core/message.js';
 import type { ResumeReason, Stream } from '../../src/core/session.js';
 import { SessionStore } from '../../src/core/session-store.js';
+import { decideSubscription } from '../../src/core/subscription-guard.js';
 import { deferred } from '../helpers/wait.js';
 
 /** A memory engine that can report gaps and hold its subscriptions back, as a networked one may. */
@@ -70,6 +73,23 @@ describe('Hub', () => {
     assert.deepEqual([exact, wildcard, deep, other].map((s) => s.takeGaps()), [['/a/b'], ['/a/b'], ['/a/b'], []]);
     engine.reportGap('/a/*');
     assert.deepEqual([exact, wildcard, deep, other].map((s) => s.takeGaps()), [[], ['/a/*'], [], []]);
+  });
+
+  test('a gap on a channel a guard keeps from the session is not told to it: the name itself is withheld', async (t) => {
+    const { engine, sessions, hub } = setup(t);
+    const access = new ChannelAccess(async () => ({ ok: false, reason: 'invalid', message: 'no' }), false, {
+      channels: [
+        { pattern: '/chat/private/**', subscribe: 'nobody' },
+        { pattern: '/chat/**', subscribe: 'anyone' },
+      ],
+    });
+    const decision = decideSubscription(access, undefined, undefined, '/chat/**');
+    assert.ok(decision.ok && decision.guard !== undefined);
+    const guarded = sessions.create();
+    await hub.subscribe(guarded, '/chat/**', decision.guard);
+    engine.reportGap('/chat/private/ceo');
+    engine.reportGap('/chat/room');
+    assert.deepEqual(guarded.takeGaps(), ['/chat/room']);
   });
 
   test('a stream that can tell of gaps is told before the messages that follow; one that cannot leaves it to the held connect', async (t) => {
