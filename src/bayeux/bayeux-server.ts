@@ -12,6 +12,7 @@ import { parseChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
+import type { AddressRates } from '../core/limits.js';
 import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
@@ -62,6 +63,8 @@ export interface BayeuxServerParts {
   readonly access?: AccessPolicy;
   /** True while the server drains (default: never). */
   readonly isDraining?: () => boolean;
+  /** The rate of publishes without a session, per address (default: unlimited). */
+  readonly addressRates?: AddressRates;
 }
 
 export class BayeuxServer {

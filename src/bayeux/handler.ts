@@ -5,6 +5,7 @@
 import type { AccessPolicy } from '../core/access.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
+import type { AddressRates } from '../core/limits.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Delivery } from '../core/message.js';
 import type { RequestContext } from '../core/protocol.js';
@@ -40,6 +41,8 @@ export interface BayeuxDeps {
   readonly isDraining: () => boolean;
   readonly browsers: BrowserHolds;
   readonly services: ServiceRegistry;
+  /** The rate of publishes without a session, per address (none: unlimited). */
+  readonly addressRates?: AddressRates;
 }
 
 /** A held connect, waiting for messages. */

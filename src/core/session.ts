@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock, Timer } from './clock.js';
 import { RateBucket } from './limits.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
 
 /** Why a session ended. A closed set: each maps to reconnect advice in one place (bayeux/advice.ts). */
@@ -52,6 +53,8 @@ export interface SessionHooks {
   readonly onDropped?: (session: Session) => void;
   /** Called the first time any session takes a delivery for sending (publish→deliver latency). */
   readonly onFirstSent?: (delivery: Delivery) => void;
+  /** Counts what the queue holds against the server's memory budget. */
+  readonly memory?: MemoryBudget;
 }
 
 /**
@@ -98,6 +101,8 @@ export class Session {
   /** Channels (or patterns) that lost deliveries since the client was last told: slow-consumer drops, engine gaps. */
   #gaps: Set<string> | undefined;
   #queue: Delivery[] = [];
+  /** What the queued deliveries weigh, each counted in full (to find the heaviest queues). */
+  #queuedBytes = 0;
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
   #holdTimer: Timer | undefined;
@@ -126,6 +131,10 @@ export class Session {
     return this.#queue.length;
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   get isHeld(): boolean {
     return this.#waiter !== undefined;
   }
@@ -151,11 +160,11 @@ export class Session {
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
     if (this.#queue.length >= this.limits.maxQueue) {
-      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds) return false;
-      (this.#gaps ??= new Set()).add(this.#queue.shift()!.message.channel);
-      this.hooks.onDropped?.(this);
+      if (!this.canDropOldest) return false;
+      this.#dropOldest(1);
     }
     this.#queue.push(delivery);
+    this.#held(delivery);
     this.#signalReady();
     return true;
   }
@@ -168,6 +177,26 @@ export class Session {
     if (this.closeReason !== undefined) return;
     (this.#gaps ??= new Set()).add(channel);
     this.#signalReady();
+  }
+
+  /** Whether the slow-consumer policy drops this session's oldest deliveries rather than closing it. */
+  get canDropOldest(): boolean {
+    return this.limits.slowConsumer === 'drop-oldest' && this.messageIds;
+  }
+
+  /** Drops the oldest `count` deliveries (slow-consumer policy drop-oldest); the client is told of the gap. */
+  dropOldest(count: number): void {
+    if (this.closeReason !== undefined || count <= 0) return;
+    this.#dropOldest(Math.min(count, this.#queue.length));
+    this.#signalReady();
+  }
+
+  #dropOldest(count: number): void {
+    const dropped = this.#queue.splice(0, count);
+    this.#gaps ??= new Set();
+    for (const delivery of dropped) this.#gaps.add(delivery.message.channel);
+    this.#released(dropped);
+    for (let i = 0; i < count; i++) this.hooks.onDropped?.(this);
   }
 
   /** The channels that lost deliveries since the last call (see markGap, policy drop-oldest), and forgets them. */
@@ -216,7 +245,12 @@ export class Session {
     const { channel, id } = last.message;
     // Replayed history is not a fresh delivery: its age says nothing about latency.
     for (const delivery of deliveries) delivery.sent = true;
-    const newer = this.#queue.filter((queued) => queued.message.channel !== channel || queued.message.id > id);
+    const newer: Delivery[] = [];
+    for (const queued of this.#queue) {
+      if (queued.message.channel !== channel || queued.message.id > id) newer.push(queued);
+      else this.#released([queued]);
+    }
+    for (const delivery of deliveries) this.#held(delivery);
     this.#queue = deliveries.concat(newer);
     this.#signalReady();
   }
@@ -252,6 +286,7 @@ export class Session {
     if (this.#heldBack > 0) return [];
     const taken = this.#queue;
     this.#queue = [];
+    this.#released(taken);
     const firstSent = this.hooks.onFirstSent;
     if (firstSent !== undefined) {
       for (const delivery of taken) {
@@ -306,6 +341,7 @@ export class Session {
     if (stream.push(deliveries)) return;
     // The stream's connection is going away, and a request held on it likely is too: keep the
     // messages for whichever connect comes next rather than hand them to a dying one.
+    for (const delivery of deliveries) this.#held(delivery);
     this.#queue = deliveries.concat(this.#queue);
     this.#stream = undefined;
     this.touch();
@@ -316,11 +352,25 @@ export class Session {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.#resume('closed');
+    this.#released(this.#queue);
     this.#queue = [];
     this.subscriptions.clear();
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.sessionClosed(reason);
+  }
+
+  #held(delivery: Delivery): void {
+    this.#queuedBytes += delivery.bytes;
+    this.hooks.memory?.hold(delivery);
+  }
+
+  #released(deliveries: readonly Delivery[]): void {
+    const memory = this.hooks.memory;
+    for (const delivery of deliveries) {
+      this.#queuedBytes -= delivery.bytes;
+      memory?.release(delivery);
+    }
   }
 
   #signalReady(): void {
