@@ -126,7 +126,9 @@ export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock
 export const MEMORY_BUDGET_SHARE = 0.3;
 
 export function defaultMemoryBudget(): number {
-  return Math.floor(getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE);
+  const MiB = 1024 * 1024;
+  // Whole mebibytes, so that `herald config --print` shows it as a size one would write.
+  return Math.max(1, Math.floor((getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE) / MiB)) * MiB;
 }
 
 export const HERALD_DEFAULTS: Readonly<Settings> = {
