@@ -136,7 +136,12 @@ export class MemoryEngine implements Engine {
 
   async deleteHistory(channel: string): Promise<void> {
     const entry = this.#history.get(channel);
-    if (entry !== undefined) this.#drop(channel, entry);
+    if (entry !== undefined) {
+      this.#history.delete(channel);
+      this.#charge(-entry.bytes);
+    }
+    // The channel is reset: whoever read it before now has a gap, even if nothing was published since.
+    this.#bury(channel, this.#ids.next());
   }
 
   async join(channel: string, member: string): Promise<void> {

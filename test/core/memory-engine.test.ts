@@ -81,9 +81,12 @@ test('deleteHistory leaves a tombstone: readers from before the deletion get a g
   const m1 = await engine.publish({ channel: '/d', data: 1 });
   const m2 = await engine.publish({ channel: '/d', data: 2 });
   await engine.deleteHistory('/d');
+  const after = await engine.position('/d');
   await engine.publish({ channel: '/d', data: 3 });
   assert.equal((await engine.history('/d', { since: m1.id })).gap, true);
-  assert.equal((await engine.history('/d', { since: m2.id })).gap, false, 'nothing after m2 was deleted');
+  assert.equal((await engine.history('/d', { since: m2.id })).gap, true, 'the channel was reset after m2');
+  assert.equal((await engine.history('/d', { since: after })).gap, false, 'a reader from after the reset lost nothing');
+  assert.equal((await engine.history('/other', { since: m1.id })).gap, false, 'other channels are not concerned');
 });
 
 test('tombstones are bounded: past the cap the oldest fold into a floor that still reports their gap', async (t) => {
