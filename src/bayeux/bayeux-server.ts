@@ -14,6 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
+import type { AddressRates } from '../core/limits.js';
 import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '../core/protocol.js';
 import type { ResumeReason } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
@@ -67,6 +68,8 @@ export interface BayeuxServerParts {
   readonly isDraining?: () => boolean;
   /** Time for expiring token-bound subscriptions (default: the system clock). */
   readonly clock?: Clock | undefined;
+  /** The rate of publishes without a session, per address (default: unlimited). */
+  readonly addressRates?: AddressRates;
 }
 
 export class BayeuxServer {

@@ -5,6 +5,7 @@
 import type { AccessPolicy } from '../core/access.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
+import type { AddressRates } from '../core/limits.js';
 import type { Publisher } from '../core/publisher.js';
 import type { Delivery } from '../core/message.js';
 import type { RequestContext } from '../core/protocol.js';
@@ -43,6 +44,8 @@ export interface BayeuxDeps {
   readonly services: ServiceRegistry;
   /** Subscriptions that end when the token that granted them expires. */
   readonly tokenSubscriptions: TokenSubscriptions;
+  /** The rate of publishes without a session, per address (none: unlimited). */
+  readonly addressRates?: AddressRates;
 }
 
 /** A held connect, waiting for messages. */

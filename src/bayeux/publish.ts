@@ -43,6 +43,9 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   } else if (!deps.options.allowPublishWithoutSession || batch.context.simpleRequest === true) {
     // Without a session, only a JSON POST may publish: any page could make the others (CSRF).
     return fail(BayeuxErrors.missing('clientId'));
+  } else if (deps.addressRates?.allow(batch.context.remoteAddress) === false) {
+    // No session holds a bucket, so the sender's address does: else one POST could carry any number.
+    return fail(BayeuxErrors.rateLimited(deps.addressRates.rate));
   }
   if (session === undefined || tokenIn(message) !== undefined) {
     // A publish may carry a token of its own (a sessionless one has nothing else to show).

@@ -13,6 +13,8 @@ import type { Message } from './message.js';
 export interface PublishRequest {
   readonly channel: string;
   readonly data: unknown;
+  /** Bytes of `data` as JSON, when the caller measured them already (it checks the size limit). */
+  readonly size?: number;
 }
 
 export interface HistoryQuery {

@@ -8,11 +8,14 @@ export const LIMIT_NAMES = [
   'message_size', // a published message's data over maxMessageBytes
   'body_size', // a request body or WebSocket frame over maxBodyBytes
   'message_rate', // a client sending faster than maxMessageRate
+  'address_rate', // an address publishing without a session faster than maxMessageRate
   'subscriptions', // a session over maxSubscriptions
   'sessions_per_address', // one address over maxSessionsPerAddress
   'connections', // the server over maxConnections
   'queue_dropped', // a slow consumer's oldest delivery dropped (policy drop-oldest)
   'queue_closed', // a slow consumer's session closed (policy disconnect)
+  'memory_history', // history messages forgotten because the memory budget was reached
+  'memory_queues', // sessions the slow-consumer policy acted on because the memory budget was reached
 ] as const;
 
 export type LimitName = (typeof LIMIT_NAMES)[number];
@@ -54,5 +57,48 @@ export class RateBucket {
     if (this.#tokens < 1) return false;
     this.#tokens -= 1;
     return true;
+  }
+}
+
+/** Addresses tracked at once by default; past it the least recently seen one is forgotten. */
+export const ADDRESS_RATE_TRACKED = 10_000;
+
+/**
+ * The message rate of clients that have no session to hold a bucket (sessionless Bayeux
+ * publishes, REST publishes with a client token): one bucket per network address, with the
+ * sessions' semantics (`ratePerSecond`, bursts of twice that). The map is bounded: past
+ * `maxAddresses` the least recently seen address is forgotten, and comes back with a full bucket.
+ */
+export class AddressRates {
+  readonly #buckets = new Map<string, RateBucket>();
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly now: () => number,
+    private readonly counters?: LimitCounters,
+    private readonly maxAddresses = ADDRESS_RATE_TRACKED,
+  ) {}
+
+  get rate(): number {
+    return this.ratePerSecond;
+  }
+
+  /** Counts one message from `address`; false (and counted as `address_rate`) when it sends too fast. */
+  allow(address: string | undefined): boolean {
+    if (this.ratePerSecond <= 0) return true;
+    // Behind no socket (an in-process request) there is nobody to tell apart: they share a bucket.
+    const key = address ?? '';
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new RateBucket(this.ratePerSecond, this.ratePerSecond * 2, this.now());
+      if (this.#buckets.size >= this.maxAddresses) this.#buckets.delete(this.#buckets.keys().next().value!);
+    } else {
+      // Re-inserting keeps the map in order of last use, so the least recently seen goes first.
+      this.#buckets.delete(key);
+    }
+    this.#buckets.set(key, bucket);
+    if (bucket.take(this.now())) return true;
+    this.counters?.hit('address_rate');
+    return false;
   }
 }

@@ -8,7 +8,10 @@ import { systemClock } from './clock.js';
 import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
 import { MessageIdGenerator, randomId } from './ids.js';
+import { MESSAGE_OVERHEAD_BYTES } from './memory-budget.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
+import { serialisedSize } from './message.js';
 
 export interface MemoryEngineOptions {
   /** Messages kept per channel for resumption; 0 keeps none. */
@@ -17,36 +20,58 @@ export interface MemoryEngineOptions {
   historyTtlMs?: number;
   /** Channels with history at once; past it the least recently written channel's history goes. */
   historyMaxChannels?: number;
+  /**
+   * Channels whose history was forgotten whole, remembered by where it ended (a tombstone) so a
+   * reader resuming from before is told of the gap; past this many, the oldest fold into one
+   * floor for every channel (readers from before it get a gap, on any channel).
+   */
+  maxTombstones?: number;
+  /** Shared with the sessions: when it is exceeded, history forgets its least recently written channels. */
+  memoryBudget?: MemoryBudget;
   /** The name presence gives this node (default: random). */
   nodeId?: string;
   clock?: Clock;
 }
 
-export const MEMORY_ENGINE_DEFAULTS = { historySize: 0, historyTtlMs: 0, historyMaxChannels: 100_000 } as const;
+export const MEMORY_ENGINE_DEFAULTS = { historySize: 0, historyTtlMs: 0, historyMaxChannels: 100_000, maxTombstones: 100_000 } as const;
 
 interface ChannelHistory {
   messages: Message[];
   /** Id of the newest message that history no longer holds: readers asking from before it have a gap. */
   evictedThrough: string | undefined;
+  /** What `messages` cost, as the memory budget counts it. */
+  bytes: number;
 }
 
+/** What a tombstone costs: its map entry, the channel name and an id. */
+const tombstoneBytes = (channel: string): number => channel.length + 64;
+const messageBytes = (message: Message): number => (message.size ?? 0) + MESSAGE_OVERHEAD_BYTES;
+
+/**
+ * A resume must never skip a message silently (issue 14): for every channel the engine knows the
+ * newest id it forgot — the kept history's `evictedThrough`, or the tombstone of a channel it
+ * dropped whole (expired, evicted for the channel cap or the memory budget, deleted) — and below
+ * all of them a floor: ids issued before the engine started, or by channels whose tombstones were
+ * folded away. A reader from an id below that mark has a gap. A channel that never had a message
+ * has no mark, so readers of it get no false gap.
+ */
 export class MemoryEngine implements Engine {
   readonly #historySize: number;
   readonly #historyTtlMs: number;
   readonly #historyMaxChannels: number;
-  /** Ids before this one were issued before this engine started: nothing can prove they are covered. */
-  readonly #floor: string;
-  /**
-   * The newest id of any channel history forgotten whole (emptied by TTL, dropped by the channel
-   * cap, deleted): a channel with nothing kept may have held messages up to it, so readers from
-   * before it get a gap, and readers from after it (a position given since) are told they missed
-   * nothing. One id for all channels: bounded, and never too optimistic.
-   */
-  #forgottenThrough: string;
+  readonly #maxTombstones: number;
+  readonly #budget: MemoryBudget | undefined;
+  /** Readers from before this id have a gap on every channel (see the class comment). */
+  #floor: string;
   readonly #clock: Clock;
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
+  /** In order of last write, oldest first (for the channel cap and the memory budget). */
   readonly #history = new Map<string, ChannelHistory>();
+  /** Channel → the newest id forgotten with its whole history; oldest tombstone first. */
+  readonly #tombstones = new Map<string, string>();
+  /** What history and tombstones cost, as the memory budget counts it. */
+  #bytes = 0;
   readonly #presence = new Map<string, Map<string, PresenceMember>>();
   readonly #nodeId: string;
   #listener: MessageListener | undefined;
@@ -61,9 +86,11 @@ export class MemoryEngine implements Engine {
     this.#clock = options.clock ?? systemClock;
     this.#ids = new MessageIdGenerator(() => this.#clock.now());
     this.#historyMaxChannels = options.historyMaxChannels ?? MEMORY_ENGINE_DEFAULTS.historyMaxChannels;
+    this.#maxTombstones = Math.max(1, options.maxTombstones ?? MEMORY_ENGINE_DEFAULTS.maxTombstones);
     this.#floor = this.#ids.next();
-    this.#forgottenThrough = this.#floor;
     this.#nodeId = options.nodeId ?? randomId().slice(0, 12);
+    this.#budget = options.memoryBudget;
+    this.#budget?.reclaimWith('history', (bytes) => this.#reclaim(bytes));
   }
 
   async publish(request: PublishRequest): Promise<Message> {
@@ -73,6 +100,7 @@ export class MemoryEngine implements Engine {
       channel: request.channel,
       data: request.data,
       publishedAt: this.#clock.now(),
+      size: request.size ?? serialisedSize(request.data) ?? 0,
     };
     this.#remember(message);
     if (this.#listener !== undefined && this.#hasInterest(message.channel)) this.#listener(message);
@@ -93,15 +121,12 @@ export class MemoryEngine implements Engine {
   async history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
     const { since, limit = Infinity } = query;
     const entry = this.#history.get(channel);
-    if (entry !== undefined) this.#expire(channel, entry);
-    // With nothing kept for the channel, a reader asking from an id cannot be told it missed nothing.
-    if (entry === undefined || entry.messages.length === 0) return { messages: [], gap: since !== undefined && since < this.#forgottenThrough };
+    const messages = entry === undefined ? [] : this.#expire(channel, entry);
     let start = 0;
     if (since !== undefined) {
-      while (start < entry.messages.length && entry.messages[start]!.id <= since) start++;
+      while (start < messages.length && messages[start]!.id <= since) start++;
     }
-    const gap = since !== undefined && ((entry.evictedThrough !== undefined && since < entry.evictedThrough) || since < this.#floor);
-    return { messages: entry.messages.slice(start, start + limit), gap };
+    return { messages: messages.slice(start, start + limit), gap: since !== undefined && since < this.#forgottenThrough(channel) };
   }
 
   async position(channel: string): Promise<string> {
@@ -110,8 +135,13 @@ export class MemoryEngine implements Engine {
   }
 
   async deleteHistory(channel: string): Promise<void> {
-    this.#history.delete(channel);
-    this.#forgot(this.#ids.next());
+    const entry = this.#history.get(channel);
+    if (entry !== undefined) {
+      this.#history.delete(channel);
+      this.#charge(-entry.bytes);
+    }
+    // The channel is reset: whoever read it before now has a gap, even if nothing was published since.
+    this.#bury(channel, this.#ids.next());
   }
 
   async join(channel: string, member: string): Promise<void> {
@@ -144,6 +174,8 @@ export class MemoryEngine implements Engine {
     this.#closed = true;
     this.#listener = undefined;
     this.#history.clear();
+    this.#tombstones.clear();
+    this.#charge(-this.#bytes);
     this.#patterns.clear();
     this.#presence.clear();
   }
@@ -160,43 +192,110 @@ export class MemoryEngine implements Engine {
     return { channels: this.#history.size, messages };
   }
 
+  /** The newest id forgotten on `channel` (or the floor below every channel). */
+  #forgottenThrough(channel: string): string {
+    const mark = this.#history.get(channel)?.evictedThrough ?? this.#tombstones.get(channel);
+    return mark !== undefined && mark > this.#floor ? mark : this.#floor;
+  }
+
   #remember(message: Message): void {
-    if (this.#historySize === 0) return;
-    let entry = this.#history.get(message.channel);
+    const { channel } = message;
+    if (this.#historySize === 0) {
+      // Kept by nobody, so forgotten at once: a reader from before it has a gap.
+      this.#bury(channel, message.id);
+      return;
+    }
+    let entry = this.#history.get(channel);
     if (entry === undefined) {
-      // A channel forgotten before may have held messages up to there: a reader from before has a gap.
-      entry = { messages: [], evictedThrough: this.#forgottenThrough };
+      // A channel that comes back takes over its tombstone: what it forgot before stays a gap.
+      const tombstone = this.#tombstones.get(channel);
+      if (tombstone !== undefined) this.#unbury(channel);
+      entry = { messages: [], evictedThrough: tombstone, bytes: 0 };
     } else {
       // Re-inserting keeps the map in order of last write, oldest first, for the channel cap.
-      this.#history.delete(message.channel);
+      this.#history.delete(channel);
     }
-    this.#history.set(message.channel, entry);
+    this.#history.set(channel, entry);
     entry.messages.push(message);
+    let delta = messageBytes(message);
     if (entry.messages.length > this.#historySize) {
-      entry.evictedThrough = entry.messages.shift()!.id;
+      const evicted = entry.messages.shift()!;
+      entry.evictedThrough = evicted.id;
+      delta -= messageBytes(evicted);
     }
-    this.#expire(message.channel, entry);
+    entry.bytes += delta;
+    this.#charge(delta);
+    this.#expire(channel, entry);
     if (this.#history.size > this.#historyMaxChannels) {
-      const [oldest, dropped] = this.#history.entries().next().value!;
-      this.#history.delete(oldest);
-      this.#forgot(dropped.messages[dropped.messages.length - 1]?.id ?? dropped.evictedThrough);
+      const [oldest, oldestEntry] = this.#history.entries().next().value!;
+      this.#drop(oldest, oldestEntry);
     }
   }
 
-  #expire(channel: string, entry: ChannelHistory): void {
-    if (this.#historyTtlMs === 0) return;
+  /** Drops messages past the TTL; returns what the channel still holds (a channel emptied is dropped). */
+  #expire(channel: string, entry: ChannelHistory): Message[] {
+    if (this.#historyTtlMs === 0) return entry.messages;
     const oldestKept = this.#clock.now() - this.#historyTtlMs;
     let drop = 0;
-    while (drop < entry.messages.length && entry.messages[drop]!.publishedAt < oldestKept) drop++;
-    if (drop > 0) entry.evictedThrough = entry.messages.splice(0, drop)[drop - 1]!.id;
-    // Forgetting an emptied channel loses nothing: readers from an id then get a gap.
-    if (entry.messages.length === 0) {
-      this.#history.delete(channel);
-      this.#forgot(entry.evictedThrough);
-    }
+    let bytes = 0;
+    while (drop < entry.messages.length && entry.messages[drop]!.publishedAt < oldestKept) bytes += messageBytes(entry.messages[drop++]!);
+    if (drop === 0) return entry.messages;
+    entry.evictedThrough = entry.messages.splice(0, drop)[drop - 1]!.id;
+    entry.bytes -= bytes;
+    this.#charge(-bytes);
+    if (entry.messages.length === 0) this.#drop(channel, entry);
+    return entry.messages;
   }
 
-  #forgot(through: string | undefined): void {
-    if (through !== undefined && through > this.#forgottenThrough) this.#forgottenThrough = through;
+  /** Forgets a channel's whole history, leaving a tombstone where it ended. */
+  #drop(channel: string, entry: ChannelHistory): void {
+    this.#history.delete(channel);
+    this.#charge(-entry.bytes);
+    const last = entry.messages[entry.messages.length - 1]?.id ?? entry.evictedThrough;
+    if (last !== undefined) this.#bury(channel, last);
+  }
+
+  /** Records that `channel` forgot everything up to `id`; past the cap the oldest tombstone folds into the floor. */
+  #bury(channel: string, id: string): void {
+    if (this.#tombstones.has(channel)) this.#unbury(channel);
+    this.#tombstones.set(channel, id);
+    this.#charge(tombstoneBytes(channel));
+    if (this.#tombstones.size > this.#maxTombstones) this.#foldOldestTombstone();
+  }
+
+  #unbury(channel: string): void {
+    this.#tombstones.delete(channel);
+    this.#charge(-tombstoneBytes(channel));
+  }
+
+  /** Forgets the oldest tombstone; the floor rises to cover it, so its readers still see the gap. */
+  #foldOldestTombstone(): boolean {
+    const oldest = this.#tombstones.entries().next().value;
+    if (oldest === undefined) return false;
+    const [channel, id] = oldest;
+    this.#unbury(channel);
+    if (id > this.#floor) this.#floor = id;
+    return true;
+  }
+
+  /** The memory budget is exceeded: forget the least recently written channels, then tombstones. */
+  #reclaim(bytes: number): void {
+    const target = this.#bytes - bytes;
+    let messages = 0;
+    while (this.#bytes > target) {
+      const oldest = this.#history.entries().next().value;
+      if (oldest !== undefined) {
+        messages += oldest[1].messages.length;
+        this.#drop(oldest[0], oldest[1]);
+      } else if (!this.#foldOldestTombstone()) {
+        break;
+      }
+    }
+    if (messages > 0) this.#budget?.evicted('history', messages);
+  }
+
+  #charge(bytes: number): void {
+    this.#bytes += bytes;
+    this.#budget?.chargeHistory(bytes);
   }
 }

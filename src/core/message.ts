@@ -2,6 +2,7 @@
  * @module
  * A published message, and the shared, encode-once wrapper every recipient's queue holds.
  */
+import { MESSAGE_OVERHEAD_BYTES } from './memory-budget.js';
 
 export interface Message {
   /** Herald's id: unique, and strictly increasing within the channel (see ids.ts). */
@@ -11,6 +12,8 @@ export interface Message {
   readonly data: unknown;
   /** Milliseconds since the epoch at which the engine accepted it. */
   readonly publishedAt: number;
+  /** Bytes of `data` as JSON, when the engine knows them (for the memory budget). */
+  readonly size?: number;
 }
 
 /**
@@ -48,11 +51,18 @@ export interface WireFormat<T = string> {
 export class Delivery {
   /** Set once the first recipient took it for sending: publish→deliver latency is measured then, once. */
   sent = false;
+  /** How many session queues hold it now (kept by the memory budget, which counts its bytes once). */
+  holders = 0;
   #format: WireFormat<unknown> | undefined;
   #encoded: unknown;
   #others: Map<WireFormat<unknown>, unknown> | undefined;
 
   constructor(readonly message: Message) {}
+
+  /** What holding it costs, counted once however many queues share it (see memory-budget.ts). */
+  get bytes(): number {
+    return (this.message.size ?? 0) + MESSAGE_OVERHEAD_BYTES;
+  }
 
   encode<T>(format: WireFormat<T>): T {
     if (this.#format === format) return this.#encoded as T;

@@ -40,28 +40,40 @@ export class Publisher {
    * engine saw nothing); rejects only when the engine fails (e.g. HERALD_ERR_ENGINE_UNAVAILABLE).
    */
   async publish(channel: string, data: unknown): Promise<PublishOutcome> {
-    const refusal = this.check(channel, data);
-    if (refusal !== undefined) return { ok: false, ...refusal };
-    const message = await this.engine.publish({ channel, data });
+    const checked = this.#measure(channel, data);
+    if (typeof checked !== 'number') return { ok: false, ...checked };
+    // The size measured here is the one the memory budget counts: the data is serialised once.
+    const message = await this.engine.publish({ channel, data, size: checked });
     return { ok: true, message, subscribers: this.hub.takeRecipientCount(message.id) };
   }
 
   /** Why `data` may not be published on `channel`, if it may not. */
   check(channel: string, data: unknown): PublishRefusal | undefined {
-    const parsed = parseChannel(channel);
-    if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') return { reason: 'invalid_channel', channel: String(channel) };
-    return this.checkData(data);
+    const checked = this.#measure(channel, data);
+    return typeof checked === 'number' ? undefined : checked;
   }
 
   /** Why `data` cannot travel as a message (to any channel, service ones included), if it cannot. */
   checkData(data: unknown): PublishRefusal | undefined {
+    const checked = this.#measureData(data);
+    return typeof checked === 'number' ? undefined : checked;
+  }
+
+  /** The data's size as JSON, or why it may not be published on `channel`. */
+  #measure(channel: string, data: unknown): number | PublishRefusal {
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') return { reason: 'invalid_channel', channel: String(channel) };
+    return this.#measureData(data);
+  }
+
+  #measureData(data: unknown): number | PublishRefusal {
     const size = serialisedSize(data);
     if (size === undefined) return { reason: 'invalid_data' };
     if (size > this.options.maxMessageBytes) {
       this.options.counters?.hit('message_size');
       return { reason: 'too_large', size, max: this.options.maxMessageBytes };
     }
-    return undefined;
+    return size;
   }
 }
 

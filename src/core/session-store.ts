@@ -7,6 +7,7 @@ import type { Clock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
 import { randomId } from './ids.js';
 import { LimitCounters } from './limits.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
 import type { CloseReason, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
@@ -24,6 +25,11 @@ export interface SessionStoreOptions {
   maxSessionsPerAddress?: number;
   /** Where refusals and drops are counted. */
   limits?: LimitCounters;
+  /**
+   * Shared with the engine's history: queues count against it, and when it is exceeded the
+   * sessions with the heaviest queues get the slow-consumer policy.
+   */
+  memoryBudget?: MemoryBudget;
   /** Told the first time a delivery leaves for any client (publish→deliver latency). */
   onFirstSent?: (delivery: Delivery) => void;
   /** How often expiry is checked. */
@@ -69,6 +75,7 @@ export class SessionStore {
     this.counters = options.limits ?? new LimitCounters();
     const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
+    options.memoryBudget?.reclaimWith('queues', (bytes) => this.#reclaimQueues(options.memoryBudget!, bytes));
   }
 
   get size(): number {
@@ -123,6 +130,7 @@ export class SessionStore {
       onReady: (ready) => this.#scheduleFlush(ready),
       onDropped: () => this.counters.hit('queue_dropped'),
       onFirstSent: this.options.onFirstSent,
+      memory: this.options.memoryBudget,
     });
     this.#sessions.set(session.id, session);
     if (address !== undefined) {
@@ -180,6 +188,25 @@ export class SessionStore {
 
   dispose(): void {
     this.#clock.clearInterval(this.#sweeper);
+  }
+
+  /**
+   * The memory budget wants `bytes` of queues back: the slow-consumer policy acts on the heaviest
+   * queues first — the oldest half dropped where the client can be told of the gap, else the
+   * session closed — until that much is freed. Deliveries other queues share stay counted until
+   * they are freed too, so this may take several sessions.
+   */
+  #reclaimQueues(budget: MemoryBudget, bytes: number): void {
+    const goal = budget.usage().queueBytes - bytes;
+    const heaviest = [...this.#sessions.values()].filter((session) => session.queueLength > 0).sort((a, b) => b.queuedBytes - a.queuedBytes);
+    let acted = 0;
+    for (const session of heaviest) {
+      if (budget.usage().queueBytes <= goal) break;
+      acted++;
+      if (session.canDropOldest) session.dropOldest(Math.ceil(session.queueLength / 2));
+      else this.close(session, 'queue_full');
+    }
+    if (acted > 0) budget.evicted('queues', acted);
   }
 
   #scheduleFlush(session: Session): void {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock, Timer } from './clock.js';
 import { RateBucket } from './limits.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
 import type { SubscriptionGuard } from './subscription-guard.js';
 
@@ -49,6 +50,8 @@ export interface SessionHooks {
   readonly onDropped?: (session: Session) => void;
   /** Called the first time any session takes a delivery for sending (publish→deliver latency). */
   readonly onFirstSent?: (delivery: Delivery) => void;
+  /** Counts what the queue holds against the server's memory budget. */
+  readonly memory?: MemoryBudget;
 }
 
 /**
@@ -102,6 +105,8 @@ export class Session {
   /** Channels (or patterns) that lost deliveries since the client was last told: slow-consumer drops, engine gaps. */
   #gaps: Set<string> | undefined;
   #queue: Delivery[] = [];
+  /** What the queued deliveries weigh, each counted in full (to find the heaviest queues). */
+  #queuedBytes = 0;
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
   #holdTimer: Timer | undefined;
@@ -130,6 +135,10 @@ export class Session {
     return this.#queue.length;
   }
 
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
   get isHeld(): boolean {
     return this.#waiter !== undefined;
   }
@@ -156,11 +165,11 @@ export class Session {
     if (this.closeReason !== undefined) return true;
     if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
       // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
-      if (this.limits.slowConsumer !== 'drop-oldest' || !this.messageIds || this.#queue.length === 0) return false;
-      (this.#gaps ??= new Set()).add(this.#queue.shift()!.message.channel);
-      this.hooks.onDropped?.(this);
+      if (!this.canDropOldest || this.#queue.length === 0) return false;
+      this.#dropOldest(1);
     }
     this.#queue.push(delivery);
+    this.#held(delivery);
     this.#signalReady();
     return true;
   }
@@ -173,6 +182,26 @@ export class Session {
     if (this.closeReason !== undefined) return;
     (this.#gaps ??= new Set()).add(channel);
     this.#signalReady();
+  }
+
+  /** Whether the slow-consumer policy drops this session's oldest deliveries rather than closing it. */
+  get canDropOldest(): boolean {
+    return this.limits.slowConsumer === 'drop-oldest' && this.messageIds;
+  }
+
+  /** Drops the oldest `count` deliveries (slow-consumer policy drop-oldest); the client is told of the gap. */
+  dropOldest(count: number): void {
+    if (this.closeReason !== undefined || count <= 0) return;
+    this.#dropOldest(Math.min(count, this.#queue.length));
+    this.#signalReady();
+  }
+
+  #dropOldest(count: number): void {
+    const dropped = this.#queue.splice(0, count);
+    this.#gaps ??= new Set();
+    for (const delivery of dropped) this.#gaps.add(delivery.message.channel);
+    this.#released(dropped);
+    for (let i = 0; i < count; i++) this.hooks.onDropped?.(this);
   }
 
   /** The channels that lost deliveries since the last call (see markGap, policy drop-oldest), and forgets them. */
@@ -221,7 +250,12 @@ export class Session {
     const { channel, id } = last.message;
     // Replayed history is not a fresh delivery: its age says nothing about latency.
     for (const delivery of deliveries) delivery.sent = true;
-    const newer = this.#queue.filter((queued) => queued.message.channel !== channel || queued.message.id > id);
+    const newer: Delivery[] = [];
+    for (const queued of this.#queue) {
+      if (queued.message.channel !== channel || queued.message.id > id) newer.push(queued);
+      else this.#released([queued]);
+    }
+    for (const delivery of deliveries) this.#held(delivery);
     this.#queue = deliveries.concat(newer);
     this.#signalReady();
   }
@@ -257,6 +291,7 @@ export class Session {
     if (this.#heldBack > 0) return [];
     const taken = this.#queue;
     this.#queue = [];
+    this.#released(taken);
     const firstSent = this.hooks.onFirstSent;
     if (firstSent !== undefined) {
       for (const delivery of taken) {
@@ -311,6 +346,7 @@ export class Session {
     if (stream.push(deliveries)) return;
     // The stream's connection is going away, and a request held on it likely is too: keep the
     // messages for whichever connect comes next rather than hand them to a dying one.
+    for (const delivery of deliveries) this.#held(delivery);
     this.#queue = deliveries.concat(this.#queue);
     this.#stream = undefined;
     this.touch();
@@ -321,12 +357,26 @@ export class Session {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     this.#resume('closed');
+    this.#released(this.#queue);
     this.#queue = [];
     this.subscriptions.clear();
     this.guards = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
     stream?.sessionClosed(reason);
+  }
+
+  #held(delivery: Delivery): void {
+    this.#queuedBytes += delivery.bytes;
+    this.hooks.memory?.hold(delivery);
+  }
+
+  #released(deliveries: readonly Delivery[]): void {
+    const memory = this.hooks.memory;
+    for (const delivery of deliveries) {
+      this.#queuedBytes -= delivery.bytes;
+      memory?.release(delivery);
+    }
   }
 
   #signalReady(): void {

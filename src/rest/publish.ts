@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from '../core/engine.js';
-import type { LimitCounters } from '../core/limits.js';
+import type { AddressRates, LimitCounters } from '../core/limits.js';
 import { describeRefusal } from '../core/publisher.js';
 import type { Publisher } from '../core/publisher.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
@@ -16,6 +16,11 @@ import type { RestGate } from './rest-gate.js';
 export interface RestPublishOptions {
   readonly maxBodyBytes: number;
   readonly counters: LimitCounters;
+  /**
+   * The rate of publishes by clients (a token's holder), per address. The backend — the publish
+   * key, or loopback without one — is not limited: it is who the server publishes for.
+   */
+  readonly addressRates?: AddressRates;
 }
 
 export class RestPublish {
@@ -39,6 +44,10 @@ export class RestPublish {
       return;
     }
     if (req.method !== 'POST') return sendError(res, 405, `method ${req.method} not allowed: POST publishes, DELETE drops history`, { ...headers, Allow: 'POST, DELETE, OPTIONS' });
+    const rates = this.options.addressRates;
+    if (verdict.principal !== undefined && rates !== undefined && !rates.allow(req.socket.remoteAddress)) {
+      return sendError(res, 429, `too many messages per second from this address (at most ${rates.rate}, bursts of ${rates.rate * 2})`, { ...headers, 'Retry-After': '1' });
+    }
     let data: unknown;
     try {
       const body = (await readBody(req, this.options.maxBodyBytes)).toString('utf8');

@@ -77,6 +77,10 @@ export const SERVE_SETTINGS = {
   engine: { env: 'HERALD_ENGINE', secret: true, help: 'memory (one process) or redis://host:port to join a cluster through Redis (default memory)' },
   'history-size': { env: 'HERALD_HISTORY_SIZE', help: 'messages kept per channel for resume and /history (default 100)' },
   'history-ttl': { env: 'HERALD_HISTORY_TTL', help: 'drop history older than this, e.g. 10m (default 0: no age limit)' },
+  'memory-budget': {
+    env: 'HERALD_MEMORY_BUDGET',
+    help: 'bytes history and session queues may hold together, e.g. 512mb; then the oldest history goes (with gap signals) or the heaviest queues get the slow-consumer policy (default 30% of the heap limit, see --max-old-space-size)',
+  },
   'drain-window': { env: 'HERALD_DRAIN_WINDOW', help: 'on SIGTERM, sessions are told to reconnect at moments spread over this window (default 3s)' },
   'shutdown-grace': { env: 'HERALD_SHUTDOWN_GRACE', help: 'on SIGTERM, exit within this long whatever is still open; above the drain window (default 10s)' },
   demo: { env: 'HERALD_DEMO', help: 'serve the demo chat at / and the ticker at /ticker: on or off (default on)' },
@@ -159,6 +163,7 @@ const RULES: { readonly [N in Name]: Rule } = {
   engine: { option: 'engine', parse: parseEngine, expected: 'memory or a redis://host:port URL' },
   'history-size': { option: 'historySize', parse: (t) => parseInteger(t, 0, 1e7), expected: 'a number of messages' },
   'history-ttl': { option: 'historyTtlMs', parse: parseDuration, expected: 'a duration such as 10m', show: 'duration' },
+  'memory-budget': { option: 'memoryBudgetBytes', parse: parseSize, expected: 'a size such as 512mb', show: 'size' },
   'drain-window': { option: 'drainWindowMs', parse: parseDuration, expected: 'a duration such as 3s', default: 3_000, show: 'duration' },
   'shutdown-grace': { option: 'shutdownGraceMs', parse: parseDuration, expected: 'a duration such as 10s', default: 10_000, show: 'duration' },
   demo: { option: 'demo', parse: parseSwitch, expected: 'on or off', default: true },

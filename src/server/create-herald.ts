@@ -13,12 +13,15 @@ import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
 import type { ServiceHandler } from '../bayeux/services.js';
 import { ChannelAccess } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
+import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
 import type { HeraldErrorCode } from '../core/errors.js';
 import { Hub } from '../core/hub.js';
-import { LimitCounters } from '../core/limits.js';
+import { AddressRates, LimitCounters } from '../core/limits.js';
+import { MemoryBudget } from '../core/memory-budget.js';
+import type { MemoryUsage } from '../core/memory-budget.js';
 import type { LimitName } from '../core/limits.js';
 import { MemoryEngine } from '../core/memory-engine.js';
 import { describeRefusal, Publisher } from '../core/publisher.js';
@@ -58,8 +61,10 @@ export interface HeraldStats {
   readonly patterns: number;
   readonly webSockets: number;
   readonly connections: number;
-  /** How often each limit refused something (or, for slow consumers, dropped or closed). */
+  /** How often each limit refused something (or, for slow consumers and the memory budget, dropped or closed). */
   readonly limits: Record<LimitName, number>;
+  /** What history and session queues hold against the memory budget, in bytes. */
+  readonly memory: MemoryUsage;
 }
 
 export interface Herald {
@@ -97,9 +102,13 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
   const logger = options.logger ?? silentLogger;
   validate(config);
-  const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock);
-  const lifecycle = (event: string, fields: Record<string, unknown>) => logger.debug(event, fields);
   const counters = new LimitCounters();
+  const memory = new MemoryBudget(config.memoryBudgetBytes, counters);
+  const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock, memory);
+  const lifecycle = (event: string, fields: Record<string, unknown>) => logger.debug(event, fields);
+  const clock = options.clock ?? systemClock;
+  // Publishes without a session have no bucket of their own: their address has one, at the same rate.
+  const addressRates = new AddressRates(config.maxMessageRate, () => clock.now(), counters);
   // The engine and the sessions report to the metrics, which read from them in turn: the metrics
   // are built after them and reached through this binding.
   let metrics: Metrics | undefined;
@@ -116,6 +125,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     messageRate: config.maxMessageRate,
     maxSessionsPerAddress: config.maxSessionsPerAddress === 0 ? undefined : config.maxSessionsPerAddress,
     limits: counters,
+    memoryBudget: memory,
     clock: options.clock,
     onFlushError: (error, session) => logger.error('flush failed', { error, session: session.publicId }),
   });
@@ -127,7 +137,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     'http-stream': restSubscribe.openStreams,
     'long-polling': sessions.census(0).heldPolls,
   });
-  metrics = new Metrics({ sessions, hub, engine: configured, counters, connections: connectionsByTransport });
+  metrics = new Metrics({ sessions, hub, engine: configured, counters, memory, connections: connectionsByTransport });
   sessions.onClosed((session) => metrics!.sessionClosed(session.queueLength));
   const tokens = new Tokens({
     jwtSecret: config.jwtSecret,
@@ -142,7 +152,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock },
+    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock, addressRates },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,
@@ -198,13 +208,14 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     webSockets: webSocket?.openSockets ?? 0,
     connections: connections.size,
     limits: counters.snapshot(),
+    memory: memory.usage(),
   });
   const adminGate = createAdminGate(config.adminKey);
   const staticFiles = new StaticFiles({ clientScript: config.clientScript, demo: config.demo });
   const dashboard = new Dashboard({ sessions, hub, metrics, counters, connections: connectionsByTransport, adminGate, page: (req, res, pathname) => staticFiles.serveDashboard(req, res, pathname) });
   const router = new Router({
     paths: config.paths,
-    restPublish: new RestPublish(engine, publisher, gate, { maxBodyBytes: config.maxBodyBytes, counters }),
+    restPublish: new RestPublish(engine, publisher, gate, { maxBodyBytes: config.maxBodyBytes, counters, addressRates }),
     restHistory: new RestHistory(engine, gate),
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
@@ -370,10 +381,11 @@ async function atRandomMoments<T>(windowMs: number, items: readonly T[], act: (i
 }
 
 /** The engine an option names: an instance as is, `memory`, or a Redis URL. */
-function buildEngine(engine: Engine | string, config: Settings, logger: Logger, clock: Clock | undefined): Engine {
+function buildEngine(engine: Engine | string, config: Settings, logger: Logger, clock: Clock | undefined, memoryBudget: MemoryBudget): Engine {
   if (typeof engine !== 'string') return engine;
   const history = { historySize: config.historySize, historyTtlMs: config.historyTtlMs };
-  if (engine === 'memory') return new MemoryEngine({ ...history, clock });
+  // Redis keeps its history out of this process: only queues count against the budget then.
+  if (engine === 'memory') return new MemoryEngine({ ...history, clock, memoryBudget });
   if (/^rediss?:\/\//.test(engine)) {
     return new RedisEngine({ url: engine, ...history, onError: (error, context) => logger.warn('redis', { context, error: (error as Error).message ?? String(error) }) });
   }

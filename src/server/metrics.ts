@@ -13,6 +13,7 @@ import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import type { LimitCounters } from '../core/limits.js';
 import { LIMIT_NAMES } from '../core/limits.js';
+import type { MemoryBudget } from '../core/memory-budget.js';
 import type { Delivery, Message } from '../core/message.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { EngineOperation } from './instrumented-engine.js';
@@ -24,6 +25,8 @@ export interface MetricSources {
   /** The engine as configured (not the instrumented wrapper): only it knows its history counts. */
   readonly engine: Engine;
   readonly counters: LimitCounters;
+  /** The memory budget history and queues share. */
+  readonly memory?: MemoryBudget;
   /** Open connections by transport, now. */
   readonly connections: () => Record<string, number>;
 }
@@ -105,6 +108,33 @@ export class Metrics {
         setCounts(this, LIMIT_NAMES.map((limit) => [{ limit }, counters.get(limit)]));
       },
     });
+    const { memory } = sources;
+    if (memory !== undefined) {
+      new Gauge({ name: 'herald_memory_budget_bytes', help: 'Bytes history and session queues may hold together (--memory-budget).', registers, collect() { this.set(memory.budgetBytes); } });
+      new Gauge({
+        name: 'herald_memory_bytes',
+        help: 'Bytes held against the memory budget, by account (history; queues: each message once, however many queues share it).',
+        labelNames: ['account'],
+        registers,
+        collect() {
+          const usage = memory.usage();
+          this.set({ account: 'history' }, usage.historyBytes);
+          this.set({ account: 'queues' }, usage.queueBytes);
+        },
+      });
+      new Counter({
+        name: 'herald_memory_evictions_total',
+        help: 'What the memory budget took back: history messages forgotten (resumers get a gap), sessions the slow-consumer policy acted on.',
+        labelNames: ['account'],
+        registers,
+        collect() {
+          setCounts(this, [
+            [{ account: 'history' }, counters.get('memory_history')],
+            [{ account: 'queues' }, counters.get('memory_queues')],
+          ]);
+        },
+      });
+    }
     if (engine.historyCounts !== undefined) {
       const counts = () => engine.historyCounts!();
       new Gauge({ name: 'herald_history_messages', help: 'Messages kept in history on this node.', registers, collect() { this.set(counts().messages); } });

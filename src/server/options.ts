@@ -3,6 +3,7 @@
  * What createHerald accepts: every option with its meaning, the defaults, and the checks that
  * turn a bad value into an error naming the option.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { JSONWebKeySet } from 'jose';
 import { BAYEUX_DEFAULTS } from '../bayeux/bayeux-server.js';
 import { validatePermissions } from '../core/access.js';
@@ -89,6 +90,13 @@ export interface HeraldOptions {
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */
   historyTtlMs?: number;
+  /**
+   * Bytes that history (of the memory engine built from `memory`) and session queues may hold
+   * together, counted by messages' JSON size. When reached, the oldest channels' history is
+   * forgotten (resumers get a gap signal) or the heaviest queues get the slow-consumer policy,
+   * whichever holds more. Default: 30% of the heap limit (`node --max-old-space-size`).
+   */
+  memoryBudgetBytes?: number;
   /** Serve the browser client at `/herald.js` (default true). */
   clientScript?: boolean;
   /** Serve the demo chat at `/` and the ticker at `/ticker` (default false; `herald serve` turns it on). */
@@ -109,6 +117,19 @@ export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
 export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
+
+/**
+ * 30% of the heap V8 may grow to. The heap limit includes the young generation, the collector
+ * needs room to work, and connections and requests in flight need theirs: measured under a flood
+ * of 130 KB publishes, a `--max-old-space-size=128` process died at 50% and held at 30% (issue 15.6).
+ */
+export const MEMORY_BUDGET_SHARE = 0.3;
+
+export function defaultMemoryBudget(): number {
+  const MiB = 1024 * 1024;
+  // Whole mebibytes, so that `herald config --print` shows it as a size one would write.
+  return Math.max(1, Math.floor((getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE) / MiB)) * MiB;
+}
 
 export const HERALD_DEFAULTS: Readonly<Settings> = {
   paths: ['/bayeux', '/cometd'],
@@ -134,6 +155,7 @@ export const HERALD_DEFAULTS: Readonly<Settings> = {
   heartbeatMs: 15_000,
   historySize: 100,
   historyTtlMs: 0,
+  memoryBudgetBytes: defaultMemoryBudget(),
   clientScript: true,
   demo: false,
   drainWindowMs: 0,
@@ -170,7 +192,7 @@ export function validate(config: Settings): void {
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
   }
-  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes', 'maxMessageBytes', 'maxSubscriptions'] as const) {
+  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes', 'maxMessageBytes', 'maxSubscriptions', 'memoryBudgetBytes'] as const) {
     const value = config[key];
     if (!Number.isInteger(value) || value < 1) {
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a positive integer, got ${String(value)}`);

@@ -37,3 +37,79 @@ test('MemoryEngine refuses publishes after close', async () => {
   await engine.close();
   await assert.rejects(engine.publish({ channel: '/a', data: 1 }), { code: 'HERALD_ERR_CLOSED' });
 });
+
+/** A clock the test moves by hand; its timers are the real ones (these tests set none). */
+function handClock(start = 1_000_000): { clock: never; advance(ms: number): void } {
+  let now = start;
+  return { clock: { now: () => now, setTimeout, clearTimeout, setInterval, clearInterval } as never, advance: (ms) => (now += ms) };
+}
+
+test('a channel whose history expired and was dropped still reports the gap once it is written again (issue 14.1)', async (t) => {
+  const { clock, advance } = handClock();
+  const engine = new MemoryEngine({ historySize: 100, historyTtlMs: 2000, clock });
+  t.after(() => engine.close());
+  const m1 = await engine.publish({ channel: '/t/a', data: 'm1' });
+  await engine.publish({ channel: '/t/a', data: 'm2' });
+  advance(2500);
+  assert.deepEqual(await engine.history('/t/a'), { messages: [], gap: false }, 'the emptied channel is dropped');
+  assert.equal((await engine.history('/t/a', { since: m1.id })).gap, true, 'm2 is gone');
+  await engine.publish({ channel: '/t/a', data: 'm3' });
+  const page = await engine.history('/t/a', { since: m1.id });
+  assert.deepEqual(page.messages.map((m) => m.data), ['m3']);
+  assert.equal(page.gap, true, 'm2 was lost: the reader must be told');
+});
+
+test('a channel evicted by the channel cap reports the gap once written again (issue 14.1)', async (t) => {
+  const engine = new MemoryEngine({ historySize: 10, historyMaxChannels: 2 });
+  t.after(() => engine.close());
+  const m1 = await engine.publish({ channel: '/a', data: 'm1' });
+  await engine.publish({ channel: '/a', data: 'm2' });
+  await engine.publish({ channel: '/b', data: 'b' });
+  await engine.publish({ channel: '/c', data: 'c' }); // evicts /a, the least recently written
+  assert.equal(engine.historyCounts().channels, 2);
+  await engine.publish({ channel: '/a', data: 'm3' });
+  const page = await engine.history('/a', { since: m1.id });
+  assert.deepEqual(page.messages.map((m) => m.data), ['m3']);
+  assert.equal(page.gap, true);
+  const m2 = (await engine.history('/a')).messages[0]!;
+  assert.equal((await engine.history('/a', { since: m2.id })).gap, false, 'a reader from m3 lost nothing');
+});
+
+test('deleteHistory leaves a tombstone: readers from before the deletion get a gap after new messages too', async (t) => {
+  const engine = new MemoryEngine({ historySize: 10 });
+  t.after(() => engine.close());
+  const m1 = await engine.publish({ channel: '/d', data: 1 });
+  const m2 = await engine.publish({ channel: '/d', data: 2 });
+  await engine.deleteHistory('/d');
+  const after = await engine.position('/d');
+  await engine.publish({ channel: '/d', data: 3 });
+  assert.equal((await engine.history('/d', { since: m1.id })).gap, true);
+  assert.equal((await engine.history('/d', { since: m2.id })).gap, true, 'the channel was reset after m2');
+  assert.equal((await engine.history('/d', { since: after })).gap, false, 'a reader from after the reset lost nothing');
+  assert.equal((await engine.history('/other', { since: m1.id })).gap, false, 'other channels are not concerned');
+});
+
+test('tombstones are bounded: past the cap the oldest fold into a floor that still reports their gap', async (t) => {
+  const engine = new MemoryEngine({ historySize: 10, historyMaxChannels: 1, maxTombstones: 2 });
+  t.after(() => engine.close());
+  const first = await engine.publish({ channel: '/c0', data: 0 });
+  await engine.publish({ channel: '/c0', data: 'lost' });
+  for (let i = 1; i <= 4; i++) await engine.publish({ channel: `/c${i}`, data: i }); // /c0../c3 are dropped; /c0, /c1 fold
+  await engine.publish({ channel: '/c0', data: 'back' });
+  const page = await engine.history('/c0', { since: first.id });
+  assert.deepEqual(page.messages.map((m) => m.data), ['back']);
+  assert.equal(page.gap, true, 'the folded tombstone of /c0 still signals its gap');
+});
+
+test('no false gap on a channel that never had a message, nor with history off before anything was published', async (t) => {
+  const engine = new MemoryEngine({ historySize: 10 });
+  t.after(() => engine.close());
+  const other = await engine.publish({ channel: '/other', data: 1 });
+  assert.deepEqual(await engine.history('/quiet', { since: other.id }), { messages: [], gap: false });
+  const none = new MemoryEngine({ historySize: 0 });
+  t.after(() => none.close());
+  const position = await none.position('/n');
+  assert.equal((await none.history('/n', { since: position })).gap, false, 'nothing published: nothing missed');
+  await none.publish({ channel: '/n', data: 'unkept' });
+  assert.equal((await none.history('/n', { since: position })).gap, true, 'history off: what was published since is lost');
+});

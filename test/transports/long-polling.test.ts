@@ -210,9 +210,10 @@ describe('/health', () => {
     await client.subscribe(['/a', '/b/**']);
     const res = await httpRequest(port, { path: '/health' });
     assert.equal(res.status, 200);
-    const { limits, connections, ...counts } = res.json();
+    const { limits, connections, memory, ...counts } = res.json();
     assert.deepEqual(counts, { status: 'ok', engine: { healthy: true }, sessions: 1, heldConnects: 0, patterns: 2, webSockets: 0 });
     assert.ok(connections >= 1, 'this request at least');
     assert.equal(limits.message_size, 0);
+    assert.ok(memory.budgetBytes > 0 && memory.historyBytes === 0 && memory.queueBytes === 0, JSON.stringify(memory));
   });
 });

@@ -190,7 +190,7 @@ export class RedisEngine implements Engine {
     const streamId = (await this.#run('publish', () =>
       this.#call('heraldPublish', this.#streamKey(request.channel), this.#floorKey, this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
     )) as string;
-    const message: Message = { id: this.#saw(heraldIdOf(streamId)), channel: request.channel, data: request.data, publishedAt: timeOf(streamId) };
+    const message: Message = { id: this.#saw(heraldIdOf(streamId)), channel: request.channel, data: request.data, publishedAt: timeOf(streamId), size: data.length };
     await this.#echo(message);
     return message;
   }
@@ -404,7 +404,8 @@ export class RedisEngine implements Engine {
     const streamId = payload.slice(0, space);
     let message: Message;
     try {
-      message = { id: heraldIdOf(streamId), channel, data: JSON.parse(payload.slice(space + 1)), publishedAt: timeOf(streamId) };
+      const json = payload.slice(space + 1);
+      message = { id: heraldIdOf(streamId), channel, data: JSON.parse(json), publishedAt: timeOf(streamId), size: json.length };
     } catch (error) {
       this.#onError(error, `unreadable message on ${redisChannel}`);
       return;
@@ -458,7 +459,7 @@ export class RedisEngine implements Engine {
   }
 
   #fromEntry(channel: string, [streamId, fields]: RawEntry): Message {
-    return { id: heraldIdOf(streamId), channel, data: JSON.parse(fields[1]!), publishedAt: timeOf(streamId) };
+    return { id: heraldIdOf(streamId), channel, data: JSON.parse(fields[1]!), publishedAt: timeOf(streamId), size: fields[1]!.length };
   }
 
   get #floorKey(): string {
