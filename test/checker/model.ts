@@ -32,7 +32,9 @@ export type Observation =
   /** Messages on `target` (a channel, or the subscription's pattern) may have been lost. */
   | { readonly kind: 'gap'; readonly at: number; readonly target: string; readonly note?: string }
   /** The subscriber will receive nothing more, and was told why. */
-  | { readonly kind: 'stop'; readonly at: number; readonly reason: string };
+  | { readonly kind: 'stop'; readonly at: number; readonly reason: string }
+  /** What the client did meanwhile (a new session, a resume): shown in a violation's history, not judged. */
+  | { readonly kind: 'note'; readonly at: number; readonly text: string };
 
 export interface SubscriberRecord {
   readonly name: string;
@@ -194,10 +196,23 @@ function receivedAround(observations: readonly Observation[], channel: string, p
     if (o.kind === 'deliver' && o.channel === channel) relevant.push({ position: index, label: o.seq ?? '?' });
     else if (o.kind === 'gap' && covers(o.target, channel)) relevant.push({ position: index, label: 'gap' });
     else if (o.kind === 'stop') relevant.push({ position: index, label: `stop(${o.reason})` });
+    else if (o.kind === 'note') relevant.push({ position: index, label: `(${o.text})` });
   });
   const at = relevant.findIndex((r) => r.position >= position);
   const center = at < 0 ? relevant.length : at;
-  return relevant.slice(Math.max(0, center - WINDOW), center + WINDOW + 1).map((r) => r.label);
+  // Notes do not count towards the window: the deliveries around the violation do.
+  const window: (number | string)[] = [];
+  let before = 0;
+  for (let i = center - 1; i >= 0 && before < WINDOW; i--) {
+    window.unshift(relevant[i]!.label);
+    if (typeof relevant[i]!.label === 'number') before++;
+  }
+  let after = 0;
+  for (let i = center; i < relevant.length && after <= WINDOW; i++) {
+    window.push(relevant[i]!.label);
+    if (typeof relevant[i]!.label === 'number') after++;
+  }
+  return window;
 }
 
 function violation(
