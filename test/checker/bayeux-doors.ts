@@ -146,6 +146,8 @@ export class FayeDoor implements Door {
       outgoing: (message: any, callback: (m: any) => void) => (resume.outgoing(message), callback(message)),
       incoming: (message: any, callback: (m: any) => void) => (resume.incoming(message), callback(message)),
     });
+    peer.client.on('transport:down', () => this.recorder.note('transport down'));
+    peer.client.on('transport:up', () => this.recorder.note(`transport up (${peer.connectionType})`));
     void this.context.tokens?.fresh();
     // Faye resubscribes by itself after a re-handshake. Its handler sees only the data: the
     // target is one channel.

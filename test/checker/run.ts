@@ -17,14 +17,36 @@ import { CLUSTER_FAULTS, ONE_NODE_FAULTS, planFaults, seededRandom } from './sch
 import type { FaultKind } from './schedule.js';
 import { oneNode, threeNodes } from './topology.js';
 
-/**
- * Faults whose guarantee is known broken on main today (issue 14 part A), left out of the default
- * schedule so the suite stays green; remove an entry when its fix lands. `bench/checker.mjs
- * --all-faults` plays them anyway.
- */
 export const DOOR_NAMES = (): string[] => DOORS.map(([name]) => name);
 
-export const KNOWN_OPEN: readonly { readonly fault: FaultKind; readonly why: string }[] = [];
+export interface KnownOpen {
+  readonly fault: FaultKind;
+  /** Only these doors fail under it: they connect through a proxy the fault spares; without doors the fault is not played. */
+  readonly doors?: readonly string[];
+  readonly why: string;
+}
+
+/**
+ * Faults whose guarantee is known broken on main today, kept out of the default runs so the
+ * suite stays green; remove an entry when its fix lands. `bench/checker.mjs --all-faults` plays
+ * them anyway. Each names the defect and a seed that showed it.
+ */
+export const KNOWN_OPEN: readonly KnownOpen[] = [
+  {
+    fault: 'redis-restart-empty',
+    why:
+      'issue 14 A2/A3: a message acked just before Redis died is lost with no gap, to channel and pattern subscribers ' +
+      '(seed 21, 3 nodes: herald-ws-pattern and cometd-ack-ws miss /ck/api seq 732)',
+  },
+  { fault: 'cut-pubsub', why: 'issue 14 A3: catch-up after a pub/sub cut misses channels without a delivery yet, and patterns' },
+  ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
+    fault,
+    doors: ['faye-ws'],
+    why:
+      'not in issue 14 part A: Faye over WebSocket drops its socket (transport down/up) and carries on with the same ' +
+      'session; what the server wrote to the old socket is lost with no gap (seed 10, --faults stall,cut-some, 1 node)',
+  })),
+];
 
 type Hookable = { after(fn: () => unknown): void };
 
@@ -37,6 +59,8 @@ export interface CheckerOptions {
   readonly faults?: readonly FaultKind[];
   /** Only these doors' subscribers (default: all of DOORS). */
   readonly doors?: readonly string[];
+  /** Play KNOWN_OPEN faults on every door too (default false). */
+  readonly allFaults?: boolean;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -75,7 +99,7 @@ const DOORS: readonly DoorSpec[] = [
 const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 
 export function defaultFaults(nodes: 1 | 3): FaultKind[] {
-  return (nodes === 1 ? ONE_NODE_FAULTS : CLUSTER_FAULTS).filter((kind) => !KNOWN_OPEN.some((open) => open.fault === kind));
+  return (nodes === 1 ? ONE_NODE_FAULTS : CLUSTER_FAULTS).filter((kind) => !KNOWN_OPEN.some((open) => open.fault === kind && open.doors === undefined));
 }
 
 export async function runChecker(t: Hookable, options: CheckerOptions): Promise<CheckerResult> {
@@ -92,9 +116,14 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   t.after(() => clearInterval(refresher));
   log(`seed ${options.seed}, ${options.nodes} node(s), ${plan.length} faults planned over ${options.faultPhaseMs} ms: ${[...new Set(plan.map((f) => f.kind))].join(', ')}`);
 
-  const proxyPort = (i: number) => topology.proxies[i % topology.proxies.length]!.port;
+  const shielded = new Set(options.allFaults === true ? [] : KNOWN_OPEN.filter((open) => kinds.includes(open.fault)).flatMap((open) => open.doors ?? []));
+  if (shielded.size > 0) log(`shielded from known-open faults: ${[...shielded].join(', ')}`);
+  const proxyPort = (i: number, name = '') => {
+    const proxies = shielded.has(name) ? topology.calm : topology.proxies;
+    return proxies[i % proxies.length]!.port;
+  };
   const doors = DOORS.flatMap(([name, target, make], i) =>
-    options.doors === undefined || options.doors.includes(name) ? [make(new Recorder(name, name, target), { port: proxyPort(i), tokens })] : [],
+    options.doors === undefined || options.doors.includes(name) ? [make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens })] : [],
   );
   for (const door of doors) door.start();
   t.after(() => Promise.all(doors.map((door) => door.close())));

@@ -24,6 +24,8 @@ type Hookable = { after(fn: () => unknown): void };
 
 export interface Topology {
   readonly proxies: readonly FaultProxy[];
+  /** Proxies to the same nodes that no fault touches: for doors shielded from a known-open fault. */
+  readonly calm: readonly FaultProxy[];
   /** `herald.publish` of an in-process Herald on the run's engine. */
   readonly publish: (channel: string, data: unknown) => Promise<{ id: string }>;
   /** Does `fault`, waits its duration, undoes it; returns what it did, for the history. */
@@ -69,13 +71,17 @@ export async function oneNode(t: Hookable, options: { tokens: boolean }): Promis
   const herald: Herald = createHerald(config);
   const { port } = await herald.listen(0, '127.0.0.1');
   const proxy = new FaultProxy(() => [port]);
+  const calm = new FaultProxy(() => [port]);
   await proxy.listen();
+  await calm.listen();
   t.after(async () => {
     await proxy.close();
+    await calm.close();
     await herald.close();
   });
   return {
     proxies: [proxy],
+    calm: [calm],
     publish: (channel, data) => herald.publish(channel, data),
     async inject(fault, random) {
       const done = proxyFaults([proxy], fault, random);
@@ -157,11 +163,12 @@ export async function threeNodes(t: Hookable, options: { tokens: boolean }): Pro
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < NODES; i++) nodes.push(await startNode(t, redis.url, args));
   const proxies = nodes.map((_, i) => new FaultProxy(() => nodes.map((node) => node.port), i));
-  for (const proxy of proxies) await proxy.listen();
+  const calm = nodes.map((_, i) => new FaultProxy(() => nodes.map((node) => node.port), i));
+  for (const proxy of [...proxies, ...calm]) await proxy.listen();
   // The API door: a Herald in this process on the same Redis, used only to publish.
   const api = createHerald({ engine: redis.url, historySize: 5000 });
   t.after(async () => {
-    for (const proxy of proxies) await proxy.close();
+    for (const proxy of [...proxies, ...calm]) await proxy.close();
     await api.close();
   });
 
@@ -170,6 +177,7 @@ export async function threeNodes(t: Hookable, options: { tokens: boolean }): Pro
   };
   return {
     proxies,
+    calm,
     publish: (channel, data) => api.publish(channel, data),
     async inject(fault, random) {
       const done = proxyFaults(proxies, fault, random);
