@@ -38,7 +38,6 @@ export const KNOWN_OPEN: readonly KnownOpen[] = [
       'issue 14 A2/A3: a message acked just before Redis died is lost with no gap, to channel and pattern subscribers ' +
       '(seed 21, 3 nodes: herald-ws-pattern and cometd-ack-ws miss /ck/api seq 732)',
   },
-  { fault: 'cut-pubsub', why: 'issue 14 A3: catch-up after a pub/sub cut misses channels without a delivery yet, and patterns' },
   ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
     fault,
     doors: ['faye-ws'],
