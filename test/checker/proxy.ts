@@ -65,7 +65,10 @@ export class FaultProxy {
       pair.upstream.pause();
       stalled++;
       setTimeout(() => {
-        if (pair.stalledUntil <= Date.now()) pair.upstream?.resume();
+        // Not a comparison with Date.now(): a timer may fire a millisecond before it by that clock.
+        if (pair.stalledUntil !== until) return; // a later stall of this pair resumes it
+        pair.stalledUntil = 0;
+        pair.upstream?.resume();
       }, ms).unref();
     }
     return stalled;
@@ -108,7 +111,7 @@ export class FaultProxy {
           if (!client.write(chunk)) {
             upstream.pause();
             client.once('drain', () => {
-              if (pair.stalledUntil <= Date.now()) upstream.resume();
+              if (pair.stalledUntil === 0) upstream.resume();
             });
           }
         });

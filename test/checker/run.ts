@@ -21,7 +21,10 @@ export const DOOR_NAMES = (): string[] => DOORS.map(([name]) => name);
 
 export interface KnownOpen {
   readonly fault: FaultKind;
-  /** Only these doors fail under it: they connect through a proxy the fault spares; without doors the fault is not played. */
+  /**
+   * Only these doors fail under it: under a proxy fault they connect through a proxy it spares,
+   * under any other they sit the run out. Without doors the fault is not played at all.
+   */
   readonly doors?: readonly string[];
   readonly why: string;
 }
@@ -32,6 +35,13 @@ export interface KnownOpen {
  * them anyway. Each names the defect and a seed that showed it.
  */
 export const KNOWN_OPEN: readonly KnownOpen[] = [
+  {
+    fault: 'redis-restart-data',
+    doors: ['long-poll', 'short-poll'],
+    why:
+      'issue 14 A3/A9 (likely): the first message acked after Redis is back is missed by a REST poll held with ' +
+      'since= while its node resubscribes, no gap (seed 2282, 3 nodes, --doors long-poll,short-poll,sse: /ck/rest seq 290)',
+  },
   {
     fault: 'redis-restart-empty',
     why:
@@ -95,6 +105,8 @@ const DOORS: readonly DoorSpec[] = [
   ['faye-ws', CHANNELS.bayeux, (r, c) => new FayeDoor(r, c, 'websocket')],
 ];
 
+const PROXY_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall'];
+
 const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 
 export function defaultFaults(nodes: 1 | 3): FaultKind[] {
@@ -115,14 +127,16 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   t.after(() => clearInterval(refresher));
   log(`seed ${options.seed}, ${options.nodes} node(s), ${plan.length} faults planned over ${options.faultPhaseMs} ms: ${[...new Set(plan.map((f) => f.kind))].join(', ')}`);
 
-  const shielded = new Set(options.allFaults === true ? [] : KNOWN_OPEN.filter((open) => kinds.includes(open.fault)).flatMap((open) => open.doors ?? []));
-  if (shielded.size > 0) log(`shielded from known-open faults: ${[...shielded].join(', ')}`);
+  const open = options.allFaults === true ? [] : KNOWN_OPEN.filter((entry) => kinds.includes(entry.fault));
+  const shielded = new Set(open.filter((entry) => PROXY_FAULTS.includes(entry.fault)).flatMap((entry) => entry.doors ?? []));
+  const benched = new Set(open.filter((entry) => !PROXY_FAULTS.includes(entry.fault)).flatMap((entry) => entry.doors ?? []));
+  if (shielded.size + benched.size > 0) log(`known open: ${[...shielded].join(', ')} spared cuts and stalls; ${[...benched].join(', ')} sit out`);
   const proxyPort = (i: number, name = '') => {
     const proxies = shielded.has(name) ? topology.calm : topology.proxies;
     return proxies[i % proxies.length]!.port;
   };
   const doors = DOORS.flatMap(([name, target, make], i) =>
-    options.doors === undefined || options.doors.includes(name) ? [make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens })] : [],
+    (options.doors === undefined || options.doors.includes(name)) && !benched.has(name) ? [make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens })] : [],
   );
   for (const door of doors) door.start();
   t.after(() => Promise.all(doors.map((door) => door.close())));
