@@ -15,11 +15,33 @@ export class HttpError extends Error {
   }
 }
 
-/** Reads the whole body, refusing (413) more than `limit` bytes without buffering them. */
+/**
+ * The client went away (or cut the connection) before its request was read: nobody is left to
+ * answer, and it is no fault of the server's (status 499, as nginx logs it; nothing is sent).
+ */
+export class ClientGone extends HttpError {
+  constructor() {
+    super(499, 'client closed the request');
+  }
+}
+
+/**
+ * How much of a body over the limit is read and dropped before its 413 is sent. Closing under a
+ * client that is still sending resets the connection, and the client then sees EPIPE or
+ * ECONNRESET and never the answer; so the rest is read first, up to a bound that keeps a client
+ * that never stops from holding the server: past it, the 413 goes out at once and the connection
+ * is cut after a short linger (bounded too).
+ */
+export const BODY_DRAIN = { bytes: 64 * 1024 * 1024, ms: 10_000, lingerBytes: 4 * 1024 * 1024, lingerMs: 2_000 } as const;
+
+/**
+ * Reads the whole body, refusing (413) more than `limit` bytes without buffering them; a client
+ * that goes away meanwhile is a ClientGone.
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new HttpError(413, `request body exceeds ${limit} bytes`));
   return new Promise((resolve, reject) => {
+    const tooLarge = () => reject(new HttpError(413, `request body exceeds ${limit} bytes`));
+    const declared = Number(req.headers['content-length']);
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer) => {
@@ -28,13 +50,62 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         chunks.push(chunk);
         return;
       }
+      stop();
+      void dropRest(req, 0).then(tooLarge);
+    };
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const onGone = () => reject(new ClientGone());
+    const stop = () => {
       req.off('data', onData);
-      req.pause();
-      reject(new HttpError(413, `request body exceeds ${limit} bytes`));
+      req.off('end', onEnd);
+      chunks.length = 0;
+    };
+    req.once('error', onGone);
+    req.once('close', () => {
+      if (!req.complete) onGone();
+    });
+    if (Number.isFinite(declared) && declared > limit) {
+      void dropRest(req, declared).then(tooLarge);
+      return;
+    }
+    req.on('data', onData);
+    req.once('end', onEnd);
+  });
+}
+
+/**
+ * Reads and drops the rest of a body (`declared` bytes in all, when the request says): resolves
+ * when it has ended, or at once when it is past BODY_DRAIN, which then lets the client a moment
+ * to read the answer before the connection is cut.
+ */
+function dropRest(req: IncomingMessage, declared: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.complete) return resolve();
+    let dropped = 0;
+    let bound: number = BODY_DRAIN.bytes;
+    let timer = setTimeout(() => giveUp(), BODY_DRAIN.ms).unref();
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > bound) giveUp();
+    };
+    const done = () => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      resolve();
+    };
+    const giveUp = () => {
+      if (bound > BODY_DRAIN.bytes) return req.socket.destroy();
+      // The answer goes out now; whatever still arrives is dropped until the linger's bounds.
+      bound = BODY_DRAIN.bytes + BODY_DRAIN.lingerBytes;
+      clearTimeout(timer);
+      timer = setTimeout(() => req.socket.destroy(), BODY_DRAIN.lingerMs).unref();
+      resolve();
     };
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('end', done);
+    req.once('close', done);
+    req.resume();
+    if (declared > BODY_DRAIN.bytes) giveUp();
   });
 }
 
