@@ -26,7 +26,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const herald = createHerald({ ...config.herald, logger });
   const address = await herald.listen(config.port, config.host);
   const paths = config.herald.paths ?? ['/bayeux', '/cometd'];
-  const engine = typeof config.herald.engine === 'string' ? config.herald.engine.replace(/\/\/[^@/]*@/, '//***@') : 'memory';
+  // The logger redacts a password in the URL.
+  const engine = typeof config.herald.engine === 'string' ? config.herald.engine : 'memory';
   logger.info('listening', { host: address.address, port: address.port, paths, engine });
 
   let stopping = false;

@@ -11,19 +11,6 @@ import { HeraldError } from '../core/errors.js';
 import type { TransportName } from './options.js';
 import { TRANSPORT_NAMES } from './options.js';
 
-/** A Redis URL with its password (only) masked. */
-export function maskUrlPassword(text: string): string {
-  if (text === 'memory') return text;
-  try {
-    const url = new URL(text);
-    if (url.password === '') return text;
-    url.password = '***';
-    return url.toString();
-  } catch {
-    return '***';
-  }
-}
-
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s';
   for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;

@@ -10,11 +10,11 @@ import { parseArgs } from 'node:util';
 import { validatePermissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
 import { readConfigDocument, suggest } from './config-file.js';
+import { redactUrl } from '../core/redact.js';
 import {
   formatDuration,
   formatSize,
   isRecord,
-  maskUrlPassword,
   parseDuration,
   parseEngine,
   parseInteger,
@@ -338,7 +338,7 @@ function showValue(name: Name, setting: Resolved): unknown {
     if (name === 'permissions' && isRecord(value) && Object.keys(value).length === 0) return null;
     return value === undefined ? null : show(rule, value);
   }
-  if ((SERVE_SETTINGS[name] as Setting).secret === true) return name === 'engine' ? maskUrlPassword(String(setting.value)) : '***';
+  if ((SERVE_SETTINGS[name] as Setting).secret === true) return name === 'engine' ? redactUrl(String(setting.value)) : '***';
   if (rule.path === true || name === 'config') return setting.given;
   return show(rule, setting.value);
 }

@@ -44,7 +44,7 @@ import { createOriginPolicy } from './cors.js';
 import { Dashboard } from './dashboard.js';
 import { InstrumentedEngine } from './instrumented-engine.js';
 import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import { redactingLogger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
@@ -100,7 +100,7 @@ export interface Herald {
  */
 export function createHerald(options: HeraldOptions = {}): Herald {
   const config: Settings = { ...HERALD_DEFAULTS, ...definedOnly(options) };
-  const logger = options.logger ?? silentLogger;
+  const logger = options.logger === undefined ? silentLogger : redactingLogger(options.logger);
   validate(config);
   const counters = new LimitCounters();
   const memory = new MemoryBudget(config.memoryBudgetBytes, counters);

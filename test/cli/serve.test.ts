@@ -93,6 +93,16 @@ describe('herald serve', () => {
     assert.equal((await withTimeout('exit', exited, 8000))[0], 0);
   });
 
+  test('a password in the engine URL never reaches the logs, whole or in part', async (t) => {
+    // Nothing listens on port 1: the engine's connection errors are logged too.
+    const spawned = herald(['serve', '--port', '0', '--engine', 'redis://:p@ss-w0rd@127.0.0.1:1/0']);
+    t.after(() => spawned.child.kill('SIGKILL'));
+    const line = await waitFor('the listening log line', () => spawned.logs.find((l) => l.message === 'listening'));
+    assert.equal(line.engine, 'redis://:***@127.0.0.1:1/0');
+    await waitFor('a Redis connection error logged', () => spawned.logs.some((l) => l.message === 'redis'));
+    for (const part of ['p@ss', 'ss-w0rd', 'w0rd']) assert.ok(!spawned.stderr().includes(part), `${part} in ${spawned.stderr()}`);
+  });
+
   test('refuses a bad value naming the flag and its variable, exit code 2', async () => {
     for (const [args, env, pattern] of [
       [['serve', '--timeout', 'soon'], {}, /--timeout \(HERALD_TIMEOUT\): expected a duration/],

@@ -1,10 +1,20 @@
-/** Structured logs: one JSON line per lifecycle event at debug, nothing of it above; never a clientId. */
+/**
+ * Structured logs: one JSON line per lifecycle event at debug, nothing of it above; never a
+ * clientId, a token, a key or a password; a client that goes away is no error.
+ */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { test } from 'node:test';
+import { MemoryEngine } from '../../src/core/memory-engine.js';
+import type { PublishRequest } from '../../src/core/engine.js';
+import { redactHeaders, redactUrl } from '../../src/core/redact.js';
+import { createHerald } from '../../src/server/create-herald.js';
 import { createLogger } from '../../src/server/logger.js';
 import type { LogLevel } from '../../src/server/logger.js';
 import { startHerald } from '../helpers/herald.js';
-import { openStream } from '../helpers/http.js';
+import { httpRequest, openStream } from '../helpers/http.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -51,4 +61,65 @@ test('at debug: connections, sessions, WebSockets and streams opening and closin
 test('at info: none of it', async (t) => {
   const { lines } = await run(t, 'info');
   assert.deepEqual(lines, []);
+});
+
+test('one redaction for URLs and headers: passwords, tokens and keys never pass, the rest does', () => {
+  assert.equal(redactUrl('redis://:p@ss@cache:6379/2'), 'redis://:***@cache:6379/2', 'a password holding @');
+  assert.equal(redactUrl('rediss://herald:hunter2@cache'), 'rediss://herald:***@cache');
+  assert.equal(redactUrl('https://TOKEN@api.example/x'), 'https://***@api.example/x');
+  assert.equal(redactUrl('redis://cache:6379'), 'redis://cache:6379');
+  assert.equal(redactUrl('/sub/a?since=5&token=eyJ.a.b&x=1'), '/sub/a?since=5&token=***&x=1');
+  assert.equal(redactUrl('/dashboard?key=admin-key-0123456789'), '/dashboard?key=***');
+  assert.equal(redactUrl('/cb?ACCESS_TOKEN=abc#frag'), '/cb?ACCESS_TOKEN=***#frag');
+  assert.equal(redactUrl('/sub/token=x/a?monkey=1'), '/sub/token=x/a?monkey=1', 'only parameters of those names');
+  assert.equal(redactUrl('failed: connect to redis://u:pw@h:1 refused'), 'failed: connect to redis://u:***@h:1 refused');
+  assert.deepEqual(redactHeaders({ authorization: 'Bearer abc', Cookie: 'herald_token=abc; a=b', host: 'h', referer: 'https://h/sub/a?token=abc' }), {
+    authorization: '***',
+    Cookie: '***',
+    host: 'h',
+    referer: 'https://h/sub/a?token=***',
+  });
+});
+
+test('a failing request is logged with its URL redacted; a client that aborts its body is only a debug line', async (t) => {
+  const lines: any[] = [];
+  const logger = createLogger('debug', (line) => lines.push(JSON.parse(line)));
+  class FailingEngine extends MemoryEngine {
+    override async publish(request: PublishRequest): Promise<never> {
+      throw new Error(`cannot publish on ${request.channel}`);
+    }
+  }
+  // Served on a server of the test's own, to know when a request has reached Herald.
+  const server = createServer();
+  const herald = createHerald({ logger, engine: new FailingEngine() });
+  herald.attach(server);
+  let requests = 0;
+  server.prependListener('request', () => requests++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    await herald.close();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const secret = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl';
+  const failed = await httpRequest(port, { method: 'POST', path: `/pub/a?access_token=${secret}&key=${secret}`, body: 'hello' });
+  assert.equal(failed.status, 500);
+  const logged = await waitFor('the failure logged', () => lines.find((l) => l.message === 'request failed'));
+  assert.equal(logged.url, '/pub/a?access_token=***&key=***');
+
+  // A client that sends part of a body and goes away, as anyone can at will.
+  const errorsBefore = lines.filter((l) => l.level === 'error' || l.level === 'warn').length;
+  for (const path of [`/pub/b?access_token=${secret}`, `/bayeux?token=${secret}`]) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nCookie: herald_token=${secret}\r\nContent-Length: 1000\r\n\r\n[{"chan`);
+    const before = requests;
+    await waitFor('the request to reach Herald', () => requests > before);
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.destroy();
+  }
+  await waitFor('both connections closed', () => lines.filter((l) => l.message === 'connection closed').length >= 3);
+  assert.deepEqual(lines.filter((l) => l.level === 'error' || l.level === 'warn').slice(errorsBefore), [], 'no error or warning for a client that went away');
+  assert.ok(!JSON.stringify(lines).includes(secret), 'no token in any line');
+  assert.ok(!JSON.stringify(lines).includes('c2VjcmV0'), 'nor any part of one');
 });

@@ -23,6 +23,7 @@ import { expandChannel } from '../../core/channel.js';
 import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { randomId } from '../../core/ids.js';
+import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
 import { Echoes } from './echoes.js';
 import { RedisPresence } from './redis-presence.js';
@@ -496,8 +497,4 @@ export class RedisEngine implements Engine {
 function redisTarget(pattern: string, prefix: string): { name: string; glob: boolean } {
   if (!pattern.endsWith('*')) return { name: prefix + pattern, glob: false };
   return { name: prefix + pattern.slice(0, pattern.lastIndexOf('/') + 1) + '*', glob: true };
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }
