@@ -4,15 +4,14 @@
  * (held connects are answered with reconnect advice) and exits 0.
  */
 import { createHerald } from '../server/create-herald.js';
-import { resolveServeConfig, SERVE_SETTINGS } from '../server/config.js';
+import { resolveServeConfig, serveOptionsHelp } from '../server/config.js';
+import { CONNECTION_CAP } from '../server/settings.js';
 import { createLogger } from '../server/logger.js';
 
 export const SERVE_USAGE = `Usage: herald serve [options]
 
 Options (each also read from the environment variable shown, or from the config file):
-${Object.entries(SERVE_SETTINGS)
-  .map(([name, s]) => `  --${name.padEnd(16)} ${s.env.padEnd(24)} ${s.help}`)
-  .join('\n')}
+${serveOptionsHelp()}
 
 Precedence: flag > environment variable > config file (--config) > default. The config file is JSON
 or YAML (by extension: .json, .yaml, .yml) keyed by the flag names (max-rate or maxRate); values
@@ -29,6 +28,10 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // The logger redacts a password in the URL.
   const engine = typeof config.herald.engine === 'string' ? config.herald.engine : 'memory';
   logger.info('listening', { host: address.address, port: address.port, paths, engine });
+  const cap = CONNECTION_CAP;
+  if (config.herald.maxConnections !== undefined) logger.info('connection limit', { maxConnections: config.herald.maxConnections, from: 'max-connections' });
+  else if (cap.openFiles === undefined) logger.info('connection limit', { maxConnections: cap.connections, from: 'fixed default: the open-files limit could not be read' });
+  else logger.info('connection limit', { maxConnections: cap.connections, from: 'open-files limit', openFiles: cap.openFiles, reserved: cap.reserved });
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -7,6 +7,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
+import { HISTORY_DEFAULTS } from './history-defaults.js';
 import { MessageIdGenerator, randomId } from './ids.js';
 import { MESSAGE_OVERHEAD_BYTES } from './memory-budget.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -33,7 +34,7 @@ export interface MemoryEngineOptions {
   clock?: Clock;
 }
 
-export const MEMORY_ENGINE_DEFAULTS = { historySize: 0, historyTtlMs: 0, historyMaxChannels: 100_000, maxTombstones: 100_000 } as const;
+export const MEMORY_ENGINE_DEFAULTS = { ...HISTORY_DEFAULTS, historyMaxChannels: 100_000, maxTombstones: 100_000 } as const;
 
 interface ChannelHistory {
   messages: Message[];

@@ -9,7 +9,7 @@ import type { Engine } from '../core/engine.js';
 import type { AddressRates, LimitCounters } from '../core/limits.js';
 import { describeRefusal } from '../core/publisher.js';
 import type { Publisher } from '../core/publisher.js';
-import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
+import { clientAddress, HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import { channelFromPath } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
 
@@ -45,7 +45,7 @@ export class RestPublish {
     }
     if (req.method !== 'POST') return sendError(res, 405, `method ${req.method} not allowed: POST publishes, DELETE drops history`, { ...headers, Allow: 'POST, DELETE, OPTIONS' });
     const rates = this.options.addressRates;
-    if (verdict.principal !== undefined && rates !== undefined && !rates.allow(req.socket.remoteAddress)) {
+    if (verdict.principal !== undefined && rates !== undefined && !rates.allow(clientAddress(req))) {
       return sendError(res, 429, `too many messages per second from this address (at most ${rates.rate}, bursts of ${rates.rate * 2})`, { ...headers, 'Retry-After': '1' });
     }
     let data: unknown;

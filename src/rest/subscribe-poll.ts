@@ -27,7 +27,7 @@ import type { SessionStore } from '../core/session-store.js';
 import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { sendJsonp } from '../transports/callback-polling.js';
 import type { CallbackName } from '../transports/callback-polling.js';
-import { FLOWING_HEADERS, sendError, sendJson } from '../transports/http.js';
+import { clientAddress, FLOWING_HEADERS, sendError, sendJson } from '../transports/http.js';
 import { PatternPolls } from './pattern-polls.js';
 import type { PatternPoll } from './pattern-polls.js';
 import { REST_JSON } from './rest-channel.js';
@@ -93,7 +93,7 @@ export class SubscribePoll {
    */
   async #pollChannel(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
-    const session = held ? this.sessions.create(req.socket.remoteAddress) : undefined;
+    const session = held ? this.sessions.create(clientAddress(req)) : undefined;
     if (session !== undefined) {
       session.principal = poll.principal;
       await this.hub.subscribe(session, name, poll.guard);
@@ -133,7 +133,7 @@ export class SubscribePoll {
   /** A pattern: what its kept subscription has for the client, else (held) the next message. */
   async #pollPattern(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
-    const { poll: kept, gap } = await this.#patterns.resume(from, name, req.socket.remoteAddress, poll.principal, poll.guard);
+    const { poll: kept, gap } = await this.#patterns.resume(from, name, clientAddress(req), poll.principal, poll.guard);
     const take = (): Answer => {
       const answer = this.#patterns.take(kept);
       return gap ? { items: [gapSignal(name, from!), ...answer.items], cursor: answer.cursor } : answer;

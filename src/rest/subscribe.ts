@@ -28,7 +28,7 @@ import type { SessionStore } from '../core/session-store.js';
 import type { SubscriptionGuard } from '../core/subscription-guard.js';
 import { jsonpCallback } from '../transports/callback-polling.js';
 import type { CallbackName } from '../transports/callback-polling.js';
-import { HttpError, refuseUpgrade, sendError, sendRefusal } from '../transports/http.js';
+import { clientAddress, HttpError, refuseUpgrade, sendError, sendRefusal } from '../transports/http.js';
 import type { LifecycleListener } from '../transports/http.js';
 import { IFRAME_CALLBACK, iframeFormat } from '../transports/iframe.js';
 import { MessageSocket, messageFrames } from '../transports/message-socket.js';
@@ -102,10 +102,10 @@ export class RestSubscribe {
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);
-    if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
+    if (this.sessions.atAddressLimit(clientAddress(req))) return sendError(res, 429, TOO_MANY_SESSIONS, { ...headers, 'Retry-After': '10' });
     if (mode === undefined) return this.poll.serve(req, res, { channel, since, callback, principal: verdict.principal, guard: verdict.guard }, query, headers);
 
-    const session = this.sessions.create(req.socket.remoteAddress);
+    const session = this.sessions.create(clientAddress(req));
     // The stream ends when the token it was opened with expires; the client comes back with a new one.
     session.principal = verdict.principal;
     const { replay, gap } = await this.#resume(session, channel, verdict.guard, since);
@@ -131,10 +131,10 @@ export class RestSubscribe {
     const channel = named.channel;
     const verdict = await this.gate(req, query, 'subscribe', channel.name);
     if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.error);
-    if (this.sessions.atAddressLimit(req.socket.remoteAddress)) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
+    if (this.sessions.atAddressLimit(clientAddress(req))) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
     if (socket.destroyed) return;
     webSocket.accept(req, socket, head, (peer) => {
-      const session = this.sessions.create(req.socket.remoteAddress);
+      const session = this.sessions.create(clientAddress(req));
       session.principal = verdict.principal;
       peer.ws.once('close', () => this.sessions.close(session, 'client'));
       this.#resume(session, channel, verdict.guard, since).then(

@@ -11,7 +11,7 @@ import type { AccessPolicy } from '../core/access.js';
 import { decideSubscription } from '../core/subscription-guard.js';
 import type { RestGate } from '../rest/rest-gate.js';
 import type { IncomingMessage } from 'node:http';
-import { bearerToken, readCookie, readToken } from '../transports/http.js';
+import { bearerToken, clientAddress, readCookie, readToken } from '../transports/http.js';
 
 export function createRestGate(key: string | undefined, access: AccessPolicy): RestGate {
   const expected = key === undefined ? undefined : digest(key);
@@ -82,7 +82,7 @@ function sameKey(offered: string, expected: Buffer): boolean {
  * reach loopback under its own name by DNS rebinding, and its Host header then names that page.
  */
 function isLocalRequest(req: IncomingMessage): boolean {
-  return isLoopback(req.socket.remoteAddress) && isLoopbackHost(req.headers.host);
+  return isLoopback(clientAddress(req)) && isLoopbackHost(req.headers.host);
 }
 
 function isLoopbackHost(host: string | undefined): boolean {

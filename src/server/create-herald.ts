@@ -36,10 +36,11 @@ import { RestSign } from '../rest/sign.js';
 import { SubscribePoll } from '../rest/subscribe-poll.js';
 import { RestSubscribe } from '../rest/subscribe.js';
 import { EventSourceTransport } from '../transports/eventsource.js';
-import { refuseUpgrade, sendError } from '../transports/http.js';
+import { refuseUpgrade, sendError, setClientAddress } from '../transports/http.js';
 import { LongPollingTransport } from '../transports/long-polling.js';
 import { WebSocketTransport } from '../transports/websocket.js';
 import { createAdminGate, createRestGate } from './auth.js';
+import { clientAddressResolver } from './client-address.js';
 import { createOriginPolicy } from './cors.js';
 import { Dashboard } from './dashboard.js';
 import { InstrumentedEngine } from './instrumented-engine.js';
@@ -233,8 +234,16 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     engineHealth: () => engine.health(),
     staticFiles,
   });
-  const handle = (req: IncomingMessage, res: ServerResponse) => router.handleRequest(req, res);
-  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => router.handleUpgrade(req, socket, head);
+  // Who each request is from, resolved once at the door: behind a trusted proxy, the client.
+  const addressOf = clientAddressResolver({ trustedProxies: config.trustedProxies });
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    setClientAddress(req, addressOf(req.socket.remoteAddress, req.headers));
+    return router.handleRequest(req, res);
+  };
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    setClientAddress(req, addressOf(req.socket.remoteAddress, req.headers));
+    return router.handleUpgrade(req, socket, head);
+  };
 
   // Sessions go by their public id in logs: a clientId is a credential.
   sessions.onCreated((session) => logger.debug('session opened', { session: session.publicId, address: session.address }));
@@ -282,11 +291,12 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return;
     }
     connections.add(socket);
-    const address = socket.remoteAddress;
-    logger.debug('connection opened', { address });
+    // The peer: before any request is read, a proxy's forwarding headers are not known yet.
+    const peer = socket.remoteAddress;
+    logger.debug('connection opened', { peer });
     socket.once('close', () => {
       connections.delete(socket);
-      logger.debug('connection closed', { address });
+      logger.debug('connection closed', { peer });
     });
   }
 

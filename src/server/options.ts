@@ -1,19 +1,15 @@
 /**
  * @module
- * What createHerald accepts: every option with its meaning, the defaults, and the checks that
- * turn a bad value into an error naming the option.
+ * What createHerald accepts: every option with its meaning. Their defaults, ranges and checks
+ * are in settings.ts, with `herald serve`'s flags for them.
  */
-import { getHeapStatistics } from 'node:v8';
 import type { JSONWebKeySet } from 'jose';
-import { BAYEUX_DEFAULTS } from '../bayeux/bayeux-server.js';
-import { validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
 import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
-import { HeraldError } from '../core/errors.js';
 import type { SlowConsumerPolicy } from '../core/session.js';
-import { LOCALHOST_ORIGINS } from './cors.js';
 import type { Logger } from './logger.js';
+import type { TransportName } from './settings.js';
 
 export interface HeraldOptions {
   /**
@@ -45,10 +41,19 @@ export interface HeraldOptions {
   maxMessageRate?: number;
   /** Subscriptions one session may hold. */
   maxSubscriptions?: number;
-  /** Sessions (Bayeux clients, REST subscriptions) one IP address may hold at once; 0 = unlimited. */
+  /** Sessions (Bayeux clients, REST subscriptions) one client address may hold at once; 0 = unlimited. */
   maxSessionsPerAddress?: number;
-  /** Open connections (TCP) across the servers Herald serves on; 0 = unlimited. Above it, 503. */
+  /**
+   * Open connections (TCP) across the servers Herald serves on; 0 = unlimited. Above it, 503.
+   * Default: the process's open-files limit less some for everything else (connection-cap.ts).
+   */
   maxConnections?: number;
+  /**
+   * Proxies (addresses or CIDR ranges, IPv4 or IPv6) whose `X-Forwarded-For` (else `Forwarded`)
+   * is believed: a request from one of them is counted, logged and recorded as coming from the
+   * right-most address in it that is not a trusted proxy. Default: none (the peer is the client).
+   */
+  trustedProxies?: readonly string[];
   /** Origins allowed to call Herald from a browser (`*`, `localhost`, or exact origins); its own origin always is. */
   allowedOrigins?: readonly string[];
   /** Long-polls one browser may hold at once; < 0 = unlimited. */
@@ -112,111 +117,9 @@ export interface HeraldOptions {
   clock?: Clock;
 }
 
-export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
-export type TransportName = (typeof TRANSPORT_NAMES)[number];
-
-type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
-export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
-
-/**
- * 30% of the heap V8 may grow to. The heap limit includes the young generation, the collector
- * needs room to work, and connections and requests in flight need theirs: measured under a flood
- * of 130 KB publishes, a `--max-old-space-size=128` process died at 50% and held at 30% (issue 15.6).
- */
-export const MEMORY_BUDGET_SHARE = 0.3;
-
-export function defaultMemoryBudget(): number {
-  const MiB = 1024 * 1024;
-  // Whole mebibytes, so that `herald config --print` shows it as a size one would write.
-  return Math.max(1, Math.floor((getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE) / MiB)) * MiB;
-}
-
-export const HERALD_DEFAULTS: Readonly<Settings> = {
-  paths: ['/bayeux', '/cometd'],
-  timeoutMs: BAYEUX_DEFAULTS.timeoutMs,
-  intervalMs: BAYEUX_DEFAULTS.intervalMs,
-  maxIntervalMs: BAYEUX_DEFAULTS.maxIntervalMs,
-  maxQueue: 10_000,
-  slowConsumer: 'disconnect',
-  maxBodyBytes: 1024 * 1024,
-  maxMessageBytes: 128 * 1024,
-  maxMessageRate: 100,
-  maxSubscriptions: 1024,
-  maxSessionsPerAddress: 1000,
-  maxConnections: 10_000,
-  allowedOrigins: [LOCALHOST_ORIGINS],
-  maxSessionsPerBrowser: BAYEUX_DEFAULTS.maxSessionsPerBrowser,
-  multiSessionIntervalMs: BAYEUX_DEFAULTS.multiSessionIntervalMs,
-  allowPublishWithoutSession: BAYEUX_DEFAULTS.allowPublishWithoutSession,
-  cookieAttributes: 'Path=/; HttpOnly; SameSite=Lax',
-  transports: TRANSPORT_NAMES,
-  pingIntervalMs: 25_000,
-  maxBufferedBytes: 4 * 1024 * 1024,
-  heartbeatMs: 15_000,
-  historySize: 100,
-  historyTtlMs: 0,
-  memoryBudgetBytes: defaultMemoryBudget(),
-  clientScript: true,
-  demo: false,
-  drainWindowMs: 0,
-  shutdownGraceMs: 5_000,
-  permissions: {},
-};
+export { defaultMemoryBudget, HERALD_DEFAULTS, MEMORY_BUDGET_SHARE, TRANSPORT_NAMES, validate } from './settings.js';
+export type { Settings, TransportName } from './settings.js';
 
 export function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
-
-export function validate(config: Settings): void {
-  const durations = ['timeoutMs', 'intervalMs', 'maxIntervalMs', 'multiSessionIntervalMs', 'shutdownGraceMs', 'drainWindowMs', 'pingIntervalMs', 'heartbeatMs', 'historyTtlMs'] as const;
-  for (const key of durations) {
-    const value = config[key];
-    // A zero period would spin a timer.
-    const least = key === 'pingIntervalMs' || key === 'heartbeatMs' ? 1 : 0;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < least) {
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a non-negative number of milliseconds, got ${String(value)}`);
-    }
-  }
-  if (config.drainWindowMs > config.shutdownGraceMs) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `drainWindowMs (${config.drainWindowMs}) must not exceed shutdownGraceMs (${config.shutdownGraceMs})`);
-  }
-  if (!Number.isInteger(config.historySize) || config.historySize < 0) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `historySize must be a non-negative integer, got ${String(config.historySize)}`);
-  }
-  for (const key of ['publishKey', 'adminKey'] as const) {
-    const value = config[key];
-    if (value !== undefined && (typeof value !== 'string' || value.length < 16)) throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be at least 16 characters`);
-  }
-  try {
-    validatePermissions(config.permissions);
-  } catch (error) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
-  }
-  for (const key of ['maxQueue', 'maxBodyBytes', 'maxBufferedBytes', 'maxMessageBytes', 'maxSubscriptions', 'memoryBudgetBytes'] as const) {
-    const value = config[key];
-    if (!Number.isInteger(value) || value < 1) {
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a positive integer, got ${String(value)}`);
-    }
-  }
-  for (const key of ['maxMessageRate', 'maxSessionsPerAddress', 'maxConnections'] as const) {
-    const value = config[key];
-    if (!Number.isInteger(value) || value < 0) {
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${key} must be a whole number (0 = unlimited), got ${String(value)}`);
-    }
-  }
-  if (config.slowConsumer !== 'disconnect' && config.slowConsumer !== 'drop-oldest') {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `slowConsumer must be "disconnect" or "drop-oldest", got ${JSON.stringify(config.slowConsumer)}`);
-  }
-  if (config.transports.length === 0 || config.transports.some((name) => !TRANSPORT_NAMES.includes(name))) {
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `transports must be some of ${TRANSPORT_NAMES.join(', ')}, got ${config.transports.join(', ') || 'none'}`);
-  }
-  if (!config.transports.includes('long-polling') && !config.transports.includes('callback-polling')) {
-    // Every Bayeux client handshakes over one of these (the spec makes long-polling mandatory).
-    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'transports must include long-polling or callback-polling');
-  }
-  for (const path of config.paths) {
-    if (!/^\/[\w\-./]*$/.test(path) || path.endsWith('/')) {
-      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `path ${JSON.stringify(path)} must start with / and not end with /`);
-    }
-  }
 }

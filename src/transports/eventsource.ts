@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Message, WireFormat } from '../core/message.js';
 import type { RequestContext, SessionFinder } from '../core/protocol.js';
-import { readCookie, sendError } from './http.js';
+import { clientAddress, readCookie, sendError } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 import type { PushFormat } from './push-stream.js';
@@ -54,7 +54,7 @@ export class EventSourceTransport {
       connectionType: EventSourceTransport.connectionType,
       browserId: readCookie(req, BROWSER_COOKIE),
       canSetCookie: false,
-      remoteAddress: req.socket.remoteAddress,
+      remoteAddress: clientAddress(req),
       headers: req.headers,
     };
     const session = clientId === '' ? undefined : this.findSession(clientId, context);

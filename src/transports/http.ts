@@ -119,6 +119,25 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
+/** Where the server puts the address it resolved for a request (see clientAddress). */
+const CLIENT_ADDRESS = Symbol('herald.clientAddress');
+
+/**
+ * Records who sent the request: the server resolves it once, at the door, from the peer and the
+ * forwarding headers of trusted proxies.
+ */
+export function setClientAddress(req: IncomingMessage, address: string | undefined): void {
+  (req as IncomingMessage & { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = address;
+}
+
+/**
+ * The client's address, for per-address limits, logs and presence: as the server resolved it
+ * (behind a trusted proxy, the client's, not the proxy's), else the peer's.
+ */
+export function clientAddress(req: IncomingMessage): string | undefined {
+  return (req as IncomingMessage & { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] ?? req.socket.remoteAddress;
+}
+
 /** Told of each connection's life (opened, closed, and why), for debug logs. */
 export type LifecycleListener = (event: string, fields: Record<string, unknown>) => void;
 

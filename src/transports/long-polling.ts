@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
 import type { CallbackName } from './callback-polling.js';
-import { HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
+import { clientAddress, HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -75,7 +75,7 @@ export class LongPollingTransport {
       browserId: readCookie(req, BROWSER_COOKIE),
       simpleRequest: req.method !== 'POST' || !isJson(req.headers['content-type']),
       canSetCookie: true,
-      remoteAddress: req.socket.remoteAddress,
+      remoteAddress: clientAddress(req),
       headers: req.headers,
       token: token.ok ? token.token : undefined,
       tokenRefused: token.ok ? undefined : token.error,

@@ -10,7 +10,7 @@ import { CLOSE_REASONS } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
-import { FLOWING_HEADERS } from './http.js';
+import { clientAddress, FLOWING_HEADERS } from './http.js';
 import type { LifecycleListener } from './http.js';
 
 export interface PushFormat {
@@ -60,7 +60,7 @@ export class PushStreams {
     res.flushHeaders();
     const stream = new PushStream(res, format, this.maxBufferedBytes);
     this.#streams.add(stream);
-    const fields = { address: res.req.socket.remoteAddress, path: res.req.url?.split('?')[0], type: format.contentType.split(';')[0] };
+    const fields = { address: clientAddress(res.req), path: res.req.url?.split('?')[0], type: format.contentType.split(';')[0] };
     this.lifecycle('stream opened', fields);
     res.once('close', () => {
       this.#streams.delete(stream);

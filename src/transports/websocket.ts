@@ -15,7 +15,7 @@ import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
-import { readCookie, readToken } from './http.js';
+import { clientAddress, readCookie, readToken } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
@@ -100,7 +100,7 @@ export class WebSocketTransport {
         connectionType: WebSocketTransport.connectionType,
         browserId: readCookie(req, BROWSER_COOKIE),
         canSetCookie: false,
-        remoteAddress: req.socket.remoteAddress,
+        remoteAddress: clientAddress(req),
         headers: req.headers,
         token: token.ok ? token.token : undefined,
         tokenRefused: token.ok ? undefined : token.error,
@@ -113,7 +113,7 @@ export class WebSocketTransport {
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
     this.#server.handleUpgrade(req, socket, head, (ws) => {
       const peer = new WsPeer(ws, socket, this.options.maxBufferedBytes);
-      const fields = { address: req.socket.remoteAddress, path: req.url?.split('?')[0] };
+      const fields = { address: clientAddress(req), path: req.url?.split('?')[0] };
       this.options.lifecycle?.('websocket opened', fields);
       ws.once('close', (code, reason) => this.options.lifecycle?.('websocket closed', { ...fields, code, reason: reason.toString() }));
       const onTooLarge = this.options.onTooLarge;

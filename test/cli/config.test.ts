@@ -108,7 +108,7 @@ describe('herald config --print', () => {
       return path;
     };
     for (const [args, env, pattern] of [
-      [['--config', bad('rate.yaml', 'max-rate: fast\n')], {}, /^herald: .*rate\.yaml: max-rate: expected a number of messages per second \(0 = unlimited\), got "fast"\n$/],
+      [['--config', bad('rate.yaml', 'max-rate: fast\n')], {}, /^herald: .*rate\.yaml: max-rate: expected a number of messages per second from 0 to 1000000 \(0 = unlimited\), got "fast"\n$/],
       [['--config', bad('typo.yaml', 'max-rte: 5\n')], {}, /^herald: .*typo\.yaml: unknown setting "max-rte" \(did you mean max-rate\?\)\n$/],
       [['--config', bad('broken.yaml', `port: 1\njwt-secret: "${SECRETS.jwt}\n`)], {}, /^herald: .*broken\.yaml:\d+:\d+: not valid YAML: /],
       [['--config', bad('broken.json', `{"port": 1, "jwt-secret": ${SECRETS.jwt}}`)], {}, /^herald: .*broken\.json:1:\d+: not valid JSON: /],

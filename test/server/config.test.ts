@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { effectiveServeConfig, parseDuration, parseSize, resolveServeConfig, SERVE_SETTINGS } from '../../src/server/config.js';
 import { createHerald } from '../../src/server/create-herald.js';
+import { defaultText, envOf, SETTINGS } from '../../src/server/settings.js';
+import { MEMORY_ENGINE_DEFAULTS, MemoryEngine } from '../../src/core/memory-engine.js';
+import { REDIS_ENGINE_DEFAULTS } from '../../src/engines/redis/redis-engine.js';
+import { HERALD_DEFAULTS } from '../../src/server/create-herald.js';
+import { startHerald } from '../helpers/herald.js';
+import { httpRequest } from '../helpers/http.js';
 
 describe('serve configuration', () => {
   test('parses durations and sizes with units', () => {
@@ -59,7 +65,51 @@ describe('serve configuration', () => {
   test('createHerald rejects options it cannot use, naming them', () => {
     assert.throws(() => createHerald({ timeoutMs: -1 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /timeoutMs/ });
     assert.throws(() => createHerald({ maxQueue: 0 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /maxQueue/ });
-    assert.throws(() => createHerald({ paths: ['bayeux'] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /path "bayeux"/ });
+    assert.throws(() => createHerald({ paths: ['bayeux'] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^paths must be .*start with \/.*, got \["bayeux"\]$/ });
+  });
+});
+
+/** The README's table of serve settings, as the list of settings writes it. */
+function settingsTable(): string {
+  const rows = SETTINGS.filter((s) => s.flag !== undefined).map((s) => {
+    const flag = `\`--${s.flag}\`${s.short === undefined ? '' : `, \`-${s.short}\``}`;
+    return `| ${flag} | \`${envOf(s)}\` | ${defaultText(s)} | ${s.kind.range ?? '—'} | ${s.help} |`;
+  });
+  return ['| flag | environment | default | range | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+describe('one list of settings', () => {
+  test("the README's table of serve settings is the list's, row for row", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const table = /## `herald serve`\n\n(\|[^\n]*\n)+/.exec(readme)?.[0].split('\n').slice(2).join('\n').trim();
+    assert.equal(table, settingsTable());
+  });
+
+  test('every duration and size has a range, enforced from flags, files and createHerald alike, naming the setting', () => {
+    for (const setting of SETTINGS) {
+      if (/duration|size|number/.test(setting.kind.expected)) assert.ok(setting.kind.range !== undefined, `${setting.flag ?? setting.option} has a range`);
+    }
+    // 700h would overflow the timer: every held connect would return at once and clients spin.
+    assert.throws(() => resolveServeConfig(['--timeout', '700h'], {}), { code: 'HERALD_ERR_INVALID_OPTION', message: /^--timeout \(HERALD_TIMEOUT\): expected a duration .* from 10ms to 1h, got "700h"$/ });
+    assert.throws(() => resolveServeConfig([], { HERALD_MAX_BODY: '2gb' }), { message: /^--max-body \(HERALD_MAX_BODY\): expected a size .* to 256mb, got "2gb"$/ });
+    assert.throws(() => resolveServeConfig([], { HERALD_HISTORY_TTL: '30d' }), { message: /^--history-ttl \(HERALD_HISTORY_TTL\): expected a duration/ });
+    assert.throws(() => createHerald({ timeoutMs: 700 * 3_600_000 }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^timeoutMs must be a number of milliseconds from 10 to 3600000 \(10ms–1h\), got 2520000000$/ });
+    assert.throws(() => createHerald({ heartbeatMs: 0 }), { message: /^heartbeatMs must be a number of milliseconds from 10/ });
+    assert.throws(() => createHerald({ pingIntervalMs: 2 ** 31 }), { message: /^pingIntervalMs must be/ });
+    assert.throws(() => createHerald({ maxBufferedBytes: 1.5 }), { message: /^maxBufferedBytes must be a whole number of bytes/ });
+    assert.throws(() => createHerald({ maxSessionsPerBrowser: -2 }), { message: /^maxSessionsPerBrowser must be/ });
+    assert.throws(() => createHerald({ trustedProxies: ['10.0.0.0/33'] }), { message: /^trustedProxies must be/ });
+    assert.equal(resolveServeConfig(['--timeout', '1h', '--history-ttl', '7d'], {}).herald.historyTtlMs, 7 * 24 * 3_600_000);
+  });
+
+  test('createHerald and every engine keep the same history by default: resume works whatever engine is given', async (t) => {
+    assert.equal(REDIS_ENGINE_DEFAULTS.historySize, HERALD_DEFAULTS.historySize);
+    assert.equal(MEMORY_ENGINE_DEFAULTS.historySize, HERALD_DEFAULTS.historySize);
+    const { port, herald } = await startHerald(t, { engine: new MemoryEngine() });
+    await herald.publish('/resume', 1);
+    await herald.publish('/resume', 2);
+    const history = (await httpRequest(port, { path: '/history/resume' })).json();
+    assert.deepEqual(history.messages.map((m: any) => m.data), [1, 2], 'an engine built without options keeps history');
   });
 });
 
@@ -90,7 +140,7 @@ describe('serve configuration file', () => {
     const yaml = file('herald.yaml', 'max-rate: 50\n');
     const rate = (argv: string[], env: NodeJS.ProcessEnv) => {
       const config = resolveServeConfig(argv, env);
-      const effective = effectiveServeConfig(argv, env)['max-rate'];
+      const effective = effectiveServeConfig(argv, env)['max-rate']!;
       assert.equal(effective.value, config.herald.maxMessageRate ?? 100);
       return [config.herald.maxMessageRate, effective.source];
     };
@@ -99,7 +149,7 @@ describe('serve configuration file', () => {
     assert.deepEqual(rate(['--config', yaml], { HERALD_MAX_RATE: '' }), [50, 'file'], 'an empty variable is unset');
     assert.deepEqual(rate([], { HERALD_CONFIG: yaml }), [50, 'file'], 'the file named by HERALD_CONFIG');
     assert.deepEqual(rate(['--config', file('empty.yaml', '# nothing yet\n')], {}), [undefined, 'default']);
-    assert.equal(effectiveServeConfig([], {})['max-rate'].value, 100, 'the default shown is the one in force');
+    assert.equal(effectiveServeConfig([], {})['max-rate']!.value, 100, 'the default shown is the one in force');
     // The file a flag names wins over the one a variable names.
     const other = file('other.json', '{"max-rate": 60}');
     assert.equal(resolveServeConfig(['--config', other], { HERALD_CONFIG: yaml }).herald.maxMessageRate, 60);
@@ -166,12 +216,12 @@ describe('serve configuration file', () => {
 
   test('a bad value names the file and the key as written in it', () => {
     const yaml = file('herald.yaml', 'max-rate: fast\n');
-    rejects(['--config', yaml], {}, new RegExp(`^${yaml.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: max-rate: expected a number of messages per second \\(0 = unlimited\\), got "fast"$`));
-    rejects(['--config', file('herald.yaml', 'maxRate: -1\n')], {}, /herald\.yaml: maxRate: expected a number of messages per second \(0 = unlimited\), got -1$/);
+    rejects(['--config', yaml], {}, new RegExp(`^${yaml.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: max-rate: expected a number of messages per second from 0 to 1000000 \\(0 = unlimited\\), got "fast"$`));
+    rejects(['--config', file('herald.yaml', 'maxRate: -1\n')], {}, /herald\.yaml: maxRate: expected a number of messages per second from 0 to 1000000 \(0 = unlimited\), got -1$/);
     rejects(['--config', file('herald.yaml', 'timeout: soon\n')], {}, /herald\.yaml: timeout: expected a duration such as 30s/);
-    rejects(['--config', file('herald.yaml', 'port: 99999\n')], {}, /herald\.yaml: port: expected a port number 0-65535, got 99999$/);
-    rejects(['--config', file('herald.yaml', 'port:\n')], {}, /herald\.yaml: port: expected a port number 0-65535, got null$/);
-    rejects(['--config', file('herald.yaml', 'port: [1, 2]\n')], {}, /herald\.yaml: port: expected a port number 0-65535, got \[1,2\]$/);
+    rejects(['--config', file('herald.yaml', 'port: 99999\n')], {}, /herald\.yaml: port: expected a port number from 0 to 65535, got 99999$/);
+    rejects(['--config', file('herald.yaml', 'port:\n')], {}, /herald\.yaml: port: expected a port number from 0 to 65535, got null$/);
+    rejects(['--config', file('herald.yaml', 'port: [1, 2]\n')], {}, /herald\.yaml: port: expected a port number from 0 to 65535, got \[1,2\]$/);
     rejects(['--config', file('herald.json', '{"transports": ["websocket", "carrier-pigeon"]}')], {}, /herald\.json: transports: expected some of websocket, .*, got \["websocket","carrier-pigeon"\]$/);
     rejects(['--config', file('herald.json', '{"demo": "maybe"}')], {}, /herald\.json: demo: expected on or off, got "maybe"/);
     rejects(['--config', file('herald.json', '{"host": {"name": "x"}}')], {}, /herald\.json: host: expected a host name or address, got \{"name":"x"\}/);

@@ -22,6 +22,7 @@ import { Redis } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
 import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
+import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { randomId } from '../../core/ids.js';
 import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
@@ -51,8 +52,7 @@ export interface RedisEngineOptions {
 
 export const REDIS_ENGINE_DEFAULTS = {
   keyPrefix: 'herald:',
-  historySize: 100,
-  historyTtlMs: 0,
+  ...HISTORY_DEFAULTS,
   presenceTtlMs: 30_000,
   commandTimeoutMs: 2_000,
 } as const;

@@ -1,0 +1,207 @@
+/**
+ * @module
+ * Every setting of Herald, once: its createHerald option, its `herald serve` flag (also its
+ * config-file key) and environment variable, its default, its range and what it is for. From
+ * this list come createHerald's defaults (HERALD_DEFAULTS) and checks, serve's flags, variables
+ * and config file (config.ts), `herald serve --help`, `herald config --print`, and the README's
+ * table of settings (a test holds the README to it).
+ */
+import { getHeapStatistics } from 'node:v8';
+import { BAYEUX_DEFAULTS } from '../bayeux/bayeux-server.js';
+import { validatePermissions } from '../core/access.js';
+import { HeraldError } from '../core/errors.js';
+import { HISTORY_DEFAULTS } from '../core/history-defaults.js';
+import { redactUrl } from '../core/redact.js';
+import { parseAddressRange } from './client-address.js';
+import {
+  choice,
+  count,
+  duration,
+  file,
+  GB,
+  DAY,
+  HOUR,
+  isRecord,
+  KB,
+  list,
+  MB,
+  MINUTE,
+  onOff,
+  parseEngine,
+  parseJwks,
+  readPermissions,
+  secret,
+  size,
+  text,
+} from './config-values.js';
+import type { ValueKind } from './config-values.js';
+import { connectionCap } from './connection-cap.js';
+import { LOCALHOST_ORIGINS } from './cors.js';
+import { LOG_LEVELS } from './logger.js';
+import type { HeraldOptions } from './options.js';
+
+export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
+export type TransportName = (typeof TRANSPORT_NAMES)[number];
+
+export interface Setting {
+  /** The `herald serve` flag and config-file key; none for options only code can give. */
+  readonly flag?: string;
+  readonly short?: string;
+  /** Its environment variable (default: HERALD_ and the flag in capitals). */
+  readonly env?: string;
+  /** Its createHerald option; none for serve's own (port, host, log level, config file). */
+  readonly option?: keyof HeraldOptions;
+  readonly kind: ValueKind<any>;
+  /** createHerald's default (and serve's, unless `serveDefault`); none: unset. */
+  readonly default?: unknown;
+  /** `herald serve`'s default where it differs from createHerald's. */
+  readonly serveDefault?: unknown;
+  /** How the README and --help write the default, where the value does not say it. */
+  readonly defaultText?: string;
+  /** Never echoed in messages. */
+  readonly secret?: boolean;
+  /** What it is for (Markdown: the README's table shows it; --help without the backticks). */
+  readonly help: string;
+}
+
+/**
+ * 30% of the heap V8 may grow to. The heap limit includes the young generation, the collector
+ * needs room to work, and connections and requests in flight need theirs: measured under a flood
+ * of 130 KB publishes, a `--max-old-space-size=128` process died at 50% and held at 30% (issue 15.6).
+ */
+export const MEMORY_BUDGET_SHARE = 0.3;
+
+export function defaultMemoryBudget(): number {
+  // Whole mebibytes, so that `herald config --print` shows it as a size one would write.
+  return Math.max(1, Math.floor((getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE) / MB)) * MB;
+}
+
+const isPath = (path: string) => /^\/[\w\-./]*$/.test(path) && !path.endsWith('/');
+const cap = connectionCap();
+
+/** In the order of `herald serve --help` and the README. */
+export const SETTINGS: readonly Setting[] = [
+  { flag: 'config', kind: { ...text('a file path'), path: true }, help: 'JSON or YAML file of the settings below, keyed by flag name (see *Config file*); flags and variables win over it' },
+  { flag: 'port', short: 'p', kind: count('a port number', 0, 65535), default: 8080, help: 'TCP port (0 picks a free one)' },
+  { flag: 'host', kind: text('a host name or address'), default: '127.0.0.1', help: 'interface to bind' },
+  { flag: 'path', env: 'HERALD_PATHS', option: 'paths', kind: list('comma-separated paths that start with / and do not end with it', isPath), default: ['/bayeux', '/cometd'], help: 'Bayeux endpoint paths; each serves its sub-paths too' },
+  { flag: 'timeout', option: 'timeoutMs', kind: duration(10, HOUR), default: BAYEUX_DEFAULTS.timeoutMs, help: 'how long an idle `/meta/connect` (or REST long-poll) is held' },
+  { flag: 'interval', option: 'intervalMs', kind: duration(0, 10 * MINUTE), default: BAYEUX_DEFAULTS.intervalMs, help: 'delay advised between connects' },
+  { flag: 'max-interval', option: 'maxIntervalMs', kind: duration(10, 24 * HOUR), default: BAYEUX_DEFAULTS.maxIntervalMs, help: 'a session with no connect for this long is expired' },
+  { flag: 'allowed-origins', option: 'allowedOrigins', kind: list('comma-separated origins'), default: [LOCALHOST_ORIGINS], help: 'browser origins allowed: exact origins, `localhost` (any port), or `*`; the server\'s own origin always is' },
+  { flag: 'trusted-proxies', option: 'trustedProxies', kind: { ...list('comma-separated addresses or CIDR ranges (10.0.0.0/8, ::1)', (item) => parseAddressRange(item) !== undefined), accepts: (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string' && parseAddressRange(item) !== undefined) }, default: [], defaultText: '—', help: 'proxies (addresses or CIDR ranges, IPv4 or IPv6) whose `X-Forwarded-For` (else `Forwarded`) is believed: the client is the right-most address not in this list; used by every per-address limit, log line and presence record' },
+  { flag: 'max-body', option: 'maxBodyBytes', kind: size(KB, 256 * MB), default: MB, help: 'largest request body or WebSocket frame (413 / close 1009 above)' },
+  { flag: 'max-message', option: 'maxMessageBytes', kind: size(16, 256 * MB), default: 128 * KB, help: 'largest published message, as JSON (`413:…` / HTTP 413)' },
+  { flag: 'max-rate', option: 'maxMessageRate', kind: count('a number of messages per second', 0, 1_000_000, 'unlimited'), default: 100, help: 'messages per second one Bayeux client may send, bursts of twice that (`429:…`); publishes without a session (sessionless Bayeux, REST with a client token) count per client address at the same rate (REST 429)' },
+  { flag: 'max-subscriptions', option: 'maxSubscriptions', kind: count('a number of subscriptions', 1, 1_000_000), default: BAYEUX_DEFAULTS.maxSubscriptions, help: 'subscriptions per session (`403:…:too many subscriptions…`)' },
+  { flag: 'max-sessions-per-ip', option: 'maxSessionsPerAddress', kind: count('a number of sessions', 0, 10_000_000, 'unlimited'), default: 1000, help: 'sessions one client address may hold (handshake denied, REST 429); behind a proxy, set `--trusted-proxies`' },
+  { flag: 'max-connections', option: 'maxConnections', kind: count('a number of connections', 0, 10_000_000, 'unlimited'), default: cap.connections, defaultText: 'open-files limit less 5% (at least 64) for Redis and files', help: 'open TCP connections; new ones beyond get a 503' },
+  { flag: 'max-queue', option: 'maxQueue', kind: count('a number of messages', 1, 1_000_000), default: 10_000, help: 'messages queued per session before the slow-consumer policy acts; with CometD\'s ack extension, messages sent but not yet acknowledged count too' },
+  { flag: 'slow-consumer', option: 'slowConsumer', kind: choice(['disconnect', 'drop-oldest'] as const), default: 'disconnect', help: '`disconnect` (the client reconnects and resumes from history) or `drop-oldest` (with a gap signal; see below)' },
+  { flag: 'transports', option: 'transports', kind: list(`some of ${TRANSPORT_NAMES.join(', ')}`, (name) => (TRANSPORT_NAMES as readonly string[]).includes(name)), default: TRANSPORT_NAMES, help: 'connection types offered, in order of preference (long-polling or callback-polling is required)' },
+  { flag: 'publish-key', option: 'publishKey', kind: secret('a key', 16), secret: true, help: 'backends\' key for `POST /pub`, `DELETE /pub`, `POST /sign` (`Authorization: Bearer <key>`); without one only loopback clients may publish' },
+  { flag: 'admin-key', option: 'adminKey', kind: secret('a key', 16), secret: true, help: 'key for `/metrics` and `/dashboard`; without one only loopback clients may see them' },
+  { flag: 'drain-window', option: 'drainWindowMs', kind: duration(0, 10 * MINUTE), default: 0, serveDefault: 3_000, help: 'on SIGTERM, sessions are told to reconnect at moments spread over this window' },
+  { flag: 'shutdown-grace', option: 'shutdownGraceMs', kind: duration(0, HOUR), default: 5_000, serveDefault: 10_000, help: 'on SIGTERM, exit within this long, cutting what is still open (≥ the drain window)' },
+  { flag: 'jwt-secret', option: 'jwtSecret', kind: secret('a secret', 32), secret: true, help: 'HS256 secret of client tokens; setting any JWT key closes channels to tokens that do not grant them' },
+  { flag: 'jwt-public-key', option: 'jwtPublicKey', kind: file('a readable PEM public key file', (t) => (t.includes('-----BEGIN PUBLIC KEY-----') ? t : undefined), (value) => typeof value === 'string'), help: 'PEM file: RSA (RS256) or P-256 (ES256) public key of client tokens' },
+  { flag: 'jwks', option: 'jwks', kind: file('a readable JSON file of {"keys": [...]}', parseJwks, (value) => isRecord(value) && Array.isArray(value.keys)), help: 'JSON Web Key Set file (RS256/ES256 keys, chosen by `kid`)' },
+  { flag: 'jwt-issuer', option: 'jwtIssuer', kind: text('text'), help: 'client tokens must carry this `iss`' },
+  { flag: 'jwt-audience', option: 'jwtAudience', kind: text('text'), help: 'client tokens must carry this `aud`' },
+  {
+    flag: 'permissions',
+    option: 'permissions',
+    kind: {
+      expected: 'a JSON file of channel rules',
+      parse: (t, where) => readPermissions(t, where),
+      accepts: (value) => isRecord(value),
+      show: (value) => (isRecord(value) && Object.keys(value).length === 0 ? null : value),
+      path: true,
+      object: (value, key) => validatePermissions(value, key),
+    },
+    default: {},
+    help: 'JSON file of channel rules (see *Who may subscribe and publish*); in a config file, the rules themselves too',
+  },
+  {
+    flag: 'engine',
+    option: 'engine',
+    kind: { expected: 'memory or a redis://host:port URL', parse: parseEngine, accepts: (value) => isRecord(value) || (typeof value === 'string' && parseEngine(value) !== undefined), show: (value: unknown) => (typeof value === 'string' ? redactUrl(value) : 'an Engine') },
+    default: 'memory',
+    secret: true,
+    help: '`memory` (one process) or `redis://[user:pass@]host:port[/db]` to join a cluster (see below)',
+  },
+  { flag: 'history-size', option: 'historySize', kind: count('a number of messages', 0, 1_000_000), default: HISTORY_DEFAULTS.historySize, help: 'messages kept per channel for resume and `/history` (engines built from a name or URL)' },
+  { flag: 'history-ttl', option: 'historyTtlMs', kind: duration(0, 7 * DAY), default: HISTORY_DEFAULTS.historyTtlMs, help: 'drop history older than this (0: no age limit)' },
+  {
+    flag: 'memory-budget',
+    option: 'memoryBudgetBytes',
+    kind: size(MB, 1024 * GB),
+    default: defaultMemoryBudget(),
+    defaultText: '30% of the heap limit',
+    help: 'bytes history (memory engine) and session queues may hold together; beyond it the oldest history goes (with gap signals) or the heaviest queues get the slow-consumer policy (see below)',
+  },
+  { flag: 'demo', option: 'demo', kind: onOff, default: false, serveDefault: true, help: 'serve the demo chat at `/` and the ticker at `/ticker` (`on`/`off`)' },
+  { flag: 'log-level', kind: choice(LOG_LEVELS), default: 'info', help: `${LOG_LEVELS.join(', ')} (JSON lines on stderr)` },
+  // Options of createHerald only.
+  { option: 'maxSessionsPerBrowser', kind: count('a number of long-polls (-1 = unlimited)', -1, 1000), default: BAYEUX_DEFAULTS.maxSessionsPerBrowser, help: 'long-polls one browser may hold at once; -1 = unlimited' },
+  { option: 'multiSessionIntervalMs', kind: duration(0, 10 * MINUTE), default: BAYEUX_DEFAULTS.multiSessionIntervalMs, help: 'poll interval advised to a browser\'s extra sessions' },
+  { option: 'allowPublishWithoutSession', kind: { ...onOff, expected: 'true or false' }, default: BAYEUX_DEFAULTS.allowPublishWithoutSession, help: 'accept Bayeux publishes that carry no clientId' },
+  { option: 'cookieAttributes', kind: text('text'), default: 'Path=/; HttpOnly; SameSite=Lax', help: 'attributes of the `BAYEUX_BROWSER` cookie' },
+  { option: 'pingIntervalMs', kind: duration(10, 10 * MINUTE), default: 25_000, help: 'WebSocket ping period' },
+  { option: 'heartbeatMs', kind: duration(10, 10 * MINUTE), default: 15_000, help: 'period of event-stream keep-alive comments' },
+  { option: 'maxBufferedBytes', kind: size(KB, GB), default: 4 * MB, help: 'unsent bytes of a WebSocket or stream before it is closed as a slow consumer' },
+  { option: 'clientScript', kind: { ...onOff, expected: 'true or false' }, default: true, help: 'serve the browser client at `/herald.js`' },
+];
+
+/** A setting's environment variable. */
+export function envOf(setting: Setting): string | undefined {
+  return setting.env ?? (setting.flag === undefined ? undefined : `HERALD_${setting.flag.toUpperCase().replace(/-/g, '_')}`);
+}
+
+/** `herald serve`'s default of a setting as the README and --help write it. */
+export function defaultText(setting: Setting): string {
+  if (setting.defaultText !== undefined) return setting.defaultText;
+  const value = setting.serveDefault ?? setting.default;
+  if (value === undefined) return '—';
+  if (typeof value === 'boolean') return value ? 'on' : 'off';
+  const shown = setting.kind.show(value);
+  if (shown === null) return '—';
+  return Array.isArray(shown) ? shown.join(',') : String(shown);
+}
+
+/** createHerald's defaults, from the list. */
+export const HERALD_DEFAULTS = Object.freeze(
+  Object.fromEntries(SETTINGS.filter((s) => s.option !== undefined && s.option !== 'engine' && s.default !== undefined).map((s) => [s.option, s.default])),
+) as unknown as Readonly<Settings>;
+
+/** How `connectionCap` came to the default of maxConnections, for the start line. */
+export const CONNECTION_CAP = cap;
+
+type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
+/** createHerald's options with its defaults filled in. */
+export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
+
+/** Refuses, naming it, any option out of its range or of the wrong kind, and options that contradict each other. */
+export function validate(config: Settings): void {
+  for (const setting of SETTINGS) {
+    if (setting.option === undefined || setting.option === 'engine') continue;
+    const value = (config as Record<string, unknown>)[setting.option];
+    if (value === undefined && setting.default === undefined) continue;
+    if (!setting.kind.accepts(value)) {
+      const got = setting.secret === true ? `a ${typeof value}` : Array.isArray(value) ? JSON.stringify(value) : String(value);
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${setting.option} must be ${setting.kind.expectedOption ?? setting.kind.expected}, got ${got}`);
+    }
+  }
+  if (config.drainWindowMs > config.shutdownGraceMs) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `drainWindowMs (${config.drainWindowMs}) must not exceed shutdownGraceMs (${config.shutdownGraceMs})`);
+  }
+  try {
+    validatePermissions(config.permissions);
+  } catch (error) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
+  }
+  if (!config.transports.includes('long-polling') && !config.transports.includes('callback-polling')) {
+    // Every Bayeux client handshakes over one of these (the spec makes long-polling mandatory).
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'transports must include long-polling or callback-polling');
+  }
+}
