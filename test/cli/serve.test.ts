@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import { connectionCap } from '../../src/server/connection-cap.js';
 import { httpRequest, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
@@ -93,13 +94,20 @@ describe('herald serve', () => {
     assert.equal((await withTimeout('exit', exited, 8000))[0], 0);
   });
 
-  test('a password in the engine URL never reaches the logs, whole or in part', async (t) => {
+  test('the start lines: a password in the engine URL never reaches the logs, and the connection limit says where it came from', async (t) => {
     // Nothing listens on port 1: the engine's connection errors are logged too.
     const spawned = herald(['serve', '--port', '0', '--engine', 'redis://:p@ss-w0rd@127.0.0.1:1/0']);
     t.after(() => spawned.child.kill('SIGKILL'));
     const line = await waitFor('the listening log line', () => spawned.logs.find((l) => l.message === 'listening'));
     assert.equal(line.engine, 'redis://:***@127.0.0.1:1/0');
     await waitFor('a Redis connection error logged', () => spawned.logs.some((l) => l.message === 'redis'));
+    // The connection limit in force, and where it came from, is said at start.
+    const cap = connectionCap();
+    await waitFor('the connection limit logged', () => spawned.logs.find((l) => l.message === 'connection limit'));
+    assert.deepEqual(
+      spawned.logs.find((l) => l.message === 'connection limit'),
+      { ...spawned.logs.find((l) => l.message === 'connection limit'), maxConnections: cap.connections, from: 'open-files limit', openFiles: cap.openFiles, reserved: cap.reserved },
+    );
     for (const part of ['p@ss', 'ss-w0rd', 'w0rd']) assert.ok(!spawned.stderr().includes(part), `${part} in ${spawned.stderr()}`);
   });
 

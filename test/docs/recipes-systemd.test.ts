@@ -56,7 +56,7 @@ for (const file of ['herald.service', 'herald@.service'] as const) {
     assert.equal(config.host, '127.0.0.1', 'behind the proxy only');
     assert.equal(config.port, file === 'herald.service' ? 8080 : 8081);
     assert.equal(config.herald.demo, false);
-    assert.equal(config.herald.maxSessionsPerAddress, 0, 'the per-address limit is the proxy’s: every client comes from its address');
+    assert.deepEqual(config.herald.trustedProxies, ['127.0.0.1', '::1'], 'the client address is read from nginx’s X-Forwarded-For');
 
     assert.equal(service('KillSignal'), 'SIGTERM');
     const stopMs = timeSpanMs(service('TimeoutStopSec') ?? '90s');
