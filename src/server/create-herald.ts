@@ -234,14 +234,15 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     engineHealth: () => engine.health(),
     staticFiles,
   });
-  // Who each request is from, resolved once at the door: behind a trusted proxy, the client.
+  // Who each request is from (behind a trusted proxy, the client), found when a handler asks.
   const addressOf = clientAddressResolver({ trustedProxies: config.trustedProxies });
+  const resolveAddress = (req: IncomingMessage) => addressOf(req.socket.remoteAddress, req.headers);
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    setClientAddress(req, addressOf(req.socket.remoteAddress, req.headers));
+    setClientAddress(req, resolveAddress);
     return router.handleRequest(req, res);
   };
   const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    setClientAddress(req, addressOf(req.socket.remoteAddress, req.headers));
+    setClientAddress(req, resolveAddress);
     return router.handleUpgrade(req, socket, head);
   };
 

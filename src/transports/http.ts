@@ -119,23 +119,31 @@ export function readCookie(req: IncomingMessage, name: string): string | undefin
   return undefined;
 }
 
-/** Where the server puts the address it resolved for a request (see clientAddress). */
+/** Where the server puts how to find a request's client address, then the address (see clientAddress). */
 const CLIENT_ADDRESS = Symbol('herald.clientAddress');
 
+type AddressEntry = string | undefined | ((req: IncomingMessage) => string | undefined);
+type WithAddress = IncomingMessage & { [CLIENT_ADDRESS]?: AddressEntry };
+
 /**
- * Records who sent the request: the server resolves it once, at the door, from the peer and the
- * forwarding headers of trusted proxies.
+ * Tells how to find who sent the request (behind a trusted proxy, from its forwarding headers):
+ * the server sets it at the door, and it runs on first use, inside the handlers, only for the
+ * requests that need it.
  */
-export function setClientAddress(req: IncomingMessage, address: string | undefined): void {
-  (req as IncomingMessage & { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] = address;
+export function setClientAddress(req: IncomingMessage, resolve: (req: IncomingMessage) => string | undefined): void {
+  (req as WithAddress)[CLIENT_ADDRESS] = resolve;
 }
 
 /**
- * The client's address, for per-address limits, logs and presence: as the server resolved it
+ * The client's address, for per-address limits, logs and presence: as the server resolves it
  * (behind a trusted proxy, the client's, not the proxy's), else the peer's.
  */
 export function clientAddress(req: IncomingMessage): string | undefined {
-  return (req as IncomingMessage & { [CLIENT_ADDRESS]?: string })[CLIENT_ADDRESS] ?? req.socket.remoteAddress;
+  const entry = (req as WithAddress)[CLIENT_ADDRESS];
+  if (typeof entry !== 'function') return entry ?? req.socket.remoteAddress;
+  const address = entry(req);
+  (req as WithAddress)[CLIENT_ADDRESS] = address;
+  return address;
 }
 
 /** Told of each connection's life (opened, closed, and why), for debug logs. */
