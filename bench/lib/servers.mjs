@@ -24,12 +24,16 @@ function track(child) {
   return child;
 }
 
+/** nginx prefixes still in use: removed when the benchmark exits, also on an abort. */
+const prefixes = new Set();
+
 export function killAll(signal = 'SIGKILL') {
   for (const child of children) {
     try {
       process.kill(child.pid, signal);
     } catch {}
   }
+  for (const dir of prefixes) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Runs `argv` with the open-files soft limit raised to the hard limit (where the shell may), in place of the shell. */
@@ -192,6 +196,7 @@ export function ensureNchan() {
 export async function startNchan() {
   ensureNchan();
   const dir = mkdtempSync(join(tmpdir(), 'bench-nchan-'));
+  prefixes.add(dir);
   chmodSync(dir, 0o755); // the worker runs as nobody when the master is root
   const port = await freePort();
   const conf = readFileSync(join(SERVERS, 'nchan.conf'), 'utf8').replaceAll('__PREFIX__', dir).replaceAll('__PORT__', String(port));
@@ -208,5 +213,8 @@ export async function startNchan() {
     }
   };
   await waitForPort(port, child, errorLog);
-  return new Server(child, port, () => rmSync(dir, { recursive: true, force: true }));
+  return new Server(child, port, () => {
+    rmSync(dir, { recursive: true, force: true });
+    prefixes.delete(dir);
+  });
 }
