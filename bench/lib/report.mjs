@@ -34,6 +34,7 @@ export const COLUMNS = {
     ['mustReceive', 'subscribed before mid-storm publish', grouped],
     ['lostMidStorm', 'of which lost it', grouped],
     ['receivedMidStorm', 'got mid-storm publish', grouped],
+    ['publishAckMs', 'its ack, ms', grouped],
     ['lostAfter', 'lost after storm', grouped],
     ['retries', 'start retries', grouped],
     ['listenOverflows', 'listen queue overflows (machine)', grouped],
