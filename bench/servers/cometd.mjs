@@ -1,6 +1,9 @@
 // cometd-nodejs-server 1.2.1 (long-polling only). Prints "ready <port>".
 import { createServer } from 'node:http';
 import cometd from 'cometd-nodejs-server';
+import { installGcHook } from './gc-hook.mjs';
+
+installGcHook();
 
 const cometdServer = cometd.createCometDServer({ timeout: 30_000, maxInterval: 30_000 });
 const server = createServer(cometdServer.handle);

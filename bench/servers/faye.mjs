@@ -1,6 +1,9 @@
 // Faye 1.4.3's Node server with its memory engine. Prints "ready <port>".
 import { createServer } from 'node:http';
 import faye from 'faye';
+import { installGcHook } from './gc-hook.mjs';
+
+installGcHook();
 
 const bayeux = new faye.NodeAdapter({ mount: '/bayeux', timeout: 30 });
 const server = createServer();
