@@ -63,48 +63,56 @@ async function change(
     return fail(BayeuxErrors.badRequest(`at most ${MAX_SUBSCRIPTIONS_PER_MESSAGE} subscriptions per message`));
   }
   const recorded: string[] = [];
-  let guards = new Map<string, SubscriptionGuard | undefined>();
+  let allowed: Allowed | undefined;
   for (const pattern of patterns) {
     const parsed = parseChannel(pattern);
     if (parsed === undefined) return fail(BayeuxErrors.invalidSubscription(pattern));
     if (parsed.kind === 'meta') return fail(BayeuxErrors.forbiddenChannel(pattern));
     if (parsed.kind === 'broadcast') recorded.push(pattern);
   }
-  if (channel === '/meta/subscribe') {
+  const subscribing = channel === '/meta/subscribe';
+  if (subscribing) {
+    const decided = await decide(message, session, recorded, deps);
+    if ('denied' in decided) return fail(decided.denied);
+    allowed = decided;
+  } else {
+    deps.tokenSubscriptions.release(session, recorded);
+  }
+  const resuming = resume !== undefined && asksToResume(message);
+  // Where a later session may resume from, even if no message arrives on this one before it ends.
+  // Taken before the subscription is live: a message published in between is then after it
+  // (resumable), never at or before it while still on its way to this session.
+  const wantsLast = subscribing && !resuming && session.messageIds && isChannelName(subscription) && recorded.length === 1;
+  const last = wantsLast ? await deps.engine.position(subscription) : undefined;
+  if (allowed !== undefined) {
+    // Checked in the same turn as every pattern is recorded (hub.subscribe records synchronously,
+    // then waits for the engine): a check before an await would let concurrent subscribes of one
+    // session (other requests, other sockets) each pass it while the engine or a token check is
+    // slow, and together exceed it.
     const max = deps.options.maxSubscriptions;
     if (session.subscriptions.size + recorded.filter((p) => !session.subscriptions.has(p)).length > max) {
       deps.sessions.counters.hit('subscriptions');
       return fail(BayeuxErrors.tooManySubscriptions(max));
     }
-    const decided = await decide(message, session, recorded, deps);
-    if ('denied' in decided) return fail(decided.denied);
-    guards = decided.guards;
-    deps.tokenSubscriptions.record(session, recorded, decided.leased, decided.expiresAt);
-  } else {
-    deps.tokenSubscriptions.release(session, recorded);
+    deps.tokenSubscriptions.record(session, recorded, allowed.leased, allowed.expiresAt);
   }
-  if (resume !== undefined && asksToResume(message)) {
-    session.holdBack();
-    try {
-      for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
-      return (await resume(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
-    } finally {
-      session.release();
-    }
+  if (resuming) session.holdBack();
+  try {
+    await Promise.all(recorded.map((pattern) => apply(session, pattern, allowed?.guards.get(pattern))));
+    if (resuming) return (await resume!(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+  } finally {
+    if (resuming) session.release();
   }
-  // Where a later session may resume from, even if no message arrives on this one before it ends.
-  // Taken before the subscription is live: a message published in between is then after it
-  // (resumable), never at or before it while still on its way to this session.
-  const wantsLast = channel === '/meta/subscribe' && session.messageIds && isChannelName(subscription) && recorded.length === 1;
-  const last = wantsLast ? await deps.engine.position(subscription) : undefined;
-  for (const pattern of recorded) await apply(session, pattern, guards.get(pattern));
   if (last !== undefined) return [{ ...reply, successful: true, ext: { herald: { last } } }];
   return [{ ...reply, successful: true }];
 }
 
-type Decision =
-  | { denied: string }
-  | { guards: Map<string, SubscriptionGuard | undefined>; leased: string[]; expiresAt: number | undefined };
+interface Allowed {
+  readonly guards: Map<string, SubscriptionGuard | undefined>;
+  readonly leased: string[];
+  readonly expiresAt: number | undefined;
+}
+type Decision = { denied: string } | Allowed;
 
 /**
  * Whether the session may subscribe to `patterns`, and the guard each needs (undefined: none) when

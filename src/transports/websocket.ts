@@ -205,12 +205,20 @@ interface Formats {
   readonly withIds: { readonly message: WireFormat; readonly frame: WireFormat<Buffer> };
 }
 
+/**
+ * Frames one Bayeux socket may hold unhandled before it stops reading the client: each is at most
+ * maxPayloadBytes, so this bounds what one socket holds in memory as one body does on HTTP.
+ */
+export const MAX_WAITING_FRAMES = 8;
+
 /** Bayeux over one WebSocket. */
 class BayeuxSocket implements Stream {
   #session: Session | undefined;
   readonly #cancels = new Set<() => void>();
   /** Frames are handled one after another, so a client's messages keep their order. */
   #chain: Promise<void> = Promise.resolve();
+  /** Frames received and not yet handled (the one being handled included). */
+  #waiting = 0;
 
   readonly #context: RequestContext;
 
@@ -259,7 +267,16 @@ class BayeuxSocket implements Stream {
       this.peer.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
       return;
     }
-    this.#chain = this.#chain.then(() => this.#handle(messages)).catch(() => this.peer.close(CLOSE.policyViolation, 'internal error'));
+    // Frames are read faster than a slow handler (an asynchronous service, a remote engine) takes
+    // them: past a few waiting, the socket is no longer read, so TCP holds the client back instead
+    // of this chain holding everything it sends.
+    if (++this.#waiting === MAX_WAITING_FRAMES) this.peer.ws.pause();
+    this.#chain = this.#chain
+      .then(() => this.#handle(messages))
+      .catch(() => this.peer.close(CLOSE.policyViolation, 'internal error'))
+      .finally(() => {
+        if (this.#waiting-- === MAX_WAITING_FRAMES) this.peer.ws.resume();
+      });
   }
 
   async #handle(messages: unknown[]): Promise<void> {
