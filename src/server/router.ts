@@ -62,9 +62,19 @@ export interface RouterParts {
   readonly staticFiles: StaticFiles;
 }
 
+/**
+ * Requests one connection may have unanswered at once (HTTP/1.1 pipelining; browsers never do it).
+ * Node reads and starts every pipelined request as it arrives, so without a bound one connection
+ * could keep any number waiting on a slow service or engine; past it, each is refused at once and
+ * the connection closes after the answers owed before it.
+ */
+export const MAX_PIPELINED_REQUESTS = 16;
+
 export class Router {
   /** Long-poll responses not yet finished: draining waits for them. */
   readonly inFlight = new Set<ServerResponse>();
+  /** Herald's unanswered requests on each connection. */
+  readonly #pipelined = new WeakMap<object, number>();
 
   constructor(private readonly parts: RouterParts) {}
 
@@ -103,6 +113,10 @@ export class Router {
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
+    if (!this.#admitPipelined(req, res)) {
+      sendError(res, 429, `more than ${MAX_PIPELINED_REQUESTS} requests in flight on one connection: wait for the answers, or open another`, { ...corsHeaders(req), Connection: 'close' });
+      return true;
+    }
     const refusal = this.#refusal(req, rest && pathname.startsWith(SUBSCRIBE_PREFIX));
     if (refusal !== undefined) {
       sendError(res, refusal.status, refusal.message, refusal.status === 503 ? { ...corsHeaders(req), Connection: 'close' } : {});
@@ -158,6 +172,16 @@ export class Router {
       res.writeHead(200, { 'Content-Type': this.parts.metrics.contentType, 'Cache-Control': NO_CACHE, 'Content-Length': Buffer.byteLength(text) });
       res.end(text);
     }));
+  }
+
+  /** Counts the request against its connection's pipelining bound until its response closes; false past the bound. */
+  #admitPipelined(req: IncomingMessage, res: ServerResponse): boolean {
+    const socket = req.socket;
+    const unanswered = this.#pipelined.get(socket) ?? 0;
+    if (unanswered >= MAX_PIPELINED_REQUESTS) return false;
+    this.#pipelined.set(socket, unanswered + 1);
+    res.once('close', () => this.#pipelined.set(socket, (this.#pipelined.get(socket) ?? 1) - 1));
+    return true;
   }
 
   /**

@@ -1,11 +1,12 @@
 /**
  * What the red-team pass on the Bayeux door (issue 15 part B) found, each kept caught: a client
- * that out-sends its own handling must be held back by TCP, not buffered by the server; and a
- * per-session limit must hold against the same session's concurrent requests, however slow the
- * engine is between the check and the change.
+ * that out-sends its own handling must be held back (TCP on a WebSocket, a refusal for HTTP
+ * pipelining), not buffered by the server; and a per-session limit must hold against the same
+ * session's concurrent requests, however slow the engine is between the check and the change.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -96,5 +97,50 @@ describe('the Bayeux door under a hostile client', () => {
     assert.equal(results.filter((r) => r.successful).length, 1, JSON.stringify(results.map((r) => r.error ?? 'ok')));
     for (const refused of results.filter((r) => !r.successful)) assert.equal(refused.error, '403:300:too many subscriptions for one session');
     assert.equal(herald.stats().patterns, 200);
+  });
+
+  test('HTTP pipelining: past 16 unanswered requests on one connection, the next is refused (429) and the connection closes after its answers', async (t) => {
+    const server = createServer();
+    const herald = createHerald({ transports: ['long-polling'], maxMessageRate: 0 });
+    herald.attach(server);
+    let requests = 0;
+    server.prependListener('request', () => requests++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    onCleanup(t, async () => {
+      await herald.close();
+      server.close();
+    });
+    const slow = deferred();
+    let calls = 0;
+    herald.service('/service/slow', async (req) => {
+      calls++;
+      await slow.promise;
+      return req.data;
+    });
+    const port = (server.address() as AddressInfo).port;
+    const client = new RawBayeux(port);
+    await client.handshake();
+    requests = 0;
+
+    const PIPELINED = 40;
+    const socket = connect(port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    let received = '';
+    let closed = false;
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('close', () => (closed = true));
+    socket.on('error', () => {});
+    for (let i = 0; i < PIPELINED; i++) {
+      const body = JSON.stringify([{ channel: '/service/slow', clientId: client.clientId, data: i }]);
+      socket.write(`POST /bayeux HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nCookie: ${client.cookie}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    }
+    await waitFor('the server to have read every request', () => requests === PIPELINED);
+    slow.resolve();
+    const statuses = () => [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    // Before, all 40 waited on the service together and were answered 200 on a connection kept open.
+    await waitFor('every answer, or the connection closed', () => closed || statuses().length === PIPELINED);
+    assert.deepEqual(statuses(), [...Array<number>(16).fill(200), 429]);
+    assert.equal(calls, 16);
+    assert.match(received, /more than 16 requests in flight on one connection/);
   });
 });
