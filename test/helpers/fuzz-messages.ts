@@ -30,6 +30,10 @@ const channelName = fc.oneof(
   fc.array(fc.string({ unit: 'binary', maxLength: 8 }), { minLength: 1, maxLength: 4 }).map((parts) => '/' + parts.join('/')),
 );
 const channelField = fc.oneof({ arbitrary: channelName, weight: 8 }, weird);
+/** Up to past the per-message bound (256), so that sessions meet --max-subscriptions too. */
+const manyPatterns = fc.tuple(fc.integer({ min: 1, max: 300 }), fc.constantFrom('/fuzz/many/', '/fuzz/private/many/', '/fuzz/*/')).map(([n, prefix]) =>
+  Array.from({ length: n }, (_, i) => `${prefix}${i}`),
+);
 export const messageId = fc.oneof(fc.stringMatching(/^[0-9a-z]{1,20}$/), fc.constantFrom('0', '0000000000000', 'zzzzzzzzzzzzzzzzzzzzzz', 'ZZZ', '-1', ''));
 const idField = fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.double(), weird);
 const clientIdField = fc.oneof({ arbitrary: fc.constant(REAL), weight: 5 }, fc.string({ maxLength: 30 }), weird);
@@ -75,7 +79,7 @@ const bayeuxMessage: fc.Arbitrary<unknown> = fc.oneof(
     { requiredKeys: ['channel'] },
   ),
   fc.record(
-    { channel: fc.constantFrom('/meta/subscribe', '/meta/unsubscribe'), clientId: clientIdField, subscription: fc.oneof(channelField, fc.array(channelField, { maxLength: 5 })), id: idField, ext: extField },
+    { channel: fc.constantFrom('/meta/subscribe', '/meta/unsubscribe'), clientId: clientIdField, subscription: fc.oneof(channelField, fc.array(channelField, { maxLength: 5 }), manyPatterns), id: idField, ext: extField },
     { requiredKeys: ['channel'] },
   ),
   fc.record({ channel: channelField, clientId: clientIdField, data: weird, id: idField, ext: extField }, { requiredKeys: ['channel'] }),

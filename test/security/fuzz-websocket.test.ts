@@ -1,7 +1,8 @@
 /**
  * Fuzzing a running Herald with WebSocket frames (fast-check): on /bayeux, /cometd and
  * /sub/{channel} (and paths that upgrade to nothing), Bayeux batches, text, binary, text that is
- * not UTF-8, fragments and pings through the `ws` client, on a live session or none; and frames
+ * not UTF-8, fragments, pings and bursts of frames faster than they are handled through the `ws`
+ * client, on a live session or none; and frames
  * written as raw bytes, wrong bits and all (reserved bits, unknown opcodes, unmasked, bad close
  * codes). Bounded by runs and by time. Whatever arrives, Herald must answer the upgrade below 500,
  * never close a socket as an internal error, log no error, raise no unhandled rejection or
@@ -18,7 +19,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { fatal, isBad, withReal, withWs } from '../helpers/fuzz-clients.js';
 import { someMessage, weird } from '../helpers/fuzz-messages.js';
-import { assertReleased, BUDGET_MS, count, finishCase, fuzz, HANG_MS, RUNS, SEED, startCase, startFuzzServer, stopFuzzServer, target, warmUpBaseline } from '../helpers/fuzz.js';
+import { assertReleased, BUDGET_MS, count, finishCase, fuzz, HANG_MS, REAL, RUNS, SEED, startCase, startFuzzServer, stopFuzzServer, target, warmUpBaseline } from '../helpers/fuzz.js';
 import type { MemorySample } from '../helpers/fuzz.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -35,7 +36,9 @@ type WsAction =
   | { kind: 'binary'; bytes: Uint8Array }
   | { kind: 'badutf8'; bytes: Uint8Array }
   | { kind: 'fragments'; parts: string[] }
-  | { kind: 'ping'; bytes: Uint8Array };
+  | { kind: 'ping'; bytes: Uint8Array }
+  /** The same batch many times without waiting: more frames than a socket may hold unhandled, so reading pauses and resumes. */
+  | { kind: 'burst'; value: unknown; times: number };
 interface WsCase {
   path: string;
   real: boolean;
@@ -50,6 +53,11 @@ const wsAction: fc.Arbitrary<WsAction> = fc.oneof(
   fc.record({ kind: fc.constant('badutf8' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 20 }).map((b) => Uint8Array.from([0xc3, 0x28, ...b])) }),
   fc.record({ kind: fc.constant('fragments' as const), parts: fc.array(fc.string({ maxLength: 20 }), { minLength: 1, maxLength: 4 }) }),
   fc.record({ kind: fc.constant('ping' as const), bytes: fc.uint8Array({ maxLength: 125 }) }),
+  fc.record({
+    kind: fc.constant('burst' as const),
+    value: fc.oneof(fc.constant([{ channel: '/service/slow', clientId: REAL, data: 1 }]), fc.array(someMessage, { maxLength: 3 })),
+    times: fc.integer({ min: 9, max: 40 }),
+  }),
 );
 const rawFrame: fc.Arbitrary<Frame> = fc.record({
   fin: fc.boolean(),
@@ -177,6 +185,7 @@ async function runWsCase(c: WsCase): Promise<void> {
           else if (a.kind === 'binary') ws.send(a.bytes, { binary: true });
           else if (a.kind === 'badutf8') ws.send(a.bytes, { binary: false });
           else if (a.kind === 'ping') ws.ping(a.bytes);
+          else if (a.kind === 'burst') for (let i = 0; i < a.times; i++) ws.send(JSON.stringify(withReal(a.value, clientId)) ?? 'null');
           else a.parts.forEach((part, i) => ws.send(part, { binary: false, fin: i === a.parts.length - 1 }));
         }
       },
