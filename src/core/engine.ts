@@ -28,7 +28,8 @@ export interface HistoryPage {
   readonly messages: readonly Message[];
   /**
    * True when messages after `since` were already evicted, so the reader missed some: the
-   * explicit gap signal. Never a silent skip.
+   * explicit gap signal. Never a silent skip. Also true when `since` sorts after every id the
+   * engine could have given by now (core/ids.ts isFutureId): nothing it holds can be vouched for.
    */
   readonly gap: boolean;
 }

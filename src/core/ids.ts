@@ -43,4 +43,20 @@ export class MessageIdGenerator {
     }
     return this.#lastMs.toString(36).padStart(TIME_WIDTH, '0') + this.#seq.toString(36).padStart(SEQ_WIDTH, '0');
   }
+
+  /** Whether `id` sorts after every id this generator could have given by now (see isFutureId). */
+  isFuture(id: string): boolean {
+    return isFutureId(id, Math.max(this.#lastMs, this.now()));
+  }
+}
+
+/**
+ * Whether `id` sorts after every id issued up to millisecond `nowMs`: not a message id (nor a
+ * position) the engine gave. A client that resumes from one — forged, taken from another
+ * cluster's or channel's cursor, or from a clock that ran ahead — would otherwise wait, until that
+ * time comes, for messages that all sort before it: engines report such a resume as a gap, and
+ * the reader continues from the channel's position.
+ */
+export function isFutureId(id: string, nowMs: number): boolean {
+  return id > nowMs.toString(36).padStart(TIME_WIDTH, '0') + 'z'.repeat(SEQ_WIDTH);
 }

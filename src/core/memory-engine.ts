@@ -127,7 +127,8 @@ export class MemoryEngine implements Engine {
     if (since !== undefined) {
       while (start < messages.length && messages[start]!.id <= since) start++;
     }
-    return { messages: messages.slice(start, start + limit), gap: since !== undefined && since < this.#forgottenThrough(channel) };
+    const gap = since !== undefined && (since < this.#forgottenThrough(channel) || this.#ids.isFuture(since));
+    return { messages: messages.slice(start, start + limit), gap };
   }
 
   async position(channel: string): Promise<string> {

@@ -101,11 +101,14 @@ export class SubscribePoll {
     const items: string[] = [];
     let cursor: string;
     let fresh = false;
+    /** What the client has, of what may also be queued: after a gap its cursor says nothing (it may be a forged, future one). */
+    let sentThrough = from;
     if (from !== undefined) {
       const page = await this.engine.history(name, { since: from });
       if (page.gap) items.push(gapSignal(name, from));
       for (const message of page.messages) items.push(REST_JSON.encode(message));
       fresh = page.messages.length > 0;
+      if (page.gap) sentThrough = page.messages[page.messages.length - 1]?.id;
       // After a gap the client's id says nothing any more: continue from here.
       cursor = page.messages[page.messages.length - 1]?.id ?? (page.gap ? await this.engine.position(name) : from);
     } else {
@@ -121,7 +124,7 @@ export class SubscribePoll {
         // Messages the engine lost while this poll was held (Engine.onGap): said first, as a resume says it.
         for (const lost of session.takeGaps()) items.push(JSON.stringify({ gap: true, channel: lost }));
         // What the client already has (it said so with its cursor) is not sent again.
-        const deliveries = session.drain().filter((delivery) => from === undefined || delivery.message.id > from);
+        const deliveries = session.drain().filter((delivery) => sentThrough === undefined || delivery.message.id > sentThrough);
         for (const delivery of deliveries) items.push(delivery.encode(REST_JSON));
         return { items, cursor: deliveries[deliveries.length - 1]?.message.id ?? cursor };
       },

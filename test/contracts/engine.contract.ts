@@ -98,6 +98,22 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.equal((await engine.history('/never', { since: '0000000000000' })).gap, true, 'from before the engine began, nothing kept proves nothing');
     });
 
+    test('a resume from an id no engine gave yet (forged, another cluster\'s, a clock ahead) is a gap, not a wait for the future', async (t) => {
+      const engine = await engines.make(5);
+      t.after(() => engine.close());
+      const quiet = await engine.publish({ channel: '/quiet', data: 0 });
+      const busy = await engine.publish({ channel: '/busy', data: 0 });
+      for (const channel of ['/quiet', '/empty']) {
+        for (const since of ['zzzzzzzzzzzzz', 'zzzzzzzzzzzzzzzzzz', '1zzzzzzzzzzzz', 'deadbeefcafe0123z1']) {
+          assert.equal((await engine.history(channel, { since })).gap, true, `${channel} since ${since}`);
+        }
+      }
+      // An id another channel gave (the newest in the engine) is no gap: later ids sort after it.
+      assert.equal((await engine.history('/quiet', { since: busy.id })).gap, false);
+      assert.equal((await engine.history('/quiet', { since: quiet.id })).gap, false);
+      assert.equal((await engine.history('/empty', { since: await engine.position('/empty') })).gap, false);
+    });
+
     test('deleting a channel\'s history empties it and signals a gap to readers from before', async (t) => {
       const engine = await engines.make(10);
       t.after(() => engine.close());

@@ -113,6 +113,27 @@ describe('the long-poll cursor on one channel', () => {
     const after = await pollOnce(port, '/sub/gone', cursorOf(res), true);
     assert.deepEqual(after.items, [], 'the cursor after a gap is honoured: no second gap');
   });
+
+  test('a cursor the channel never gave (a pattern\'s, a future id) answers a gap, then what is published; never a wait for the future', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 10_000 });
+    await publish(port, '/fc', 'before');
+    const patternCursor = cursorOf(await httpRequest(port, { path: '/sub/other/*?wait=0' }));
+    for (const forged of [patternCursor, 'zzzzzzzzzzzzz', 'f'.repeat(40) + 'z1']) {
+      const held = httpRequest(port, { path: `/sub/fc?since=${forged}` });
+      await waitFor('the poll to be held', () => herald.stats().heldConnects === 1);
+      const m = await publish(port, '/fc', forged);
+      const res = await held;
+      // Before the fix: `[]` at the timeout, and the same cursor again: nothing ever came.
+      assert.deepEqual(res.json(), [{ gap: true, channel: '/fc', since: forged }, { id: m.id, channel: '/fc', data: forged }], forged);
+      assert.equal(cursorOf(res), m.id);
+    }
+    const conditional = await httpRequest(port, { path: '/sub/fc?wait=0', headers: { 'If-None-Match': '"zzzzzzzzzzzzz"' } });
+    assert.equal(conditional.status, 200, 'a future entity tag is no 304');
+    assert.equal(conditional.json()[0].gap, true);
+    assert.ok(cursorOf(conditional) < 'zzzzzzzzzzzzz');
+    const history = await httpRequest(port, { path: '/history/fc?since=zzzzzzzzzzzzz' });
+    assert.equal(history.json().gap, true);
+  });
 });
 
 describe('the long-poll cursor on a pattern', () => {

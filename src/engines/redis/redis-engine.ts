@@ -23,7 +23,7 @@ import { expandChannel } from '../../core/channel.js';
 import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
-import { randomId } from '../../core/ids.js';
+import { isFutureId, randomId } from '../../core/ids.js';
 import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
 import { Echoes } from './echoes.js';
@@ -269,23 +269,27 @@ export class RedisEngine implements Engine {
   async history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
     const { since, limit } = query;
     const start = since === undefined ? '-' : rangeStartAfter(since);
-    if (start === undefined) return { messages: [], gap: false };
+    // Nothing sorts after it: a cursor no engine gave (core/ids.ts isFutureId).
+    if (start === undefined) return { messages: [], gap: true };
     const count = limit === undefined || !Number.isFinite(limit) ? 0 : Math.max(0, Math.floor(limit));
     if (limit !== undefined && count === 0) return { messages: [], gap: false };
     const result = (await this.#run('history', () => this.#call('heraldHistory', this.#streamKey(channel), start, count, this.#options.historyTtlMs))) as
-      | [string, RawEntry[]]
+      | [string, RawEntry[], string, string]
       | [string];
     if (result.length === 1) {
       // No stream: never published since the data set began (the floor), or quiet long enough for
       // its key to expire — a reader from before that may have missed what it held.
       const expiry = this.#streamExpiryMs();
-      const gap = since !== undefined && (since < this.#floor! || (expiry > 0 && since < idBefore(Number(result[0]) - expiry)));
+      const now = Number(result[0]);
+      const gap = since !== undefined && (since < this.#floor! || (expiry > 0 && since < idBefore(now - expiry)) || isFutureId(since, now));
       return { messages: [], gap };
     }
-    const [maxDeleted, entries] = result;
+    const [maxDeleted, entries, lastGenerated, now] = result;
     const messages = entries.map((entry) => this.#fromEntry(channel, entry));
     if (messages.length > 0) this.#saw(messages[messages.length - 1]!.id);
-    const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor!);
+    // A cursor after every id Redis could have given (its clock, or the stream's last id if that is ahead).
+    const future = since !== undefined && since > heraldIdOf(lastGenerated) && isFutureId(since, Number(now));
+    const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor! || future);
     return { messages, gap };
   }
 

@@ -89,7 +89,8 @@ return id
 
 /**
  * KEYS[1] stream · ARGV: XRANGE start ('-' = oldest), COUNT (0 = all), history TTL ms (0 = none).
- * Returns { Redis's clock in ms } when the stream does not exist, else { max-deleted-entry-id, entries }.
+ * Returns { Redis's clock in ms } when the stream does not exist, else { max-deleted-entry-id,
+ * entries, last-generated-id, Redis's clock in ms }.
  */
 export const HISTORY_SCRIPT = `${TRIM}
 if redis.call('EXISTS', KEYS[1]) == 0 then return { string.format('%d', nowMs()) } end
@@ -106,7 +107,7 @@ if ARGV[2] == '0' then
 else
   entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
 end
-return { maxDeleted, entries }
+return { maxDeleted, entries, field(info, 'last-generated-id'), string.format('%d', nowMs()) }
 `;
 
 /** KEYS[1] stream. Empties it but keeps its last id, so readers from before get a gap. */
