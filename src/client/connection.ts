@@ -6,7 +6,7 @@
  * what comes next.
  */
 import type { Advice, ConnectionType, Message } from './protocol.js';
-import { isDelivery } from './protocol.js';
+import { isDelivery, mergeAdvice } from './protocol.js';
 import type { Transport, TransportSink } from './transports/transport.js';
 import { TransportError } from './transports/transport.js';
 
@@ -106,7 +106,7 @@ export class Connection implements TransportSink {
       if (this.#transport.started !== undefined) await within(this.#transport.started(reply.clientId), this.options.maxNetworkDelayMs, `${this.type} did not open`);
       // The first connect is answered at once: it proves the whole path works before we rely on it.
       const connected = await this.request(this.#connectMessage(0), 0);
-      if (connected.successful !== true) throw new HandshakeError(connected, connected.advice?.reconnect ?? 'handshake');
+      if (connected.successful !== true) throw new HandshakeError(connected, mergeAdvice({ reconnect: 'handshake' }, connected.advice).reconnect!);
       this.#scheduleConnect(connected);
       return reply;
     } catch (error) {
@@ -148,7 +148,7 @@ export class Connection implements TransportSink {
     for (const message of messages) {
       if (this.#ended) return;
       const pending = typeof message.id === 'string' ? this.#pending.get(message.id) : undefined;
-      if (message.advice !== undefined) this.advice = { ...this.advice, ...message.advice };
+      if (message.advice !== undefined) this.advice = mergeAdvice(this.advice, message.advice);
       if (pending !== undefined && message.successful !== undefined) {
         this.#pending.delete(message.id!);
         clearTimeout(pending.timer);

@@ -97,6 +97,9 @@ interface Listener {
 
 export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000 } as const;
 
+/** Channels whose newest message id the client keeps to drop duplicates (see #markSeen). */
+export const MAX_SEEN_CHANNELS = 10_000;
+
 export class Herald {
   /** The Bayeux endpoint, as an absolute http(s) URL. */
   readonly url: string;
@@ -271,11 +274,18 @@ export class Herald {
     };
   }
 
-  /** Records `id` as seen on `channel`; false when it was seen already. */
+  /**
+   * Records `id` as seen on `channel`; false when it was seen already. Kept for the channels heard
+   * from most recently, at most MAX_SEEN_CHANNELS: a pattern may bring messages from channels
+   * without number, and a duplicate (a resume or transport switch replaying what came just before)
+   * only ever follows close behind the original.
+   */
   #markSeen(channel: string, id: string): boolean {
     const last = this.#seen.get(channel);
     if (last !== undefined && id <= last) return false;
+    this.#seen.delete(channel);
     this.#seen.set(channel, id);
+    if (this.#seen.size > MAX_SEEN_CHANNELS) this.#seen.delete(this.#seen.keys().next().value!);
     return true;
   }
 

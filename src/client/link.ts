@@ -194,10 +194,13 @@ export class Link implements Upstream {
     };
   }
 
-  /** Hands a delivery on, recording its id so a later session resumes after it. */
+  /**
+   * Hands a delivery on, recording its id so a later session resumes after it: only for channels
+   * subscribed to by name, the only ones that resume (a pattern's channels are without number).
+   */
   #deliver(message: Message): void {
     const id = messageIdOf(message);
-    if (id !== undefined) this.#lastIds.set(message.channel, maxId(this.#lastIds.get(message.channel), id)!);
+    if (id !== undefined && this.#wanted.has(message.channel)) this.#lastIds.set(message.channel, maxId(this.#lastIds.get(message.channel), id)!);
     this.downstream.deliver(message.channel, message.data, id);
   }
 

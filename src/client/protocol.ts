@@ -23,6 +23,33 @@ export interface Advice {
   'multiple-clients'?: boolean;
 }
 
+/**
+ * The longest interval or timeout a server's advice may set: past 2^31 ms a timer fires at once,
+ * so a larger value (or one that is not a number: `"30000"` would be concatenated, not added)
+ * would make the client connect in a hot loop or give up on every held connect.
+ */
+export const MAX_ADVICE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * `current` updated with what the server advised, taking only what is well-formed: a known
+ * `reconnect`, and an `interval` or `timeout` that is a number of milliseconds (at most
+ * MAX_ADVICE_MS). Anything else a server (or a proxy) sends is ignored.
+ */
+export function mergeAdvice(current: Advice, advised: unknown): Advice {
+  if (typeof advised !== 'object' || advised === null) return current;
+  const { reconnect, interval, timeout } = advised as Record<string, unknown>;
+  const next: Advice = { ...current };
+  if (reconnect === 'retry' || reconnect === 'handshake' || reconnect === 'none') next.reconnect = reconnect;
+  if (isDuration(interval)) next.interval = Math.min(interval, MAX_ADVICE_MS);
+  if (isDuration(timeout)) next.timeout = Math.min(timeout, MAX_ADVICE_MS);
+  if (typeof (advised as Advice)['multiple-clients'] === 'boolean') next['multiple-clients'] = (advised as Advice)['multiple-clients'];
+  return next;
+}
+
+function isDuration(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
 /** Every connection type the client speaks, best first: the order it tries them in. */
 export const CONNECTION_TYPES = ['websocket', 'eventsource', 'long-polling', 'callback-polling'] as const;
 export type ConnectionType = (typeof CONNECTION_TYPES)[number];

@@ -34,6 +34,10 @@ export class LongPollingTransport implements Transport {
       // The BAYEUX_BROWSER cookie ties the session to this browser, cross-origin too.
       credentials: 'include',
       cache: 'no-store',
+      // A Bayeux endpoint does not move: a redirect is a proxy's or a portal's (a 301/302 would
+      // turn the POST into a GET; a 307 would carry the handshake's token wherever it points,
+      // twenty times over in a loop). It breaks the transport like any other wrong answer.
+      redirect: 'error',
       // A goodbye sent as the page closes must outlive the page.
       keepalive: messages.some((message) => message.channel === '/meta/disconnect'),
       signal: request.signal,
