@@ -12,6 +12,9 @@
 
 const SEGMENT = /^[A-Za-z0-9\-_!~()$@]+$/;
 
+/** The longest channel name or pattern. */
+export const MAX_CHANNEL_LENGTH = 1024;
+
 export const META_PREFIX = '/meta/';
 export const SERVICE_PREFIX = '/service/';
 
@@ -26,7 +29,7 @@ export interface ParsedChannel {
 
 /** Parses a name or pattern; `undefined` when it breaks the grammar. */
 export function parseChannel(name: unknown): ParsedChannel | undefined {
-  if (typeof name !== 'string' || name.length < 2 || name.length > 1024 || name[0] !== '/') return undefined;
+  if (typeof name !== 'string' || name.length < 2 || name.length > MAX_CHANNEL_LENGTH || name[0] !== '/') return undefined;
   const segments = name.slice(1).split('/');
   const last = segments[segments.length - 1];
   let wildcard: Wildcard = 'none';

@@ -3,7 +3,7 @@
  * Channels in REST paths (`/pub/chat/room1` → `/chat/room1`) and the JSON shape of a message on the
  * plain-HTTP API.
  */
-import { parseChannel } from '../core/channel.js';
+import { MAX_CHANNEL_LENGTH, parseChannel } from '../core/channel.js';
 import type { ParsedChannel } from '../core/channel.js';
 import type { Message, WireFormat } from '../core/message.js';
 
@@ -21,6 +21,7 @@ export function channelFromPath(rest: string, patterns: boolean): ChannelResult 
     return { status: 400, error: 'malformed percent-encoding in the channel' };
   }
   const channel = parseChannel(name);
+  if (channel === undefined && name.length > MAX_CHANNEL_LENGTH) return { status: 400, error: `channel names are at most ${MAX_CHANNEL_LENGTH} characters, this one has ${name.length}` };
   if (channel === undefined) return { status: 400, error: `invalid channel ${JSON.stringify(name.slice(0, 200))}` };
   if (channel.kind !== 'broadcast') return { status: 403, error: `${channel.kind} channels are not open to the REST API` };
   if (!patterns && channel.wildcard !== 'none') return { status: 400, error: `${name} is a pattern: name one channel` };

@@ -35,8 +35,8 @@ export class ClientGone extends HttpError {
 export const BODY_DRAIN = { bytes: 64 * 1024 * 1024, ms: 10_000, lingerBytes: 4 * 1024 * 1024, lingerMs: 2_000 } as const;
 
 /**
- * Reads the whole body, refusing (413) more than `limit` bytes without buffering them; a client
- * that goes away meanwhile is a ClientGone.
+ * Reads the whole body, refusing (413) more than `limit` bytes without buffering them, and (415)
+ * a compressed one; a client that goes away meanwhile is a ClientGone.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -66,6 +66,13 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     });
     if (Number.isFinite(declared) && declared > limit) {
       void dropRest(req, declared).then(tooLarge);
+      return;
+    }
+    // A compressed body would be taken for text (a gzip publish stored as mojibake): refused, and read first so the answer is seen.
+    const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      const coding = JSON.stringify(encoding.slice(0, 40));
+      void dropRest(req, Number.isFinite(declared) ? declared : 0).then(() => reject(new HttpError(415, `Content-Encoding ${coding} is not supported: send the body uncompressed`)));
       return;
     }
     req.on('data', onData);

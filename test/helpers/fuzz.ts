@@ -103,6 +103,8 @@ export async function startFuzzServer(): Promise<FuzzServer> {
     maxBodyBytes: MAX_BODY,
     heartbeatMs: 1000,
     pingIntervalMs: 2000,
+    // The fuzzer is a trusted proxy: its forged X-Forwarded-For and Forwarded are walked, not ignored.
+    trustedProxies: ['127.0.0.1'],
     logger,
   });
   const http = createServer();

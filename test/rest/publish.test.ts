@@ -86,6 +86,9 @@ describe('POST /pub/{channel}', () => {
       [pub(port, '/a', '{"broken', { 'Content-Type': 'application/json' }), 400, /malformed JSON/],
       [pub(port, '/a', 'x'.repeat(2000)), 413, /exceeds 1024 bytes/],
       [pub(port, '/a', 'x', {}, 'PUT'), 405, /POST publishes, DELETE drops history/],
+      // Before: taken as text and published as it came (a gzip body as mojibake).
+      [pub(port, '/a', '\x1f\x8b\x08\x00', { 'Content-Type': 'text/plain', 'Content-Encoding': 'gzip' }), 415, /Content-Encoding "gzip" is not supported/],
+      [pub(port, '/' + 'a'.repeat(1100), 'x'), 400, /at most 1024 characters, this one has 1101/],
     ];
     for (const [pending, status, message] of cases) {
       const res = await pending;

@@ -29,6 +29,8 @@ const prefix = fc.oneof(
 const segment = fc.oneof(
   { arbitrary: fc.constantFrom('fuzz', 'a', 'b', REAL), weight: 4 },
   fc.constantFrom('*', '**', 'meta', 'service', 'handshake', '..', '.', '', '%2F', '%2e%2e', '%', '%zz', '%00', '%C0%AF', '%E2%80%A8', '%ff', '~', ';', "'", '"', '%3Cscript%3E', 'ä', 'x'.repeat(300), '__proto__'),
+  // Red team (issue 15 B): names past the 1024-character limit, encoded separators and dots, a surrogate half.
+  fc.constantFrom('y'.repeat(1100), 'a%2F..%2Fb', '%2e', '%ED%A0%80', '%EF%BF%BF', 'a%0d%0aX-Injected:%201'),
   fc.string({ unit: 'binary', maxLength: 10 }).map(pct),
 );
 const QUERY_KEYS = ['callback', 'jsonp', 'since', 'limit', 'transport', 'wait', 'message', 'lastEventId', 'x', ''];
@@ -36,6 +38,8 @@ const queryValue = fc.oneof(
   fc.constantFrom('cb', '0', '1', '-1', '1e3', '1000', '10001', 'Infinity', '', 'stream', 'multipart', 'iframe', 'sse', 'zzzzzz', '0000000000000', '<x>', 'a.b', 'x'.repeat(80), '[{"channel":"/fuzz/a","data":1}]'),
   // Callback names that are expressions, or identifiers only at a glance.
   fc.constantFrom('length-alert', 'a;alert(1)', 'a[0]', 'constructor.constructor', 'ａlert', 'a\u200bb', 'x'.repeat(2048)),
+  // Cursors no engine gave: future ids, a pattern's cursor on a channel, ids of the wrong shape.
+  fc.constantFrom('zzzzzzzzzzzzz', 'z'.repeat(64), `${'f'.repeat(40)}z1`, `${'0'.repeat(40)}z0`, '1zzzzzzzzzzzz', '9'.repeat(65)),
   messageId,
   fc.string({ unit: 'binary', maxLength: 20 }),
 );
@@ -49,11 +53,14 @@ const httpHeaders = fc.array(
     header('origin', fc.oneof(fc.constantFrom('http://localhost:3000', 'http://127.0.0.1', 'http://evil.example', 'null', '', 'file://', 'http://[::1]:1'), headerValue)),
     header('cookie', fc.oneof(fc.constantFrom('BAYEUX_BROWSER=abc', 'BAYEUX_BROWSER=', 'BAYEUX_BROWSER=a; BAYEUX_BROWSER=b', '=;;=;', `BAYEUX_BROWSER=${REAL}`, 'herald_token=x.y.z', 'herald_token=', 'herald_token=a; herald_token=b'), headerValue)),
     header('sec-fetch-site', fc.constantFrom('same-origin', 'cross-site', 'same-site', 'none', '')),
-    header('if-none-match', fc.oneof(fc.constantFrom('"0"', 'W/"0"', '*', '"', '"a", "b"', `"${'f'.repeat(40)}z1"`), messageId, headerValue)),
+    header('if-none-match', fc.oneof(fc.constantFrom('"0"', 'W/"0"', '*', '"', '"a", "b"', `"${'f'.repeat(40)}z1"`, '"zzzzzzzzzzzzz"', 'W/"zzzzzzzzzzzzz", "0"'), messageId, headerValue)),
+    header('content-encoding', fc.constantFrom('gzip', 'identity', 'br, gzip', '', 'x'.repeat(60))),
+    header('transfer-encoding', fc.constantFrom('chunked', 'gzip, chunked')),
     header('last-event-id', fc.oneof(messageId, headerValue)),
     header('authorization', fc.oneof(fc.constantFrom('Bearer x', 'Bearer ', 'Basic eDp4', 'Bearer ' + 'k'.repeat(40)), headerValue)),
     header('host', fc.constantFrom('evil.example', '127.0.0.1', 'localhost:1', '')),
-    header('x-forwarded-for', fc.constantFrom('1.2.3.4', '::1', 'garbage')),
+    header('x-forwarded-for', fc.constantFrom('1.2.3.4', '::1', 'garbage', '1.2.3.4, 127.0.0.1', '[::1]:80, unknown', '', ', ,')),
+    header('forwarded', fc.constantFrom('for=1.2.3.4', 'for="[::1]:80";proto=http', 'for=unknown, for=_hidden', 'garbage')),
     header('connection', fc.constantFrom('keep-alive', 'close')),
     fc.record({
       upgrade: fc.constantFrom('websocket', 'WebSocket', 'h2c', ''),
