@@ -32,14 +32,25 @@ export class ChannelIndex<T> {
     return true;
   }
 
-  /** Every subscriber of a pattern matching the concrete `channel`, each once. */
-  match(channel: string): Set<T> {
-    const found = new Set<T>();
+  /**
+   * Every subscriber of a pattern matching the concrete `channel`, each once. When one pattern
+   * alone matches (the common case) its own set comes back, not a copy: a fan-out to thousands
+   * then builds nothing. Read it, do not change it.
+   */
+  match(channel: string): ReadonlySet<T> {
+    let only: Set<T> | undefined;
+    let merged: Set<T> | undefined;
     for (const pattern of expandChannel(channel)) {
       const set = this.#byPattern.get(pattern);
-      if (set !== undefined) for (const subscriber of set) found.add(subscriber);
+      if (set === undefined) continue;
+      if (only === undefined) {
+        only = set;
+        continue;
+      }
+      merged ??= new Set(only);
+      for (const subscriber of set) merged.add(subscriber);
     }
-    return found;
+    return merged ?? only ?? EMPTY;
   }
 
   /** The subscribers of exactly `pattern` (not of other patterns overlapping it). */

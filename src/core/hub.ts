@@ -90,15 +90,20 @@ export class Hub {
   }
 
   /** The sessions a message on `channel` reaches: every match, less those only guarded subscriptions match and refuse. */
-  #recipients(channel: string): Set<Session> {
+  #recipients(channel: string): ReadonlySet<Session> {
     const found = this.#index.match(channel);
     let patterns: string[] | undefined;
     let verdicts: Verdicts | undefined;
+    let refused: Set<Session> | undefined;
     for (const session of found) {
       if (session.guards === undefined) continue;
-      if (!guardsAdmit(session, channel, (patterns ??= expandChannel(channel)), (verdicts ??= new Map()))) found.delete(session);
+      if (!guardsAdmit(session, channel, (patterns ??= expandChannel(channel)), (verdicts ??= new Map()))) (refused ??= new Set()).add(session);
     }
-    return found;
+    // `found` may be the index's own set: a copy only when some must be left out.
+    if (refused === undefined) return found;
+    const admitted = new Set(found);
+    for (const session of refused) admitted.delete(session);
+    return admitted;
   }
 
   #forget(session: Session): void {
