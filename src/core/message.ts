@@ -78,3 +78,19 @@ export class Delivery {
     return encoded;
   }
 }
+
+let lastBatch: { readonly format: WireFormat<Buffer>; readonly deliveries: readonly Delivery[]; readonly bytes: Buffer } | undefined;
+
+/**
+ * Several deliveries' bytes in one buffer, for one write. A burst queues the same deliveries for
+ * every subscriber, so the last batch is remembered: the sockets after the first that take the
+ * same ones share its buffer rather than each copying their own.
+ */
+export function encodeBatch(deliveries: readonly Delivery[], format: WireFormat<Buffer>): Buffer {
+  if (deliveries.length === 1) return deliveries[0]!.encode(format);
+  const last = lastBatch;
+  if (last !== undefined && last.format === format && last.deliveries.length === deliveries.length && last.deliveries.every((delivery, i) => delivery === deliveries[i])) return last.bytes;
+  const bytes = Buffer.concat(deliveries.map((delivery) => delivery.encode(format)));
+  lastBatch = { format, deliveries, bytes };
+  return bytes;
+}

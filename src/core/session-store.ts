@@ -32,6 +32,12 @@ export interface SessionStoreOptions {
   memoryBudget?: MemoryBudget;
   /** Told the first time a delivery leaves for any client (publish→deliver latency). */
   onFirstSent?: (delivery: Delivery) => void;
+  /**
+   * How long messages for a push stream or held request are gathered before they leave (0: at the
+   * end of the tick they arrived in). One timer serves every session with something pending, so a
+   * burst leaves each socket in one write.
+   */
+  writeDelayMs?: number;
   /** How often expiry is checked. */
   sweepIntervalMs?: number;
   clock?: Clock;
@@ -213,8 +219,12 @@ export class SessionStore {
     this.#ready.push(session);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.#flush());
+    const delayMs = this.options.writeDelayMs ?? 0;
+    if (delayMs > 0) this.#clock.setTimeout(this.#flushNow, delayMs);
+    else setImmediate(this.#flushNow);
   }
+
+  readonly #flushNow = (): void => this.#flush();
 
   #flush(): void {
     this.#flushScheduled = false;

@@ -127,6 +127,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     maxSessionsPerAddress: config.maxSessionsPerAddress === 0 ? undefined : config.maxSessionsPerAddress,
     limits: counters,
     memoryBudget: memory,
+    writeDelayMs: config.writeDelayMs,
     clock: options.clock,
     onFlushError: (error, session) => logger.error('flush failed', { error, session: session.publicId }),
   });

@@ -31,6 +31,7 @@ import {
   parseJwks,
   readPermissions,
   secret,
+  SECOND,
   size,
   text,
 } from './config-values.js';
@@ -98,6 +99,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'max-connections', option: 'maxConnections', kind: count('a number of connections', 0, 10_000_000, 'unlimited'), default: cap.connections, defaultText: 'open-files limit less 5% (at least 64) for Redis and files', help: 'open TCP connections; new ones beyond get a 503' },
   { flag: 'max-queue', option: 'maxQueue', kind: count('a number of messages', 1, 1_000_000), default: 10_000, help: 'messages queued per session before the slow-consumer policy acts; with CometD\'s ack extension, messages sent but not yet acknowledged count too' },
   { flag: 'slow-consumer', option: 'slowConsumer', kind: choice(['disconnect', 'drop-oldest'] as const), default: 'disconnect', help: '`disconnect` (the client reconnects and resumes from history) or `drop-oldest` (with a gap signal; see below)' },
+  { flag: 'write-delay', option: 'writeDelayMs', kind: duration(0, SECOND), default: 0, help: 'gather each client\'s messages for this long before writing them (e.g. `5ms`): a burst leaves in one write per socket, for less CPU at the cost of up to this much latency; 0 writes at the end of each tick' },
   { flag: 'transports', option: 'transports', kind: list(`some of ${TRANSPORT_NAMES.join(', ')}`, (name) => (TRANSPORT_NAMES as readonly string[]).includes(name)), default: TRANSPORT_NAMES, help: 'connection types offered, in order of preference (long-polling or callback-polling is required)' },
   { flag: 'publish-key', option: 'publishKey', kind: secret('a key', 16), secret: true, help: 'backends\' key for `POST /pub`, `DELETE /pub`, `POST /sign` (`Authorization: Bearer <key>`); without one only loopback clients may publish' },
   { flag: 'admin-key', option: 'adminKey', kind: secret('a key', 16), secret: true, help: 'key for `/metrics` and `/dashboard`; without one only loopback clients may see them' },

@@ -21,7 +21,7 @@ export class MessageSocket implements Stream {
 
   push(deliveries: Delivery[]): boolean {
     if (!this.peer.isOpen) return false;
-    for (const delivery of deliveries) this.peer.sendFrame(delivery.encode(this.frames));
+    this.peer.sendDeliveries(deliveries, this.frames);
     return true;
   }
 

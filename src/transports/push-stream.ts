@@ -8,7 +8,8 @@
 import type { ServerResponse } from 'node:http';
 import { CLOSE_REASONS } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
-import type { Delivery, WireFormat } from '../core/message.js';
+import { encodeBatch } from '../core/message.js';
+import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
 import { clientAddress, FLOWING_HEADERS } from './http.js';
 import type { LifecycleListener } from './http.js';
@@ -58,7 +59,7 @@ export class PushStreams {
     res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
     // The client learns at once that its stream is open, even when nothing else is sent yet.
     res.flushHeaders();
-    const stream = new PushStream(res, format, this.maxBufferedBytes);
+    const stream = new PushStream(res, format, this.maxBufferedBytes, frameBytes(format, res.chunkedEncoding));
     this.#streams.add(stream);
     const fields = { address: clientAddress(res.req), path: res.req.url?.split('?')[0], type: format.contentType.split(';')[0] };
     this.lifecycle('stream opened', fields);
@@ -82,13 +83,23 @@ export class PushStream implements Stream {
     private readonly res: ServerResponse,
     readonly format: PushFormat,
     private readonly maxBufferedBytes: number,
+    /** The format's frames as the bytes this response puts on its socket, built once per message for every stream. */
+    private readonly frames: WireFormat<Buffer>,
   ) {}
 
   push(deliveries: Delivery[]): boolean {
-    if (this.res.writableEnded || this.res.destroyed) return false;
-    const frame = this.format.frame;
-    // One write per flush: a shared string for one message, a joined one for a burst.
-    this.write(deliveries.length === 1 ? deliveries[0]!.encode(frame) : deliveries.map((d) => d.encode(frame)).join(''));
+    const res = this.res;
+    if (res.writableEnded || res.destroyed) return false;
+    const socket = res.socket;
+    if (socket === null) {
+      // Not on its socket yet (a pipelined request waits for the one before it): the response queues it.
+      this.write(deliveries.map((d) => d.encode(this.format.frame)).join(''));
+      return true;
+    }
+    // One write per flush of bytes shared by every stream, straight to the socket: res.write would
+    // convert the string again for each socket, frame the chunk in four writes and uncork on the next tick.
+    socket.write(encodeBatch(deliveries, this.frames));
+    this.#checkBuffered();
     return true;
   }
 
@@ -100,13 +111,44 @@ export class PushStream implements Stream {
   write(chunk: string): void {
     if (chunk.length === 0 || this.res.writableEnded || this.res.destroyed) return;
     this.res.write(chunk);
-    // A client that stops reading would make Node buffer everything for it.
-    if (this.res.writableLength > this.maxBufferedBytes) this.res.destroy();
+    this.#checkBuffered();
   }
 
   end(): void {
     if (!this.res.writableEnded) this.res.end();
   }
+
+  #checkBuffered(): void {
+    // A client that stops reading would make Node buffer everything for it (writableLength counts the socket's buffer too).
+    if (this.res.writableLength > this.maxBufferedBytes) this.res.destroy();
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+const frameBytesOf = new WeakMap<PushFormat, { readonly raw: WireFormat<Buffer>; readonly chunked: WireFormat<Buffer> }>();
+
+/**
+ * A format's frames as bytes: as they are, or as HTTP/1.1 chunks (size line, bytes, CRLF) for a
+ * response in chunked encoding, which written as is keeps the response well formed around them.
+ * One pair per format, so a Delivery builds each once, however many streams take it.
+ */
+function frameBytes(format: PushFormat, chunked: boolean): WireFormat<Buffer> {
+  let pair = frameBytesOf.get(format);
+  if (pair === undefined) {
+    const raw = (message: Message) => Buffer.from(format.frame.encode(message));
+    pair = {
+      raw: { encode: raw },
+      chunked: {
+        encode: (message: Message) => {
+          const bytes = raw(message);
+          // A zero-length chunk would end the response.
+          return bytes.length === 0 ? bytes : Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'), bytes, CRLF]);
+        },
+      },
+    };
+    frameBytesOf.set(format, pair);
+  }
+  return chunked ? pair.chunked : pair.raw;
 }
 
 /** Some proxies and old browsers hold back the first 2 KiB of a response. */

@@ -12,6 +12,7 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { CLOSE_REASONS } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
+import { encodeBatch } from '../core/message.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, RequestContext } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
@@ -71,7 +72,7 @@ export class WebSocketTransport {
   readonly #server: WebSocketServer;
   readonly #peers = new Set<WsPeer>();
   readonly #pinger: NodeJS.Timeout;
-  /** One-message Bayeux frames, built once per delivery and shared by every socket that receives them. */
+  /** One-message Bayeux frames (`[message]`), built once per delivery and shared by every socket that receives them. */
   readonly #frames: Formats;
 
   constructor(
@@ -81,7 +82,7 @@ export class WebSocketTransport {
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message) => textFrame(Buffer.from(`[${format.encode(message)}]`)) });
     const { plain, withIds } = options.messageFormats;
-    this.#frames = { plain: { message: plain, frame: frameOf(plain) }, withIds: { message: withIds, frame: frameOf(withIds) } };
+    this.#frames = { plain: frameOf(plain), withIds: frameOf(withIds) };
     this.#pinger = setInterval(() => {
       for (const peer of this.#peers) peer.ping();
     }, options.pingIntervalMs);
@@ -177,6 +178,11 @@ export class WsPeer {
     this.#checkBuffered();
   }
 
+  /** Each delivery's shared frame, all in one write: one system call however many messages a flush carries. */
+  sendDeliveries(deliveries: readonly Delivery[], frames: WireFormat<Buffer>): void {
+    this.sendFrame(encodeBatch(deliveries, frames));
+  }
+
   sendText(text: string): void {
     if (!this.isOpen) return;
     this.ws.send(text, { binary: false });
@@ -201,8 +207,8 @@ export class WsPeer {
 }
 
 interface Formats {
-  readonly plain: { readonly message: WireFormat; readonly frame: WireFormat<Buffer> };
-  readonly withIds: { readonly message: WireFormat; readonly frame: WireFormat<Buffer> };
+  readonly plain: WireFormat<Buffer>;
+  readonly withIds: WireFormat<Buffer>;
 }
 
 /**
@@ -235,9 +241,8 @@ class BayeuxSocket implements Stream {
 
   push(deliveries: Delivery[]): boolean {
     if (!this.peer.isOpen) return false;
-    const { message, frame } = this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain;
-    if (deliveries.length === 1) this.peer.sendFrame(deliveries[0]!.encode(frame));
-    else this.peer.sendText(`[${deliveries.map((delivery) => delivery.encode(message)).join(',')}]`);
+    // A frame per message (each `[message]`, built once for every socket), all in one write.
+    this.peer.sendDeliveries(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
     return true;
   }
 

@@ -6,9 +6,9 @@ import { MemoryEngine } from '../../src/core/memory-engine.js';
 import type { CloseReason, ResumeReason } from '../../src/core/session.js';
 import { SessionStore } from '../../src/core/session-store.js';
 
-function setup(t: { after(fn: () => unknown): void }, options: { maxIntervalMs?: number; maxQueue?: number } = {}) {
+function setup(t: { after(fn: () => unknown): void }, options: { maxIntervalMs?: number; maxQueue?: number; writeDelayMs?: number } = {}) {
   const engine = new MemoryEngine();
-  const sessions = new SessionStore({ maxIntervalMs: options.maxIntervalMs ?? 10_000, maxQueue: options.maxQueue ?? 100, sweepIntervalMs: 1000 });
+  const sessions = new SessionStore({ maxIntervalMs: options.maxIntervalMs ?? 10_000, maxQueue: options.maxQueue ?? 100, sweepIntervalMs: 1000, writeDelayMs: options.writeDelayMs });
   const hub = new Hub(engine, sessions);
   const closed: [string, CloseReason][] = [];
   sessions.onClosed((s, reason) => closed.push([s.id, reason]));
@@ -202,6 +202,30 @@ describe('streams', () => {
     assert.deepEqual(held.reasons, [], 'nothing was handed to the held request either');
     session.cancelHold(held.waiter);
     assert.deepEqual(session.drain().map((d) => d.message.data), ['a', 'b']);
+  });
+
+  test('with a write delay, what reaches any session within the window leaves in one push each when it ends', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+    const { sessions, engine, hub } = setup(t, { writeDelayMs: 5 });
+    const pushed = new Map<string, unknown[][]>();
+    for (const name of ['a', 'b']) {
+      const session = sessions.create();
+      await hub.subscribe(session, '/s');
+      pushed.set(name, []);
+      session.attachStream({ push: (d) => (pushed.get(name)!.push(d.map((x) => x.message.data)), true), sessionClosed: () => {} });
+    }
+    await engine.publish({ channel: '/s', data: 1 });
+    t.mock.timers.tick(4);
+    await engine.publish({ channel: '/s', data: 2 });
+    await nextTurn();
+    assert.deepEqual([...pushed.values()], [[], []], 'nothing leaves before the window ends, not even at the end of the tick');
+    t.mock.timers.tick(1);
+    assert.deepEqual([...pushed.values()], [[[1, 2]], [[1, 2]]], 'one push per session, in order');
+    await engine.publish({ channel: '/s', data: 3 });
+    t.mock.timers.tick(4);
+    assert.deepEqual(pushed.get('a'), [[1, 2]], 'the next message opens a window of its own');
+    t.mock.timers.tick(1);
+    assert.deepEqual(pushed.get('a'), [[1, 2], [3]]);
   });
 
   test('closing the session tells the stream why', (t) => {
