@@ -9,7 +9,7 @@ import { randomId } from './ids.js';
 import { LimitCounters } from './limits.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
-import type { CloseReason, SessionLimits, SlowConsumerPolicy } from './session.js';
+import type { CloseReason, SessionHooks, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
 
 export interface SessionStoreOptions {
@@ -71,6 +71,8 @@ export class SessionStore {
   readonly #clock: Clock;
   readonly #newId: () => string;
   readonly #sweeper: Timer;
+  /** One set of hooks shared by every session: no closures held per session. */
+  readonly #hooks: SessionHooks;
   #flushScheduled = false;
 
   constructor(private readonly options: SessionStoreOptions) {
@@ -79,6 +81,12 @@ export class SessionStore {
     this.#flushErrors = options.onFlushError ?? (() => {});
     this.#limits = { maxQueue: options.maxQueue, slowConsumer: options.slowConsumer ?? 'disconnect', messageRate: options.messageRate ?? 0 };
     this.counters = options.limits ?? new LimitCounters();
+    this.#hooks = {
+      onReady: (ready) => this.#scheduleFlush(ready),
+      onDropped: () => this.counters.hit('queue_dropped'),
+      onFirstSent: options.onFirstSent,
+      memory: options.memoryBudget,
+    };
     const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
     options.memoryBudget?.reclaimWith('queues', (bytes) => this.#reclaimQueues(options.memoryBudget!, bytes));
@@ -132,12 +140,7 @@ export class SessionStore {
 
   /** `address`: where the client connects from, counted against the per-address limit. */
   create(address?: string): Session {
-    const session = new Session(this.#newId(), this.#limits, this.#clock, {
-      onReady: (ready) => this.#scheduleFlush(ready),
-      onDropped: () => this.counters.hit('queue_dropped'),
-      onFirstSent: this.options.onFirstSent,
-      memory: this.options.memoryBudget,
-    });
+    const session = new Session(this.#newId(), this.#limits, this.#clock, this.#hooks);
     this.#sessions.set(session.id, session);
     if (address !== undefined) {
       session.address = address;

@@ -17,6 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Principal } from '../core/access.js';
 import type { ParsedChannel } from '../core/channel.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
@@ -37,7 +38,7 @@ import { ndjsonFormat } from '../transports/ndjson.js';
 import { PushStreams } from '../transports/push-stream.js';
 import type { StreamFormat } from '../transports/push-stream.js';
 import { sseFormat } from '../transports/sse.js';
-import type { WebSocketTransport } from '../transports/websocket.js';
+import type { WebSocketTransport, WsPeer } from '../transports/websocket.js';
 import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
@@ -133,23 +134,28 @@ export class RestSubscribe {
     if (!verdict.ok) return refuseUpgrade(socket, verdict.status, verdict.error);
     if (this.sessions.atAddressLimit(clientAddress(req))) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
     if (socket.destroyed) return;
-    webSocket.accept(req, socket, head, (peer) => {
-      const session = this.sessions.create(clientAddress(req));
-      session.principal = verdict.principal;
-      peer.ws.once('close', () => this.sessions.close(session, 'client'));
-      this.#resume(session, channel, verdict.guard, since).then(
-        ({ replay, gap }) => {
-          if (!peer.isOpen) return;
-          const signalGap = (lost: string, from?: string) => {
-            if (peer.isOpen) peer.sendText(JSON.stringify({ gap: true, channel: lost, since: from }));
-          };
-          if (gap) signalGap(channel.name, since);
-          for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
-          session.attachStream(new RestStream(new MessageSocket(peer, this.#frames), signalGap, replay[replay.length - 1]?.id));
-        },
-        () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
-      );
-    });
+    const address = clientAddress(req);
+    webSocket.accept(req, socket, head, (peer) => this.#openSocket(peer, address, verdict.principal, channel, verdict.guard, since));
+  }
+
+  /** Apart from upgrade(), so that what the open socket keeps (its listeners, its stream) holds nothing of the request. */
+  #openSocket(peer: WsPeer, address: string | undefined, principal: Principal | undefined, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): void {
+    const session = this.sessions.create(address);
+    session.principal = principal;
+    // 'close' comes once: `on`, not `once`, which would add a wrapper per socket.
+    peer.ws.on('close', () => this.sessions.close(session, 'client'));
+    this.#resume(session, channel, guard, since).then(
+      ({ replay, gap }) => {
+        if (!peer.isOpen) return;
+        const signalGap = (lost: string, from?: string) => {
+          if (peer.isOpen) peer.sendText(JSON.stringify({ gap: true, channel: lost, since: from }));
+        };
+        if (gap) signalGap(channel.name, since);
+        for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
+        session.attachStream(new RestStream(new MessageSocket(peer, this.#frames), signalGap, replay[replay.length - 1]?.id));
+      },
+      () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
+    );
   }
 
   /** Subscribes, then reads what history holds after `since`: a message published in between is queued, not missed. */

@@ -45,7 +45,7 @@ import { createOriginPolicy } from './cors.js';
 import { Dashboard } from './dashboard.js';
 import { InstrumentedEngine } from './instrumented-engine.js';
 import type { Logger } from './logger.js';
-import { redactingLogger, silentLogger } from './logger.js';
+import { logsDebug, redactingLogger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
@@ -106,7 +106,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const counters = new LimitCounters();
   const memory = new MemoryBudget(config.memoryBudgetBytes, counters);
   const configured = buildEngine(options.engine ?? 'memory', config, logger, options.clock, memory);
-  const lifecycle = (event: string, fields: Record<string, unknown>) => logger.debug(event, fields);
+  // Per-connection debug lines cost their fields on every connection: none are built when they go nowhere.
+  const debugging = logsDebug(logger);
+  const lifecycle = debugging ? (event: string, fields: Record<string, unknown>) => logger.debug(event, fields) : undefined;
   const clock = options.clock ?? systemClock;
   // Publishes without a session have no bucket of their own: their address has one, at the same rate.
   const addressRates = new AddressRates(config.maxMessageRate, () => clock.now(), counters);
@@ -248,8 +250,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   };
 
   // Sessions go by their public id in logs: a clientId is a credential.
-  sessions.onCreated((session) => logger.debug('session opened', { session: session.publicId, address: session.address }));
-  sessions.onClosed((session, reason) => logger.debug('session closed', { session: session.publicId, reason, queued: session.queueLength }));
+  if (debugging) {
+    sessions.onCreated((session) => logger.debug('session opened', { session: session.publicId, address: session.address }));
+    sessions.onClosed((session, reason) => logger.debug('session closed', { session: session.publicId, reason, queued: session.queueLength }));
+  }
 
   function attach(server: Server): void {
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -294,12 +298,15 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     }
     connections.add(socket);
     // The peer: before any request is read, a proxy's forwarding headers are not known yet.
-    const peer = socket.remoteAddress;
-    logger.debug('connection opened', { peer });
-    socket.once('close', () => {
-      connections.delete(socket);
-      logger.debug('connection closed', { peer });
-    });
+    if (debugging) logger.debug('connection opened', { peer: socket.remoteAddress });
+    // One listener shared by every connection ('close' comes once): no closure held per connection.
+    socket.on('close', forgetConnection);
+  }
+
+  function forgetConnection(this: Socket): void {
+    connections.delete(this);
+    // The address read when it opened is kept by the socket.
+    if (debugging) logger.debug('connection closed', { peer: this.remoteAddress });
   }
 
   function tooManyConnections(): string {
@@ -311,7 +318,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });
@@ -370,6 +377,14 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     },
   };
 }
+
+/**
+ * How many connections the kernel may hold accepted-but-not-yet-taken for the listening socket.
+ * Node's default (511) overflows when thousands of clients reconnect at once (after a deploy):
+ * each dropped SYN costs its client a retransmission, a second or more. The kernel caps it at
+ * net.core.somaxconn (4096 on current kernels).
+ */
+const LISTEN_BACKLOG = 65_535;
 
 /** The error the server-side API throws for each refusal of a publish. */
 const PUBLISH_ERROR_CODES: Record<PublishRefusal['reason'], HeraldErrorCode> = {

@@ -36,12 +36,24 @@ export function createLogger(level: LogLevel, write?: (line: string) => void): L
     },
     destination,
   );
+  const enabled = (level: Exclude<LogLevel, 'silent'>) => log.isLevelEnabled(level);
   return redactingLogger({
-    debug: (message, fields) => log.debug(fields ?? {}, message),
-    info: (message, fields) => log.info(fields ?? {}, message),
-    warn: (message, fields) => log.warn(fields ?? {}, message),
-    error: (message, fields) => log.error(fields ?? {}, message),
+    debug: enabled('debug') ? (message, fields) => log.debug(fields ?? {}, message) : NO_LOG,
+    info: enabled('info') ? (message, fields) => log.info(fields ?? {}, message) : NO_LOG,
+    warn: enabled('warn') ? (message, fields) => log.warn(fields ?? {}, message) : NO_LOG,
+    error: enabled('error') ? (message, fields) => log.error(fields ?? {}, message) : NO_LOG,
   });
+}
+
+/**
+ * What a logger's method is when its level is off: redaction skips it, and Herald skips building
+ * the fields of its per-connection debug lines (logsDebug), which would cost on every connection.
+ */
+export const NO_LOG = (): void => {};
+
+/** Whether `logger` writes debug lines (false only when it says so with NO_LOG). */
+export function logsDebug(logger: Logger): boolean {
+  return logger.debug !== NO_LOG;
 }
 
 /** Marks a logger that redacts already, so that it is not wrapped twice. */
@@ -54,13 +66,14 @@ const REDACTING = Symbol('redacting');
 export function redactingLogger(logger: Logger): Logger {
   if (REDACTING in logger) return logger;
   const redact = (fields: Record<string, unknown> | undefined) => (fields === undefined ? undefined : redactFields(fields));
+  const wrap = (level: keyof Logger): Logger['debug'] => (logger[level] === NO_LOG ? NO_LOG : (message, fields) => logger[level](message, redact(fields)));
   return {
     [REDACTING]: true,
-    debug: (message, fields) => logger.debug(message, redact(fields)),
-    info: (message, fields) => logger.info(message, redact(fields)),
-    warn: (message, fields) => logger.warn(message, redact(fields)),
-    error: (message, fields) => logger.error(message, redact(fields)),
+    debug: wrap('debug'),
+    info: wrap('info'),
+    warn: wrap('warn'),
+    error: wrap('error'),
   } as Logger;
 }
 
-export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { debug: NO_LOG, info: NO_LOG, warn: NO_LOG, error: NO_LOG };

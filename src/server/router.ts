@@ -221,7 +221,8 @@ export class Router {
     const { pathname, query } = splitTarget(req.url);
     const rest = pathname.startsWith(SUBSCRIBE_PREFIX);
     if (!rest && this.#bayeuxPath(pathname) === undefined) return false;
-    socket.on('error', () => socket.destroy());
+    // A shared function, not a closure: this one would keep the request for the socket's life.
+    socket.on('error', destroySocket);
     const webSocket = this.parts.webSocket;
     if (webSocket === undefined) {
       refuseUpgrade(socket, 400, 'websocket is not enabled on this server');
@@ -261,6 +262,10 @@ export class Router {
     if (opensNew && this.parts.isDraining()) return { status: 503, message: 'server is shutting down: connect again (to another node)' };
     return undefined;
   }
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 /** Path and query of a request target, without the cost of a full URL parse on every request. */

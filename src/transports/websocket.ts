@@ -71,6 +71,8 @@ export class WebSocketTransport {
 
   readonly #server: WebSocketServer;
   readonly #peers = new Set<WsPeer>();
+  /** What every peer shares: one object, not a field or closure per socket. */
+  readonly #shared: PeerShared;
   readonly #pinger: NodeJS.Timeout;
   /** One-message Bayeux frames (`[message]`), built once per delivery and shared by every socket that receives them. */
   readonly #frames: Formats;
@@ -79,6 +81,7 @@ export class WebSocketTransport {
     private readonly handleBatch: BatchHandler,
     private readonly options: WebSocketOptions,
   ) {
+    this.#shared = { open: this.#peers, maxBufferedBytes: options.maxBufferedBytes, onTooLarge: options.onTooLarge };
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message) => textFrame(Buffer.from(`[${format.encode(message)}]`)) });
     const { plain, withIds } = options.messageFormats;
@@ -110,19 +113,24 @@ export class WebSocketTransport {
     });
   }
 
-  /** Completes any checked upgrade into a kept-alive, bounded peer (the REST API uses it too). */
+  /**
+   * Completes any checked upgrade into a kept-alive, bounded peer (the REST API uses it too).
+   * Nothing the open socket keeps refers to `req`: an idle socket holds no request or headers.
+   */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
-    this.#server.handleUpgrade(req, socket, head, (ws) => {
-      const peer = new WsPeer(ws, socket, this.options.maxBufferedBytes);
-      const fields = { address: clientAddress(req), path: req.url?.split('?')[0] };
-      this.options.lifecycle?.('websocket opened', fields);
-      ws.once('close', (code, reason) => this.options.lifecycle?.('websocket closed', { ...fields, code, reason: reason.toString() }));
-      const onTooLarge = this.options.onTooLarge;
-      if (onTooLarge !== undefined) ws.on('error', (error: Error & { code?: string }) => error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && onTooLarge());
-      this.#peers.add(peer);
-      ws.once('close', () => this.#peers.delete(peer));
-      onOpen(peer);
-    });
+    const lifecycle = this.options.lifecycle;
+    const fields = lifecycle === undefined ? undefined : { address: clientAddress(req), path: req.url?.split('?')[0] };
+    this.#server.handleUpgrade(req, socket, head, (ws) => onOpen(this.#open(ws, socket, fields)));
+  }
+
+  #open(ws: WebSocket, socket: Duplex, fields: Record<string, unknown> | undefined): WsPeer {
+    const peer = new WsPeer(ws, socket, this.#shared);
+    const lifecycle = this.options.lifecycle;
+    if (lifecycle !== undefined && fields !== undefined) {
+      lifecycle('websocket opened', fields);
+      ws.once('close', (code, reason) => lifecycle('websocket closed', { ...fields, code, reason: reason.toString() }));
+    }
+    return peer;
   }
 
   /** Closes every socket, saying why (the server draining: clients reconnect elsewhere). */
@@ -138,7 +146,11 @@ export class WebSocketTransport {
   }
 }
 
-/** One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames. */
+/**
+ * One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames. Its listeners are
+ * functions shared by every peer (`this` is the socket, which points back to its peer): an idle
+ * socket holds no closures.
+ */
 export class WsPeer {
   #alive = true;
 
@@ -146,15 +158,22 @@ export class WsPeer {
     readonly ws: WebSocket,
     /** The upgraded TCP socket under `ws`, for writing shared, pre-built frames. */
     private readonly raw: Duplex,
-    private readonly maxBufferedBytes: number,
+    readonly shared: PeerShared,
   ) {
-    ws.on('pong', () => (this.#alive = true));
+    (ws as PeerSocket)[PEER] = this;
+    shared.open.add(this);
+    ws.on('pong', answered);
+    ws.on('close', left);
     // Without a listener an I/O error would crash the process; ws closes the socket after it.
-    ws.on('error', () => {});
+    ws.on('error', failed);
   }
 
   get isOpen(): boolean {
     return this.ws.readyState === this.ws.OPEN;
+  }
+
+  pong(): void {
+    this.#alive = true;
   }
 
   /** A peer that did not answer the previous ping is dropped. */
@@ -198,12 +217,37 @@ export class WsPeer {
   }
 
   #checkBuffered(): void {
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
+    if (this.ws.bufferedAmount > this.shared.maxBufferedBytes) {
       this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
       // A peer that reads nothing will not read the close frame either.
       setTimeout(() => this.ws.terminate(), 1000).unref();
     }
   }
+}
+
+const PEER = Symbol('herald.peer');
+type PeerSocket = WebSocket & { [PEER]: WsPeer };
+
+function answered(this: WebSocket): void {
+  (this as PeerSocket)[PEER].pong();
+}
+
+function left(this: WebSocket): void {
+  const peer = (this as PeerSocket)[PEER];
+  peer.shared.open.delete(peer);
+}
+
+function failed(this: WebSocket, error: Error & { code?: string }): void {
+  if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') (this as PeerSocket)[PEER].shared.onTooLarge?.();
+}
+
+interface PeerShared {
+  /** The open peers: each leaves when it closes. */
+  readonly open: Set<WsPeer>;
+  /** A socket whose unsent bytes pass this is closed as a slow consumer. */
+  readonly maxBufferedBytes: number;
+  /** Told when a frame is refused for its size. */
+  readonly onTooLarge: (() => void) | undefined;
 }
 
 interface Formats {

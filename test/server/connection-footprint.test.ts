@@ -1,0 +1,90 @@
+/**
+ * What a connection costs the server while it waits: an idle subscriber must not keep objects it no
+ * longer needs (its upgrade request, headers, closures over them), and a storm of new connections
+ * must not overflow the listen queue (each dropped SYN costs its client a retransmission, ≥ 1 s).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import WebSocket from 'ws';
+import { createHerald } from '../../src/server/create-herald.js';
+import { onCleanup } from '../helpers/cleanup.js';
+import { startHerald } from '../helpers/herald.js';
+import { RawWs } from '../helpers/raw-ws.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Whether every one of `refs` has been collected, after full collections (finalisers run between them). */
+async function collected(refs: readonly WeakRef<object>[]): Promise<boolean> {
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return refs.every((ref) => ref.deref() === undefined);
+}
+
+describe('connection footprint', () => {
+  test('an open WebSocket, /sub or Bayeux with a held connect, keeps nothing of its upgrade request', async (t) => {
+    const server = createServer();
+    const herald = createHerald({ timeoutMs: 30_000 });
+    herald.attach(server);
+    const requests: WeakRef<IncomingMessage>[] = [];
+    server.prependListener('upgrade', (req: IncomingMessage) => requests.push(new WeakRef(req)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    onCleanup(t, async () => {
+      await herald.close();
+      server.close();
+    });
+
+    const sub = new WebSocket(`ws://127.0.0.1:${port}/sub/room`);
+    onCleanup(t, () => sub.close());
+    const received: string[] = [];
+    sub.on('message', (data) => received.push(data.toString()));
+    await withTimeout('the /sub WebSocket to open', new Promise((resolve) => sub.once('open', resolve)));
+    const bayeux = await RawWs.open(port);
+    onCleanup(t, () => bayeux.close());
+    bayeux.send([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: 'h' }]);
+    const { clientId } = await bayeux.next('handshake reply', (m) => m.id === 'h');
+    bayeux.send([{ channel: '/meta/subscribe', clientId, subscription: '/room', id: 's' }]);
+    await bayeux.next('subscribe reply', (m) => m.id === 's');
+    bayeux.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c0' }]);
+    await bayeux.next('first connect reply', (m) => m.id === 'c0');
+    bayeux.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c1' }]);
+    await waitFor('the connect to be held', () => herald.stats().heldConnects === 1);
+    await waitFor('the /sub subscription', async () => {
+      await herald.publish('/room', 'hello');
+      return received.length > 0;
+    });
+
+    assert.equal(requests.length, 2);
+    assert.equal(await collected(requests), true, 'the upgrade requests are still reachable from the open sockets');
+    // Both still work.
+    await herald.publish('/room', 'after');
+    await waitFor('the /sub delivery', () => received.some((text) => text.includes('after')));
+    await bayeux.next('the Bayeux delivery', (m) => m.data === 'after');
+  });
+
+  test('listen() asks for a listen backlog above Node’s default 511, so a reconnect storm is not dropped', async (t) => {
+    const { port } = await startHerald(t);
+    let listing: string;
+    try {
+      listing = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    } catch {
+      t.skip('ss (iproute2) is not installed');
+      return;
+    }
+    // For a listening socket, Send-Q is its backlog (as the kernel capped it at somaxconn).
+    const backlog = Number(listing.trim().split(/\s+/)[2]);
+    const somaxconn = Number(execFileSync('cat', ['/proc/sys/net/core/somaxconn'], { encoding: 'utf8' }));
+    assert.equal(backlog, Math.min(65_535, somaxconn));
+    assert.ok(backlog > 511, `backlog ${backlog}`);
+  });
+});
