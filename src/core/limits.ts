@@ -12,6 +12,7 @@ export const LIMIT_NAMES = [
   'subscriptions', // a session over maxSubscriptions
   'sessions_per_address', // one address over maxSessionsPerAddress
   'connections', // the server over maxConnections
+  'request_timeout', // a client too slow to send its whole request (requestTimeoutMs)
   'queue_dropped', // a slow consumer's oldest delivery dropped (policy drop-oldest)
   'queue_closed', // a slow consumer's session closed (policy disconnect)
   'memory_history', // history messages forgotten because the memory budget was reached

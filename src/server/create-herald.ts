@@ -314,7 +314,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   }
 
   async function listen(port = 8080, host = '127.0.0.1'): Promise<AddressInfo> {
-    const server = createServer({ noDelay: true });
+    const timeoutMs = config.requestTimeoutMs;
+    // Node checks these timeouts only every connectionsCheckingInterval (30 s by default).
+    const server = createServer({ noDelay: true, requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: Math.min(1000, Math.max(25, timeoutMs / 4)) });
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => answerClientError(error, socket, counters));
     attach(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -385,6 +388,21 @@ export function createHerald(options: HeraldOptions = {}): Herald {
  * net.core.somaxconn (4096 on current kernels).
  */
 const LISTEN_BACKLOG = 65_535;
+
+/**
+ * What Node itself would answer a request it could not take (with a listener, it answers none):
+ * 408 for one too slow to arrive, counted; 431 for headers too large; else 400.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex, counters: LimitCounters): void {
+  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  if (timedOut) counters.hit('request_timeout');
+  // As Node does: answer only a connection that has not been answered anything yet, then cut it.
+  if (socket.writable && (socket as Socket).bytesWritten === 0) {
+    const status = timedOut ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+  socket.destroy();
+}
 
 /** The error the server-side API throws for each refusal of a publish. */
 const PUBLISH_ERROR_CODES: Record<PublishRefusal['reason'], HeraldErrorCode> = {

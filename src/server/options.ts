@@ -75,6 +75,11 @@ export interface HeraldOptions {
    * write per socket (less CPU, up to this much more latency); 0 (the default) writes each tick.
    */
   writeDelayMs?: number;
+  /**
+   * Longest a client may take to send a whole request, headers and body, on servers `listen()`
+   * starts (408 and the connection cut beyond). An attached server keeps its own timeouts.
+   */
+  requestTimeoutMs?: number;
   /** Period of the comment lines that keep an event stream alive. */
   heartbeatMs?: number;
   /** Key for `POST /pub/…` and `POST /sign` (`Authorization: Bearer <key>`); without one only loopback clients may. */
