@@ -59,6 +59,8 @@ export const REDIS_ENGINE_DEFAULTS = {
 
 /** Channels whose last delivered id the node remembers, to drop echoes and to catch up. */
 const TRACKED_CHANNELS = 100_000;
+/** How soon a node whose first round trips after connecting failed tries them again. */
+const CONNECT_RETRY_MS = 500;
 /** Without history, a stream only carries the channel's last id: it may go when the channel is quiet. */
 const ID_ONLY_STREAM_EXPIRY_MS = 3_600_000;
 
@@ -161,9 +163,21 @@ export class RedisEngine implements Engine {
     this.#commands.on('close', () => (this.#floor = undefined));
     this.#subscriber.on('close', () => (this.#subscriberLost = true));
     this.#ready = new Promise((resolve) => {
+      let retry: NodeJS.Timeout | undefined;
       const check = () => {
-        if (this.#commands.status !== 'ready' || this.#subscriber.status !== 'ready') return;
-        this.#connected().then(resolve, (error) => this.#onError(error, 'redis reconnect'));
+        clearTimeout(retry);
+        if (this.#closed || this.#commands.status !== 'ready' || this.#subscriber.status !== 'ready') return;
+        this.#connected().then(resolve, (error) => {
+          // Redis answered but refused (out of memory, no permission, a script busy…): both
+          // connections stay up, so no 'ready' comes to try again by itself. Until a try goes
+          // through, publishes are refused: the subscriptions may not be live, and what they
+          // missed would be lost without a word. Then everything is subscribed to afresh.
+          this.#onError(error, `redis reconnect: trying again in ${CONNECT_RETRY_MS} ms`);
+          this.#floor = undefined;
+          this.#subscriberLost = true;
+          retry = setTimeout(check, CONNECT_RETRY_MS);
+          retry.unref();
+        });
       };
       this.#commands.on('ready', check);
       this.#subscriber.on('ready', check);
@@ -496,9 +510,12 @@ export class RedisEngine implements Engine {
 /**
  * The Redis subscription that brings a pattern's messages: the channel itself, or a glob over its
  * prefix (`/a/*` and `/a/**` both → `…/a/*`, which also matches deeper channels; the engine keeps
- * only those its patterns match). Channel names hold no glob characters (see core/channel.ts).
+ * only those its patterns match). The prefix is matched literally: glob characters in it (a key
+ * prefix such as `app[1]:`, a name the doors did not check) are escaped, or the glob would bring
+ * other key spaces' traffic too.
  */
 function redisTarget(pattern: string, prefix: string): { name: string; glob: boolean } {
   if (!pattern.endsWith('*')) return { name: prefix + pattern, glob: false };
-  return { name: prefix + pattern.slice(0, pattern.lastIndexOf('/') + 1) + '*', glob: true };
+  const literal = prefix + pattern.slice(0, pattern.lastIndexOf('/') + 1);
+  return { name: literal.replace(/[*?[\]\\]/g, '\\$&') + '*', glob: true };
 }
