@@ -3,7 +3,7 @@
  * Reading a config file: JSON or YAML by extension, parse errors reported at `file:line:column`
  * without quoting the text around them (it may hold a secret).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { HeraldError } from '../core/errors.js';
@@ -16,15 +16,42 @@ export function readConfigDocument(path: string, where: string): unknown {
   }
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSettingFile(path);
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
   }
-  return extension === '.json' ? parseJsonFile(path, text) : parseYamlFile(path, text);
+  return extension === '.json' ? parseJsonStrict(path, text) : parseYamlFile(path, text);
 }
 
-function parseJsonFile(path: string, withBom: string): unknown {
+/** The largest file a setting may name (config file, permissions, keys): far above any real one. */
+export const MAX_SETTING_FILE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The text of a file a setting names. Throws, saying why, when it cannot be read, is not a
+ * regular file (a FIFO or a device would hang the start or fill memory) or is larger than any real one.
+ */
+export function readSettingFile(path: string): string {
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new Error('not a regular file');
+  if (stat.size > MAX_SETTING_FILE_BYTES) throw new Error(`${stat.size} bytes, more than the ${MAX_SETTING_FILE_BYTES} a settings file may have`);
+  return readFileSync(path, 'utf8');
+}
+
+/**
+ * JSON text parsed, refusing a key given twice in one object: JSON.parse keeps the last without a
+ * word (YAML refuses it), so a rule or a key written twice would silently change what runs.
+ * Errors name `label:line:column` without quoting the text (it may hold a secret).
+ */
+export function parseJsonStrict(label: string, withBom: string): unknown {
   const text = withBom.replace(/^\uFEFF/, '');
+  const value = parseJsonFile(label, text);
+  // JSON is YAML: its parser finds the duplicates, with their place.
+  const duplicate = parseDocument(text, { prettyErrors: false }).errors.find((error) => error.code === 'DUPLICATE_KEY');
+  if (duplicate !== undefined) throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${label}:${lineColumn(text, duplicate.pos[0])}: a key is given twice in one object`);
+  return value;
+}
+
+function parseJsonFile(path: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -5,8 +5,7 @@
  * value given to createHerald, says what it expects (for messages, --help and the README), and
  * shows a value back for `herald config --print`.
  */
-import { readFileSync } from 'node:fs';
-import type { JSONWebKeySet } from 'jose';
+import { parseJsonStrict, readSettingFile } from './config-file.js';
 import { validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
@@ -133,9 +132,30 @@ export function list(expected: string, item: (value: string) => boolean = () => 
   };
 }
 
-/** A file whose text `read` turns into the value (createHerald takes the value itself, which `accepts` checks). */
+/**
+ * A file whose text `read` turns into the value (undefined to refuse it, or throw saying why);
+ * createHerald takes the value itself, which `accepts` checks.
+ */
 export function file<T>(expected: string, read: (text: string) => T | undefined, accepts: (value: unknown) => boolean): ValueKind<T> {
-  return { expected, parse: (t) => readText(t, read), accepts, show: same, path: true };
+  return {
+    expected,
+    parse: (path, where) => {
+      let text: string;
+      try {
+        text = readSettingFile(path);
+      } catch (error) {
+        throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
+      }
+      try {
+        return read(text);
+      } catch (error) {
+        throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where} ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
+      }
+    },
+    accepts,
+    show: same,
+    path: true,
+  };
 }
 
 export function formatDuration(ms: number): string {
@@ -153,31 +173,11 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A file's text, if it can be read and `check` accepts it. */
-export function readText<T>(path: string, check: (text: string) => T | undefined): T | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-  return check(text);
-}
-
-export function parseJwks(text: string): JSONWebKeySet | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && Array.isArray((value as { keys?: unknown }).keys) ? (value as JSONWebKeySet) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The permissions file, checked rule by rule so an error names the rule and key at fault. */
 export function readPermissions(path: string, where: string): Permissions {
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = parseJsonStrict(path, readSettingFile(path));
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: cannot read ${JSON.stringify(path)} as JSON: ${(error as Error).message}`, { cause: error });
   }
@@ -187,6 +187,7 @@ export function readPermissions(path: string, where: string): Permissions {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where} ${JSON.stringify(path)}: ${(error as Error).message}`, { cause: error });
   }
 }
+
 export function parseEngine(text: string): string | undefined {
   if (text === 'memory') return text;
   try {

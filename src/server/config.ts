@@ -12,8 +12,8 @@ import { readConfigDocument, suggest } from './config-file.js';
 import { isRecord } from './config-values.js';
 import type { LogLevel } from './logger.js';
 import type { HeraldOptions } from './options.js';
-import { defaultText, envOf, SETTINGS } from './settings.js';
-import type { Setting } from './settings.js';
+import { defaultText, envOf, HERALD_DEFAULTS, SETTINGS, validate } from './settings.js';
+import type { Setting, Settings } from './settings.js';
 
 export { parseDuration, parseSize } from './config-values.js';
 
@@ -142,6 +142,9 @@ function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv): { con
     const option = settingOf(name).option;
     if (option !== undefined) herald[option] = valueOf(name);
   }
+  // What createHerald checks across settings (the drain window within the grace…), refused here
+  // too, so that `herald config --print` refuses what `herald serve` would.
+  validate({ ...HERALD_DEFAULTS, ...Object.fromEntries(Object.entries(herald).filter(([, value]) => value !== undefined)) } as Settings);
   const config: ServeConfig = {
     port: valueOf('port') as number,
     host: valueOf('host') as string,
@@ -192,6 +195,11 @@ function describe(name: Name, value: unknown): string {
 /** A config file value as the text a flag would give: numbers and booleans as written, arrays joined for lists. */
 function fileValueText(name: Name, value: unknown, where: string): string {
   if (typeof value === 'string') return value;
+  // Text taken as written (keys, names) must be written as text: YAML and JSON read
+  // 1234567890123456789 as a number that has lost digits, and a key would silently change.
+  if ((typeof value === 'number' || typeof value === 'boolean') && (settingOf(name).kind.verbatim === true || settingOf(name).secret === true)) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${where}: expected ${settingOf(name).kind.expected} written as a string (in quotes), got ${describe(name, value)}`);
+  }
   if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') return String(value);
   if (settingOf(name).kind.list === true && Array.isArray(value)) {
     const items = value.map((item) => (typeof item === 'number' && Number.isFinite(item) ? String(item) : item));

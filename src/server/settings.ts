@@ -28,7 +28,6 @@ import {
   MINUTE,
   onOff,
   parseEngine,
-  parseJwks,
   readPermissions,
   secret,
   SECOND,
@@ -39,6 +38,7 @@ import type { ValueKind } from './config-values.js';
 import { connectionCap } from './connection-cap.js';
 import { LOCALHOST_ORIGINS } from './cors.js';
 import { LOG_LEVELS } from './logger.js';
+import { readJwks, readPublicKey } from './tokens.js';
 import type { HeraldOptions } from './options.js';
 
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
@@ -107,8 +107,13 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'drain-window', option: 'drainWindowMs', kind: duration(0, 10 * MINUTE), default: 0, serveDefault: 3_000, help: 'on SIGTERM, sessions are told to reconnect at moments spread over this window' },
   { flag: 'shutdown-grace', option: 'shutdownGraceMs', kind: duration(0, HOUR), default: 5_000, serveDefault: 10_000, help: 'on SIGTERM, exit within this long, cutting what is still open (≥ the drain window)' },
   { flag: 'jwt-secret', option: 'jwtSecret', kind: secret('a secret', 32), secret: true, help: 'HS256 secret of client tokens; setting any JWT key closes channels to tokens that do not grant them' },
-  { flag: 'jwt-public-key', option: 'jwtPublicKey', kind: file('a readable PEM public key file', (t) => (t.includes('-----BEGIN PUBLIC KEY-----') ? t : undefined), (value) => typeof value === 'string'), help: 'PEM file: RSA (RS256) or P-256 (ES256) public key of client tokens' },
-  { flag: 'jwks', option: 'jwks', kind: file('a readable JSON file of {"keys": [...]}', parseJwks, (value) => isRecord(value) && Array.isArray(value.keys)), help: 'JSON Web Key Set file (RS256/ES256 keys, chosen by `kid`)' },
+  {
+    flag: 'jwt-public-key',
+    option: 'jwtPublicKey',
+    kind: file('a PEM file of an RSA or P-256 public key', (pem) => (readPublicKey(pem), pem), (value) => typeof value === 'string'),
+    help: 'PEM file: RSA (RS256) or P-256 (ES256) public key of client tokens',
+  },
+  { flag: 'jwks', option: 'jwks', kind: file('a JSON file of {"keys": [...]}', readJwks, (value) => isRecord(value) && Array.isArray(value.keys)), help: 'JSON Web Key Set file (RS256/ES256 keys, chosen by `kid`)' },
   { flag: 'jwt-issuer', option: 'jwtIssuer', kind: text('text'), help: 'client tokens must carry this `iss`' },
   { flag: 'jwt-audience', option: 'jwtAudience', kind: text('text'), help: 'client tokens must carry this `aud`' },
   {

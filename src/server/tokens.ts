@@ -9,7 +9,7 @@
  * on (a string or a list). Signatures are compared by WebCrypto, in constant time.
  */
 import { createHmac, createPublicKey, createSecretKey, randomBytes } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { createLocalJWKSet, errors, jwtVerify, SignJWT } from 'jose';
 import type { FlattenedJWSInput, JSONWebKeySet, JWTHeaderParameters, JWTPayload } from 'jose';
 import type { Principal, TokenCheck } from '../core/access.js';
@@ -49,7 +49,7 @@ export class Tokens {
     }
     this.#secret = keys.jwtSecret === undefined ? undefined : createSecretKey(Buffer.from(keys.jwtSecret, 'utf8'));
     this.#publicKey = keys.jwtPublicKey === undefined ? undefined : readPublicKey(keys.jwtPublicKey);
-    this.#jwks = keys.jwks === undefined ? undefined : createLocalJWKSet(keys.jwks);
+    this.#jwks = keys.jwks === undefined ? undefined : createLocalJWKSet(readJwks(keys.jwks));
     this.#signing = createSecretKey(Buffer.from(keys.signingSecret));
     const algorithms = new Set(['HS256']);
     if (this.#publicKey !== undefined) algorithms.add(this.#publicKey.alg);
@@ -127,16 +127,57 @@ function principalOf(payload: JWTPayload): Principal {
   };
 }
 
-function readPublicKey(pem: string): { key: KeyObject; alg: 'RS256' | 'ES256' } {
+/** A PEM public key Herald can check tokens with (RSA or P-256), or a HeraldError saying why not. */
+export function readPublicKey(pem: string): { key: KeyObject; alg: 'RS256' | 'ES256' } {
   let key: KeyObject;
   try {
     key = createPublicKey(pem);
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', `jwtPublicKey is not a PEM public key: ${(error as Error).message}`, { cause: error });
   }
-  if (key.asymmetricKeyType === 'rsa') return { key, alg: 'RS256' };
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return { key, alg: 'ES256' };
-  throw new HeraldError('HERALD_ERR_INVALID_OPTION', `jwtPublicKey must be an RSA or P-256 key, got ${String(key.asymmetricKeyType)}`);
+  return { key, alg: algorithmOf(key, 'jwtPublicKey') };
+}
+
+/** RS256 or ES256 for a key Herald can check tokens with, or a HeraldError naming `name`. */
+function algorithmOf(key: KeyObject, name: string): 'RS256' | 'ES256' {
+  if (key.asymmetricKeyType === 'rsa') {
+    // jose refuses RS256 with a shorter key: every token would fail, so say it at start.
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${name} is an RSA key of ${bits} bits: RS256 needs at least 2048`);
+    return 'RS256';
+  }
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${name} must be an RSA (RS256) or P-256 (ES256) key, got ${String(key.asymmetricKeyType)} ${String(key.asymmetricKeyDetails?.namedCurve ?? '')}`.trim());
+}
+
+/**
+ * A JSON Web Key Set (its JSON text, or the set) holding at least one key and only keys Herald
+ * can check tokens with (RSA, or EC P-256), or a HeraldError naming the key at fault: a set with
+ * none would close every channel to every token without a word at start.
+ */
+export function readJwks(set: unknown): JSONWebKeySet {
+  let value = set;
+  if (typeof set === 'string') {
+    try {
+      value = JSON.parse(set);
+    } catch {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'jwks is not valid JSON');
+    }
+  }
+  const keys: unknown = typeof value === 'object' && value !== null ? (value as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(keys)) throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'jwks must be {"keys": [...]}');
+  if (keys.length === 0) throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'jwks holds no keys: every token would be refused');
+  keys.forEach((jwk: unknown, index) => {
+    const name = `jwks key ${index + 1}${typeof (jwk as { kid?: unknown })?.kid === 'string' ? ` (kid ${JSON.stringify((jwk as { kid: string }).kid.slice(0, 100))})` : ''}`;
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch (error) {
+      throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${name} is not an RSA or EC public key: ${(error as Error).message.slice(0, 200)}`, { cause: error });
+    }
+    algorithmOf(key, name);
+  });
+  return value as JSONWebKeySet;
 }
 
 /**
