@@ -101,7 +101,9 @@ export class Dashboard {
     const limits = this.sources.counters.snapshot();
     return {
       now: Date.now(),
-      samples: this.#samples,
+      // Each sample's busiest channels feed busiestChannels only: sent with every sample they
+      // would repeat up to 3,000 channel names (of up to 1 KiB) in every poll of every open page.
+      samples: this.#samples.map(({ busiest: _busiest, ...sample }) => sample),
       connections: this.sources.connections(),
       sessions: census.sessions,
       subscriptions: census.subscriptions,

@@ -78,4 +78,35 @@ describe('operators endpoints under load', () => {
     assert.deepEqual(lines, ['request failed']);
     assert.equal((await httpRequest(port, { path: '/health' })).status, 200);
   });
+
+  test('the admin doors: stats stay small and carry no clientId or key; metrics carry no channel; the cookie is strict and the page unframeable', async (t) => {
+    const adminKey = 'admin-key-0123456789abcdef';
+    const { port } = await startHerald(t, { adminKey, maxSessionsPerAddress: 0 });
+    const admin = { Authorization: `Bearer ${adminKey}` };
+    const session = new RawBayeux(port);
+    await session.open();
+    const long = (n: number) => `/${'l'.repeat(1000)}/${n}`;
+    for (let n = 0; n < 12; n++) {
+      await session.subscribe(long(n));
+      assert.equal((await postJson(port, `/pub${long(n)}`, { n })).status, 200);
+    }
+    const stats = await httpRequest(port, { path: '/dashboard/stats', headers: admin });
+    assert.equal(stats.status, 200);
+    for (let n = 0; n < 10; n++) assert.equal(stats.text.split(long(n)).length - 1, 1, 'each busy channel named once, not once more per sample');
+    assert.ok(stats.text.length < 15_000, `${stats.text.length} bytes`);
+    for (const secret of [session.clientId, adminKey]) assert.ok(!stats.text.includes(secret!), 'no clientId, no key');
+    assert.deepEqual(Object.keys(JSON.parse(stats.text).slowConsumers[0]).sort(), ['address', 'id', 'queued'], 'slow consumers by public id and address (documented)');
+    const metrics = await httpRequest(port, { path: '/metrics', headers: admin });
+    assert.ok(!metrics.text.includes('lll'), 'channels are never metric labels');
+
+    assert.equal((await httpRequest(port, { path: '/dashboard/stats', headers: { Authorization: 'Bearer wrong-key-0123456789abcdef' } })).status, 403);
+    assert.equal((await httpRequest(port, { path: '/dashboard/stats', headers: { Cookie: `herald_admin=${adminKey}x` } })).status, 403);
+    assert.equal((await httpRequest(port, { path: `/dashboard?key=${adminKey}x` })).headers['set-cookie'], undefined, 'a wrong key sets no cookie');
+    const opened = await httpRequest(port, { path: `/dashboard?key=${adminKey}` });
+    assert.equal(opened.status, 303);
+    assert.match(String(opened.headers['set-cookie']), /^herald_admin=[^;]+; Path=\/dashboard; HttpOnly; SameSite=Strict$/);
+    const page = await httpRequest(port, { path: '/dashboard', headers: { Cookie: `herald_admin=${adminKey}` } });
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-security-policy']), /frame-ancestors 'none'/, 'no page of another site can frame it');
+  });
 });
