@@ -366,7 +366,10 @@ export class RedisEngine implements Engine {
     const [floorMs, epoch] = (await this.#call('heraldFloor', this.#floorKey, `${this.#options.keyPrefix}epoch`, this.#epoch ?? '', newestMs, randomId())) as [string, string];
     const lostData = this.#epoch !== undefined && epoch !== this.#epoch;
     this.#epoch = epoch;
-    this.#floor = idBefore(Number(floorMs));
+    const floor = idBefore(Number(floorMs));
+    // The first time, nothing catches up afterwards: publishes (which need the floor) wait until
+    // every subscription made before Redis came is live, or theirs would miss them.
+    if (this.#wasReady) this.#floor = floor;
     await this.#presence.connected();
     const first = !this.#wasReady;
     this.#wasReady = true;
@@ -377,7 +380,7 @@ export class RedisEngine implements Engine {
       this.#delivered.clear();
       for (const pattern of this.#patterns.keys()) {
         gaps.add(pattern);
-        if (!pattern.endsWith('*')) this.#track(pattern, this.#floor);
+        if (!pattern.endsWith('*')) this.#track(pattern, floor);
       }
     }
     const targets = [...this.#redisSubscriptions.keys()];
@@ -395,6 +398,7 @@ export class RedisEngine implements Engine {
     for (const channel of behind) this.#catchingUp.set(channel, []);
     if (channels.length > 0) await this.#subscriber.subscribe(...channels);
     if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
+    this.#floor = floor;
     for (const channel of gaps) this.#gapListener?.(channel);
     await Promise.all(behind.map((channel) => this.#catchUp(channel)));
   }
