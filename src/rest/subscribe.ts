@@ -175,6 +175,11 @@ export class RestSubscribe {
   closeAll(): void {
     this.#streams.closeAll();
   }
+
+  /** Cuts the streams still open after closeAll (their connections are no longer Node's to close). */
+  destroyAll(): void {
+    this.#streams.destroyAll();
+  }
 }
 
 /**

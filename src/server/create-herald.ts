@@ -343,10 +343,12 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     webSocket?.closeAll('shutdown');
     eventSource?.closeAll();
     restSubscribe.closeAll();
-    const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0;
+    const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0 || (eventSource?.openStreams ?? 0) > 0 || restSubscribe.openStreams > 0;
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
     webSocket?.terminateAll();
+    eventSource?.destroyAll();
+    restSubscribe.destroyAll();
     sessions.dispose();
     dashboard.close();
     await engine.close();

@@ -84,4 +84,9 @@ export class EventSourceTransport {
   closeAll(): void {
     this.#streams.closeAll();
   }
+
+  /** Cuts the streams still open after closeAll (their connections are no longer Node's to close). */
+  destroyAll(): void {
+    this.#streams.destroyAll();
+  }
 }

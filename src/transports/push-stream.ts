@@ -6,6 +6,7 @@
  * reveal dead peers through write errors.
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { CLOSE_REASONS } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import { encodeBatch } from '../core/message.js';
@@ -13,6 +14,8 @@ import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
 import { clientAddress, FLOWING_HEADERS } from './http.js';
 import type { LifecycleListener } from './http.js';
+import { asChunk, endTaken, takeConnection } from './taken-connection.js';
+import type { TakenConnection } from './taken-connection.js';
 
 export interface PushFormat {
   readonly contentType: string;
@@ -42,10 +45,10 @@ export class PushStreams {
   constructor(
     heartbeatMs: number,
     private readonly maxBufferedBytes: number,
-    private readonly lifecycle: LifecycleListener = () => {},
+    private readonly lifecycle?: LifecycleListener,
   ) {
     this.#heartbeat = setInterval(() => {
-      for (const stream of this.#streams) stream.write(stream.format.heartbeat);
+      for (const stream of this.#streams) stream.heartbeat();
     }, heartbeatMs);
     this.#heartbeat.unref();
   }
@@ -54,21 +57,27 @@ export class PushStreams {
     return this.#streams.size;
   }
 
-  /** Starts the response; `onClose` runs once when the client goes away or the stream ends. */
+  /**
+   * Starts the response and takes its connection from Node's HTTP machinery (taken-connection.ts)
+   * where it can; `onClose` runs once when the client goes away or the stream ends.
+   */
   open(res: ServerResponse, format: PushFormat, headers: Record<string, string | string[]>, onClose: (stream: PushStream) => void): PushStream {
     res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
     // The client learns at once that its stream is open, even when nothing else is sent yet.
     res.flushHeaders();
-    const stream = new PushStream(res, format, this.maxBufferedBytes, frameBytes(format, res.chunkedEncoding));
-    this.#streams.add(stream);
-    const fields = { address: clientAddress(res.req), path: res.req.url?.split('?')[0], type: format.contentType.split(';')[0] };
-    this.lifecycle('stream opened', fields);
-    res.once('close', () => {
-      this.#streams.delete(stream);
-      this.lifecycle('stream closed', { ...fields, ended: res.writableEnded ? 'by the server' : 'by the client' });
-      onClose(stream);
+    const req = res.req;
+    const fields = this.lifecycle && { address: clientAddress(req), path: req.url?.split('?')[0], type: format.contentType.split(';')[0] };
+    const stream = new PushStream(res, format, this.maxBufferedBytes, (closed) => {
+      this.#streams.delete(closed);
+      if (fields) this.lifecycle!('stream closed', { ...fields, ended: closed.endedByServer ? 'by the server' : 'by the client' });
+      onClose(closed);
     });
+    this.#streams.add(stream);
+    if (fields) this.lifecycle!('stream opened', fields);
     stream.write(format.preamble);
+    // Not now: a handler may run inside the HTTP parser's own call (as 'request' listeners do), and
+    // the parser must not be released under it.
+    process.nextTick(takeStreamConnection, stream);
     return stream;
   }
 
@@ -76,21 +85,71 @@ export class PushStreams {
     clearInterval(this.#heartbeat);
     for (const stream of this.#streams) stream.end();
   }
+
+  /** Cuts every stream still open (shutdown's last step: a taken connection is no longer Node's to close). */
+  destroyAll(): void {
+    for (const stream of this.#streams) stream.destroy();
+  }
+}
+
+/** The stream a response or a taken connection carries, for the one 'close' listener they all share. */
+const streamOf = Symbol('push stream');
+
+type Carrier = { [streamOf]?: PushStream };
+
+function carrierClosed(this: Carrier): void {
+  this[streamOf]?.closed();
+}
+
+function takeStreamConnection(stream: PushStream): void {
+  stream.takeConnection();
 }
 
 export class PushStream implements Stream {
+  #res: ServerResponse | undefined;
+  #taken: TakenConnection | undefined;
+  /** The format's frames as the bytes this stream puts on its socket, built once per message for every stream. */
+  readonly #frames: WireFormat<Buffer>;
+  readonly #heartbeat: Buffer;
+  #onClose: ((stream: PushStream) => void) | undefined;
+  endedByServer = false;
+
   constructor(
-    private readonly res: ServerResponse,
+    res: ServerResponse,
     readonly format: PushFormat,
     private readonly maxBufferedBytes: number,
-    /** The format's frames as the bytes this response puts on its socket, built once per message for every stream. */
-    private readonly frames: WireFormat<Buffer>,
-  ) {}
+    onClose: (stream: PushStream) => void,
+  ) {
+    this.#res = res;
+    this.#frames = frameBytes(format, res.chunkedEncoding);
+    this.#heartbeat = heartbeatBytes(format, res.chunkedEncoding);
+    this.#onClose = onClose;
+    (res as ServerResponse & Carrier)[streamOf] = this;
+    res.once('close', carrierClosed);
+  }
+
+  /** Takes the response's connection from Node's HTTP machinery (taken-connection.ts), where it can. */
+  takeConnection(): void {
+    const res = this.#res;
+    if (res === undefined || res.writableEnded || res.destroyed) return;
+    res.removeListener('close', carrierClosed);
+    const taken = takeConnection(res.req, res);
+    if (taken === undefined) {
+      res.once('close', carrierClosed);
+      return;
+    }
+    delete (res as ServerResponse & Carrier)[streamOf];
+    this.#res = undefined;
+    this.#taken = taken;
+    (taken.socket as Socket & Carrier)[streamOf] = this;
+    taken.socket.on('close', carrierClosed);
+    // A client gone while the connection changed hands.
+    if (taken.socket.destroyed) this.closed();
+  }
 
   push(deliveries: Delivery[]): boolean {
-    const res = this.res;
-    if (res.writableEnded || res.destroyed) return false;
-    const socket = res.socket;
+    const socket = this.#socket();
+    if (socket === undefined) return false;
     if (socket === null) {
       // Not on its socket yet (a pipelined request waits for the one before it): the response queues it.
       this.write(deliveries.map((d) => d.encode(this.format.frame)).join(''));
@@ -98,8 +157,8 @@ export class PushStream implements Stream {
     }
     // One write per flush of bytes shared by every stream, straight to the socket: res.write would
     // convert the string again for each socket, frame the chunk in four writes and uncork on the next tick.
-    socket.write(encodeBatch(deliveries, this.frames));
-    this.#checkBuffered();
+    socket.write(encodeBatch(deliveries, this.#frames));
+    this.#checkBuffered(socket);
     return true;
   }
 
@@ -109,23 +168,71 @@ export class PushStream implements Stream {
   }
 
   write(chunk: string): void {
-    if (chunk.length === 0 || this.res.writableEnded || this.res.destroyed) return;
-    this.res.write(chunk);
-    this.#checkBuffered();
+    if (chunk.length === 0) return;
+    const taken = this.#taken;
+    if (taken !== undefined) {
+      if (!taken.socket.writable) return;
+      const bytes = Buffer.from(chunk);
+      taken.socket.write(taken.chunked ? asChunk(bytes) : bytes);
+      this.#checkBuffered(taken.socket);
+      return;
+    }
+    const res = this.#res!;
+    if (res.writableEnded || res.destroyed) return;
+    res.write(chunk);
+    this.#checkBuffered(res.socket);
+  }
+
+  heartbeat(): void {
+    const socket = this.#socket();
+    if (socket === null) this.write(this.format.heartbeat);
+    else if (socket !== undefined) {
+      socket.write(this.#heartbeat);
+      this.#checkBuffered(socket);
+    }
   }
 
   end(): void {
-    if (!this.res.writableEnded) this.res.end();
+    if (this.#taken !== undefined) {
+      if (!this.#taken.socket.writable) return;
+      this.endedByServer = true;
+      endTaken(this.#taken);
+    } else if (!this.#res!.writableEnded) {
+      this.endedByServer = true;
+      this.#res!.end();
+    }
   }
 
-  #checkBuffered(): void {
-    // A client that stops reading would make Node buffer everything for it (writableLength counts the socket's buffer too).
-    if (this.res.writableLength > this.maxBufferedBytes) this.res.destroy();
+  destroy(): void {
+    if (this.#taken !== undefined) this.#taken.socket.destroy();
+    else this.#res!.destroy();
+  }
+
+  /** Runs once, when the connection (or the response) closes. */
+  closed(): void {
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    onClose?.(this);
+  }
+
+  /** The socket to write to; null while the response waits for one; undefined once the stream is over. */
+  #socket(): Socket | null | undefined {
+    if (this.#taken !== undefined) return this.#taken.socket.writable ? this.#taken.socket : undefined;
+    const res = this.#res!;
+    if (res.writableEnded || res.destroyed) return undefined;
+    return res.socket as Socket | null;
+  }
+
+  #checkBuffered(socket: Socket | null): void {
+    // A client that stops reading would make Node buffer everything for it (the response's
+    // writableLength counts its socket's buffer too).
+    const buffered = this.#taken !== undefined ? socket!.writableLength : this.#res!.writableLength;
+    if (buffered > this.maxBufferedBytes) this.destroy();
   }
 }
 
-const CRLF = Buffer.from('\r\n');
 const frameBytesOf = new WeakMap<PushFormat, { readonly raw: WireFormat<Buffer>; readonly chunked: WireFormat<Buffer> }>();
+const heartbeatsOf = new WeakMap<PushFormat, { readonly raw: Buffer; readonly chunked: Buffer }>();
 
 /**
  * A format's frames as bytes: as they are, or as HTTP/1.1 chunks (size line, bytes, CRLF) for a
@@ -136,17 +243,19 @@ function frameBytes(format: PushFormat, chunked: boolean): WireFormat<Buffer> {
   let pair = frameBytesOf.get(format);
   if (pair === undefined) {
     const raw = (message: Message) => Buffer.from(format.frame.encode(message));
-    pair = {
-      raw: { encode: raw },
-      chunked: {
-        encode: (message: Message) => {
-          const bytes = raw(message);
-          // A zero-length chunk would end the response.
-          return bytes.length === 0 ? bytes : Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`, 'latin1'), bytes, CRLF]);
-        },
-      },
-    };
+    pair = { raw: { encode: raw }, chunked: { encode: (message: Message) => asChunk(raw(message)) } };
     frameBytesOf.set(format, pair);
+  }
+  return chunked ? pair.chunked : pair.raw;
+}
+
+/** A format's heartbeat as bytes, built once per format. */
+function heartbeatBytes(format: PushFormat, chunked: boolean): Buffer {
+  let pair = heartbeatsOf.get(format);
+  if (pair === undefined) {
+    const raw = Buffer.from(format.heartbeat);
+    pair = { raw, chunked: asChunk(raw) };
+    heartbeatsOf.set(format, pair);
   }
   return chunked ? pair.chunked : pair.raw;
 }
