@@ -9,6 +9,7 @@ import { randomId } from './ids.js';
 import { LimitCounters } from './limits.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
+import { Deadlines } from './deadlines.js';
 import type { CloseReason, SessionHooks, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
 
@@ -73,6 +74,8 @@ export class SessionStore {
   readonly #sweeper: Timer;
   /** One set of hooks shared by every session: no closures held per session. */
   readonly #hooks: SessionHooks;
+  /** Held requests' timeouts, shared by every session. */
+  readonly #holds: Deadlines;
   #flushScheduled = false;
 
   constructor(private readonly options: SessionStoreOptions) {
@@ -81,11 +84,13 @@ export class SessionStore {
     this.#flushErrors = options.onFlushError ?? (() => {});
     this.#limits = { maxQueue: options.maxQueue, slowConsumer: options.slowConsumer ?? 'disconnect', messageRate: options.messageRate ?? 0 };
     this.counters = options.limits ?? new LimitCounters();
+    this.#holds = new Deadlines(this.#clock);
     this.#hooks = {
       onReady: (ready) => this.#scheduleFlush(ready),
       onDropped: () => this.counters.hit('queue_dropped'),
       onFirstSent: options.onFirstSent,
       memory: options.memoryBudget,
+      holds: this.#holds,
     };
     const sweepMs = options.sweepIntervalMs ?? Math.min(1000, Math.max(10, Math.floor(options.maxIntervalMs / 4)));
     this.#sweeper = this.#clock.setInterval(() => this.sweep(), sweepMs);
@@ -197,6 +202,7 @@ export class SessionStore {
 
   dispose(): void {
     this.#clock.clearInterval(this.#sweeper);
+    this.#holds.dispose();
   }
 
   /**

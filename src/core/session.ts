@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Principal } from './access.js';
-import type { Clock, Timer } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Deadline, Deadlines } from './deadlines.js';
 import { RateBucket } from './limits.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Delivery } from './message.js';
@@ -52,6 +53,8 @@ export interface SessionHooks {
   readonly onFirstSent?: (delivery: Delivery) => void;
   /** Counts what the queue holds against the server's memory budget. */
   readonly memory?: MemoryBudget;
+  /** When held requests time out: shared timers, not one per hold. */
+  readonly holds: Deadlines;
 }
 
 /**
@@ -109,7 +112,7 @@ export class Session {
   #queuedBytes = 0;
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
-  #holdTimer: Timer | undefined;
+  #holdDeadline: Deadline | undefined;
   #readyPending = false;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
@@ -315,8 +318,14 @@ export class Session {
     }
     this.#resume('replaced');
     this.#waiter = waiter;
-    this.#holdTimer = this.clock.setTimeout(() => this.#resume('timeout'), timeoutMs);
+    this.#holdDeadline = this.hooks.holds.add(this, timeoutMs);
     this.#signalReady();
+  }
+
+  /** The held request's timeout passed (Deadlines). */
+  deadlinePassed(): void {
+    this.#holdDeadline = undefined;
+    this.#resume('timeout');
   }
 
   /** The holder went away (its socket closed): forget it without resuming it. */
@@ -394,8 +403,8 @@ export class Session {
   }
 
   #clearHold(): void {
-    if (this.#holdTimer !== undefined) this.clock.clearTimeout(this.#holdTimer);
-    this.#holdTimer = undefined;
+    if (this.#holdDeadline !== undefined) this.hooks.holds.cancel(this.#holdDeadline);
+    this.#holdDeadline = undefined;
     this.#waiter = undefined;
   }
 }
