@@ -14,12 +14,12 @@ test('one node: every acked message reaches every subscriber once, in order, or 
   assert.equal(result.violations.length, 0, result.report);
 });
 
-test('one node, history that forgets within a second: a resume across what it forgot is told of the gap (seed 5)', async (t) => {
+test('one node, history that forgets within half a second: a resume across what it forgot is told of the gap (seed 5)', async (t) => {
   const result = await runChecker(t, {
     seed: 5,
     nodes: 1,
     faultPhaseMs: 10_000,
-    historyTtlMs: 1000,
+    historyTtlMs: 500,
     faults: ['cut-some', 'stall'],
     doors: ['sse-away', 'sse', 'long-poll', 'herald-lp'],
   });
