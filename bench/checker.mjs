@@ -6,10 +6,14 @@
 //
 //   node bench/checker.mjs [--minutes 10] [--nodes 1|3] [--seed N] [--phase 60] [--runs N]
 //                          [--faults cut-all,kill-node,…] [--doors sse,faye-ws,…] [--all-faults] [--verbose]
+//                          [--history-ttl MS] [--max-interval MS]
 //
 // Run from the repository root after `npm run build && npx tsc -p tsconfig.test.json` (it imports
 // the compiled checker from build/). --all-faults also plays the faults listed in KNOWN_OPEN
 // (defects still open on main). Three nodes need redis-server on the PATH (or REDIS_SERVER=…).
+// --history-ttl makes history forget (the sse-away door resumes across what it forgot: issue 14
+// item 1); --max-interval (one node) makes long stalls expire Bayeux sessions (item 6). See
+// test/checker/README.md for which run catches which defect when it is put back.
 // Every process and server a run starts is stopped when the run ends.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -37,6 +41,8 @@ const { values } = parseArgs({
     doors: { type: 'string' },
     'all-faults': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    'history-ttl': { type: 'string' },
+    'max-interval': { type: 'string' },
   },
 });
 const nodes = Number(values.nodes) === 3 ? 3 : 1;
@@ -55,6 +61,10 @@ for (const door of doors ?? []) {
     process.exit(2);
   }
 }
+const tuning = {
+  ...(values['history-ttl'] === undefined ? {} : { historyTtlMs: Number(values['history-ttl']) }),
+  ...(values['max-interval'] === undefined ? {} : { maxIntervalMs: Number(values['max-interval']) }),
+};
 const until = Date.now() + Number(values.minutes) * 60_000;
 const maxRuns = values.runs === undefined ? Infinity : Number(values.runs);
 let seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -68,7 +78,7 @@ for (let run = 0; run < maxRuns && Date.now() < until; run++, seed++) {
   const phaseMs = Math.min(Number(values.phase) * 1000, Math.max(5_000, until - Date.now() - 30_000));
   let result;
   try {
-    result = await runChecker(hooks, { seed, nodes, faultPhaseMs: phaseMs, faults, doors, allFaults: values['all-faults'], log: values.verbose ? console.log : undefined });
+    result = await runChecker(hooks, { seed, nodes, faultPhaseMs: phaseMs, faults, doors, allFaults: values['all-faults'], ...tuning, log: values.verbose ? console.log : undefined });
   } finally {
     while (cleanups.length > 0) await cleanups.pop()();
   }
@@ -84,7 +94,7 @@ for (let run = 0; run < maxRuns && Date.now() < until; run++, seed++) {
   console.log(result.stats);
   if (result.violations.length > 0) {
     console.log(result.report);
-    console.log(`checker: FAILED on seed ${seed}; replay: node bench/checker.mjs --nodes ${nodes} --seed ${seed} --runs 1 --phase ${phaseMs / 1000} --faults ${faults.join(',')}${values['all-faults'] ? ' --all-faults' : ''}`);
+    console.log(`checker: FAILED on seed ${seed}; replay: node bench/checker.mjs --nodes ${nodes} --seed ${seed} --runs 1 --phase ${phaseMs / 1000} --faults ${faults.join(',')}${doors === undefined ? '' : ` --doors ${doors.join(',')}`}${values['all-faults'] ? ' --all-faults' : ''}${values['history-ttl'] === undefined ? '' : ` --history-ttl ${values['history-ttl']}`}${values['max-interval'] === undefined ? '' : ` --max-interval ${values['max-interval']}`}`);
     process.exit(1);
   }
 }

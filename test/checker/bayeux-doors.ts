@@ -56,6 +56,8 @@ export class HeraldClientDoor implements Door {
 /** Keeps the newest id per channel, and reports Herald's gap signals: the resume a CometD or Faye user adds. */
 class ResumeState {
   readonly last = new Map<string, string>();
+  /** The session the client has now (for faults that end it from elsewhere). */
+  clientId: string | undefined;
 
   constructor(
     private readonly recorder: Recorder,
@@ -74,7 +76,10 @@ class ResumeState {
 
   incoming(message: any): void {
     const herald = message.ext?.herald;
-    if (message.channel === '/meta/handshake') this.recorder.note(`handshake ${message.successful === true ? `ok ${String(message.clientId).slice(0, 6)}` : `failed ${message.error}`}`);
+    if (message.channel === '/meta/handshake') {
+      this.recorder.note(`handshake ${message.successful === true ? `ok ${String(message.clientId).slice(0, 6)}` : `failed ${message.error}`}`);
+      if (message.successful === true) this.clientId = message.clientId;
+    }
     if (message.channel === '/meta/connect' && message.successful !== true) this.recorder.note(`connect failed ${message.error ?? ''} ${JSON.stringify(message.advice ?? {})}`);
     if (message.channel === '/meta/subscribe' && message.successful === true) {
       if (herald?.gap === true) this.recorder.gap(this.recorder.target, 'subscribe reply ext.herald.gap');
@@ -95,6 +100,7 @@ class ResumeState {
 let handshakes: Promise<unknown> = Promise.resolve();
 
 export class CometdDoor implements Door {
+  #resume: ResumeState | undefined;
   #peer: CometdPeer | undefined;
 
   constructor(
@@ -106,7 +112,7 @@ export class CometdDoor implements Door {
   start(): void {
     const peer = new CometdPeer(`http://127.0.0.1:${this.context.port}/cometd`, this.transport, { maxNetworkDelay: 3000 });
     this.#peer = peer;
-    const resume = new ResumeState(this.recorder, this.context);
+    const resume = (this.#resume = new ResumeState(this.recorder, this.context));
     peer.client.registerExtension('ack', new AckExtension());
     peer.client.registerExtension('herald-resume', {
       outgoing: (message: any) => (resume.outgoing(message), message),
@@ -124,12 +130,17 @@ export class CometdDoor implements Door {
     handshakes = handshakes.then(() => this.context.tokens?.fresh()).then(() => peer.handshake().catch(() => undefined));
   }
 
+  get clientId(): string | undefined {
+    return this.#resume?.clientId;
+  }
+
   async close(): Promise<void> {
     await this.#peer?.disconnect().catch(() => undefined);
   }
 }
 
 export class FayeDoor implements Door {
+  #resume: ResumeState | undefined;
   #peer: FayePeer | undefined;
 
   constructor(
@@ -141,7 +152,7 @@ export class FayeDoor implements Door {
   start(): void {
     const peer = new FayePeer(`http://127.0.0.1:${this.context.port}/bayeux`, this.transport);
     this.#peer = peer;
-    const resume = new ResumeState(this.recorder, this.context);
+    const resume = (this.#resume = new ResumeState(this.recorder, this.context));
     peer.client.addExtension({
       outgoing: (message: any, callback: (m: any) => void) => (resume.outgoing(message), callback(message)),
       incoming: (message: any, callback: (m: any) => void) => (resume.incoming(message), callback(message)),
@@ -155,6 +166,10 @@ export class FayeDoor implements Door {
       () => this.recorder.ready(),
       (error: Error) => this.recorder.stop(`subscription refused: ${error.message}`),
     );
+  }
+
+  get clientId(): string | undefined {
+    return this.#resume?.clientId;
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,11 @@ function subscriber(events: (number | 'gap' | `stop:${string}` | { seq: number; 
     if (event === 'gap') return { kind: 'gap', at: clock, target };
     return { kind: 'stop', at: clock, reason: event.slice(5) };
   });
+  // A gap is told as the client comes back: just before the delivery that follows it.
+  observations.forEach((o, i) => {
+    const next = observations.slice(i + 1).find((later) => later.kind === 'deliver');
+    if (o.kind === 'gap' && next !== undefined) observations[i] = { ...o, at: next.at - 1 };
+  });
   return { name: 's1', door: 'sse', target, readyAt: 900, observations };
 }
 
@@ -102,4 +107,17 @@ test('patterns cover the channels beneath them, as the server matches them', () 
   assert.ok(covers('/a/**', '/a/b/c'));
   assert.ok(!covers('/a/**', '/ab/c'));
   assert.ok(covers('/a', '/a'));
+});
+
+test('a poller answered with a gap alone again and again spins, even when the gaps cover every loss', () => {
+  const spinning: SubscriberRecord = { ...subscriber([0, 'gap', 'gap', 'gap', 'gap', 'gap', 7], '/ck/*'), gapOnlyRun: 5 };
+  assert.deepEqual(kinds(history(published(8), spinning)), ['spinning:-']);
+  const once: SubscriberRecord = { ...subscriber([0, 1, 'gap', 4, 5, 6, 7], '/ck/*'), gapOnlyRun: 1 };
+  assert.deepEqual(kinds(history(published(8), once)), []);
+});
+
+test('a gap told before a message was published does not cover its loss', () => {
+  const early: SubscriberRecord = { ...subscriber([0, 1, 4, 5], '/ck/*') };
+  const told = { ...early, observations: [...early.observations.slice(0, 2), { kind: 'gap' as const, at: 1150, target: '/ck/*' }, ...early.observations.slice(2)] };
+  assert.deepEqual(kinds(history(published(6), told)), ['loss:2']);
 });

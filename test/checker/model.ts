@@ -10,7 +10,9 @@
  *   missing message, and before — or shortly after — the first delivery after it);
  * - nothing is delivered that was not published (a refused publish did not happen);
  * - no subscriber is left stranded: it receives what is published after the faults stop, or it
- *   was told why it stopped (and the run accepts that reason).
+ *   was told why it stopped (and the run accepts that reason);
+ * - no subscriber spins: a poll answered with a gap signal alone, again and again, is a client
+ *   that will never hold (a gap is said once, then the poll waits for messages).
  */
 
 /** `refused`: the server said it did not happen (503); `unknown`: no answer (a cut connection). */
@@ -24,6 +26,8 @@ export interface PublishRecord {
   readonly status: PublishStatus;
   readonly id?: string | undefined;
   readonly startedAt: number;
+  /** How it got there, when it took more than one try (e.g. "retried after 503 ×2"). */
+  readonly note?: string | undefined;
 }
 
 export type Observation =
@@ -44,6 +48,8 @@ export interface SubscriberRecord {
   /** When the server confirmed the subscription (undefined: never, or the door cannot tell). */
   readonly readyAt: number | undefined;
   readonly observations: readonly Observation[];
+  /** The most answers in a row that carried gap signals and nothing else (doors that poll count them). */
+  readonly gapOnlyRun?: number;
 }
 
 export interface FaultRecord {
@@ -61,7 +67,7 @@ export interface History {
   readonly quietAt: number;
 }
 
-export type ViolationKind = 'loss' | 'duplicate' | 'reorder' | 'phantom' | 'stranded' | 'stopped';
+export type ViolationKind = 'loss' | 'duplicate' | 'reorder' | 'phantom' | 'stranded' | 'stopped' | 'spinning';
 
 export interface Violation {
   readonly kind: ViolationKind;
@@ -90,6 +96,10 @@ export interface VerdictOptions {
 }
 
 const WINDOW = 4;
+/** Signals and notes in a row shown in a violation's history; the rest of a run of them is counted. */
+const NOTES_SHOWN = 6;
+/** Gap-only answers in a row that make a spinning client: a cursor no node honours twice in a row is a fault per answer. */
+export const SPIN_LIMIT = 5;
 
 /** Whether `target` (a channel or a pattern ending in `*` or `**`) covers `channel`. */
 export function covers(target: string, channel: string): boolean {
@@ -124,6 +134,10 @@ export function checkHistory(history: History, options: VerdictOptions = {}): Vi
     const accepted = stop !== undefined && (options.acceptStop?.(stop.reason) ?? false);
     if (stop !== undefined && !accepted) {
       violations.push(violation(history, options, subscriber, 'stopped', subscriber.target, undefined, stop.at, [], `stopped: ${stop.reason}`));
+    }
+    if ((subscriber.gapOnlyRun ?? 0) >= SPIN_LIMIT) {
+      const note = `spinning: ${subscriber.gapOnlyRun} answers in a row carried a gap signal and nothing else (a gap must be said once, then the poll held)`;
+      violations.push(violation(history, options, subscriber, 'spinning', subscriber.target, undefined, subscriber.observations.find((o) => o.kind === 'gap')?.at ?? 0, [], note));
     }
     const owed = history.publishes.find((p) => p.status === 'acked' && p.startedAt >= history.quietAt && covers(subscriber.target, p.channel));
     const heard = subscriber.observations.some((o) => o.kind === 'deliver' && o.at >= history.quietAt);
@@ -176,12 +190,14 @@ function checkChannel(history: History, subscriber: SubscriberRecord, channel: s
     const told = observations.some(
       (o, position) =>
         position > after &&
-        ((o.kind === 'gap' && covers(o.target, channel) && (next === undefined || position < next.position || o.at <= next.at + lateness)) ||
+        // A gap told before the message was even published is not about it (on a channel of one
+        // message, the only bound there is).
+        ((o.kind === 'gap' && covers(o.target, channel) && o.at >= record.startedAt && (next === undefined || position < next.position || o.at <= next.at + lateness)) ||
           (o.kind === 'stop' && position === stop)),
     );
     if (told) continue;
     const position = next?.position ?? observations.length;
-    const acked = `acked${record.id === undefined ? '' : ` as ${record.id}`} by ${record.door}`;
+    const acked = `acked${record.id === undefined ? '' : ` as ${record.id}`} by ${record.door}${record.note === undefined ? '' : `, ${record.note}`}`;
     const note = `seq ${record.seq} (${acked}) never delivered${next === undefined ? ', nor anything after it' : ''}; no gap signal`;
     found.push(violation(history, options, subscriber, 'loss', channel, record.seq, record.startedAt, receivedAround(observations, channel, position), note));
     // One loss per channel tells the story; the rest of the run follows from it.
@@ -200,18 +216,38 @@ function receivedAround(observations: readonly Observation[], channel: string, p
   });
   const at = relevant.findIndex((r) => r.position >= position);
   const center = at < 0 ? relevant.length : at;
-  // Notes do not count towards the window: the deliveries around the violation do.
+  // Notes do not count towards the window: the deliveries around the violation do. But a client
+  // in a loop writes notes without end: past a few in a row, the rest are counted, not shown.
   const window: (number | string)[] = [];
   let before = 0;
+  let notes = 0;
+  let hidden = 0;
   for (let i = center - 1; i >= 0 && before < WINDOW; i--) {
-    window.unshift(relevant[i]!.label);
-    if (typeof relevant[i]!.label === 'number') before++;
+    const label = relevant[i]!.label;
+    if (typeof label === 'number') before++;
+    notes = typeof label === 'number' ? 0 : notes + 1;
+    if (notes > NOTES_SHOWN) hidden++;
+    else {
+      if (hidden > 0) window.unshift(`(… ${hidden} more)`);
+      hidden = 0;
+      window.unshift(label);
+    }
   }
+  if (hidden > 0) window.unshift(`(… ${hidden} more)`);
   let after = 0;
+  notes = hidden = 0;
   for (let i = center; i < relevant.length && after <= WINDOW; i++) {
-    window.push(relevant[i]!.label);
-    if (typeof relevant[i]!.label === 'number') after++;
+    const label = relevant[i]!.label;
+    if (typeof label === 'number') after++;
+    notes = typeof label === 'number' ? 0 : notes + 1;
+    if (notes > NOTES_SHOWN) hidden++;
+    else {
+      if (hidden > 0) window.push(`(… ${hidden} more)`);
+      hidden = 0;
+      window.push(label);
+    }
   }
+  if (hidden > 0) window.push(`(… ${hidden} more)`);
   return window;
 }
 

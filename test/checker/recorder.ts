@@ -17,6 +17,8 @@ export const seqOf = (data: unknown): number | undefined =>
 export class Recorder {
   readonly observations: Observation[] = [];
   readyAt: number | undefined;
+  #gapOnly = 0;
+  #gapOnlyRun = 0;
 
   constructor(
     readonly name: string,
@@ -44,6 +46,15 @@ export class Recorder {
     this.observations.push({ kind: 'stop', at: Date.now(), reason });
   }
 
+  /**
+   * One answer (a poll's reply, a stream's life) ended: `gaps` signals and `messages` deliveries it
+   * carried. Answers with gaps alone, in a row, are counted: a client answered only that spins.
+   */
+  answered(gaps: number, messages: number): void {
+    if (messages > 0) this.#gapOnly = 0;
+    else if (gaps > 0) this.#gapOnlyRun = Math.max(this.#gapOnlyRun, ++this.#gapOnly);
+  }
+
   /** The newest sequence number delivered on `channel` (to know when a subscriber has caught up). */
   newest(channel: string): number {
     let newest = -1;
@@ -56,7 +67,7 @@ export class Recorder {
   }
 
   record(): SubscriberRecord {
-    return { name: this.name, door: this.door, target: this.target, readyAt: this.readyAt, observations: [...this.observations] };
+    return { name: this.name, door: this.door, target: this.target, readyAt: this.readyAt, observations: [...this.observations], gapOnlyRun: this.#gapOnlyRun };
   }
 }
 

@@ -9,13 +9,14 @@ import type { ConnectionType } from '../../src/client/protocol.js';
 import { CometdDoor, FayeDoor, HeraldClientDoor } from './bayeux-doors.js';
 import { checkHistory, covers, describeViolations } from './model.js';
 import type { FaultRecord, History, Violation } from './model.js';
-import { apiPublish, bayeuxPublisher, Publisher, restPublish } from './publishers.js';
+import { apiPublish, bayeuxPublisher, Publisher, restPublish, retryingBayeuxPublisher } from './publishers.js';
 import { Recorder, TokenMint } from './recorder.js';
-import { PollDoor, SseDoor } from './rest-doors.js';
+import { CursorPollDoor, PollDoor, SseDoor } from './rest-doors.js';
 import type { Door, DoorContext } from './rest-doors.js';
 import { CLUSTER_FAULTS, ONE_NODE_FAULTS, planFaults, seededRandom } from './schedule.js';
 import type { FaultKind } from './schedule.js';
 import { oneNode, threeNodes } from './topology.js';
+import { postJson } from '../helpers/http.js';
 
 export const DOOR_NAMES = (): string[] => DOORS.map(([name]) => name);
 
@@ -70,6 +71,10 @@ export interface CheckerOptions {
   readonly doors?: readonly string[];
   /** Play KNOWN_OPEN faults on every door too (default false). */
   readonly allFaults?: boolean;
+  /** History forgets messages this old (default: never): resumes across forgotten history must report the gap. */
+  readonly historyTtlMs?: number;
+  /** One node: Bayeux sessions with no connect for this long expire (default: Herald's, 10 s). */
+  readonly maxIntervalMs?: number;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -82,12 +87,22 @@ export interface CheckerResult {
   readonly stats: string;
 }
 
-const CHANNELS = { rest: '/ck/rest', bayeux: '/ck/bayeux', api: '/ck/api' } as const;
+/**
+ * `sparse` is quiet for seconds at a time and not under PATTERN: its subscribers come and go, so a
+ * node often has interest in it and nothing delivered yet, and a short TTL forgets it whole.
+ * `fresh` is a family: each message on a channel of its own beneath it, heard by a pattern only
+ * (FRESH_PATTERN) — a channel no node has delivered anything on when its message comes.
+ */
+const CHANNELS = { rest: '/ck/rest', bayeux: '/ck/bayeux', api: '/ck/api', retry: '/ck/retry', sparse: '/ck/sparse/a', fresh: '/ck/fresh' } as const;
 const PATTERN = '/ck/*';
+const FRESH_PATTERN = `${CHANNELS.fresh}/*`;
 const SETUP_MS = 6000;
 const TAIL_MS = 4000;
 const CATCH_UP_MS = 20_000;
 const DELAYS_MS = [10, 25, 50, 100, 200];
+const SPARSE_DELAYS_MS = [20, 100, 1500, 3000];
+/** Share of API publishes whose data cannot be encoded (they must be refused). */
+const UNENCODABLE_SHARE = 0.05;
 
 type DoorSpec = readonly [name: string, target: string, make: (recorder: Recorder, context: DoorContext) => Door];
 
@@ -103,6 +118,12 @@ const DOORS: readonly DoorSpec[] = [
   ['cometd-ack-ws', CHANNELS.api, (r, c) => new CometdDoor(r, c, 'websocket')],
   ['faye-lp', CHANNELS.rest, (r, c) => new FayeDoor(r, c, 'long-polling')],
   ['faye-ws', CHANNELS.bayeux, (r, c) => new FayeDoor(r, c, 'websocket')],
+  ['short-poll-cursor', CHANNELS.rest, (r, c) => new CursorPollDoor(r, c, true)],
+  ['long-poll-pattern', PATTERN, (r, c) => new CursorPollDoor(r, c, false)],
+  ['sse-away', CHANNELS.sparse, (r, c) => new SseDoor(r, c, { stayMs: [300, 2000], awayMs: [800, 3000] })],
+  // One channel, so the Redis engine catches it up after an outage: no gap to excuse a lost retry.
+  ['sse-retry', CHANNELS.retry, (r, c) => new SseDoor(r, c)],
+  ['sse-fresh', FRESH_PATTERN, (r, c) => new SseDoor(r, c)],
 ];
 
 const PROXY_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall'];
@@ -118,8 +139,11 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   const kinds = options.faults ?? defaultFaults(options.nodes);
   const plan = planFaults(options.seed, kinds, options.faultPhaseMs);
   const random = seededRandom(options.seed);
+  // The doors and publishers added later draw from their own stream, so the older seeds' faults stay as they were.
+  const extra = seededRandom(options.seed ^ 0xd00d);
   const withTokens = kinds.includes('token-expiry');
-  const topology = await (options.nodes === 1 ? oneNode(t, { tokens: withTokens }) : threeNodes(t, { tokens: withTokens }));
+  const setup = { tokens: withTokens, historyTtlMs: options.historyTtlMs, maxIntervalMs: options.maxIntervalMs };
+  const topology = await (options.nodes === 1 ? oneNode(t, setup) : threeNodes(t, setup));
   const phaseStart = Date.now() + SETUP_MS;
   const tokens = withTokens ? new TokenMint(plan.filter((f) => f.kind === 'token-expiry').map((f) => phaseStart + f.at)) : undefined;
   await tokens?.fresh();
@@ -135,9 +159,13 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
     const proxies = shielded.has(name) ? topology.calm : topology.proxies;
     return proxies[i % proxies.length]!.port;
   };
-  const doors = DOORS.flatMap(([name, target, make], i) =>
-    (options.doors === undefined || options.doors.includes(name)) && !benched.has(name) ? [make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens })] : [],
-  );
+  const ports = new Map<Door, number>();
+  const doors = DOORS.flatMap(([name, target, make], i) => {
+    if ((options.doors !== undefined && !options.doors.includes(name)) || benched.has(name)) return [];
+    const door = make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens, random: extra });
+    ports.set(door, proxyPort(i, name));
+    return [door];
+  });
   for (const door of doors) door.start();
   t.after(() => Promise.all(doors.map((door) => door.close())));
   const bayeux = bayeuxPublisher(proxyPort(1), tokens);
@@ -145,13 +173,19 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   const publishers = [
     new Publisher('rest', CHANNELS.rest, restPublish(proxyPort(0))),
     new Publisher('bayeux', CHANNELS.bayeux, bayeux.once),
-    new Publisher('api', CHANNELS.api, apiPublish(topology.publish)),
+    new Publisher('api', CHANNELS.api, apiPublish(topology.publish, { share: UNENCODABLE_SHARE, random: extra })),
+    new Publisher('bayeux-retry', CHANNELS.retry, retryingBayeuxPublisher(proxyPort(2), tokens), DELAYS_MS),
+    new Publisher('api-sparse', CHANNELS.sparse, apiPublish(topology.publish), SPARSE_DELAYS_MS),
+    new Publisher('rest-fresh', CHANNELS.fresh, restPublish(proxyPort(3)), DELAYS_MS, true),
   ];
   const readyBy = Date.now() + SETUP_MS;
   while (Date.now() < readyBy && doors.some((door) => door.recorder.readyAt === undefined && !/poll/.test(door.recorder.name))) await sleepUntil(Date.now() + 20);
   for (const publisher of publishers) publisher.start();
   const rates = setInterval(() => {
-    for (const publisher of publishers) publisher.delayMs = DELAYS_MS[Math.floor(random() * DELAYS_MS.length)]!;
+    for (const publisher of publishers) {
+      const [delays, draw] = publisher.delays === undefined ? [DELAYS_MS, random] : [publisher.delays, extra];
+      publisher.delayMs = delays[Math.floor(draw() * delays.length)]!;
+    }
   }, 1500);
   t.after(() => clearInterval(rates));
 
@@ -160,7 +194,8 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   for (const fault of plan) {
     await sleepUntil(phaseStart + fault.at);
     const at = Date.now();
-    const detail = await topology.inject(fault, random).catch((error: Error) => `failed to inject: ${error.message}`);
+    const injected = fault.kind === 'end-sessions' ? endSessions(doors, ports, fault.fraction, random) : topology.inject(fault, random);
+    const detail = await injected.catch((error: Error) => `failed to inject: ${error.message}`);
     faults.push({ at, kind: fault.kind, detail });
     log(`  ${((at - phaseStart) / 1000).toFixed(1)}s ${fault.kind}: ${detail}`);
   }
@@ -171,7 +206,11 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   // The last word on each channel, published once everything is calm.
   for (const publisher of publishers) await publisher.publishOne();
   const caughtUp = (door: Door) =>
-    door.recorder.stopped || publishers.every((p) => !covers(door.recorder.target, p.channel) || door.recorder.newest(p.channel) >= p.newestAcked);
+    door.recorder.stopped ||
+    publishers.every((p) => {
+      const last = p.lastAcked;
+      return last === undefined || !covers(door.recorder.target, last.channel) || door.recorder.newest(last.channel) >= last.seq;
+    });
   const deadline = Date.now() + CATCH_UP_MS;
   while (Date.now() < deadline && !doors.every(caughtUp)) await sleepUntil(Date.now() + 50);
   // Recorded before the clients are closed: a client told to stop by its own goodbye is not stranded.
@@ -185,6 +224,22 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   await Promise.all(doors.map((door) => door.close()));
   const violations = checkHistory(history);
   return { history, violations, report: violations.length === 0 ? '' : describeViolations(history, violations), stats: summarize(history) };
+}
+
+/**
+ * Ends some Bayeux clients' sessions from elsewhere: a `/meta/disconnect` for each one's clientId,
+ * sent on a connection of its own, as a stolen or leaked clientId would be used. The client must
+ * handshake again, resubscribe and resume — not stop.
+ */
+async function endSessions(doors: readonly Door[], ports: Map<Door, number>, fraction: number, random: () => number): Promise<string> {
+  const ended: string[] = [];
+  for (const door of doors) {
+    const clientId = door.clientId;
+    if (clientId === undefined || random() >= fraction) continue;
+    const reply = await postJson(ports.get(door)!, '/bayeux', [{ channel: '/meta/disconnect', clientId, id: 'elsewhere' }]).catch((error: Error) => error);
+    ended.push(`${door.recorder.name}${reply instanceof Error ? ` (${reply.message})` : reply.status === 200 ? '' : ` (HTTP ${reply.status})`}`);
+  }
+  return `/meta/disconnect sent elsewhere for ${ended.length === 0 ? 'no session' : ended.join(', ')}`;
 }
 
 /** Faults injected, messages, deliveries and gaps (with why), as one paragraph. */

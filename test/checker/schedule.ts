@@ -17,24 +17,25 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * What the checker can do to a run. One node: the first three (and tokens). Three nodes on Redis:
- * all of them. Each is undone (node restarted, Redis back, reader resumed) before the next starts.
+ * What the checker can do to a run. One node: the first five (proxy faults, tokens, sessions
+ * ended elsewhere). Three nodes on Redis: all of them. Each is undone (node restarted, Redis back, reader resumed) before the next starts.
  */
 export const FAULT_KINDS = [
   'cut-all', // every client connection through the proxies, at the TCP level
   'cut-some', // a random share of them
   'stall', // readers stop reading for a while (slow consumers)
   'token-expiry', // clients' short-lived JWTs run out; they must come back with fresh ones
+  'end-sessions', // a /meta/disconnect for some CometD and Faye clients' sessions, sent by someone else
   'kill-node', // kill -9 of one node, started again after a while
   'drain-node', // SIGTERM: the node drains (tells clients to reconnect elsewhere), started again
-  'cut-pubsub', // CLIENT KILL TYPE pubsub: every node loses its Redis subscription
+  'cut-pubsub', // CLIENT KILL TYPE pubsub, again and again for a while: every node loses its Redis subscription
   'redis-restart-data', // Redis saves, stops and starts again with its data
-  'redis-restart-empty', // Redis is killed and starts again empty
+  'redis-restart-empty', // Redis is killed and starts again empty, its clock behind the ids it issued (XSETID ahead first)
   'redis-pause', // CLIENT PAUSE: Redis answers nothing for a while
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-export const ONE_NODE_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall', 'token-expiry'];
+export const ONE_NODE_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall', 'token-expiry', 'end-sessions'];
 export const CLUSTER_FAULTS: readonly FaultKind[] = FAULT_KINDS;
 
 export interface PlannedFault {

@@ -56,9 +56,19 @@ function proxyFaults(proxies: readonly FaultProxy[], fault: PlannedFault, random
   }
 }
 
-export async function oneNode(t: Hookable, options: { tokens: boolean }): Promise<Topology> {
+/** How the nodes are set up: tokens on, a history that forgets soon, sessions that expire soon. */
+export interface TopologyOptions {
+  readonly tokens: boolean;
+  readonly historyTtlMs?: number | undefined;
+  /** One node only: a Bayeux session with no connect for this long is expired (a long stall does it). */
+  readonly maxIntervalMs?: number | undefined;
+}
+
+export async function oneNode(t: Hookable, options: TopologyOptions): Promise<Topology> {
   const config: HeraldOptions = {
     historySize: 5000,
+    ...(options.historyTtlMs === undefined ? {} : { historyTtlMs: options.historyTtlMs }),
+    ...(options.maxIntervalMs === undefined ? {} : { maxIntervalMs: options.maxIntervalMs }),
     timeoutMs: HOLD_MS,
     maxQueue: MAX_QUEUE,
     maxBufferedBytes: 64 * 1024,
@@ -151,7 +161,21 @@ class RedisControl {
 
 const NODES = 3;
 
-export async function threeNodes(t: Hookable, options: { tokens: boolean }): Promise<Topology> {
+/** XSETID every Herald stream `ms` ahead of its last id; returns how many. */
+async function moveIdsAhead(redis: RedisControl, ms: number): Promise<number> {
+  const keys = await redis.admin<string[]>('KEYS', 'herald:h:*').catch(() => [] as string[]);
+  let moved = 0;
+  for (const key of keys) {
+    const info = await redis.admin<unknown[]>('XINFO', 'STREAM', key).catch(() => undefined);
+    const last = info === undefined ? undefined : String(info[info.indexOf('last-generated-id') + 1]);
+    if (last === undefined || !last.includes('-')) continue;
+    const ok = await redis.admin('XSETID', key, `${Number(last.split('-')[0]) + ms}-0`).then(() => true, () => false);
+    if (ok) moved++;
+  }
+  return moved;
+}
+
+export async function threeNodes(t: Hookable, options: TopologyOptions): Promise<Topology> {
   const redis = new RedisControl(await freePort());
   await redis.start();
   t.after(() => redis.close());
@@ -159,6 +183,7 @@ export async function threeNodes(t: Hookable, options: { tokens: boolean }): Pro
     '--history-size', '5000', '--max-sessions-per-ip', '0', '--max-connections', '0', '--timeout', `${HOLD_MS}ms`, '--max-rate', '0',
     '--max-queue', String(MAX_QUEUE), '--drain-window', '500ms', '--shutdown-grace', '2s', '--log-level', 'info',
     ...(options.tokens ? ['--jwt-secret', JWT_SECRET] : []),
+    ...(options.historyTtlMs === undefined ? [] : ['--history-ttl', `${options.historyTtlMs}ms`]),
   ];
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < NODES; i++) nodes.push(await startNode(t, redis.url, args));
@@ -166,7 +191,7 @@ export async function threeNodes(t: Hookable, options: { tokens: boolean }): Pro
   const calm = nodes.map((_, i) => new FaultProxy(() => nodes.map((node) => node.port), i));
   for (const proxy of [...proxies, ...calm]) await proxy.listen();
   // The API door: a Herald in this process on the same Redis, used only to publish.
-  const api = createHerald({ engine: redis.url, historySize: 5000 });
+  const api = createHerald({ engine: redis.url, historySize: 5000, ...(options.historyTtlMs === undefined ? {} : { historyTtlMs: options.historyTtlMs }) });
   t.after(async () => {
     for (const proxy of [...proxies, ...calm]) await proxy.close();
     await api.close();
@@ -199,15 +224,30 @@ export async function threeNodes(t: Hookable, options: { tokens: boolean }): Pro
           await restart(index);
           return `SIGTERM node ${index} (drained), restarted after ${fault.durationMs} ms`;
         }
-        case 'cut-pubsub':
-          return `CLIENT KILL TYPE pubsub: ${await redis.admin('CLIENT', 'KILL', 'TYPE', 'pubsub')} connections`;
+        case 'cut-pubsub': {
+          // Again and again while it lasts: each node resubscribes and catches up, over and over,
+          // while channels gain and lose interest (a channel with none delivered yet, patterns).
+          const until = Date.now() + fault.durationMs;
+          let cuts = 0;
+          let killed = 0;
+          do {
+            killed += await redis.admin<number>('CLIENT', 'KILL', 'TYPE', 'pubsub').catch(() => 0);
+            cuts++;
+            await sleep(100 + random() * 400);
+          } while (Date.now() < until);
+          return `CLIENT KILL TYPE pubsub ${cuts} times over ${fault.durationMs} ms: ${killed} connections`;
+        }
         case 'redis-restart-data':
         case 'redis-restart-empty': {
           const keep = fault.kind === 'redis-restart-data';
+          // Emptied, Redis's clock is also behind the ids it issued (a restart on a slower clock, a
+          // replica promoted): the streams' ids are moved ahead first, so the new data set's ids
+          // sort below ones already delivered unless the engine keeps them going up.
+          const ahead = keep ? 0 : await moveIdsAhead(redis, 60_000);
           await redis.stop(keep);
           await sleep(fault.durationMs);
           await redis.start();
-          return `Redis ${keep ? 'SHUTDOWN SAVE' : 'kill -9'}, back ${keep ? 'with its data' : 'empty'} after ${fault.durationMs} ms`;
+          return `Redis ${keep ? 'SHUTDOWN SAVE' : `kill -9 (${ahead} streams' ids moved 60 s ahead first)`}, back ${keep ? 'with its data' : 'empty'} after ${fault.durationMs} ms`;
         }
         case 'redis-pause': {
           await redis.admin('CLIENT', 'PAUSE', fault.durationMs, 'ALL');
