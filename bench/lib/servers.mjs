@@ -140,6 +140,14 @@ class Server {
     if (reply !== 'gc-done') throw new Error(`server could not collect: ${reply} (is it running with --expose-gc?)`);
   }
 
+  /** process.memoryUsage() of a Node server (servers/gc-hook.mjs); undefined for nginx. */
+  async memory() {
+    if (!this.child.connected) return undefined;
+    const done = new Promise((resolve) => this.child.once('message', resolve));
+    this.child.send('memory');
+    return (await done).memory;
+  }
+
   async stop(graceMs = 5_000) {
     const child = this.child;
     if (child.exitCode === null && child.signalCode === null) {
