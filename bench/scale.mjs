@@ -177,7 +177,7 @@ for (const name of peerNames) {
 closeAgent();
 
 const ok = results.filter((r) => r.f);
-const memoryHead = ['server (transport)', `RSS at 0, MiB`, `RSS at ${n(N1)}, MiB`, `heap at ${n(N1)}, MiB`, `RSS at ${n(N2)}, MiB`, `heap at ${n(N2)}, MiB`, 'slope, bytes / conn (RSS)', '(heap)', ...PROJECT_AT.map((p) => `RSS at ${n(p)}, GiB (projected)`), 'set-up, server CPU µs / conn', 'load CPU (set-up)'];
+const memoryHead = ['server (transport)', `RSS at 0, MiB`, `RSS at ${n(N1)}, MiB`, `heap at ${n(N1)}, MiB`, `RSS at ${n(N2)}, MiB`, `heap at ${n(N2)}, MiB`, 'slope, bytes / conn (RSS)', '(heap)', `bytes / conn, 0 → ${n(N2)}`, ...PROJECT_AT.map((p) => `RSS at ${n(p)}, GiB (projected)`), 'set-up, server CPU µs / conn', 'load CPU (set-up)'];
 const publishHead = ['server (transport)', 'clients', 'got it', 'lost', 'dup', 'publish ack, ms', 'p50 ms', 'p99 ms', 'max ms', 'server CPU for the publish, ms', 'busiest load process CPU, ms'];
 const table = (head, rows) => [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((cells) => `| ${cells.join(' | ')} |`)].join('\n');
 const quoted = process.argv.slice(2).map((arg) => (/[\s"']/.test(arg) ? `"${arg}"` : arg));
@@ -192,7 +192,7 @@ const markdown = [
   '',
   table(
     memoryHead,
-    ok.map(({ peer, f }) => [peer.label, mib(f.rss0), mib(f.rss1), mib(f.heap1), mib(f.rss2), mib(f.heap2), grouped(f.slope), grouped(f.heapSlope), ...f.projected.map(gib), grouped(f.setupUs), percent(f.setupLoad)]),
+    ok.map(({ peer, f }) => [peer.label, mib(f.rss0), mib(f.rss1), mib(f.heap1), mib(f.rss2), mib(f.heap2), grouped(f.slope), grouped(f.heapSlope), grouped(f.perConnectionFromZero), ...f.projected.map(gib), grouped(f.setupUs), percent(f.setupLoad)]),
   ),
   '',
   `Slope = (RSS at ${n(N2)} − RSS at ${n(N1)}) ÷ ${n(N2 - N1)}. The projections are RSS at ${n(N2)} + slope × (N − ${n(N2)}): they assume the open-files limit is raised past N (here it is 20,000, so they were not measured) and that the slope stays linear.`,
