@@ -29,6 +29,8 @@ export const PEERS = {
   'herald-sse': { label: 'Herald (`/sub` SSE)', server: 'herald', client: 'rest-sse', unwrap: 'herald', publish: 'rest', nchan: 'nchan-sse' },
   'herald-bayeux-ws': { label: 'Herald (Bayeux WebSocket)', server: 'herald', client: 'bayeux-ws', path: '/bayeux', publish: 'rest', nchan: 'nchan-ws' },
   'herald-lp': { label: 'Herald (Bayeux long-polling, held)', server: 'herald', client: 'bayeux-lp', path: '/bayeux', publish: 'rest', nchan: 'nchan-ws' },
+  'node-ws': { label: 'Node floor (`ws` upgrade, nothing else)', server: 'node-floor', client: 'rest-ws', unwrap: 'herald', publish: 'rest', nchan: 'nchan-ws' },
+  'node-sse': { label: 'Node floor (HTTP head, nothing else)', server: 'node-floor', client: 'rest-sse', unwrap: 'herald', publish: 'rest', nchan: 'nchan-sse' },
   'nchan-ws': { label: 'Nchan 1.3.6 (WebSocket)', server: 'nchan', client: 'rest-ws', unwrap: 'raw', publish: 'rest', nchan: 'nchan-ws' },
   'nchan-sse': { label: 'Nchan 1.3.6 (SSE)', server: 'nchan', client: 'rest-sse', unwrap: 'raw', publish: 'rest', nchan: 'nchan-sse' },
   'socketio-ws': { label: 'Socket.IO 4.8 (WebSocket)', server: 'socketio', client: 'socketio', publish: 'rest', nchan: 'nchan-ws' },
