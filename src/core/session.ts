@@ -4,7 +4,7 @@
  * held request (a long-poll waiting for messages, or a push connection). Knows nothing of HTTP or
  * of Bayeux: transports and protocol handlers drive it.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock } from './clock.js';
 import type { Deadline, Deadlines } from './deadlines.js';
@@ -131,7 +131,7 @@ export class Session {
    * cannot be turned back, so showing it grants nothing.
    */
   get publicId(): string {
-    return (this.#publicId ??= createHash('sha256').update(this.id).digest('base64url').slice(0, 22));
+    return (this.#publicId ??= hash('sha256', this.id, 'base64url').slice(0, 22));
   }
 
   get queueLength(): number {
