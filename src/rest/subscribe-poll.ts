@@ -94,25 +94,31 @@ export class SubscribePoll {
   async #pollChannel(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
     const session = held ? this.sessions.create(clientAddress(req)) : undefined;
-    if (session !== undefined) {
-      session.principal = poll.principal;
-      await this.hub.subscribe(session, name, poll.guard);
-    }
     const items: string[] = [];
     let cursor: string;
     let fresh = false;
     /** What the client has, of what may also be queued: after a gap its cursor says nothing (it may be a forged, future one). */
     let sentThrough = from;
-    if (from !== undefined) {
-      const page = await this.engine.history(name, { since: from });
-      if (page.gap) items.push(gapSignal(name, from));
-      for (const message of page.messages) items.push(REST_JSON.encode(message));
-      fresh = page.messages.length > 0;
-      if (page.gap) sentThrough = page.messages[page.messages.length - 1]?.id;
-      // After a gap the client's id says nothing any more: continue from here.
-      cursor = page.messages[page.messages.length - 1]?.id ?? (page.gap ? await this.engine.position(name) : from);
-    } else {
-      cursor = await this.engine.position(name);
+    try {
+      if (session !== undefined) {
+        session.principal = poll.principal;
+        await this.hub.subscribe(session, name, poll.guard);
+      }
+      if (from !== undefined) {
+        const page = await this.engine.history(name, { since: from });
+        if (page.gap) items.push(gapSignal(name, from));
+        for (const message of page.messages) items.push(REST_JSON.encode(message));
+        fresh = page.messages.length > 0;
+        if (page.gap) sentThrough = page.messages[page.messages.length - 1]?.id;
+        // After a gap the client's id says nothing any more: continue from here.
+        cursor = page.messages[page.messages.length - 1]?.id ?? (page.gap ? await this.engine.position(name) : from);
+      } else {
+        cursor = await this.engine.position(name);
+      }
+    } catch (error) {
+      // The engine is out of reach (a 503): the poll's subscription must not outlive it.
+      if (session !== undefined) this.sessions.close(session, 'client');
+      throw error;
     }
     if (session === undefined) return send({ items, cursor });
     if (fresh || res.destroyed) {

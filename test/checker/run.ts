@@ -36,19 +36,6 @@ export interface KnownOpen {
  * them anyway. Each names the defect and a seed that showed it.
  */
 export const KNOWN_OPEN: readonly KnownOpen[] = [
-  {
-    fault: 'redis-restart-data',
-    doors: ['long-poll', 'short-poll'],
-    why:
-      'issue 14 A3/A9 (likely): the first message acked after Redis is back is missed by a REST poll held with ' +
-      'since= while its node resubscribes, no gap (seed 2282, 3 nodes, --doors long-poll,short-poll,sse: /ck/rest seq 290)',
-  },
-  {
-    fault: 'redis-restart-empty',
-    why:
-      'issue 14 A2/A3: a message acked just before Redis died is lost with no gap, to channel and pattern subscribers ' +
-      '(seed 21, 3 nodes: herald-ws-pattern and cometd-ack-ws miss /ck/api seq 732)',
-  },
   ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
     fault,
     doors: ['faye-ws'],

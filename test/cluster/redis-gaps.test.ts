@@ -125,3 +125,47 @@ test('Herald nodes: after a pub/sub cut every transport tells its pattern subscr
   const polled = (await poll).json();
   assert.ok(polled.some((item: { gap?: boolean; channel?: string }) => item.gap === true && item.channel === '/feed/*'), JSON.stringify(polled));
 });
+
+/** `seen` and `gaps` of one engine as one ordered list, to check which came first. */
+async function orderedEngine(t: Hookable, redis: TestRedis) {
+  const engine = new RedisEngine({ url: redis.url, historySize: 1000 });
+  onCleanup(t, () => engine.close());
+  await engine.ready();
+  const events: ({ gap: string } | { message: Message })[] = [];
+  engine.onMessage((message) => events.push({ message }));
+  engine.onGap((gap) => events.push({ gap }));
+  return { engine, events };
+}
+
+test('a subscription that cannot be caught up after a pub/sub cut hears of the gap before anything the restored subscription brings', async (t) => {
+  const redis = await startRedis(t);
+  const { engine: a } = await orderedEngine(t, redis);
+  const { engine: b, events } = await orderedEngine(t, redis);
+  await b.subscribe('/p/*');
+  assert.ok((await killPubSub(redis)) >= 1);
+  await waitFor('b knows its pub/sub connection is down', () => !b.health().healthy);
+  // Interest taken while Redis is out of reach has no resume point: the reconnect reports a gap.
+  await b.subscribe('/c');
+  let publishing = true;
+  const published = (async () => {
+    while (publishing) await a.publish({ channel: '/c', data: 'live' }).catch(() => undefined);
+  })();
+  await waitFor('b delivers on /c again', () => events.some((e) => 'message' in e && e.message.channel === '/c'), 10_000);
+  publishing = false;
+  await published;
+  const first = events.find((e) => ('gap' in e && e.gap === '/c') || ('message' in e && e.message.channel === '/c'));
+  assert.deepEqual(first, { gap: '/c' }, 'the gap is said before the first message after it');
+});
+
+test('a held REST poll refused while Redis is away (503) leaves no subscription behind', async (t) => {
+  const redis = await startRedis(t);
+  const { port } = await startHerald(t, { engine: redis.url });
+  const sessions = async () => Number(/^herald_sessions (\d+)$/m.exec((await httpRequest(port, { path: '/metrics' })).text)?.[1]);
+  const { id } = (await postJson(port, '/pub/c', { n: 1 })).json();
+  assert.equal(await sessions(), 0);
+  await redis.stop();
+  const refused = await httpRequest(port, { path: `/sub/c?since=${id}` });
+  assert.equal(refused.status, 503, refused.text);
+  // Left behind, it would keep the channel's interest without a resume point, and be answered to no one.
+  assert.equal(await sessions(), 0, 'the poll\'s session ended with it');
+});

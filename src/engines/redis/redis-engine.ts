@@ -103,6 +103,8 @@ export class RedisEngine implements Engine {
   #newest = '';
   /** The pub/sub connection dropped since the node last subscribed: what it carried meanwhile is lost. */
   #subscriberLost = false;
+  /** Set while the node restores its subscriptions after (re)connecting: subscribe() waits for it. */
+  #restoring: Promise<void> | undefined;
   #wasReady = false;
   #closed = false;
   readonly #ready: Promise<void>;
@@ -223,12 +225,16 @@ export class RedisEngine implements Engine {
       });
       this.#subscribing.set(target.name, live);
     }
-    // A later subscriber (of this pattern, or of one sharing its Redis subscription) is not live before the first.
+    // A later subscriber (of this pattern, or of one sharing its Redis subscription) is not live
+    // before the first, nor before the node has restored its subscriptions.
     await this.#subscribing.get(target.name);
+    await this.#restoring;
   }
 
   /** Makes the Redis subscription for `pattern`; never rejects. */
   async #listen(pattern: string, target: { name: string; glob: boolean }): Promise<void> {
+    // Restoring may or may not have taken this target: subscribing twice does no harm.
+    await this.#restoring;
     // While Redis is away the interest is only recorded: reconnecting subscribes to all of it.
     if (this.#subscriber.status !== 'ready') return;
     if (!target.glob) await this.#markStart(pattern);
@@ -360,8 +366,25 @@ export class RedisEngine implements Engine {
    * was cut) subscribe to everything and catch up. A new epoch means Redis lost its data:
    * whatever was not delivered is gone, so every subscription is told, and what the node
    * delivered before says nothing about the ids of the new data set.
+   *
+   * Gaps are said before anything is subscribed: a message the restored subscriptions bring must
+   * reach a session after the gap that precedes it, or the client cannot tell where the loss was.
+   * Until the subscriptions are restored, subscribe() waits (#restoring), so no new subscriber
+   * takes a subscription for live while it is not.
    */
   async #connected(): Promise<void> {
+    let restored!: () => void;
+    const restoring = new Promise<void>((resolve) => (restored = resolve));
+    this.#restoring = restoring;
+    try {
+      await this.#restore();
+    } finally {
+      restored();
+      if (this.#restoring === restoring) this.#restoring = undefined;
+    }
+  }
+
+  async #restore(): Promise<void> {
     const newestMs = this.#newest === '' ? 0 : msOf(this.#newest);
     const [floorMs, epoch] = (await this.#call('heraldFloor', this.#floorKey, `${this.#options.keyPrefix}epoch`, this.#epoch ?? '', newestMs, randomId())) as [string, string];
     const lostData = this.#epoch !== undefined && epoch !== this.#epoch;
@@ -370,10 +393,9 @@ export class RedisEngine implements Engine {
     // The first time, nothing catches up afterwards: publishes (which need the floor) wait until
     // every subscription made before Redis came is live, or theirs would miss them.
     if (this.#wasReady) this.#floor = floor;
-    await this.#presence.connected();
     const first = !this.#wasReady;
     this.#wasReady = true;
-    if (!first && !lostData && !this.#subscriberLost) return;
+    if (!first && !lostData && !this.#subscriberLost) return this.#presence.connected();
     this.#subscriberLost = false;
     const gaps = new Set<string>();
     if (lostData) {
@@ -394,13 +416,19 @@ export class RedisEngine implements Engine {
         if (pattern.endsWith('*') || !this.#delivered.has(pattern)) gaps.add(pattern);
       }
     }
+    for (const channel of gaps) this.#gapListener?.(channel);
     // Subscribed before reading, so that whatever the read misses, pub/sub brings.
     for (const channel of behind) this.#catchingUp.set(channel, []);
-    if (channels.length > 0) await this.#subscriber.subscribe(...channels);
-    if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
+    try {
+      if (channels.length > 0) await this.#subscriber.subscribe(...channels);
+      if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
+    } catch (error) {
+      // Caught up by the next try (which subscribes to everything again), not by this one.
+      for (const channel of behind) this.#catchingUp.delete(channel);
+      throw error;
+    }
     this.#floor = floor;
-    for (const channel of gaps) this.#gapListener?.(channel);
-    await Promise.all(behind.map((channel) => this.#catchUp(channel)));
+    await Promise.all([this.#presence.connected(), ...behind.map((channel) => this.#catchUp(channel))]);
   }
 
   async #catchUp(channel: string): Promise<void> {
