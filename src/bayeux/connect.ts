@@ -43,6 +43,12 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
     return [{ ...reply, successful: false, error: BayeuxErrors.connectionTypes([describe(connectionType)]), advice: HANDSHAKE_ADVICE }];
   }
 
+  if (!session.connectArrived(batch.context.stream)) {
+    // Deliveries written to a connection that died may never have arrived, and the client cannot
+    // tell: it handshakes again and resumes from history (ext.herald.since), or at least knows.
+    deps.sessions.close(session, 'connection_lost');
+    return [{ ...reply, ...closedSession('connection_lost') }];
+  }
   batch.session = session;
   if (tokenIn(message) !== undefined) return refreshToken(message, session, deps).then((refused) => refused ?? proceed(message, connectionType, session, batch, deps));
   return proceed(message, connectionType, session, batch, deps);
@@ -108,6 +114,7 @@ function answerConnect(message: BayeuxMessage, connectionType: string, session: 
     advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);
   }
   const answer: BayeuxReply = { ...reply, successful: true, advice };
+  session.connectAnswered();
   const ext: Record<string, unknown> = {};
   if (gaps.length > 0) ext.herald = { gaps };
   if (usesAck(session)) {
@@ -132,6 +139,7 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
 
 /** The reply to a held connect once it resumes, and the deliveries that follow it (none if it was replaced). */
 export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
+  held.session.connectAnswered();
   let reply = heldConnectReply(held, reason, deps);
   // A replaced connect leaves the queue, and any gaps to report, to the connect that replaced it.
   const handsOver = reason === 'replaced' || reason === 'closed';

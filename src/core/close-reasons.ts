@@ -18,7 +18,8 @@ export type CloseReason =
   | 'queue_full' // slow consumer: its queue hit the limit
   | 'token_expired' // the token it was opened with expired and was not refreshed
   | 'token_refused' // a token it sent was forged, or another subject's: do not come back with it
-  | 'shutdown'; // the server is draining
+  | 'shutdown' // the server is draining
+  | 'connection_lost'; // a connection died with deliveries the client had not shown it received
 
 export interface CloseMeaning {
   /** What the client should do: open a new session now (`handshake`), or not come back (`none`). */
@@ -53,4 +54,6 @@ export const CLOSE_REASONS: Readonly<Record<CloseReason, CloseMeaning>> = {
   token_expired: { reconnect: 'handshake', errorCode: 403, closeCode: POLICY_VIOLATION, closeText: 'token expired: subscribe again with a fresh one', endsConnection: false, farewell: true },
   token_refused: { reconnect: 'none', errorCode: 403, closeCode: POLICY_VIOLATION, closeText: 'token refused', endsConnection: true, farewell: true },
   shutdown: { reconnect: 'handshake', errorCode: 402, closeCode: GOING_AWAY, closeText: 'server shutting down', endsConnection: true, farewell: true },
+  // Said on the client's next connect, whose connection is a new one: the lost one is gone already.
+  connection_lost: { reconnect: 'handshake', errorCode: 402, closeCode: NORMAL, closeText: 'deliveries lost with a connection: open a new session and resume', endsConnection: false, farewell: false },
 };

@@ -42,6 +42,12 @@ export interface Stream {
    * A stream without it leaves gaps to a held request (a Bayeux connect reply carries them).
    */
   gap?(channel: string): void;
+  /**
+   * The client's connects travel on this stream's connection, after what it pushed (a Bayeux
+   * WebSocket): a connect shows which deliveries arrived, and the session can tell when a
+   * connection died with some that may not have (see connectArrived).
+   */
+  readonly carriesConnects?: boolean;
 }
 
 export interface SessionHooks {
@@ -116,6 +122,16 @@ export class Session {
   #readyPending = false;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
+  /**
+   * Deliveries pushed to the current stream (one that carries connects), how many of them had
+   * left when the last connect reply did, and how many the client has shown it received. TCP keeps
+   * order: a connect sent after a reply shows that everything written before that reply arrived.
+   */
+  #pushed = 0;
+  #pushedBeforeReply = 0;
+  #pushedConfirmed = 0;
+  /** A stream ended with deliveries the client had not shown it received: they may never have arrived. */
+  #lostInFlight = false;
 
   constructor(
     readonly id: string,
@@ -266,14 +282,39 @@ export class Session {
   /** Sends everything from now on to `stream`, replacing any previous one; what is queued goes first. */
   attachStream(stream: Stream): void {
     if (this.closeReason !== undefined || this.connectOnly) return;
+    if (this.#stream !== stream) this.#streamEnded();
     this.#stream = stream;
     this.#signalReady();
   }
 
   detachStream(stream: Stream): void {
     if (this.#stream !== stream) return;
+    this.#streamEnded();
     this.#stream = undefined;
     this.touch();
+  }
+
+  /** A connect reply leaves now: the client's next connect shows it had everything pushed before it. */
+  connectAnswered(): void {
+    this.#pushedBeforeReply = this.#pushed;
+  }
+
+  /**
+   * A connect arrived, on `via` (the push connection it came on; undefined: none). False when
+   * deliveries may have been lost on the way: a stream that carries connects ended before the
+   * client showed it had what was pushed to it, or the client now talks on another connection
+   * while that stream still holds such deliveries (its connection likely died unnoticed). The
+   * client cannot tell which, so the caller ends the session and the client resumes from history.
+   */
+  connectArrived(via: Stream | undefined): boolean {
+    if (this.#stream !== undefined && this.#stream === via) this.#pushedConfirmed = this.#pushedBeforeReply;
+    else if (this.#pushed > this.#pushedConfirmed) this.#lostInFlight = true;
+    return !this.#lostInFlight;
+  }
+
+  #streamEnded(): void {
+    if (this.#pushed > this.#pushedConfirmed) this.#lostInFlight = true;
+    this.#pushed = this.#pushedBeforeReply = this.#pushedConfirmed = 0;
   }
 
   /**
@@ -352,11 +393,15 @@ export class Session {
       if (this.#queue.length === 0) return;
     }
     const deliveries = this.drain();
-    if (stream.push(deliveries)) return;
+    if (stream.push(deliveries)) {
+      if (stream.carriesConnects === true) this.#pushed += deliveries.length;
+      return;
+    }
     // The stream's connection is going away, and a request held on it likely is too: keep the
     // messages for whichever connect comes next rather than hand them to a dying one.
     for (const delivery of deliveries) this.#held(delivery);
     this.#queue = deliveries.concat(this.#queue);
+    this.#streamEnded();
     this.#stream = undefined;
     this.touch();
   }

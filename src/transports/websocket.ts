@@ -263,6 +263,8 @@ export const MAX_WAITING_FRAMES = 8;
 
 /** Bayeux over one WebSocket. */
 class BayeuxSocket implements Stream {
+  /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
+  readonly carriesConnects = true;
   #session: Session | undefined;
   readonly #cancels = new Set<() => void>();
   /** Frames are handled one after another, so a client's messages keep their order. */

@@ -35,15 +35,7 @@ export interface KnownOpen {
  * suite stays green; remove an entry when its fix lands. `bench/checker.mjs --all-faults` plays
  * them anyway. Each names the defect and a seed that showed it.
  */
-export const KNOWN_OPEN: readonly KnownOpen[] = [
-  ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
-    fault,
-    doors: ['faye-ws'],
-    why:
-      'not in issue 14 part A: Faye over WebSocket drops its socket (transport down/up) and carries on with the same ' +
-      'session; what the server wrote to the old socket is lost with no gap (seed 10, --faults stall,cut-some, 1 node)',
-  })),
-];
+export const KNOWN_OPEN: readonly KnownOpen[] = [];
 
 type Hookable = { after(fn: () => unknown): void };
 

@@ -89,14 +89,20 @@ for (const transport of ['long-polling', 'websocket'] as const) describe(`offici
 
 describe('official CometD JS client over websocket', () => {
   test('reconnects after the server drops its WebSocket, and keeps receiving on the same session', async (t) => {
-    const { url, herald, dropWebSockets, upgrades } = await startDroppableHerald(t, { timeoutMs: 5_000 });
+    const { url, herald, dropWebSockets, upgrades } = await startDroppableHerald(t, { timeoutMs: 300 });
     const peer = new CometdPeer(`${url}/cometd`, 'websocket');
     onCleanup(t, () => peer.disconnect());
     const handshake = await peer.handshake();
+    let connects = 0;
+    peer.client.addListener('/meta/connect', () => connects++);
     const got: Received[] = [];
     await peer.subscribe('/ticker', (m) => got.push(m));
     await herald.publish('/ticker', 1);
     await waitFor('the first tick', () => got.length === 1);
+    // Dropped once the client has shown it had the tick (a connect after the next reply); a drop
+    // before that ends the session (faye-socket-loss.test.ts).
+    const before = connects;
+    await waitFor('a connect round trip after the tick', () => connects >= before + 2);
     assert.equal(dropWebSockets(), 1);
     await waitFor('a new WebSocket', () => upgrades() === 2 && herald.stats().webSockets === 1 && herald.stats().heldConnects === 1, 15_000);
     await herald.publish('/ticker', 2);

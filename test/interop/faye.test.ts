@@ -77,13 +77,19 @@ for (const transport of ['long-polling', 'websocket'] as const) describe(`Faye c
 
 describe('Faye client over websocket', () => {
   test('reconnects after the server drops its WebSocket, and keeps receiving', async (t) => {
-    const { url, herald, dropWebSockets, upgrades } = await startDroppableHerald(t, { timeoutMs: 5_000 });
+    const { url, herald, dropWebSockets, upgrades } = await startDroppableHerald(t, { timeoutMs: 300 });
     const peer = new FayePeer(`${url}/bayeux`, 'websocket');
     onCleanup(t, () => peer.disconnect());
+    let connects = 0;
+    peer.client.addExtension({ incoming: (m: any, callback: (m: any) => void) => (m.channel === '/meta/connect' && connects++, callback(m)) });
     const got: unknown[] = [];
     await peer.subscribe('/ticker', (d) => got.push(d));
     await herald.publish('/ticker', 1);
     await waitFor('the first tick', () => got.length === 1);
+    // Dropped once the client has shown it had the tick (a connect after the next reply); a drop
+    // before that ends the session (faye-socket-loss.test.ts).
+    const before = connects;
+    await waitFor('a connect round trip after the tick', () => connects >= before + 2);
     assert.equal(dropWebSockets(), 1);
     await waitFor('Faye to be connected again', () => upgrades() === 2 && herald.stats().webSockets === 1 && herald.stats().heldConnects === 1, 15_000);
     await herald.publish('/ticker', 2);

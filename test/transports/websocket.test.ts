@@ -6,6 +6,7 @@ import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { RawWs } from '../helpers/raw-ws.js';
+import { postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 const HANDSHAKE = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket', 'long-polling'], id: 'h' };
@@ -59,14 +60,61 @@ describe('websocket transport', () => {
     await ws.next('the queued delivery', (m) => m.data === 'queued before the switch');
     await herald.publish('/switch', 'after');
     await ws.next('a live delivery', (m) => m.data === 'after');
+    // The client shows it had them: a connect sent after a reply that left after them.
+    for (const id of ['c1', 'c2']) {
+      ws.send([{ channel: '/meta/connect', clientId: poller.clientId, connectionType: 'websocket', id, advice: { timeout: 0 } }]);
+      await ws.next('connect reply', (m) => m.id === id);
+    }
     ws.close();
     await waitFor('the socket to be gone', () => herald.stats().webSockets === 0);
     const again = await RawWs.open(port);
     onCleanup(t, () => again.close());
-    again.send([{ channel: '/meta/connect', clientId: poller.clientId, connectionType: 'websocket', id: 'c2', advice: { timeout: 0 } }]);
-    assert.equal((await again.next('connect reply', (m) => m.id === 'c2')).successful, true);
+    again.send([{ channel: '/meta/connect', clientId: poller.clientId, connectionType: 'websocket', id: 'c3', advice: { timeout: 0 } }]);
+    assert.equal((await again.next('connect reply', (m) => m.id === 'c3')).successful, true);
     await herald.publish('/switch', 'on the new socket');
     await again.next('delivery on the new socket', (m) => m.data === 'on the new socket');
+  });
+
+  test('a socket that ends before the client showed it had what was pushed ends the session: its next connect, anywhere, is told to handshake', async (t) => {
+    for (const via of ['another socket', 'long-polling'] as const) {
+      const { port, herald } = await startHerald(t);
+      const { ws, clientId } = await openSession(port, t);
+      ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/lost', id: 's' }]);
+      await ws.next('subscribed', (m) => m.id === 's');
+      await herald.publish('/lost', 'pushed, never confirmed');
+      await ws.next('the delivery', (m) => m.data === 'pushed, never confirmed');
+      ws.close();
+      await waitFor('the socket to be gone', () => herald.stats().webSockets === 0);
+      const connect = { channel: '/meta/connect', clientId, id: 'c', advice: { timeout: 0 } };
+      let reply;
+      if (via === 'another socket') {
+        const again = await RawWs.open(port);
+        onCleanup(t, () => again.close());
+        again.send([{ ...connect, connectionType: 'websocket' }]);
+        reply = await again.next('connect reply', (m) => m.id === 'c');
+      } else {
+        [reply] = (await postJson(port, '/bayeux', [{ ...connect, connectionType: 'long-polling' }])).json();
+      }
+      assert.equal(reply.successful, false, via);
+      assert.equal(reply.error, '402:connection_lost:session_closed');
+      assert.equal(reply.advice.reconnect, 'handshake');
+      assert.equal(herald.stats().sessions, 0);
+    }
+  });
+
+  test('a connect on a new socket while the old one still holds unconfirmed deliveries ends the session (the old one died unnoticed)', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const { ws, clientId } = await openSession(port, t);
+    ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/lost', id: 's' }]);
+    await ws.next('subscribed', (m) => m.id === 's');
+    await herald.publish('/lost', 'pushed, never confirmed');
+    await ws.next('the delivery', (m) => m.data === 'pushed, never confirmed');
+    const again = await RawWs.open(port);
+    onCleanup(t, () => again.close());
+    again.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c', advice: { timeout: 0 } }]);
+    const reply = await again.next('connect reply', (m) => m.id === 'c');
+    assert.equal(reply.error, '402:connection_lost:session_closed');
+    assert.equal(herald.stats().sessions, 0);
   });
 
   test('tolerates [] keep-alives and gives Bayeux errors for bad messages', async (t) => {
