@@ -123,6 +123,11 @@ export class Session {
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
   /**
+   * Per channel, the last id a resume replayed, until a live message passes it: a copy of a
+   * replayed message that arrives live afterwards is not delivered twice (see replay).
+   */
+  #replayedUpTo: Map<string, string> | undefined;
+  /**
    * Deliveries pushed to the current stream (one that carries connects), how many of them had
    * left when the last connect reply did, and how many the client has shown it received. TCP keeps
    * order: a connect sent after a reply shows that everything written before that reply arrived.
@@ -182,6 +187,13 @@ export class Session {
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
+    const replayed = this.#replayedUpTo?.get(delivery.message.channel);
+    if (replayed !== undefined) {
+      if (delivery.message.id <= replayed) return true;
+      // A channel's messages arrive in id order: nothing older comes after this one.
+      this.#replayedUpTo!.delete(delivery.message.channel);
+      if (this.#replayedUpTo!.size === 0) this.#replayedUpTo = undefined;
+    }
     if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
       // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
       if (!this.canDropOldest || this.#queue.length === 0) return false;
@@ -261,12 +273,14 @@ export class Session {
   /**
    * Puts messages from history ahead of what is queued (a resume), dropping queued ones they
    * already cover: ids increase within a channel, so anything queued on the same channel up to the
-   * last replayed id is a duplicate.
+   * last replayed id is a duplicate — and so is one that arrives live later (history can be read
+   * before pub/sub brings a message to this node), until a newer one has.
    */
   replay(deliveries: Delivery[]): void {
     const last = deliveries[deliveries.length - 1];
     if (last === undefined || this.closeReason !== undefined) return;
     const { channel, id } = last.message;
+    (this.#replayedUpTo ??= new Map()).set(channel, id);
     // Replayed history is not a fresh delivery: its age says nothing about latency.
     for (const delivery of deliveries) delivery.sent = true;
     const newer: Delivery[] = [];
