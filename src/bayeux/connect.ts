@@ -114,7 +114,7 @@ function answerConnect(message: BayeuxMessage, connectionType: string, session: 
     advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);
   }
   const answer: BayeuxReply = { ...reply, successful: true, advice };
-  session.connectAnswered();
+  session.connectAnswered(gaps.length);
   const ext: Record<string, unknown> = {};
   if (gaps.length > 0) ext.herald = { gaps };
   if (usesAck(session)) {
@@ -139,13 +139,13 @@ function holdTimeout(message: Record<string, unknown>, deps: BayeuxDeps): number
 
 /** The reply to a held connect once it resumes, and the deliveries that follow it (none if it was replaced). */
 export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): { reply: BayeuxReply; deliveries: Delivery[] } {
-  held.session.connectAnswered();
   let reply = heldConnectReply(held, reason, deps);
   // A replaced connect leaves the queue, and any gaps to report, to the connect that replaced it.
   const handsOver = reason === 'replaced' || reason === 'closed';
   const fresh = handsOver ? [] : held.session.drain();
   // Channels that lost messages to the slow-consumer policy (drop-oldest), as a resume reports them.
   const gaps = handsOver ? [] : held.session.takeGaps();
+  held.session.connectAnswered(fresh.length + gaps.length);
   if (gaps.length > 0) reply = { ...reply, ext: { herald: { gaps } } };
   if (!usesAck(held.session) || reason === 'closed') return { reply, deliveries: fresh };
   const { deliveries, batch } = nextBatch(held.session, fresh);

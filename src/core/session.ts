@@ -308,8 +308,12 @@ export class Session {
     this.touch();
   }
 
-  /** A connect reply leaves now: the client's next connect shows it had everything pushed before it. */
-  connectAnswered(): void {
+  /**
+   * A connect reply leaves now, carrying `items` (deliveries, gap signals) that are lost with it if
+   * its connection dies: the client's next connect shows it had everything pushed until now.
+   */
+  connectAnswered(items: number): void {
+    if (this.#stream?.carriesConnects === true) this.#pushed += items;
     this.#pushedBeforeReply = this.#pushed;
   }
 

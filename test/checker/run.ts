@@ -27,6 +27,8 @@ export interface KnownOpen {
    * under any other they sit the run out. Without doors the fault is not played at all.
    */
   readonly doors?: readonly string[];
+  /** Only on this topology (default: both). */
+  readonly nodes?: 1 | 3;
   readonly why: string;
 }
 
@@ -35,7 +37,17 @@ export interface KnownOpen {
  * suite stays green; remove an entry when its fix lands. `bench/checker.mjs --all-faults` plays
  * them anyway. Each names the defect and a seed that showed it.
  */
-export const KNOWN_OPEN: readonly KnownOpen[] = [];
+export const KNOWN_OPEN: readonly KnownOpen[] = [
+  ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
+    fault,
+    doors: ['faye-ws'],
+    nodes: 3 as const,
+    why:
+      'Faye over WebSocket on three nodes: after a node drains and comes back, Faye handshakes over HTTP on a kept-alive ' +
+      'connection to one node and connects over a new WebSocket to another (402::session_unknown, again and again); ' +
+      'a message acked just before a Redis restart was lost meanwhile, no gap (seed 2282, CI cluster test, 2 runs in 6)',
+  })),
+];
 
 type Hookable = { after(fn: () => unknown): void };
 
@@ -110,7 +122,9 @@ const PROXY_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall'];
 const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 
 export function defaultFaults(nodes: 1 | 3): FaultKind[] {
-  return (nodes === 1 ? ONE_NODE_FAULTS : CLUSTER_FAULTS).filter((kind) => !KNOWN_OPEN.some((open) => open.fault === kind && open.doors === undefined));
+  return (nodes === 1 ? ONE_NODE_FAULTS : CLUSTER_FAULTS).filter(
+    (kind) => !KNOWN_OPEN.some((open) => open.fault === kind && open.doors === undefined && (open.nodes ?? nodes) === nodes),
+  );
 }
 
 export async function runChecker(t: Hookable, options: CheckerOptions): Promise<CheckerResult> {
@@ -130,7 +144,7 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   t.after(() => clearInterval(refresher));
   log(`seed ${options.seed}, ${options.nodes} node(s), ${plan.length} faults planned over ${options.faultPhaseMs} ms: ${[...new Set(plan.map((f) => f.kind))].join(', ')}`);
 
-  const open = options.allFaults === true ? [] : KNOWN_OPEN.filter((entry) => kinds.includes(entry.fault));
+  const open = options.allFaults === true ? [] : KNOWN_OPEN.filter((entry) => kinds.includes(entry.fault) && (entry.nodes ?? options.nodes) === options.nodes);
   const shielded = new Set(open.filter((entry) => PROXY_FAULTS.includes(entry.fault)).flatMap((entry) => entry.doors ?? []));
   const benched = new Set(open.filter((entry) => !PROXY_FAULTS.includes(entry.fault)).flatMap((entry) => entry.doors ?? []));
   if (shielded.size + benched.size > 0) log(`known open: ${[...shielded].join(', ')} spared cuts and stalls; ${[...benched].join(', ')} sit out`);
