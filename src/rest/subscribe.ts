@@ -109,13 +109,13 @@ export class RestSubscribe {
     const session = this.sessions.create(clientAddress(req));
     // The stream ends when the token it was opened with expires; the client comes back with a new one.
     session.principal = verdict.principal;
-    const { replay, gap } = await this.#resume(session, channel, verdict.guard, since);
+    const { replay, gap, resumeFrom } = await this.#resume(session, channel, verdict.guard, since);
     if (res.destroyed) {
       this.sessions.close(session, 'client');
       return;
     }
     const stream = this.#streams.open(res, mode, headers, () => this.sessions.close(session, 'client'));
-    if (gap) stream.write(mode.gap(channel.name, since!));
+    if (gap) stream.write(mode.gap(channel.name, since!, replay.length === 0 ? resumeFrom : undefined));
     if (replay.length > 0) stream.push(replay.map((message) => new Delivery(message)));
     session.attachStream(new RestStream(stream, (lost) => stream.write(mode.gap(lost)), replay[replay.length - 1]?.id));
   }
@@ -158,13 +158,19 @@ export class RestSubscribe {
     );
   }
 
-  /** Subscribes, then reads what history holds after `since`: a message published in between is queued, not missed. */
-  async #resume(session: Session, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): Promise<{ replay: readonly Message[]; gap: boolean }> {
+  /**
+   * Subscribes, then reads what history holds after `since`: a message published in between is
+   * queued, not missed. `resumeFrom`: a resume point taken before the subscription went live, so
+   * every message after it is replayed or queued — where a client told of a gap resumes next.
+   */
+  async #resume(session: Session, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): Promise<{ replay: readonly Message[]; gap: boolean; resumeFrom?: string }> {
+    const exact = channel.wildcard === 'none';
+    const resumeFrom = since !== undefined && exact ? await this.engine.position(channel.name) : undefined;
     await this.hub.subscribe(session, channel.name, guard);
     if (since === undefined) return { replay: [], gap: false };
-    if (channel.wildcard !== 'none') return { replay: [], gap: true };
+    if (!exact) return { replay: [], gap: true };
     const page = await this.engine.history(channel.name, { since });
-    return { replay: page.messages, gap: page.gap };
+    return { replay: page.messages, gap: page.gap, resumeFrom };
   }
 
   /** Open HTTP streams (SSE, NDJSON, multipart, iframe); WebSockets are counted by their transport. */

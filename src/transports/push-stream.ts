@@ -32,9 +32,10 @@ export interface PushFormat {
 export interface StreamFormat extends PushFormat {
   /**
    * The explicit signal that messages on `channel` (a name or pattern) are gone: those after
-   * `since` at a resume, or some while the stream was live (no `since`).
+   * `since` at a resume, or some while the stream was live (no `since`). `resumeFrom`, when given,
+   * is where a client that reconnects should now resume from (SSE carries it as the event's id).
    */
-  gap(channel: string, since?: string): string;
+  gap(channel: string, since?: string, resumeFrom?: string): string;
 }
 
 export class PushStreams {

@@ -15,7 +15,8 @@ export function sseFormat(messageFormat: WireFormat, retryMs: number): StreamFor
     preamble: `${SSE_PADDING}retry: ${retryMs}\n\n`,
     frame: { encode: (message: Message) => `id: ${message.id}\ndata: ${messageFormat.encode(message)}\n\n` },
     heartbeat: ':\n\n',
-    gap: (channel, since) => `event: gap\ndata: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
+    // With an id, EventSource moves its Last-Event-ID past the gap: a reconnect is not told it again.
+    gap: (channel, since, resumeFrom) => `event: gap\n${resumeFrom === undefined ? '' : `id: ${resumeFrom}\n`}data: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
     farewell: (reason) => `event: close\ndata: ${JSON.stringify({ reason })}\n\n`,
   };
 }

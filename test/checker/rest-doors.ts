@@ -122,6 +122,8 @@ export class SseDoor implements Door {
     for (const line of block.split('\n')) {
       if (line.startsWith('event:')) event = line.slice(6).trim();
       else if (line.startsWith('data:')) data += line.slice(5).trim();
+      // As EventSource does: any event's id is where the next reconnect resumes (a gap's included).
+      else if (line.startsWith('id:') && this.recorder.target.indexOf('*') < 0) this.#lastId = line.slice(3).trim();
     }
     if (data === '') return;
     const parsed = JSON.parse(data);

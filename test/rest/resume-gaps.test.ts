@@ -40,3 +40,21 @@ test('history expired and dropped, then written again: /history and an SSE resum
   await waitFor('the gap and m3', () => /event: gap[\s\S]*"m3"/.test(sub.text()));
   assert.match(sub.text(), new RegExp(`event: gap\ndata: \\{"channel":"/t/a","lastEventId":"${m1}"\\}`));
 });
+
+test('an SSE gap with nothing left to replay carries the id to resume from: a reconnect from it is not told again, and misses nothing', async (t) => {
+  const { clock, advance } = shiftedClock();
+  const { port } = await startHerald(t, { historySize: 100, historyTtlMs: 2000, clock });
+  const m1 = await publish(port, '/t/b', 'm1');
+  await publish(port, '/t/b', 'm2');
+  advance(2500);
+  const first = await openStream(port, '/sub/t/b', { Accept: 'text/event-stream', 'Last-Event-ID': m1 }, t);
+  await waitFor('the gap', () => /event: gap/.test(first.text()));
+  const resumeFrom = /event: gap\nid: (\S+)\n/.exec(first.text())?.[1];
+  assert.ok(resumeFrom !== undefined, `the gap names where to resume: ${JSON.stringify(first.text().slice(-200))}`);
+  first.req.destroy();
+  const m3 = await publish(port, '/t/b', 'm3');
+  assert.ok(m3 > resumeFrom);
+  const second = await openStream(port, '/sub/t/b', { Accept: 'text/event-stream', 'Last-Event-ID': resumeFrom }, t);
+  await waitFor('m3', () => second.text().includes('"m3"'));
+  assert.doesNotMatch(second.text(), /event: gap/, 'the gap was said once');
+});
