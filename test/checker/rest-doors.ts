@@ -169,7 +169,7 @@ export class PollDoor implements Door {
       const query = new URLSearchParams();
       if (this.#lastId !== undefined) query.set('since', this.#lastId);
       if (short) query.set('wait', '0');
-      const reply = await this.#poll(`/sub${this.recorder.target}?${query}`).catch(() => ({ status: 0, body: '' }));
+      const reply = await this.#poll(`/sub${this.recorder.target}?${query}`).catch(() => ({ status: 0, body: '', position: undefined }));
       if (FINAL_STATUSES.has(reply.status)) return this.recorder.stop(`HTTP ${reply.status}: ${reply.body.slice(0, 200)}`);
       if (reply.status !== 200) {
         this.recorder.note(`poll ${reply.status === 0 ? 'broken' : `HTTP ${reply.status}`}; again from ${this.#lastId ?? 'now'}`);
@@ -187,11 +187,14 @@ export class PollDoor implements Door {
         }
       }
       this.recorder.answered(items.length - messages, messages);
+      // Told of a gap and nothing else: go on from where the answer says (README), not from the
+      // id the gap is about, which would only be told of it again.
+      if (messages === 0 && items.length > 0 && reply.position !== undefined) this.#lastId = reply.position;
       if (short && items.length === 0) await pause(150);
     }
   }
 
-  async #poll(path: string): Promise<{ status: number; body: string }> {
+  async #poll(path: string): Promise<{ status: number; body: string; position: string | undefined }> {
     const headers = await authHeaders(this.context.tokens);
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: this.context.port, path, headers, agent: false });
@@ -201,7 +204,8 @@ export class PollDoor implements Door {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        const position = res.headers['herald-position'];
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, position: typeof position === 'string' ? position : undefined }));
         res.on('error', reject);
       });
       req.end();

@@ -89,6 +89,13 @@ test('Redis restarts empty with its clock behind the ids delivered: new ids stil
   assert.equal(page.gap, true, 'history after a message of the lost data set has a gap');
   // A channel first published after the restart starts above everything seen too.
   assert.ok((await a.publish({ channel: '/new', data: 1 })).id > ahead.id);
+  // A resume point handed out now (a gap answer's cursor) is above the floor: resuming from it
+  // is not told of the gap again and again while the channel stays quiet.
+  for (const engine of [a, b]) {
+    const point = await engine.position('/quiet');
+    assert.ok(point >= ahead.id, `${point} is not below what was delivered`);
+    assert.equal((await engine.history('/quiet', { since: point })).gap, false);
+  }
 });
 
 test('Herald nodes: after a pub/sub cut every transport tells its pattern subscribers of the gap, and a channel with no delivery yet catches up', async (t) => {

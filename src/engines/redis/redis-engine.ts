@@ -301,16 +301,21 @@ export class RedisEngine implements Engine {
       // its key to expire — a reader from before that may have missed what it held.
       const expiry = this.#streamExpiryMs();
       const now = Number(result[0]);
-      const gap = since !== undefined && (since < this.#floor! || (expiry > 0 && since < idBefore(now - expiry)) || isFutureId(since, now));
+      const gap = since !== undefined && (since < this.#floor! || (expiry > 0 && since < idBefore(now - expiry)) || isFutureId(since, this.#issuedUpTo(now)));
       return { messages: [], gap };
     }
     const [maxDeleted, entries, lastGenerated, now] = result;
     const messages = entries.map((entry) => this.#fromEntry(channel, entry));
     if (messages.length > 0) this.#saw(messages[messages.length - 1]!.id);
     // A cursor after every id Redis could have given (its clock, or the stream's last id if that is ahead).
-    const future = since !== undefined && since > heraldIdOf(lastGenerated) && isFutureId(since, Number(now));
+    const future = since !== undefined && since > heraldIdOf(lastGenerated) && isFutureId(since, this.#issuedUpTo(Number(now)));
     const gap = since !== undefined && ((maxDeleted !== '0-0' && since < heraldIdOf(maxDeleted)) || since < this.#floor! || future);
     return { messages, gap };
+  }
+
+  /** The newest moment an id may have been issued for: Redis's clock, or the floor when the clock is behind it. */
+  #issuedUpTo(redisNowMs: number): number {
+    return Math.max(redisNowMs, msOf(this.#floor!) + 1);
   }
 
   /**
@@ -324,7 +329,11 @@ export class RedisEngine implements Engine {
 
   async position(channel: string): Promise<string> {
     const [kind, value] = (await this.#run('position', () => this.#call('heraldPosition', this.#streamKey(channel)))) as [string, string];
-    return this.#saw(kind === 'id' ? heraldIdOf(value) : idBefore(Number(value)));
+    const id = kind === 'id' ? heraldIdOf(value) : idBefore(Number(value));
+    // Redis's clock may be behind the floor (it lost its data): a point below the floor would be a
+    // gap to whoever resumes from it, every time, until the channel has a message.
+    const floor = this.#floor;
+    return this.#saw(floor !== undefined && id < floor ? floor : id);
   }
 
   async deleteHistory(channel: string): Promise<void> {
