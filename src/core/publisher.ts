@@ -47,12 +47,6 @@ export class Publisher {
     return { ok: true, message, subscribers: this.hub.takeRecipientCount(message.id) };
   }
 
-  /** Why `data` may not be published on `channel`, if it may not. */
-  check(channel: string, data: unknown): PublishRefusal | undefined {
-    const checked = this.#measure(channel, data);
-    return typeof checked === 'number' ? undefined : checked;
-  }
-
   /** Why `data` cannot travel as a message (to any channel, service ones included), if it cannot. */
   checkData(data: unknown): PublishRefusal | undefined {
     const checked = this.#measureData(data);
