@@ -58,8 +58,6 @@ class ResumeState {
   readonly last = new Map<string, string>();
   /** The session the client has now (for faults that end it from elsewhere). */
   clientId: string | undefined;
-  /** The connection broke: a reply may have been lost with it, so the next connect resumes from the last ids. */
-  #lostConnection = false;
 
   constructor(
     private readonly recorder: Recorder,
@@ -74,15 +72,6 @@ class ResumeState {
     const since = message.channel === '/meta/subscribe' ? this.last.get(message.subscription) : undefined;
     if (since !== undefined) message.ext = { ...message.ext, herald: { since } };
     if (message.channel === '/meta/subscribe') this.recorder.note(`subscribe since ${since ?? 'now'}`);
-    if (message.channel === '/meta/connect' && this.#lostConnection && this.last.size > 0) {
-      // A long-poll answer cut on its way is lost to a client that does not resume; this one does.
-      message.ext = { ...message.ext, herald: { since: Object.fromEntries(this.last) } };
-      this.recorder.note('connect since the last ids');
-    }
-  }
-
-  connectionLost(): void {
-    this.#lostConnection = true;
   }
 
   incoming(message: any): void {
@@ -91,7 +80,6 @@ class ResumeState {
       this.recorder.note(`handshake ${message.successful === true ? `ok ${String(message.clientId).slice(0, 6)}` : `failed ${message.error}`}`);
       if (message.successful === true) this.clientId = message.clientId;
     }
-    if (message.channel === '/meta/connect' && message.successful === true) this.#lostConnection = false;
     if (message.channel === '/meta/connect' && message.successful !== true) this.recorder.note(`connect failed ${message.error ?? ''} ${JSON.stringify(message.advice ?? {})}`);
     if (message.channel === '/meta/subscribe' && message.successful === true) {
       if (herald?.gap === true) this.recorder.gap(this.recorder.target, 'subscribe reply ext.herald.gap');
@@ -169,10 +157,7 @@ export class FayeDoor implements Door {
       outgoing: (message: any, callback: (m: any) => void) => (resume.outgoing(message), callback(message)),
       incoming: (message: any, callback: (m: any) => void) => (resume.incoming(message), callback(message)),
     });
-    peer.client.on('transport:down', () => {
-      this.recorder.note('transport down');
-      resume.connectionLost();
-    });
+    peer.client.on('transport:down', () => this.recorder.note('transport down'));
     peer.client.on('transport:up', () => this.recorder.note(`transport up (${peer.connectionType})`));
     void this.context.tokens?.fresh();
     // Faye resubscribes by itself after a re-handshake. Its handler sees only the data: the
