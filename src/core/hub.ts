@@ -22,6 +22,8 @@ const RECIPIENT_COUNTS_KEPT = 1024;
 
 export class Hub {
   readonly #index = new ChannelIndex<Session>();
+  /** Sessions with at least one guarded subscription: while none, fan-out skips the guard checks. */
+  #guardedSessions = 0;
   /** Recipients of each recent message, counted during its fan-out, by message id. */
   readonly #recipientCounts = new Map<string, number>();
   /** Engine subscriptions under way, per pattern: later subscribers of the pattern wait for them too. */
@@ -51,7 +53,7 @@ export class Hub {
    */
   async subscribe(session: Session, pattern: string, guard?: SubscriptionGuard): Promise<void> {
     if (session.isClosed) return;
-    guardSubscription(session, pattern, guard);
+    this.#guard(session, pattern, guard);
     if (session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);
     // Presence is best effort: a subscription does not wait for it, nor fail with it.
@@ -73,7 +75,7 @@ export class Hub {
 
   async unsubscribe(session: Session, pattern: string): Promise<void> {
     if (!session.subscriptions.delete(pattern)) return;
-    guardSubscription(session, pattern, undefined);
+    this.#guard(session, pattern, undefined);
     this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
     if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
   }
@@ -92,6 +94,8 @@ export class Hub {
   /** The sessions a message on `channel` reaches: every match, less those only guarded subscriptions match and refuse. */
   #recipients(channel: string): ReadonlySet<Session> {
     const found = this.#index.match(channel);
+    // Most servers have no guarded subscription at all: no second walk over the recipients then.
+    if (this.#guardedSessions === 0) return found;
     let patterns: string[] | undefined;
     let verdicts: Verdicts | undefined;
     let refused: Set<Session> | undefined;
@@ -106,7 +110,15 @@ export class Hub {
     return admitted;
   }
 
+  #guard(session: Session, pattern: string, guard: SubscriptionGuard | undefined): void {
+    const guarded = session.guards !== undefined;
+    if (guard !== undefined) (session.guards ??= new Map()).set(pattern, guard);
+    else if (session.guards?.delete(pattern) === true && session.guards.size === 0) session.guards = undefined;
+    if (guarded !== (session.guards !== undefined)) this.#guardedSessions += guarded ? -1 : 1;
+  }
+
   #forget(session: Session): void {
+    if (session.guards !== undefined) this.#guardedSessions--;
     for (const pattern of session.subscriptions) {
       this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
       if (this.#index.remove(pattern, session)) {
@@ -143,7 +155,4 @@ export class Hub {
   }
 }
 
-function guardSubscription(session: Session, pattern: string, guard: SubscriptionGuard | undefined): void {
-  if (guard !== undefined) (session.guards ??= new Map()).set(pattern, guard);
-  else if (session.guards?.delete(pattern) === true && session.guards.size === 0) session.guards = undefined;
-}
+
