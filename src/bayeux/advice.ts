@@ -33,9 +33,9 @@ export const ENGINE_RETRY_ADVICE: Advice = { reconnect: 'retry', interval: 1000 
  * How a reply tells a client its session ended: it succeeds with `none` when the client asked for
  * the end; otherwise it fails naming the reason, with the advice the table gives (handshake, mostly).
  */
-export function closedSession(reason: CloseReason): { successful: boolean; error?: string; advice: Advice } {
+export function closedSession(reason: CloseReason, note?: string): { successful: boolean; error?: string; advice: Advice } {
   const { reconnect, errorCode } = CLOSE_REASONS[reason];
   const advice = reconnect === 'none' ? NONE_ADVICE : HANDSHAKE_ADVICE;
   if (errorCode === undefined) return { successful: true, advice };
-  return { successful: false, error: BayeuxErrors.sessionClosed(reason), advice };
+  return { successful: false, error: BayeuxErrors.sessionClosed(reason, note), advice };
 }

@@ -34,6 +34,10 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
   if (message.clientId === undefined) return [{ ...reply, successful: false, error: BayeuxErrors.missing('clientId') }];
   const session = findSession(message, batch, deps);
   if (session === undefined) {
+    // Closed for good while no connect was held (between two polls): said now, or the client
+    // would take the unknown session for one that expired and come back.
+    const departed = deps.sessions.departed(message.clientId);
+    if (departed !== undefined) return [{ ...reply, ...closedSession(departed.reason, departed.note) }];
     return [{ ...reply, successful: false, error: BayeuxErrors.sessionUnknown(), advice: HANDSHAKE_ADVICE }];
   }
   session.touch();
@@ -83,7 +87,7 @@ async function refreshToken(message: BayeuxMessage, session: Session, deps: Baye
     session.principal = check.principal;
     return undefined;
   }
-  deps.sessions.close(session, 'token_refused');
+  deps.sessions.close(session, !check.ok && check.reason === 'revoked' ? 'token_revoked' : 'token_refused');
   const reason = check.ok ? 'subject_changed' : refusalReason(check);
   return [{ ...replyTo('/meta/connect', message), successful: false, error: BayeuxErrors.tokenRefused(reason), advice: NONE_ADVICE }];
 }
@@ -155,6 +159,6 @@ export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, dep
 function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
   const reply = replyTo('/meta/connect', held.request);
   const closeReason = held.session.closeReason;
-  if (reason === 'closed' && closeReason !== undefined) return { ...reply, ...closedSession(closeReason) };
+  if (reason === 'closed' && closeReason !== undefined) return { ...reply, ...closedSession(closeReason, held.session.closeNote) };
   return { ...reply, successful: true, advice: retryAdvice(deps.options) };
 }

@@ -19,7 +19,8 @@ export const BayeuxErrors = {
   invalidId: () => '400:id:Invalid message id',
   missing: (field: string) => `402:${arg(field)}:Missing required parameter`,
   sessionUnknown: () => '402::session_unknown',
-  sessionClosed: (reason: CloseReason) => `${CLOSE_REASONS[reason].errorCode ?? 402}:${reason}:session_closed`,
+  /** `note`: an operator's words on why (control plane), as a second arg. */
+  sessionClosed: (reason: CloseReason, note?: string) => `${CLOSE_REASONS[reason].errorCode ?? 402}:${reason}${note ? `,${arg(note)}` : ''}:session_closed`,
   handshakeDenied: (reason: string) => `403:${arg(reason)}:handshake_denied`,
   subscribeDenied: (reason: string) => `403:${arg(reason)}:subscribe_denied`,
   publishDenied: (reason: string) => `403:${arg(reason)}:publish_denied`,

@@ -5,6 +5,7 @@
  */
 import { HeraldError } from '../core/errors.js';
 import { CONFIG_USAGE, printConfig } from './config.js';
+import { kick, KICK_USAGE, revoke, REVOKE_USAGE } from './control.js';
 import { publish, PublishFailed, PUBLISH_USAGE } from './publish.js';
 import { serve, SERVE_USAGE } from './serve.js';
 import { subscribe, SUBSCRIBE_USAGE } from './subscribe.js';
@@ -16,12 +17,16 @@ Commands:
   config     print the settings serve would run with (--print), and where each came from
   publish    publish a message on a channel
   subscribe  print the messages on a channel as JSON lines
+  kick       disconnect sessions (by session, user or channel pattern) on every node
+  revoke     revoke tokens (by jti, or a subject's) on every node
   help       show this help
 
 ${SERVE_USAGE}
 ${CONFIG_USAGE}
 ${PUBLISH_USAGE}
-${SUBSCRIBE_USAGE}`;
+${SUBSCRIBE_USAGE}
+${KICK_USAGE}
+${REVOKE_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -65,6 +70,13 @@ async function main(argv: string[]): Promise<number> {
       setTimeout(() => process.exit(code), 100).unref();
       return code;
     }
+    case 'kick':
+    case 'revoke':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(command === 'kick' ? KICK_USAGE : REVOKE_USAGE);
+        return 0;
+      }
+      return (command === 'kick' ? kick : revoke)(rest, process.env, process.stdout, process.stderr);
     case undefined:
     case 'help':
     case '--help':

@@ -257,10 +257,13 @@ export class Link implements Upstream {
   }
 
   /** A working session ended. */
-  #lost(reconnect: Reconnect, error: Error, advice: Advice): void {
+  #lost(advised: Reconnect, error: Error, advice: Advice): void {
     if (this.#closed) return;
     clearTimeout(this.#upgradeTimer);
     for (const wanted of this.#wanted.values()) wanted.confirmed = false;
+    // Its token was revoked: a client that can fetch a fresh one tries once with it (a handshake
+    // refusing that one too stops it); a client holding a fixed token stops now.
+    const reconnect = advised === 'none' && typeof this.options.token === 'function' && /^403:token_revoked\b/.test(error.message) ? 'handshake' : advised;
     if (reconnect === 'none') {
       this.#stop(error);
       return;

@@ -28,7 +28,8 @@ export interface Principal {
   readonly grants: { readonly subscribe: readonly string[]; readonly publish: readonly string[] };
 }
 
-export type TokenCheck = { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'expired'; message: string };
+/** `revoked`: a valid token the control plane revoked (control-plane.ts). */
+export type TokenCheck = { ok: true; principal: Principal } | { ok: false; reason: 'invalid' | 'expired' | 'revoked'; message: string };
 
 /**
  * Who a rule lets through: `anyone` (anonymous too), `token` (any valid token), `grant` (only a

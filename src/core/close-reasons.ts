@@ -6,8 +6,8 @@
  * (as `centrifugal/centrifuge:disconnect.go` does with its code ranges).
  *
  * The rule: a client is told to stay away (`none`) only when coming back cannot help (it said
- * goodbye itself, or its credentials are refused); for anything else it handshakes again at once
- * and resubscribes, whoever or whatever ended its session.
+ * goodbye itself, or its credentials are refused or revoked) or an operator said so (`banned`);
+ * for anything else it handshakes again at once and resubscribes, whoever or whatever ended its session.
  */
 
 /** Why a session ended. A closed set: each has one row in CLOSE_REASONS. */
@@ -19,7 +19,10 @@ export type CloseReason =
   | 'token_expired' // the token it was opened with expired and was not refreshed
   | 'token_refused' // a token it sent was forged, or another subject's: do not come back with it
   | 'shutdown' // the server is draining
-  | 'connection_lost'; // a connection died with deliveries the client had not shown it received
+  | 'connection_lost' // a connection died with deliveries the client had not shown it received
+  | 'kicked' // an operator disconnected it and lets it come back (after a permission change, …)
+  | 'banned' // an operator disconnected it and told it not to come back
+  | 'token_revoked'; // the token it acts with was revoked (control plane): only a fresh one may come back
 
 export interface CloseMeaning {
   /** What the client should do: open a new session now (`handshake`), or not come back (`none`). */
@@ -56,4 +59,21 @@ export const CLOSE_REASONS: Readonly<Record<CloseReason, CloseMeaning>> = {
   shutdown: { reconnect: 'handshake', errorCode: 402, closeCode: GOING_AWAY, closeText: 'server shutting down', endsConnection: true, farewell: true },
   // Said on the client's next connect, whose connection is a new one: the lost one is gone already.
   connection_lost: { reconnect: 'handshake', errorCode: 402, closeCode: NORMAL, closeText: 'deliveries lost with a connection: open a new session and resume', endsConnection: false, farewell: false },
+  // The control plane's (core/control-plane.ts): an operator's words, when given, travel beside the reason.
+  kicked: { reconnect: 'handshake', errorCode: 402, closeCode: NORMAL, closeText: 'disconnected by the server: connect again', endsConnection: false, farewell: true },
+  banned: { reconnect: 'none', errorCode: 403, closeCode: POLICY_VIOLATION, closeText: 'disconnected by the server: do not come back', endsConnection: true, farewell: true },
+  token_revoked: { reconnect: 'none', errorCode: 403, closeCode: POLICY_VIOLATION, closeText: 'token revoked', endsConnection: true, farewell: true },
 };
+
+/** A WebSocket close reason is at most 123 bytes of UTF-8 (RFC 6455 §5.5). */
+const MAX_CLOSE_TEXT_BYTES = 123;
+const utf8 = new TextEncoder();
+
+/** The WebSocket close text for `reason`, with an operator's `note` when given, cut to what a close frame holds. */
+export function closeTextOf(reason: CloseReason, note?: string): string {
+  const text = note === undefined || note === '' ? CLOSE_REASONS[reason].closeText : `${CLOSE_REASONS[reason].closeText}: ${note}`;
+  if (utf8.encode(text).length <= MAX_CLOSE_TEXT_BYTES) return text;
+  const characters = Array.from(text);
+  while (utf8.encode(characters.join('')).length > MAX_CLOSE_TEXT_BYTES) characters.pop();
+  return characters.join('');
+}

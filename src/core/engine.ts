@@ -8,6 +8,7 @@
  * An engine whose store is out of reach rejects with HERALD_ERR_ENGINE_UNAVAILABLE rather than
  * queueing: the caller tells its client to retry, nothing is silently dropped.
  */
+import type { ControlCommand, Revocation } from './control.js';
 import type { Message } from './message.js';
 
 export interface PublishRequest {
@@ -35,6 +36,9 @@ export interface HistoryPage {
 }
 
 export type MessageListener = (message: Message) => void;
+
+/** Told of a control command another node sent, or of a revocation the engine keeps (control-plane.ts). */
+export type ControlListener = (command: ControlCommand) => void;
 
 /**
  * Told that this node's subscribers may have missed messages the engine cannot bring any more (its
@@ -104,5 +108,21 @@ export interface Engine {
   onMessage(listener: MessageListener): void;
   /** Sets the node's single gap listener (an engine that never loses a message never calls it). */
   onGap(listener: GapListener): void;
+  /**
+   * Sends a control command to every other node of the cluster (the caller acts on its own
+   * node itself); they hear it within a round trip, at most once. A node that is cut off from
+   * the engine meanwhile misses it (revocations it gets again: see revoke).
+   */
+  broadcast(command: ControlCommand): Promise<void>;
+  /**
+   * Keeps a revocation until its `until`, merged with any kept for the same token or subject
+   * (the wider one wins), and sends it to the other nodes; resolves with the merged revocation.
+   * Every revocation kept is handed to the control listener again whenever the node (re)connects
+   * to the engine's store, so a node that restarts or was cut off knows them all. The memory
+   * engine keeps them on this node only.
+   */
+  revoke(revocation: Revocation): Promise<Revocation>;
+  /** Sets the node's single control listener. */
+  onControl(listener: ControlListener): void;
   close(): Promise<void>;
 }

@@ -8,12 +8,15 @@
  * - HERALD_ERR_CLOSED: the engine or server was used after close().
  * - HERALD_ERR_INVALID_DATA: published data cannot be serialised as JSON (undefined, a BigInt, a cycle).
  * - HERALD_ERR_MESSAGE_TOO_LARGE: published data is larger, as JSON, than maxMessageBytes.
+ * - HERALD_ERR_INVALID_REQUEST: a control-plane request (`herald.disconnect()`, `herald.revoke()`)
+ *   names nothing, or too much, or a time Herald cannot use; the message says which.
  * - HERALD_ERR_ENGINE_UNAVAILABLE: the engine cannot reach its store (Redis) now; the operation
  *   did not happen and may be retried. Front doors answer it with 503 (Bayeux: `503::…`).
  */
 export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID_OPTION' | 'HERALD_ERR_CLOSED'
   | 'HERALD_ERR_INVALID_DATA'
   | 'HERALD_ERR_MESSAGE_TOO_LARGE'
+  | 'HERALD_ERR_INVALID_REQUEST'
   | 'HERALD_ERR_ENGINE_UNAVAILABLE';
 
 export class HeraldError extends Error {

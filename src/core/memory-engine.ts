@@ -5,7 +5,8 @@
 import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
-import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
+import type { ControlCommand, Revocation } from './control.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
 import { HISTORY_DEFAULTS } from './history-defaults.js';
 import { MessageIdGenerator, randomId } from './ids.js';
@@ -171,6 +172,20 @@ export class MemoryEngine implements Engine {
 
   /** Every message reaches the listener in the publish itself: there is never a gap to report. */
   onGap(_listener: GapListener): void {}
+
+  /** One node: there is no other to tell. */
+  async broadcast(_command: ControlCommand): Promise<void> {
+    if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
+  }
+
+  /** Kept by this node's control plane only (which merges it), for the life of the process. */
+  async revoke(revocation: Revocation): Promise<Revocation> {
+    if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
+    return revocation;
+  }
+
+  /** No other node sends commands, and nothing is kept to replay. */
+  onControl(_listener: ControlListener): void {}
 
   async close(): Promise<void> {
     this.#closed = true;

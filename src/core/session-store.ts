@@ -12,6 +12,7 @@ import type { Delivery } from './message.js';
 import { Deadlines } from './deadlines.js';
 import type { CloseReason, SessionHooks, SessionLimits, SlowConsumerPolicy } from './session.js';
 import { Session } from './session.js';
+import { CLOSE_REASONS } from './close-reasons.js';
 
 export interface SessionStoreOptions {
   /** A session with nothing held expires this long after the client last showed life. */
@@ -60,12 +61,24 @@ export interface SessionCensus {
 
 export type SessionClosedListener = (session: Session, reason: CloseReason) => void;
 
+/** A session closed for a reason that tells its client not to come back, remembered for a while (see departed). */
+export interface Departure {
+  readonly reason: CloseReason;
+  readonly note: string | undefined;
+  readonly at: number;
+}
+
+/** Departures remembered at most: the oldest are forgotten first (their clients then hear `session_unknown`). */
+const MAX_DEPARTURES = 10_000;
+
 export class SessionStore {
   readonly #sessions = new Map<string, Session>();
   readonly #ready: Session[] = [];
   readonly #closedListeners: SessionClosedListener[] = [];
   readonly #createdListeners: ((session: Session) => void)[] = [];
   readonly #perAddress = new Map<string, number>();
+  /** Sessions told not to come back, by clientId, oldest first (see departed). */
+  readonly #departures = new Map<string, Departure>();
   readonly #limits: SessionLimits;
   readonly counters: LimitCounters;
   readonly #flushErrors: (error: unknown, session: Session) => void;
@@ -168,7 +181,12 @@ export class SessionStore {
     this.#closedListeners.push(listener);
   }
 
-  close(session: Session, reason: CloseReason): void {
+  /**
+   * `note`: an operator's words on why (control plane). A session closed for a reason that tells
+   * its client not to come back (CLOSE_REASONS `none`) is remembered for maxInterval, so that a
+   * connect that was not held when it closed is told so too (see departed).
+   */
+  close(session: Session, reason: CloseReason, note?: string): void {
     if (session.isClosed || this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
     if (session.address !== undefined) {
@@ -177,8 +195,17 @@ export class SessionStore {
       else this.#perAddress.set(session.address, left);
     }
     if (reason === 'queue_full') this.counters.hit('queue_closed');
+    if (reason !== 'client' && CLOSE_REASONS[reason].reconnect === 'none') {
+      if (this.#departures.size >= MAX_DEPARTURES) this.#departures.delete(this.#departures.keys().next().value!);
+      this.#departures.set(session.id, { reason, note, at: this.#clock.now() });
+    }
     for (const listener of this.#closedListeners) listener(session, reason);
-    session.close(reason);
+    session.close(reason, note);
+  }
+
+  /** Why the session `id` was told not to come back, if it was, within maxInterval. */
+  departed(id: unknown): Departure | undefined {
+    return typeof id === 'string' ? this.#departures.get(id) : undefined;
   }
 
   /** Every live session, now (a copy: closing them does not disturb it). */
@@ -194,6 +221,10 @@ export class SessionStore {
   sweep(): void {
     const now = this.#clock.now();
     const deadline = now - this.options.maxIntervalMs;
+    for (const [id, departure] of this.#departures) {
+      if (departure.at > deadline) break;
+      this.#departures.delete(id);
+    }
     for (const session of this.#sessions.values()) {
       if (!session.isAttended && session.lastActivity <= deadline) this.close(session, 'expired');
       else if (session.principal?.expiresAt !== undefined && session.principal.expiresAt <= now) this.close(session, 'token_expired');

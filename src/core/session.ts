@@ -35,8 +35,11 @@ export interface Stream {
    * them queued for whichever connection comes next, and forgets this stream.
    */
   push(deliveries: Delivery[]): boolean;
-  /** The session ended; the stream decides whether its connection ends with it. */
-  sessionClosed(reason: CloseReason): void;
+  /**
+   * The session ended; the stream decides whether its connection ends with it. `note`: an
+   * operator's words on why (control plane), said beside the reason where the stream can.
+   */
+  sessionClosed(reason: CloseReason, note?: string): void;
   /**
    * Tells the client, in the stream's own form, that `channel` (a name or pattern) lost messages.
    * A stream without it leaves gaps to a held request (a Bayeux connect reply carries them).
@@ -101,6 +104,8 @@ export class Session {
   connects = 0;
   /** Set once the session is closed; a closed session accepts nothing. */
   closeReason: CloseReason | undefined;
+  /** An operator's words on why it was closed (control plane), if any. */
+  closeNote: string | undefined;
   /** Last moment the client showed life; expiry counts from here while nothing is held. */
   lastActivity: number;
 
@@ -425,9 +430,10 @@ export class Session {
   }
 
   /** Marks the session closed and resumes any held request; the store drops the rest. */
-  close(reason: CloseReason): void {
+  close(reason: CloseReason, note?: string): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
+    this.closeNote = note;
     this.#resume('closed');
     this.#released(this.#queue);
     this.#queue = [];
@@ -435,7 +441,7 @@ export class Session {
     this.guards = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
-    stream?.sessionClosed(reason);
+    stream?.sessionClosed(reason, note);
   }
 
   #held(delivery: Delivery): void {

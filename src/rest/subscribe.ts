@@ -207,8 +207,8 @@ class RestStream implements Stream {
     return fresh.length === 0 ? true : this.inner.push(fresh);
   }
 
-  sessionClosed(reason: CloseReason): void {
-    this.inner.sessionClosed(reason);
+  sessionClosed(reason: CloseReason, note?: string): void {
+    this.inner.sessionClosed(reason, note);
   }
 }
 

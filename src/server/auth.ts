@@ -29,7 +29,7 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
       if (expected === undefined) {
         return isLocalRequest(req)
           ? { ok: true, principal: undefined }
-          : { ok: false, status: 403, error: 'publishing needs a --publish-key; without one only loopback clients may publish' };
+          : { ok: false, status: 403, error: `${action === 'manage' ? 'this' : 'publishing'} needs a --publish-key; without one only loopback clients may ${action === 'manage' ? 'do it' : 'publish'}` };
       }
       return { ok: false, status: 401, error: 'missing API key: send Authorization: Bearer <publish key> (or a token that allows publishing)' };
     }
@@ -37,7 +37,8 @@ export function createRestGate(key: string | undefined, access: AccessPolicy): R
     const check = await access.verify(token);
     if (!check.ok) {
       if (action !== 'subscribe' && expected !== undefined && check.reason === 'invalid') return { ok: false, status: 403, error: `wrong API key, and not a valid token (${check.message})` };
-      return { ok: false, status: 401, error: check.message };
+      // A revoked token is known and refused: sending it again cannot help, unlike a missing or expired one.
+      return { ok: false, status: check.reason === 'revoked' ? 403 : 401, error: check.message };
     }
     if (action === 'manage') return { ok: false, status: 403, error: 'only the publish key may do this' };
     const refused = { ok: false, status: 403, error: `this token may not ${action} ${action === 'publish' ? 'on' : 'to'} ${channel}` } as const;

@@ -15,6 +15,8 @@ import { ChannelAccess } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
 import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
+import { ControlPlane } from '../core/control-plane.js';
+import { readDisconnect, readRevocation } from '../core/control.js';
 import type { Engine } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
 import type { HeraldErrorCode } from '../core/errors.js';
@@ -29,6 +31,7 @@ import type { PublishRefusal } from '../core/publisher.js';
 import type { Message } from '../core/message.js';
 import { SessionStore } from '../core/session-store.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
+import { RestControl } from '../rest/control.js';
 import { RestHistory } from '../rest/history.js';
 import { RestPresence } from '../rest/presence.js';
 import { RestPublish } from '../rest/publish.js';
@@ -79,6 +82,21 @@ export interface Herald {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** Publishes from the server side, as any client would. */
   publish(channel: string, data: unknown): Promise<Message>;
+  /**
+   * Ends the sessions named — one (`session`: its public id), a user's (`user`: the token's
+   * `sub`) or a pattern's subscribers (`channel`) — on every node. `reconnect` (default true):
+   * the clients come back and resume; false: they are told not to. `reason` is told to them.
+   * Resolves with how many sessions closed on this node; throws HERALD_ERR_INVALID_REQUEST.
+   * @example await herald.disconnect({ user: '42', reason: 'spam', reconnect: false });
+   */
+  disconnect(request: { session?: string; user?: string; channel?: string; reason?: string; reconnect?: boolean }): Promise<{ closedHere: number }>;
+  /**
+   * Revokes tokens on every node — one (`jti`), or a subject's issued before `before` (default:
+   * now) — until `until` (seconds since the epoch, an ISO string or a Date; give the latest `exp`
+   * of the tokens meant), and ends the sessions and streams acting with one.
+   * @example await herald.revoke({ sub: '42', until: new Date(Date.now() + 3600_000) });
+   */
+  revoke(request: { jti?: string; sub?: string; before?: number | string | Date; until: number | string | Date }): Promise<{ closedHere: number }>;
   /** Adds a Bayeux extension (incoming/outgoing hooks). */
   use(extension: Extension): void;
   /** Answers messages published on a `/service/**` channel or pattern. */
@@ -152,7 +170,9 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     signingSecret: signingSecretFrom(config.publishKey),
   });
   const publisher = new Publisher(engine, hub, { maxMessageBytes: config.maxMessageBytes, counters });
-  const access = new ChannelAccess((token) => tokens.verify(token), tokens.verifiesApplicationTokens, config.permissions);
+  // Every token use, at every door, is screened against the revocations the node knows.
+  const control = new ControlPlane(engine, sessions, clock);
+  const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
@@ -224,6 +244,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
     restSign: new RestSign((grant) => tokens.sign(grant), gate),
+    restControl: new RestControl(control, gate, clock),
     metrics,
     adminGate,
     dashboard,
@@ -362,6 +383,16 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       const outcome = await publisher.publish(channel, data);
       if (outcome.ok) return outcome.message;
       throw new HeraldError(PUBLISH_ERROR_CODES[outcome.reason], describeRefusal(outcome));
+    },
+    async disconnect(request) {
+      const command = readDisconnect(request);
+      if (!command.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', command.error);
+      return { closedHere: await control.disconnect(command.value) };
+    },
+    async revoke(request) {
+      const revocation = readRevocation(request, clock.now());
+      if (!revocation.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', revocation.error);
+      return { closedHere: await control.revoke(revocation.value) };
     },
     use: (extension) => bayeux.use(extension),
     service(pattern, handler) {

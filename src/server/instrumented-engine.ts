@@ -3,10 +3,11 @@
  * An Engine that times every call to the engine it wraps and counts failures by operation: the
  * round trips to Redis (or the memory engine's, for comparison) as operators see them.
  */
-import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
+import type { ControlCommand, Revocation } from '../core/control.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
-export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory';
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke';
 
 export interface EngineObserver {
   /** `seconds` the call took; `failed` when it rejected. */
@@ -54,6 +55,18 @@ export class InstrumentedEngine implements Engine {
 
   deleteHistory(channel: string): Promise<void> {
     return this.#time('deleteHistory', this.inner.deleteHistory(channel));
+  }
+
+  broadcast(command: ControlCommand): Promise<void> {
+    return this.#time('broadcast', this.inner.broadcast(command));
+  }
+
+  revoke(revocation: Revocation): Promise<Revocation> {
+    return this.#time('revoke', this.inner.revoke(revocation));
+  }
+
+  onControl(listener: ControlListener): void {
+    this.inner.onControl(listener);
   }
 
   health(): EngineHealth {

@@ -1,8 +1,8 @@
 /**
  * @module
  * Which transport serves a request: `/health`, `/ready`; `/metrics` and the dashboard (admin key);
- * the REST API (`/pub/…`, `/history/…`, `/presence/…`, `/sub/…`, `/sign`; each asks the REST gate
- * who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource streams,
+ * the REST API (`/pub/…`, `/history/…`, `/presence/…`, `/sub/…`, `/sign`, the control plane's
+ * `/admin/…`; each asks the REST gate who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource streams,
  * WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
@@ -12,6 +12,8 @@ import { EventSourceTransport } from '../transports/eventsource.js';
 import { NO_CACHE, refuseUpgrade, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import type { EngineHealth } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
+import { ADMIN_PREFIX } from '../rest/control.js';
+import type { RestControl } from '../rest/control.js';
 import type { RestHistory } from '../rest/history.js';
 import type { RestPresence } from '../rest/presence.js';
 import type { RestPublish } from '../rest/publish.js';
@@ -39,7 +41,7 @@ export const PUBLISH_PREFIX = '/pub/';
 export const HISTORY_PREFIX = '/history/';
 export const SUBSCRIBE_PREFIX = '/sub/';
 export const PRESENCE_PREFIX = '/presence/';
-const REST_PREFIXES = [PUBLISH_PREFIX, HISTORY_PREFIX, SUBSCRIBE_PREFIX, PRESENCE_PREFIX];
+const REST_PREFIXES = [PUBLISH_PREFIX, HISTORY_PREFIX, SUBSCRIBE_PREFIX, PRESENCE_PREFIX, ADMIN_PREFIX];
 
 export interface RouterParts {
   readonly paths: readonly string[];
@@ -48,6 +50,7 @@ export interface RouterParts {
   readonly restPresence: RestPresence;
   readonly restSubscribe: RestSubscribe;
   readonly restSign: RestSign;
+  readonly restControl: RestControl;
   readonly metrics: Metrics;
   readonly adminGate: (req: IncomingMessage, query: URLSearchParams) => AdminVerdict;
   readonly dashboard: Dashboard;
@@ -152,6 +155,10 @@ export class Router {
     }
     if (pathname === SIGN_PATH) {
       this.#track(req, res, this.parts.restSign.serve(req, res, new URLSearchParams(query), cors));
+      return;
+    }
+    if (pathname.startsWith(ADMIN_PREFIX)) {
+      this.#track(req, res, this.parts.restControl.serve(req, res, pathname, new URLSearchParams(query), cors));
       return;
     }
     this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), new URLSearchParams(query), cors));

@@ -21,6 +21,6 @@ export function iframeFormat(messageFormat: WireFormat, callback: CallbackName):
     frame: { encode: (message: Message) => script(messageFormat.encode(message)) },
     heartbeat: '<!-- -->\n',
     gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
-    farewell: (reason) => script(JSON.stringify({ closed: true, reason })),
+    farewell: (reason, note) => script(JSON.stringify({ closed: true, reason, note })),
   };
 }

@@ -2,7 +2,7 @@
  * @module
  * WebSocket for plain subscriptions: a text frame per message, each frame built once and shared.
  */
-import { CLOSE_REASONS } from '../core/close-reasons.js';
+import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
@@ -26,8 +26,7 @@ export class MessageSocket implements Stream {
   }
 
   /** The socket is the subscription: it ends with its session, saying why (a no-op if the client closed it). */
-  sessionClosed(reason: CloseReason): void {
-    const { closeCode, closeText } = CLOSE_REASONS[reason];
-    this.peer.close(closeCode, closeText);
+  sessionClosed(reason: CloseReason, note?: string): void {
+    this.peer.close(CLOSE_REASONS[reason].closeCode, closeTextOf(reason, note));
   }
 }

@@ -17,6 +17,6 @@ export function multipartFormat(messageFormat: WireFormat, boundary: string): St
     frame: { encode: (message: Message) => part(messageFormat.encode(message)) },
     heartbeat: `${delimiter}\r\nContent-Type: text/plain\r\n\r\n\r\n`,
     gap: (channel, since) => part(JSON.stringify({ gap: true, channel, since })),
-    farewell: (reason) => part(JSON.stringify({ closed: true, reason })),
+    farewell: (reason, note) => part(JSON.stringify({ closed: true, reason, note })),
   };
 }

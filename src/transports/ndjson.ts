@@ -12,6 +12,6 @@ export function ndjsonFormat(messageFormat: WireFormat): StreamFormat {
     frame: { encode: (message: Message) => `${messageFormat.encode(message)}\n` },
     heartbeat: '\n',
     gap: (channel, since) => `${JSON.stringify({ gap: true, channel, since })}\n`,
-    farewell: (reason) => `${JSON.stringify({ closed: true, reason })}\n`,
+    farewell: (reason, note) => `${JSON.stringify({ closed: true, reason, note })}\n`,
   };
 }

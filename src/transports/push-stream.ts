@@ -25,7 +25,7 @@ export interface PushFormat {
   readonly frame: WireFormat;
   readonly heartbeat: string;
   /** The last words of a stream the server ends (token expired, shutdown, slow consumer), naming why. */
-  readonly farewell?: (reason: CloseReason) => string;
+  readonly farewell?: (reason: CloseReason, note?: string) => string;
 }
 
 /** A push format for plain subscriptions, which also says when messages were lost for good. */
@@ -163,8 +163,8 @@ export class PushStream implements Stream {
     return true;
   }
 
-  sessionClosed(reason: CloseReason): void {
-    if (CLOSE_REASONS[reason].farewell && this.format.farewell !== undefined) this.write(this.format.farewell(reason));
+  sessionClosed(reason: CloseReason, note?: string): void {
+    if (CLOSE_REASONS[reason].farewell && this.format.farewell !== undefined) this.write(this.format.farewell(reason, note));
     this.end();
   }
 

@@ -17,6 +17,6 @@ export function sseFormat(messageFormat: WireFormat, retryMs: number): StreamFor
     heartbeat: ':\n\n',
     // With an id, EventSource moves its Last-Event-ID past the gap: a reconnect is not told it again.
     gap: (channel, since, resumeFrom) => `event: gap\n${resumeFrom === undefined ? '' : `id: ${resumeFrom}\n`}data: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,
-    farewell: (reason) => `event: close\ndata: ${JSON.stringify({ reason })}\n\n`,
+    farewell: (reason, note) => `event: close\ndata: ${JSON.stringify({ reason, note })}\n\n`,
   };
 }

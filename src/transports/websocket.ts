@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
-import { CLOSE_REASONS } from '../core/close-reasons.js';
+import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import { encodeBatch } from '../core/message.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
@@ -293,9 +293,9 @@ class BayeuxSocket implements Stream {
   }
 
   /** The held connect has told the client; the socket stays open for its next handshake unless the reason ends it. */
-  sessionClosed(reason: CloseReason): void {
-    const { endsConnection, closeCode, closeText } = CLOSE_REASONS[reason];
-    if (endsConnection) this.peer.close(closeCode, closeText);
+  sessionClosed(reason: CloseReason, note?: string): void {
+    const { endsConnection, closeCode } = CLOSE_REASONS[reason];
+    if (endsConnection) this.peer.close(closeCode, closeTextOf(reason, note));
   }
 
   #receive(data: RawData, isBinary: boolean): void {

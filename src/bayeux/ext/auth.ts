@@ -7,7 +7,8 @@
  * - on `/meta/subscribe`, for that subscription only (a channel-bound token from `POST /sign`);
  * - on `/meta/connect`, to refresh the session's token before it expires (same subject only).
  * A session whose token expires without a refresh is closed (`403:token_expired:session_closed`,
- * advice handshake), so a client with a token source handshakes again with a fresh one.
+ * advice handshake), so a client with a token source handshakes again with a fresh one. A session
+ * whose token is revoked (control plane) is closed (`403:token_revoked:session_closed`, advice none).
  */
 import type { AccessPolicy, Principal, TokenCheck } from '../../core/access.js';
 import type { RequestContext } from '../../core/protocol.js';
@@ -42,7 +43,14 @@ export async function authenticate(message: BayeuxMessage, context: RequestConte
   return access.verify(token);
 }
 
-/** The reason arg of a refusal: `token_expired`, `invalid_token` or `cookie_token_cross_site`. */
+/** The reason arg of a refusal: `token_expired`, `token_revoked`, `invalid_token` or `cookie_token_cross_site`. */
 export function refusalReason(check: Extract<Authentication, { ok: false }>): string {
-  return check.reason === 'expired' ? 'token_expired' : check.reason === 'ambient_cookie' ? 'cookie_token_cross_site' : 'invalid_token';
+  return REFUSAL_REASONS[check.reason];
 }
+
+const REFUSAL_REASONS: Record<Extract<Authentication, { ok: false }>['reason'], string> = {
+  expired: 'token_expired',
+  revoked: 'token_revoked',
+  invalid: 'invalid_token',
+  ambient_cookie: 'cookie_token_cross_site',
+};

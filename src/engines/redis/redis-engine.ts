@@ -7,7 +7,7 @@
  *   node sees one channel's messages in id order.
  * - Fan-out: Redis pub/sub, one subscription per channel or pattern in use on this node (never
  *   per client); the node's hub then fans out to its sessions.
- * - Presence: see redis-presence.ts.
+ * - Presence: see redis-presence.ts. Control commands and kept revocations: see redis-control.ts.
  * - Faults: commands never queue while Redis is away (publishes fail at once with
  *   HERALD_ERR_ENGINE_UNAVAILABLE, a 503 to clients); ioredis reconnects by itself; the node then
  *   subscribes again and reads from the streams whatever it missed meanwhile on every channel it
@@ -20,13 +20,15 @@
  */
 import { Redis } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
-import type { Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
+import type { ControlCommand, Revocation } from '../../core/control.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { isFutureId, randomId } from '../../core/ids.js';
 import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
 import { Echoes } from './echoes.js';
+import { RedisControl } from './redis-control.js';
 import { RedisPresence } from './redis-presence.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { heraldIdOf, idBefore, msOf, rangeStartAfter, timeOf } from './stream-ids.js';
@@ -77,6 +79,7 @@ export class RedisEngine implements Engine {
   /** For pub/sub only; resubscribed by the engine itself after a reconnect (then it catches up). */
   readonly #subscriber: Redis;
   readonly #presence: RedisPresence;
+  readonly #control: RedisControl;
   readonly #channelPrefix: string;
   /** Local interest: pattern or channel → number of subscribe calls. */
   readonly #patterns = new Map<string, number>();
@@ -153,12 +156,9 @@ export class RedisEngine implements Engine {
     this.#commands.defineCommand('heraldPosition', { numberOfKeys: 1, lua: POSITION_SCRIPT });
     this.#commands.defineCommand('heraldFloor', { numberOfKeys: 2, lua: FLOOR_SCRIPT });
     this.#commands.defineCommand('heraldDeleteHistory', { numberOfKeys: 1, lua: DELETE_HISTORY_SCRIPT });
-    this.#presence = new RedisPresence(this.#commands, {
-      keyPrefix: this.#options.keyPrefix,
-      ttlMs: presenceTtlMs,
-      nodeId: options.nodeId ?? randomId().slice(0, 12),
-      onError: this.#onError,
-    });
+    const nodeId = options.nodeId ?? randomId().slice(0, 12);
+    this.#presence = new RedisPresence(this.#commands, { keyPrefix: this.#options.keyPrefix, ttlMs: presenceTtlMs, nodeId, onError: this.#onError });
+    this.#control = new RedisControl(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, onError: this.#onError });
     this.#subscriber.on('message', (channel: string, payload: string) => this.#receive(channel, payload));
     this.#subscriber.on('pmessage', (_glob: string, channel: string, payload: string) => this.#receive(channel, payload));
     // Until the node has read the floor again, it cannot tell whether Redis lost its data: no publishes.
@@ -360,6 +360,18 @@ export class RedisEngine implements Engine {
     this.#gapListener = listener;
   }
 
+  broadcast(command: ControlCommand): Promise<void> {
+    return this.#run('broadcast', () => this.#control.broadcast(command));
+  }
+
+  revoke(revocation: Revocation): Promise<Revocation> {
+    return this.#run('revoke', () => this.#control.revoke(revocation));
+  }
+
+  onControl(listener: ControlListener): void {
+    this.#control.onControl(listener);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -436,6 +448,8 @@ export class RedisEngine implements Engine {
       for (const channel of behind) this.#catchingUp.delete(channel);
       throw error;
     }
+    // Before the node counts as healthy: a token revoked while it was away (or down) is known first.
+    await this.#control.connected();
     this.#floor = floor;
     await Promise.all([this.#presence.connected(), ...behind.map((channel) => this.#catchUp(channel))]);
   }

@@ -177,3 +177,21 @@ for i = 1, #all, 2 do
 end
 return out
 `;
+
+/**
+ * KEYS[1] revocation hash · ARGV[1] before (ms; 0 for a jti) · ARGV[2] until (ms).
+ * Merges with what the hash holds (the later of each), so concurrent revocations of one subject
+ * keep the wider; the hash expires at its `until`. Returns { before, until } as kept.
+ */
+export const REVOKE_SCRIPT = `
+local before = tonumber(ARGV[1])
+local untilMs = tonumber(ARGV[2])
+local kept = redis.call('HMGET', KEYS[1], 'before', 'until')
+if kept[1] then before = math.max(before, tonumber(kept[1])) end
+if kept[2] then untilMs = math.max(untilMs, tonumber(kept[2])) end
+local b = string.format('%.0f', before)
+local u = string.format('%.0f', untilMs)
+redis.call('HSET', KEYS[1], 'before', b, 'until', u)
+redis.call('PEXPIREAT', KEYS[1], u)
+return { b, u }
+`;

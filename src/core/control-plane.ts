@@ -1,0 +1,89 @@
+/**
+ * @module
+ * The control plane on one node: it acts on the disconnects and revocations an operator asks for,
+ * here and — through the engine — on every other node, and screens every token use against the
+ * revocations known. Acting on a node is a walk over its sessions (an operator's rare request,
+ * never a hot path); REST streams and long-polls are sessions too, so one walk reaches every door.
+ */
+import type { Principal, TokenCheck } from './access.js';
+import { covers } from './access.js';
+import type { Clock } from './clock.js';
+import type { ControlCommand, DisconnectCommand, DisconnectTarget, Revocation } from './control.js';
+import type { Engine } from './engine.js';
+import { Revocations } from './revocations.js';
+import type { Session } from './session.js';
+import type { SessionStore } from './session-store.js';
+
+/** What a token check says of a revoked token. */
+export const REVOKED_MESSAGE = 'token revoked';
+
+export class ControlPlane {
+  readonly #revocations = new Revocations();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly sessions: SessionStore,
+    private readonly clock: Clock,
+  ) {
+    engine.onControl((command) => this.#apply(command));
+  }
+
+  /** Revocations known on this node (tokens and subjects). */
+  get revocationCount(): number {
+    return this.#revocations.size;
+  }
+
+  /**
+   * Disconnects the sessions `command` names on every node. Sent to the others first, so that
+   * when the engine is out of reach nothing happens anywhere and the caller may simply retry.
+   * Resolves with how many sessions closed on this node.
+   */
+  async disconnect(command: DisconnectCommand): Promise<number> {
+    await this.engine.broadcast(command);
+    return this.#disconnect(command);
+  }
+
+  /** Revokes tokens on every node, and ends the sessions and streams that act with one. Resolves with how many closed on this node. */
+  async revoke(revocation: Revocation): Promise<number> {
+    const kept = await this.engine.revoke(revocation);
+    return this.#revoke(kept);
+  }
+
+  /** A successful check of a revoked token becomes a refusal (reason `revoked`): every door verifies through here. */
+  screen(check: TokenCheck): TokenCheck {
+    if (!check.ok || !this.#revocations.revokes(check.principal, this.clock.now())) return check;
+    return { ok: false, reason: 'revoked', message: REVOKED_MESSAGE };
+  }
+
+  #apply(command: ControlCommand): void {
+    if (command.kind === 'disconnect') this.#disconnect(command);
+    else this.#revoke(command.revocation);
+  }
+
+  #disconnect(command: DisconnectCommand): number {
+    const reached = this.#select(command.target);
+    for (const session of reached) this.sessions.close(session, command.reconnect ? 'kicked' : 'banned', command.note);
+    return reached.length;
+  }
+
+  #revoke(revocation: Revocation): number {
+    const now = this.clock.now();
+    this.#revocations.add(revocation, now);
+    const reached = this.sessions.all().filter((session) => holdsRevoked(session.principal, this.#revocations, now));
+    for (const session of reached) this.sessions.close(session, 'token_revoked');
+    return reached.length;
+  }
+
+  #select(target: DisconnectTarget): Session[] {
+    const all = this.sessions.all();
+    if ('session' in target) return all.filter((session) => session.publicId === target.session);
+    if ('user' in target) return all.filter((session) => session.principal?.subject === target.user);
+    // Subscribers of the pattern: sessions holding a subscription inside it (`/chat/**` reaches
+    // those of `/chat/a`, `/chat/*` and `/chat/**`; `/chat/a` only those of `/chat/a` itself).
+    return all.filter((session) => [...session.subscriptions].some((subscription) => covers(target.channel, subscription)));
+  }
+}
+
+function holdsRevoked(principal: Principal | undefined, revocations: Revocations, now: number): boolean {
+  return principal !== undefined && revocations.revokes(principal, now);
+}
