@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import { request } from 'node:http';
+import { Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
@@ -20,6 +22,19 @@ import { waitFor, withTimeout } from '../helpers/wait.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
+setFlagsFromString('--allow-natives-syntax');
+/** Whether V8 keeps `object`'s properties in fast mode (a dictionary costs ~1.6 KB for a socket). */
+const hasFastProperties = runInNewContext('(object) => %HasFastProperties(object)') as (object: object) => boolean;
+
+/** A server-side connection, with the parser Node's HTTP server gives it (null once released). */
+type ServerSocket = Socket & { parser?: unknown };
+
+/** GET `path` as an event stream; resolves with the response once its head arrived. */
+function openEventStream(port: number, path: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path, headers: { Accept: 'text/event-stream' } }, resolve).on('error', reject).end();
+  });
+}
 
 /** Whether every one of `refs` has been collected, after full collections (finalisers run between them). */
 async function collected(refs: readonly WeakRef<object>[]): Promise<boolean> {
@@ -70,6 +85,28 @@ describe('connection footprint', () => {
     await herald.publish('/room', 'after');
     await waitFor('the /sub delivery', () => received.some((text) => text.includes('after')));
     await bayeux.next('the Bayeux delivery', (m) => m.data === 'after');
+  });
+
+  test('an open event stream takes its connection without turning the socket into a dictionary', async (t) => {
+    const server = createServer();
+    const herald = createHerald({ timeoutMs: 30_000 });
+    herald.attach(server);
+    const sockets: ServerSocket[] = [];
+    server.prependListener('connection', (socket: ServerSocket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    onCleanup(t, async () => {
+      await herald.close();
+      server.close();
+    });
+    const body = await openEventStream(port, '/sub/room');
+    onCleanup(t, () => body.destroy());
+    await waitFor('the stream to be taken from Node', () => sockets.length === 1 && sockets[0]!.parser === null);
+    assert.equal(sockets[0]!.on, Socket.prototype.on, 'Node’s per-connection wrapper is released');
+    assert.equal(hasFastProperties(sockets[0]!), true, 'the taken socket’s properties became a dictionary');
+    const received = new Promise<string>((resolve) => body.on('data', (chunk: Buffer) => chunk.includes('data:') && resolve(chunk.toString())));
+    await herald.publish('/room', 'still works');
+    assert.match(await withTimeout('the delivery', received), /still works/);
   });
 
   test('listen() asks for a listen backlog above Node’s default 511, so a reconnect storm is not dropped', async (t) => {
