@@ -36,9 +36,9 @@ import { MessageSocket, messageFrames } from '../transports/message-socket.js';
 import { multipartFormat } from '../transports/multipart.js';
 import { ndjsonFormat } from '../transports/ndjson.js';
 import { PushStreams } from '../transports/push-stream.js';
-import type { StreamFormat } from '../transports/push-stream.js';
+import type { PushStream, StreamFormat, StreamOwner } from '../transports/push-stream.js';
 import { sseFormat } from '../transports/sse.js';
-import type { WebSocketTransport, WsPeer } from '../transports/websocket.js';
+import type { PeerOwner, WebSocketTransport, WsPeer } from '../transports/websocket.js';
 import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
@@ -114,10 +114,12 @@ export class RestSubscribe {
       this.sessions.close(session, 'client');
       return;
     }
-    const stream = this.#streams.open(res, mode, headers, () => this.sessions.close(session, 'client'));
-    if (gap) stream.write(mode.gap(channel.name, since!, replay.length === 0 ? resumeFrom : undefined));
+    const rest = new RestStream(this.sessions, session, replay[replay.length - 1]?.id);
+    const stream = this.#streams.open(res, mode, headers, rest);
+    rest.inner = stream;
+    if (gap) rest.signalGap(channel.name, since, replay.length === 0 ? resumeFrom : undefined);
     if (replay.length > 0) stream.push(replay.map((message) => new Delivery(message)));
-    session.attachStream(new RestStream(stream, (lost) => stream.write(mode.gap(lost)), replay[replay.length - 1]?.id));
+    session.attachStream(rest);
   }
 
   /**
@@ -142,17 +144,18 @@ export class RestSubscribe {
   #openSocket(peer: WsPeer, address: string | undefined, principal: Principal | undefined, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): void {
     const session = this.sessions.create(address);
     session.principal = principal;
-    // 'close' comes once: `on`, not `once`, which would add a wrapper per socket.
-    peer.ws.on('close', () => this.sessions.close(session, 'client'));
+    const rest = new RestStream(this.sessions, session, undefined);
+    // Told when the socket closes: the stream object, not a closure per socket.
+    peer.owner = rest;
     this.#resume(session, channel, guard, since).then(
       ({ replay, gap }) => {
         if (!peer.isOpen) return;
-        const signalGap = (lost: string, from?: string) => {
-          if (peer.isOpen) peer.sendText(JSON.stringify({ gap: true, channel: lost, since: from }));
-        };
-        if (gap) signalGap(channel.name, since);
+        const socket = new MessageSocket(peer, this.#frames);
+        rest.inner = socket;
+        if (gap) socket.signalGap(channel.name, since);
         for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
-        session.attachStream(new RestStream(new MessageSocket(peer, this.#frames), signalGap, replay[replay.length - 1]?.id));
+        rest.lastSent = replay[replay.length - 1]?.id;
+        session.attachStream(rest);
       },
       () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
     );
@@ -191,24 +194,47 @@ export class RestSubscribe {
 /**
  * A plain subscription's stream: tells of gaps the engine reports in the transport's own form
  * (SSE `event: gap`, a `{"gap":true,…}` line, part, script or WebSocket frame), and drops what a
- * replay already sent (`lastSent`): messages queued while history was read come again.
+ * replay already sent (`lastSent`): messages queued while history was read come again. It is also
+ * what its connection tells when it closes, so that an idle subscription holds no closure.
  */
-class RestStream implements Stream {
+class RestStream implements Stream, StreamOwner, PeerOwner {
+  /** The connection's stream, set once it is open (before the session is given this). */
+  inner: PushStream | MessageSocket | undefined;
+
   constructor(
-    private readonly inner: Stream,
-    readonly gap: (channel: string) => void,
-    private readonly lastSent: string | undefined,
+    private readonly sessions: SessionStore,
+    private readonly session: Session,
+    public lastSent: string | undefined,
   ) {}
 
   push(deliveries: Delivery[]): boolean {
     const lastSent = this.lastSent;
-    if (lastSent === undefined) return this.inner.push(deliveries);
+    if (lastSent === undefined) return this.inner!.push(deliveries);
     const fresh = deliveries.filter((delivery) => delivery.message.id > lastSent);
-    return fresh.length === 0 ? true : this.inner.push(fresh);
+    return fresh.length === 0 ? true : this.inner!.push(fresh);
+  }
+
+  gap(channel: string): void {
+    this.signalGap(channel);
+  }
+
+  /** Tells the client that messages on `channel` after `since` (all recent ones, without it) are gone. */
+  signalGap(channel: string, since?: string, resumeFrom?: string): void {
+    const inner = this.inner!;
+    if (inner instanceof MessageSocket) inner.signalGap(channel, since);
+    else inner.write((inner.format as StreamFormat).gap(channel, since, resumeFrom));
   }
 
   sessionClosed(reason: CloseReason, note?: string): void {
-    this.inner.sessionClosed(reason, note);
+    this.inner?.sessionClosed(reason, note);
+  }
+
+  streamClosed(): void {
+    this.sessions.close(this.session, 'client');
+  }
+
+  peerClosed(): void {
+    this.sessions.close(this.session, 'client');
   }
 }
 

@@ -69,7 +69,7 @@ export class EventSourceTransport {
     }
     const format = session.messageIds ? this.#formats.withIds : this.#formats.plain;
     const previous = session.stream;
-    const stream = this.#streams.open(res, format, headers, (closed) => session.detachStream(closed));
+    const stream = this.#streams.open(res, format, headers, { streamClosed: (closed) => session.detachStream(closed) });
     session.attachStream(stream);
     // A stream that carries nothing must not stay open, nor one a newer stream of the session
     // replaced (the client reconnected its EventSource; the old connection may be half dead).

@@ -25,6 +25,11 @@ export class MessageSocket implements Stream {
     return true;
   }
 
+  /** Tells the client that messages on `channel` after `since` (all recent ones, without it) are gone. */
+  signalGap(channel: string, since?: string): void {
+    if (this.peer.isOpen) this.peer.sendText(JSON.stringify({ gap: true, channel, since }));
+  }
+
   /** The socket is the subscription: it ends with its session, saying why (a no-op if the client closed it). */
   sessionClosed(reason: CloseReason, note?: string): void {
     this.peer.close(CLOSE_REASONS[reason].closeCode, closeTextOf(reason, note));

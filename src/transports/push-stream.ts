@@ -38,6 +38,14 @@ export interface StreamFormat extends PushFormat {
   gap(channel: string, since?: string, resumeFrom?: string): string;
 }
 
+/** Told once when a stream's client goes away or the stream ends: an object, not a closure per stream. */
+export interface StreamOwner {
+  streamClosed(stream: PushStream): void;
+}
+
+/** What a stream logs when it closes (only while lifecycle logging is on). */
+type LifecycleFields = { readonly address: string | undefined; readonly path: string | undefined; readonly type: string | undefined };
+
 export class PushStreams {
   readonly #streams = new Set<PushStream>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -45,7 +53,7 @@ export class PushStreams {
   /** `maxBufferedBytes`: a stream whose unsent bytes pass this is cut (slow consumer) instead of growing memory. */
   constructor(
     heartbeatMs: number,
-    private readonly maxBufferedBytes: number,
+    readonly maxBufferedBytes: number,
     private readonly lifecycle?: LifecycleListener,
   ) {
     this.#heartbeat = setInterval(() => {
@@ -60,19 +68,15 @@ export class PushStreams {
 
   /**
    * Starts the response and takes its connection from Node's HTTP machinery (taken-connection.ts)
-   * where it can; `onClose` runs once when the client goes away or the stream ends.
+   * where it can; `owner` is told once when the client goes away or the stream ends.
    */
-  open(res: ServerResponse, format: PushFormat, headers: Record<string, string | string[]>, onClose: (stream: PushStream) => void): PushStream {
+  open(res: ServerResponse, format: PushFormat, headers: Record<string, string | string[]>, owner: StreamOwner): PushStream {
     res.writeHead(200, { ...headers, 'Content-Type': format.contentType, ...FLOWING_HEADERS, 'Cache-Control': 'no-cache, no-transform' });
     // The client learns at once that its stream is open, even when nothing else is sent yet.
     res.flushHeaders();
     const req = res.req;
     const fields = this.lifecycle && { address: clientAddress(req), path: req.url?.split('?')[0], type: format.contentType.split(';')[0] };
-    const stream = new PushStream(res, format, this.maxBufferedBytes, (closed) => {
-      this.#streams.delete(closed);
-      if (fields) this.lifecycle!('stream closed', { ...fields, ended: closed.endedByServer ? 'by the server' : 'by the client' });
-      onClose(closed);
-    });
+    const stream = new PushStream(res, format, this, owner, fields);
     this.#streams.add(stream);
     if (fields) this.lifecycle!('stream opened', fields);
     stream.write(format.preamble);
@@ -80,6 +84,13 @@ export class PushStreams {
     // the parser must not be released under it.
     process.nextTick(takeStreamConnection, stream);
     return stream;
+  }
+
+  /** `stream` closed: forgotten, logged, and its owner told. */
+  closed(stream: PushStream, owner: StreamOwner, fields: LifecycleFields | undefined): void {
+    this.#streams.delete(stream);
+    if (fields) this.lifecycle!('stream closed', { ...fields, ended: stream.endedByServer ? 'by the server' : 'by the client' });
+    owner.streamClosed(stream);
   }
 
   closeAll(): void {
@@ -112,19 +123,23 @@ export class PushStream implements Stream {
   /** The format's frames as the bytes this stream puts on its socket, built once per message for every stream. */
   readonly #frames: WireFormat<Buffer>;
   readonly #heartbeat: Buffer;
-  #onClose: ((stream: PushStream) => void) | undefined;
+  /** Undefined once closed: the owner is told once. */
+  #owner: StreamOwner | undefined;
+  readonly #fields: LifecycleFields | undefined;
   endedByServer = false;
 
   constructor(
     res: ServerResponse,
     readonly format: PushFormat,
-    private readonly maxBufferedBytes: number,
-    onClose: (stream: PushStream) => void,
+    private readonly streams: PushStreams,
+    owner: StreamOwner,
+    fields: LifecycleFields | undefined,
   ) {
     this.#res = res;
     this.#frames = frameBytes(format, res.chunkedEncoding);
     this.#heartbeat = heartbeatBytes(format, res.chunkedEncoding);
-    this.#onClose = onClose;
+    this.#owner = owner;
+    this.#fields = fields;
     (res as ServerResponse & Carrier)[streamOf] = this;
     res.once('close', carrierClosed);
   }
@@ -211,9 +226,9 @@ export class PushStream implements Stream {
 
   /** Runs once, when the connection (or the response) closes. */
   closed(): void {
-    const onClose = this.#onClose;
-    this.#onClose = undefined;
-    onClose?.(this);
+    const owner = this.#owner;
+    this.#owner = undefined;
+    if (owner !== undefined) this.streams.closed(this, owner, this.#fields);
   }
 
   /** The socket to write to; null while the response waits for one; undefined once the stream is over. */
@@ -228,7 +243,7 @@ export class PushStream implements Stream {
     // A client that stops reading would make Node buffer everything for it (the response's
     // writableLength counts its socket's buffer too).
     const buffered = this.#taken !== undefined ? socket!.writableLength : this.#res!.writableLength;
-    if (buffered > this.maxBufferedBytes) this.destroy();
+    if (buffered > this.streams.maxBufferedBytes) this.destroy();
   }
 }
 

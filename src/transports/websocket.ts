@@ -146,13 +146,22 @@ export class WebSocketTransport {
   }
 }
 
+/** What a peer tells of its socket: an object (the stream on it), not a closure per socket. */
+export interface PeerOwner {
+  /** The socket closed; told once. */
+  peerClosed(): void;
+  /** A frame arrived (only with the 'message' listener listenForMessages adds). */
+  received?(data: RawData, isBinary: boolean): void;
+}
+
 /**
  * One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames. Its listeners are
- * functions shared by every peer (`this` is the socket, which points back to its peer): an idle
- * socket holds no closures.
+ * functions shared by every peer (`this` is the socket, which points back to its peer, and the
+ * peer to its owner): an idle socket holds no closures.
  */
 export class WsPeer {
   #alive = true;
+  owner: PeerOwner | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -170,6 +179,11 @@ export class WsPeer {
 
   get isOpen(): boolean {
     return this.ws.readyState === this.ws.OPEN;
+  }
+
+  /** Hands each frame the client sends to the owner's `received`. */
+  listenForMessages(): void {
+    this.ws.on('message', receivedByOwner);
   }
 
   pong(): void {
@@ -235,6 +249,11 @@ function answered(this: WebSocket): void {
 function left(this: WebSocket): void {
   const peer = (this as PeerSocket)[PEER];
   peer.shared.open.delete(peer);
+  peer.owner?.peerClosed();
+}
+
+function receivedByOwner(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as PeerSocket)[PEER].owner?.received?.(data, isBinary);
 }
 
 function failed(this: WebSocket, error: Error & { code?: string }): void {
@@ -262,7 +281,7 @@ interface Formats {
 export const MAX_WAITING_FRAMES = 8;
 
 /** Bayeux over one WebSocket. */
-class BayeuxSocket implements Stream {
+class BayeuxSocket implements Stream, PeerOwner {
   /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
   readonly carriesConnects = true;
   #session: Session | undefined;
@@ -281,8 +300,8 @@ class BayeuxSocket implements Stream {
     private readonly formats: Formats,
   ) {
     this.#context = { ...context, stream: this };
-    peer.ws.on('message', (data, isBinary) => this.#receive(data, isBinary));
-    peer.ws.on('close', () => this.#closed());
+    peer.owner = this;
+    peer.listenForMessages();
   }
 
   push(deliveries: Delivery[]): boolean {
@@ -298,7 +317,7 @@ class BayeuxSocket implements Stream {
     if (endsConnection) this.peer.close(closeCode, closeTextOf(reason, note));
   }
 
-  #receive(data: RawData, isBinary: boolean): void {
+  received(data: RawData, isBinary: boolean): void {
     if (isBinary) {
       this.peer.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
       return;
@@ -351,7 +370,7 @@ class BayeuxSocket implements Stream {
     session.attachStream(this);
   }
 
-  #closed(): void {
+  peerClosed(): void {
     this.#session?.detachStream(this);
     this.#session = undefined;
     for (const cancel of this.#cancels) cancel();
