@@ -15,8 +15,8 @@ import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
 import type { AddressRates } from '../core/limits.js';
-import type { BatchOutcome, PendingReply, RequestContext, SessionFinder } from '../core/protocol.js';
-import type { ResumeReason } from '../core/session.js';
+import type { BatchOutcome, HeldReply, PendingReply, RequestContext, Responder, SessionFinder } from '../core/protocol.js';
+import type { ResumeReason, Session, Waiter } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
 import { ENGINE_RETRY_ADVICE } from './advice.js';
 import { BrowserHolds } from './browser-holds.js';
@@ -169,37 +169,29 @@ export class BayeuxServer {
   }
 
   #pending(held: HeldConnect, batch: Batch): PendingReply {
-    const { session } = held;
-    const { browsers } = this.#deps;
     return {
-      wait: (respond) => {
-        const browserId = occupiesBrowserConnection(batch.context) ? session.browserId : undefined;
-        const release = () => {
-          if (browserId !== undefined) browsers.remove(browserId, session);
-        };
-        const waiter = {
-          resume: (reason: ResumeReason) => {
-            release();
-            this.#completeHeld(held, reason, batch, respond);
-          },
-        };
+      wait: (responder) => {
+        const waiter = new HeldConnectWaiter(this, held, batch, responder);
         // Hold first: the connect this one replaces releases its browser slot as it resumes.
-        session.hold(waiter, held.timeoutMs);
-        if (browserId !== undefined && session.isHeld) browsers.add(browserId, session);
-        return () => {
-          release();
-          session.cancelHold(waiter);
-        };
+        held.session.hold(waiter, held.timeoutMs);
+        if (waiter.browserId !== undefined && held.session.isHeld) this.#deps.browsers.add(waiter.browserId, held.session);
+        return waiter;
       },
     };
   }
 
-  #completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch, respond: (body: string) => void): void {
+  /** @internal Frees a held connect's browser slot (HeldConnectWaiter). */
+  releaseBrowser(browserId: string, session: Session): void {
+    this.#deps.browsers.remove(browserId, session);
+  }
+
+  /** @internal Answers a held connect once it resumes (HeldConnectWaiter). */
+  completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch, responder: Responder): void {
     const completed = completeHeldConnect(held, reason, this.#deps);
     const reply = withTimesync(completed.reply, held.request, held.receivedAt, Date.now());
     const deliveries = completed.deliveries;
     const out = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
-    const send = (final: BayeuxMessage | null) => respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)));
+    const send = (final: BayeuxMessage | null) => responder.respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)));
     // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.
     if (out instanceof Promise) void out.then(send);
     else send(out);
@@ -237,4 +229,36 @@ function engineFailure(message: unknown, error: unknown): BayeuxReply[] {
   const channel = isObject(message) && typeof message.channel === 'string' ? message.channel : '/meta/unknown';
   const request = isObject(message) ? message : {};
   return [{ ...replyTo(channel, request as BayeuxMessage), successful: false, error: BayeuxErrors.engineUnavailable(), advice: ENGINE_RETRY_ADVICE }];
+}
+
+/**
+ * A held connect, waiting in its session: one object with its state and methods, where closures
+ * (and their contexts) per hold would cost several times as much.
+ */
+class HeldConnectWaiter implements Waiter, HeldReply {
+  /** The browser whose connection slot the hold takes (HTTP long-polls only). */
+  readonly browserId: string | undefined;
+
+  constructor(
+    private readonly server: BayeuxServer,
+    private readonly held: HeldConnect,
+    private readonly batch: Batch,
+    private readonly responder: Responder,
+  ) {
+    this.browserId = occupiesBrowserConnection(batch.context) ? held.session.browserId : undefined;
+  }
+
+  resume(reason: ResumeReason): void {
+    this.#release();
+    this.server.completeHeld(this.held, reason, this.batch, this.responder);
+  }
+
+  cancel(): void {
+    this.#release();
+    this.held.session.cancelHold(this);
+  }
+
+  #release(): void {
+    if (this.browserId !== undefined) this.server.releaseBrowser(this.browserId, this.held.session);
+  }
 }

@@ -31,13 +31,23 @@ export interface RequestContext {
   readonly stream?: Stream | undefined;
 }
 
+/** Takes a held reply's body, once (an object: a held request keeps no closure). */
+export interface Responder {
+  respond(body: string): void;
+}
+
+/** A reply being held: cancel() drops it without responding (the client went away). */
+export interface HeldReply {
+  cancel(): void;
+}
+
 /** A reply the protocol wants to hold (a long-poll waiting for messages). */
 export interface PendingReply {
   /**
-   * Starts waiting; `respond` is called once with the body when the hold ends. The returned
-   * function cancels the hold without responding (the client went away).
+   * Starts waiting; `responder` is given the body once, when the hold ends, unless the returned
+   * hold is cancelled first (the client went away).
    */
-  wait(respond: (body: string) => void): () => void;
+  wait(responder: Responder): HeldReply;
 }
 
 export interface BatchOutcome {

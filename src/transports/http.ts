@@ -53,17 +53,26 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       stop();
       void dropRest(req, 0).then(tooLarge);
     };
-    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     const onGone = () => reject(new ClientGone());
+    const onClose = () => {
+      if (!req.complete) onGone();
+    };
     const stop = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       chunks.length = 0;
     };
-    req.once('error', onGone);
-    req.once('close', () => {
-      if (!req.complete) onGone();
-    });
+    // Read: nothing is left listening, so a request held afterwards (a long-poll) keeps none of this.
+    const onEnd = () => {
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      stop();
+      req.off('error', onGone);
+      req.off('close', onClose);
+      resolve(body);
+    };
+    // `on`, not `once`: each comes at most once, and `once` adds a wrapper per request.
+    req.on('error', onGone);
+    req.on('close', onClose);
     if (Number.isFinite(declared) && declared > limit) {
       void dropRest(req, declared).then(tooLarge);
       return;
@@ -76,7 +85,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       return;
     }
     req.on('data', onData);
-    req.once('end', onEnd);
+    req.on('end', onEnd);
   });
 }
 

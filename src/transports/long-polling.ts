@@ -7,7 +7,7 @@
  * `jsonp` callback is the `callback-polling` transport (see callback-polling.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BatchHandler, RequestContext } from '../core/protocol.js';
+import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
 import type { CallbackName } from './callback-polling.js';
 import { clientAddress, HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
@@ -39,8 +39,6 @@ export class LongPollingTransport {
    * callback-polling: the same exchange, its replies wrapped for a `<script>` tag.
    */
   async serve(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, headers: Record<string, string | string[]>): Promise<void> {
-    let gone = false;
-    res.once('close', () => (gone = true));
     let messages: unknown[];
     let callback: CallbackName | undefined;
     try {
@@ -87,17 +85,39 @@ export class LongPollingTransport {
       const secure = isTls(req) && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
       replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}`;
     }
-    const reply = (body: string) => (callback === undefined ? sendJson(res, 200, body, replyHeaders) : sendJsonp(res, callback, body, replyHeaders));
+    const poll = new HeldPoll(res, callback, replyHeaders);
     const pending = outcome.pending;
     if (pending === undefined) {
-      reply(outcome.body);
+      poll.respond(outcome.body);
       return;
     }
-    if (gone) return;
-    const cancel = pending.wait(reply);
-    // The client went away while held: drop the hold so the session can expire or be resumed.
-    res.once('close', () => {
-      if (!res.writableEnded) cancel();
-    });
+    // The client went away while the batch was handled.
+    if (res.destroyed) return;
+    poll.hold = pending.wait(poll);
+    (res as ServerResponse & { [HELD]?: HeldPoll })[HELD] = poll;
+    res.on('close', pollClosed);
   }
+}
+
+const HELD = Symbol('herald.heldPoll');
+
+/** The reply to one poll, held or not: what it needs to answer, and nothing of the request. */
+class HeldPoll implements Responder {
+  hold: HeldReply | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly callback: CallbackName | undefined,
+    private readonly headers: Record<string, string | string[]>,
+  ) {}
+
+  respond(body: string): void {
+    if (this.callback === undefined) sendJson(this.res, 200, body, this.headers);
+    else sendJsonp(this.res, this.callback, body, this.headers);
+  }
+}
+
+/** A held poll's response closed (a shared listener, `this` the response): if unanswered, the client went away — drop the hold so the session can expire or be resumed. */
+function pollClosed(this: ServerResponse & { [HELD]?: HeldPoll }): void {
+  if (!this.writableEnded) this[HELD]?.hold?.cancel();
 }

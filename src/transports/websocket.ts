@@ -14,7 +14,7 @@ import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import { encodeBatch } from '../core/message.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
-import type { BatchHandler, RequestContext } from '../core/protocol.js';
+import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
 import { clientAddress, readCookie, readToken } from './http.js';
 import type { LifecycleListener } from './http.js';
@@ -285,9 +285,10 @@ class BayeuxSocket implements Stream, PeerOwner {
   /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
   readonly carriesConnects = true;
   #session: Session | undefined;
-  readonly #cancels = new Set<() => void>();
-  /** Frames are handled one after another, so a client's messages keep their order. */
-  #chain: Promise<void> = Promise.resolve();
+  /** Connects held for this socket, each answered by a frame (made when there is one: usually none or one). */
+  #held: Set<HeldFrame> | undefined;
+  /** Frames are handled one after another, so a client's messages keep their order (none while idle). */
+  #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
   #waiting = 0;
 
@@ -341,11 +342,12 @@ class BayeuxSocket implements Stream, PeerOwner {
     // them: past a few waiting, the socket is no longer read, so TCP holds the client back instead
     // of this chain holding everything it sends.
     if (++this.#waiting === MAX_WAITING_FRAMES) this.peer.ws.pause();
-    this.#chain = this.#chain
+    this.#chain = (this.#chain ?? Promise.resolve())
       .then(() => this.#handle(messages))
       .catch(() => this.peer.close(CLOSE.policyViolation, 'internal error'))
       .finally(() => {
         if (this.#waiting-- === MAX_WAITING_FRAMES) this.peer.ws.resume();
+        if (this.#waiting === 0) this.#chain = undefined;
       });
   }
 
@@ -357,11 +359,15 @@ class BayeuxSocket implements Stream, PeerOwner {
       this.peer.sendText(outcome.body);
       return;
     }
-    const cancel = outcome.pending.wait((body) => {
-      this.#cancels.delete(cancel);
-      this.peer.sendText(body);
-    });
-    this.#cancels.add(cancel);
+    const frame = new HeldFrame(this);
+    (this.#held ??= new Set()).add(frame);
+    frame.hold = outcome.pending.wait(frame);
+  }
+
+  /** A held connect's answer (HeldFrame). */
+  answer(frame: HeldFrame, body: string): void {
+    this.#held?.delete(frame);
+    this.peer.sendText(body);
   }
 
   #bind(session: Session): void {
@@ -373,7 +379,19 @@ class BayeuxSocket implements Stream, PeerOwner {
   peerClosed(): void {
     this.#session?.detachStream(this);
     this.#session = undefined;
-    for (const cancel of this.#cancels) cancel();
-    this.#cancels.clear();
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined) for (const frame of held) frame.hold?.cancel();
+  }
+}
+
+/** A connect held for a Bayeux socket: answered by a frame on it. An object, not a closure per hold. */
+class HeldFrame implements Responder {
+  hold: HeldReply | undefined;
+
+  constructor(private readonly socket: BayeuxSocket) {}
+
+  respond(body: string): void {
+    this.socket.answer(this, body);
   }
 }
