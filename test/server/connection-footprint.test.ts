@@ -109,6 +109,32 @@ describe('connection footprint', () => {
     assert.match(await withTimeout('the delivery', received), /still works/);
   });
 
+  test('a held long-poll keeps none of its body reader: no listeners left on its request', async (t) => {
+    const server = createServer();
+    const herald = createHerald({ timeoutMs: 30_000 });
+    herald.attach(server);
+    const requests: IncomingMessage[] = [];
+    server.prependListener('request', (req: IncomingMessage) => requests.push(req));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const aborted = new AbortController();
+    onCleanup(t, async () => {
+      aborted.abort();
+      await herald.close();
+      server.close();
+    });
+    const post = async (messages: unknown[]) => (await fetch(`http://127.0.0.1:${port}/bayeux`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(messages), signal: aborted.signal })).json() as Promise<Record<string, unknown>[]>;
+    const [handshake] = await post([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['long-polling'] }]);
+    const clientId = handshake!.clientId;
+    await post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]);
+    const held = post([{ channel: '/meta/connect', clientId, connectionType: 'long-polling' }]).catch(() => undefined);
+    await waitFor('the connect to be held', () => herald.stats().heldConnects === 1);
+    const req = requests.at(-1)!;
+    assert.deepEqual([req.listenerCount('error'), req.listenerCount('close'), req.listenerCount('data'), req.listenerCount('end')], [0, 0, 0, 0]);
+    aborted.abort();
+    await held;
+  });
+
   test('listen() asks for a listen backlog above Node’s default 511, so a reconnect storm is not dropped', async (t) => {
     const { port } = await startHerald(t);
     let listing: string;
