@@ -115,3 +115,9 @@ function chart(canvas, legend, samples, series) {
 }
 
 poll();
+
+// A user's sessions: the sub goes into the path, encoded.
+$('user-sessions').addEventListener('submit', (event) => {
+  event.preventDefault();
+  location.href = `/dashboard/users/${encodeURIComponent($('user-sub').value)}/sessions`;
+});

@@ -54,6 +54,7 @@ export const handleConnect: MetaHandler = (message, batch, deps) => {
     return [{ ...reply, ...closedSession('connection_lost') }];
   }
   batch.session = session;
+  session.transport = connectionType;
   if (tokenIn(message) !== undefined) return refreshToken(message, session, deps).then((refused) => refused ?? proceed(message, connectionType, session, batch, deps));
   return proceed(message, connectionType, session, batch, deps);
 };

@@ -10,6 +10,7 @@
 import type { Principal } from '../core/access.js';
 import type { ParsedChannel } from '../core/channel.js';
 import { isSerialisable } from '../core/message.js';
+import { describeRefusal } from '../core/publisher.js';
 import type { PublishRefusal } from '../core/publisher.js';
 import type { Session } from '../core/session.js';
 import { HANDSHAKE_ADVICE } from './advice.js';
@@ -80,6 +81,10 @@ function refusalError(refusal: PublishRefusal): string {
       return BayeuxErrors.invalidData();
     case 'too_large':
       return BayeuxErrors.messageTooLarge(refusal.size, refusal.max);
+    // Bayeux publishes carry no idempotency key (a resent publish is recognised by its id instead).
+    case 'invalid_idempotency_key':
+    case 'idempotency_conflict':
+      return `400::${describeRefusal(refusal)}`;
   }
 }
 

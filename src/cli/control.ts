@@ -7,7 +7,7 @@
 import { HeraldError } from '../core/errors.js';
 import { parseCommand, serverUrl } from './client-options.js';
 
-const SHARED_OPTIONS = `
+export const SHARED_OPTIONS = `
 Options:
   --url   server URL (HERALD_URL, default http://127.0.0.1:8080)
   --key   publish key; prefer HERALD_PUBLISH_KEY, which other users cannot read in the process list
@@ -34,7 +34,7 @@ duration from now (90s, 30m, 12h, 7d). E.g.
   herald revoke --jti 6f1c2d --until 2030-01-01T00:00:00Z
 ${SHARED_OPTIONS}`;
 
-type Output = { write(text: string): unknown };
+export type Output = { write(text: string): unknown };
 
 /** Returns the exit code: 0 done, 1 the server could not be reached or refused. */
 export async function kick(argv: readonly string[], env: NodeJS.ProcessEnv, out: Output, err: Output): Promise<number> {
@@ -51,15 +51,19 @@ export async function revoke(argv: readonly string[], env: NodeJS.ProcessEnv, ou
   return send('/admin/revoke', body, values, env, out, err);
 }
 
-async function send(path: string, body: object, values: Record<string, string | undefined>, env: NodeJS.ProcessEnv, out: Output, err: Output): Promise<number> {
+/**
+ * Sends one request to the server's HTTP API with the publish key and prints its JSON answer;
+ * `body` undefined: a GET. Returns the exit code: 0 done, 1 the server could not be reached or refused.
+ */
+export async function send(path: string, body: unknown, values: Record<string, string | undefined>, env: NodeJS.ProcessEnv, out: Output, err: Output): Promise<number> {
   const base = serverUrl(values.url, env);
   const key = values.key ?? env.HERALD_PUBLISH_KEY;
-  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  const headers: Record<string, string> = body === undefined ? {} : { 'Content-Type': 'application/json' };
   if (key !== undefined && key !== '') headers.Authorization = `Bearer ${key}`;
   let response: Response;
   try {
     // Options not given are left out of the JSON: the server names what is missing.
-    response = await fetch(new URL(path, base), { method: 'POST', headers, body: JSON.stringify(body) });
+    response = await fetch(new URL(path, base), body === undefined ? { headers } : { method: 'POST', headers, body: JSON.stringify(body) });
   } catch (error) {
     err.write(`herald: cannot reach ${base.origin}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}\n`);
     return 1;

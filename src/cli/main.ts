@@ -6,6 +6,7 @@
 import { HeraldError } from '../core/errors.js';
 import { CONFIG_USAGE, printConfig } from './config.js';
 import { kick, KICK_USAGE, revoke, REVOKE_USAGE } from './control.js';
+import { channels, CHANNELS_USAGE, nodes, NODES_USAGE, sessions, SESSIONS_USAGE } from './inspect.js';
 import { publish, PublishFailed, PUBLISH_USAGE } from './publish.js';
 import { serve, SERVE_USAGE } from './serve.js';
 import { subscribe, SUBSCRIBE_USAGE } from './subscribe.js';
@@ -19,6 +20,9 @@ Commands:
   subscribe  print the messages on a channel as JSON lines
   kick       disconnect sessions (by session, user or channel pattern) on every node
   revoke     revoke tokens (by jti, or a subject's) on every node
+  channels   list the channels subscribed to across the cluster, with subscriber counts
+  sessions   list a user's sessions across the cluster
+  nodes      list the cluster's nodes with their totals
   help       show this help
 
 ${SERVE_USAGE}
@@ -26,7 +30,12 @@ ${CONFIG_USAGE}
 ${PUBLISH_USAGE}
 ${SUBSCRIBE_USAGE}
 ${KICK_USAGE}
-${REVOKE_USAGE}`;
+${REVOKE_USAGE}
+${CHANNELS_USAGE}
+${SESSIONS_USAGE}
+${NODES_USAGE}`;
+
+const INSPECTIONS = { channels: [channels, CHANNELS_USAGE], sessions: [sessions, SESSIONS_USAGE], nodes: [nodes, NODES_USAGE] } as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -77,6 +86,16 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return (command === 'kick' ? kick : revoke)(rest, process.env, process.stdout, process.stderr);
+    case 'channels':
+    case 'sessions':
+    case 'nodes': {
+      const [act, usage] = INSPECTIONS[command];
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(usage);
+        return 0;
+      }
+      return act(rest, process.env, process.stdout, process.stderr);
+    }
     case undefined:
     case 'help':
     case '--help':

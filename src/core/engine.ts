@@ -16,7 +16,31 @@ export interface PublishRequest {
   readonly data: unknown;
   /** Bytes of `data` as JSON, when the caller measured them already (it checks the size limit). */
   readonly size?: number;
+  /**
+   * Makes a retried publish take effect at most once: the first publish with this key is stored
+   * (atomically with the key), and any other with the same key within `windowMs` is not, but
+   * answered with the first one's id and channel (`duplicate`).
+   */
+  readonly idempotency?: { readonly key: string; readonly windowMs: number };
 }
+
+/** A publish's message; `duplicate`: its idempotency key was used already, so nothing was stored and this is the first publish's id and channel. */
+export type Published = Message & { readonly duplicate?: true };
+
+/**
+ * A question put to every node of a cluster (inspection.ts): each answers it with what it holds
+ * itself, as JSON.
+ */
+export type Inquiry = { readonly kind: string } & Readonly<Record<string, unknown>>;
+
+/** What the other nodes said: each answer with the node it came from, and the live nodes that said nothing in time. */
+export interface InquiryAnswers {
+  readonly answers: readonly { readonly node: string; readonly answer: unknown }[];
+  readonly unanswered: readonly string[];
+}
+
+/** Answers an inquiry from another node with this node's part (JSON). */
+export type InquiryResponder = (inquiry: Inquiry) => unknown;
 
 export interface HistoryQuery {
   /** Return messages with an id greater than this one; omitted = from the oldest kept. */
@@ -71,9 +95,11 @@ export interface Engine {
    * of every node with interest in a matching pattern. Guarantees: ids are strictly increasing per
    * channel; listeners see one channel's messages in id order; the promise resolves after this
    * node's listener has run (so a publisher subscribed to its own channel already has the message
-   * queued).
+   * queued). With an idempotency key already used within its window, nothing is stored or sent:
+   * the first publish's id and channel come back, marked `duplicate` (cluster-wide on Redis, per
+   * node and bounded in memory).
    */
-  publish(request: PublishRequest): Promise<Message>;
+  publish(request: PublishRequest): Promise<Published>;
   /**
    * This node has local subscribers to `pattern` (the hub calls it once per pattern, not per
    * session). Resolves once messages published from then on reach the listener; a call for a
@@ -124,5 +150,15 @@ export interface Engine {
   revoke(revocation: Revocation): Promise<Revocation>;
   /** Sets the node's single control listener. */
   onControl(listener: ControlListener): void;
+  /** This node's name in the cluster (presence, inspection). */
+  readonly nodeId: string;
+  /**
+   * Asks every other live node `inquiry` and resolves with the answers that came within
+   * `waitMs`, and the live nodes that did not answer (a node that died moments ago still counts
+   * as live until its liveness lapses). The memory engine has no other node: no answers.
+   */
+  inquire(inquiry: Inquiry, waitMs: number): Promise<InquiryAnswers>;
+  /** Sets how this node answers other nodes' inquiries. */
+  onInquiry(responder: InquiryResponder): void;
   close(): Promise<void>;
 }

@@ -8,8 +8,12 @@
  * - HERALD_ERR_CLOSED: the engine or server was used after close().
  * - HERALD_ERR_INVALID_DATA: published data cannot be serialised as JSON (undefined, a BigInt, a cycle).
  * - HERALD_ERR_MESSAGE_TOO_LARGE: published data is larger, as JSON, than maxMessageBytes.
- * - HERALD_ERR_INVALID_REQUEST: a control-plane request (`herald.disconnect()`, `herald.revoke()`)
- *   names nothing, or too much, or a time Herald cannot use; the message says which.
+ * - HERALD_ERR_INVALID_REQUEST: a control-plane or inspection request (`herald.disconnect()`,
+ *   `herald.revoke()`, `herald.channels()`, …), a batch (`herald.publishBatch()`) or an
+ *   idempotency key Herald cannot use: it names nothing, or too much, or a value out of range;
+ *   the message says which.
+ * - HERALD_ERR_IDEMPOTENCY_CONFLICT: an idempotency key used within its window for a publish to
+ *   another channel (HTTP 409): a key names one message.
  * - HERALD_ERR_ENGINE_UNAVAILABLE: the engine cannot reach its store (Redis) now; the operation
  *   did not happen and may be retried. Front doors answer it with 503 (Bayeux: `503::…`).
  */
@@ -17,6 +21,7 @@ export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID
   | 'HERALD_ERR_INVALID_DATA'
   | 'HERALD_ERR_MESSAGE_TOO_LARGE'
   | 'HERALD_ERR_INVALID_REQUEST'
+  | 'HERALD_ERR_IDEMPOTENCY_CONFLICT'
   | 'HERALD_ERR_ENGINE_UNAVAILABLE';
 
 export class HeraldError extends Error {

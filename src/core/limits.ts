@@ -7,6 +7,7 @@
 export const LIMIT_NAMES = [
   'message_size', // a published message's data over maxMessageBytes
   'body_size', // a request body or WebSocket frame over maxBodyBytes
+  'batch_messages', // a batch publish (POST /pub) with more messages than maxBatchMessages
   'message_rate', // a client sending faster than maxMessageRate
   'address_rate', // an address publishing without a session faster than maxMessageRate
   'subscriptions', // a session over maxSubscriptions

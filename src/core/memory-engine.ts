@@ -6,9 +6,10 @@ import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { ControlCommand, Revocation } from './control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from './engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
 import { HISTORY_DEFAULTS } from './history-defaults.js';
+import { IdempotencyKeys } from './idempotency.js';
 import { MessageIdGenerator, randomId } from './ids.js';
 import { MESSAGE_OVERHEAD_BYTES } from './memory-budget.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -76,6 +77,8 @@ export class MemoryEngine implements Engine {
   #bytes = 0;
   readonly #presence = new Map<string, Map<string, PresenceMember>>();
   readonly #nodeId: string;
+  /** Idempotency keys of this node's publishes (one node: nothing to share). */
+  readonly #idempotencyKeys = new IdempotencyKeys();
   #listener: MessageListener | undefined;
   #closed = false;
 
@@ -95,8 +98,12 @@ export class MemoryEngine implements Engine {
     this.#budget?.reclaimWith('history', (bytes) => this.#reclaim(bytes));
   }
 
-  async publish(request: PublishRequest): Promise<Message> {
+  async publish(request: PublishRequest): Promise<Published> {
     if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
+    const idempotency = request.idempotency;
+    // Found and recorded in the same turn as the message is stored: two publishes with one key cannot both pass.
+    const first = idempotency === undefined ? undefined : this.#idempotencyKeys.find(idempotency.key, this.#clock.now());
+    if (first !== undefined) return { ...first, data: request.data, duplicate: true };
     const message: Message = {
       id: this.#ids.next(),
       channel: request.channel,
@@ -105,6 +112,10 @@ export class MemoryEngine implements Engine {
       size: request.size ?? serialisedSize(request.data) ?? 0,
     };
     this.#remember(message);
+    if (idempotency !== undefined) {
+      // Not the message itself: its data would be held for the whole window.
+      this.#idempotencyKeys.remember(idempotency.key, { id: message.id, channel: message.channel, publishedAt: message.publishedAt }, message.publishedAt, idempotency.windowMs);
+    }
     if (this.#listener !== undefined && this.#hasInterest(message.channel)) this.#listener(message);
     return message;
   }
@@ -187,6 +198,19 @@ export class MemoryEngine implements Engine {
   /** No other node sends commands, and nothing is kept to replay. */
   onControl(_listener: ControlListener): void {}
 
+  get nodeId(): string {
+    return this.#nodeId;
+  }
+
+  /** One node: nobody else to ask. */
+  async inquire(_inquiry: Inquiry, _waitMs: number): Promise<InquiryAnswers> {
+    if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
+    return { answers: [], unanswered: [] };
+  }
+
+  /** No other node asks. */
+  onInquiry(_responder: InquiryResponder): void {}
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#listener = undefined;
@@ -195,6 +219,7 @@ export class MemoryEngine implements Engine {
     this.#charge(-this.#bytes);
     this.#patterns.clear();
     this.#presence.clear();
+    this.#idempotencyKeys.clear();
   }
 
   #hasInterest(channel: string): boolean {

@@ -111,6 +111,10 @@ export class Session {
 
   /** The network address the session was opened from, for the per-address limit. */
   address: string | undefined;
+  /** How the client is connected, for operators (inspection): a Bayeux connection type, or `rest-…` for `/sub`. */
+  transport: string | undefined;
+  /** When the session was opened, in ms since the epoch. */
+  readonly openedAt: number;
 
   #publicId: string | undefined;
   /** Ids of the client's recent publishes, oldest first: clients (Faye) resend until they see a reply. */
@@ -150,6 +154,7 @@ export class Session {
     private readonly hooks: SessionHooks,
   ) {
     this.lastActivity = clock.now();
+    this.openedAt = this.lastActivity;
   }
 
   /**

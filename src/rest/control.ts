@@ -32,7 +32,7 @@ export class RestControl {
 
   async serve(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams, headers: Record<string, string>): Promise<void> {
     if (pathname !== DISCONNECT_PATH && pathname !== REVOKE_PATH) {
-      return sendError(res, 404, `no such path: ${pathname.slice(0, 100)} (use ${DISCONNECT_PATH} or ${REVOKE_PATH})`, headers);
+      return sendError(res, 404, `no such path: ${pathname.slice(0, 100)} (use ${DISCONNECT_PATH}, ${REVOKE_PATH}, /admin/channels, /admin/nodes or /admin/users/{sub}/sessions)`, headers);
     }
     const verdict = await this.gate(req, query, 'manage', pathname);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);

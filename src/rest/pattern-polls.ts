@@ -68,6 +68,7 @@ export class PatternPolls {
     }
     const session = this.sessions.create(address);
     session.principal = principal;
+    session.transport = 'rest-long-poll';
     const fresh: PatternPoll = { session, pattern, seq: 0, acked: 0, unacked: [] };
     this.#polls.set(session.id, fresh);
     await this.hub.subscribe(session, pattern, guard);

@@ -94,6 +94,7 @@ export class SubscribePoll {
   async #pollChannel(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
     const session = held ? this.sessions.create(clientAddress(req)) : undefined;
+    if (session !== undefined) session.transport = 'rest-long-poll';
     const items: string[] = [];
     let cursor: string;
     let fresh = false;

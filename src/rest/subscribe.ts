@@ -107,6 +107,7 @@ export class RestSubscribe {
     if (mode === undefined) return this.poll.serve(req, res, { channel, since, callback, principal: verdict.principal, guard: verdict.guard }, query, headers);
 
     const session = this.sessions.create(clientAddress(req));
+    session.transport = `rest-${sse ? 'sse' : String(transport)}`;
     // The stream ends when the token it was opened with expires; the client comes back with a new one.
     session.principal = verdict.principal;
     const { replay, gap, resumeFrom } = await this.#resume(session, channel, verdict.guard, since);
@@ -144,6 +145,7 @@ export class RestSubscribe {
   #openSocket(peer: WsPeer, address: string | undefined, principal: Principal | undefined, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): void {
     const session = this.sessions.create(address);
     session.principal = principal;
+    session.transport = 'rest-websocket';
     const rest = new RestStream(this.sessions, session, undefined);
     // Told when the socket closes: the stream object, not a closure per socket.
     peer.owner = rest;

@@ -16,23 +16,21 @@ import { parseChannel } from '../core/channel.js';
 import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
 import { ControlPlane } from '../core/control-plane.js';
-import { readDisconnect, readRevocation } from '../core/control.js';
 import type { Engine } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
-import type { HeraldErrorCode } from '../core/errors.js';
 import { Hub } from '../core/hub.js';
+import { Inspector } from '../core/inspection.js';
 import { AddressRates, LimitCounters } from '../core/limits.js';
 import { MemoryBudget } from '../core/memory-budget.js';
 import type { MemoryUsage } from '../core/memory-budget.js';
 import type { LimitName } from '../core/limits.js';
 import { MemoryEngine } from '../core/memory-engine.js';
-import { describeRefusal, Publisher } from '../core/publisher.js';
-import type { PublishRefusal } from '../core/publisher.js';
-import type { Message } from '../core/message.js';
+import { Publisher } from '../core/publisher.js';
 import { SessionStore } from '../core/session-store.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
 import { RestControl } from '../rest/control.js';
 import { RestHistory } from '../rest/history.js';
+import { RestInspection } from '../rest/inspection.js';
 import { RestPresence } from '../rest/presence.js';
 import { RestPublish } from '../rest/publish.js';
 import { RestSign } from '../rest/sign.js';
@@ -53,11 +51,14 @@ import { Metrics } from './metrics.js';
 import { definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
 import { Router } from './router.js';
+import { createServerApi } from './server-api.js';
+import type { ServerApi } from './server-api.js';
 import { StaticFiles } from './static-files.js';
 import { signingSecretFrom, Tokens } from './tokens.js';
 
 export { HERALD_DEFAULTS, TRANSPORT_NAMES } from './options.js';
 export type { HeraldOptions, TransportName } from './options.js';
+export type { BatchItem, BatchResult, ChannelsPage, LiveChannel, NodeTotals, SessionSummary } from './server-api.js';
 
 export interface HeraldStats {
   readonly sessions: number;
@@ -71,7 +72,8 @@ export interface HeraldStats {
   readonly memory: MemoryUsage;
 }
 
-export interface Herald {
+/** A Herald server: it serves requests, and (ServerApi) publishes, acts and inspects from code. */
+export interface Herald extends ServerApi {
   /** Serves the request if it is Herald's; false (and untouched) otherwise. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   /** Takes a WebSocket upgrade if it is for a Bayeux path; false (socket untouched) otherwise. */
@@ -80,23 +82,6 @@ export interface Herald {
   attach(server: Server): void;
   /** Starts a server of its own. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
-  /** Publishes from the server side, as any client would. */
-  publish(channel: string, data: unknown): Promise<Message>;
-  /**
-   * Ends the sessions named — one (`session`: its public id), a user's (`user`: the token's
-   * `sub`) or a pattern's subscribers (`channel`) — on every node. `reconnect` (default true):
-   * the clients come back and resume; false: they are told not to. `reason` is told to them.
-   * Resolves with how many sessions closed on this node; throws HERALD_ERR_INVALID_REQUEST.
-   * @example await herald.disconnect({ user: '42', reason: 'spam', reconnect: false });
-   */
-  disconnect(request: { session?: string; user?: string; channel?: string; reason?: string; reconnect?: boolean }): Promise<{ closedHere: number }>;
-  /**
-   * Revokes tokens on every node — one (`jti`), or a subject's issued before `before` (default:
-   * now) — until `until` (seconds since the epoch, an ISO string or a Date; give the latest `exp`
-   * of the tokens meant), and ends the sessions and streams acting with one.
-   * @example await herald.revoke({ sub: '42', until: new Date(Date.now() + 3600_000) });
-   */
-  revoke(request: { jti?: string; sub?: string; before?: number | string | Date; until: number | string | Date }): Promise<{ closedHere: number }>;
   /** Adds a Bayeux extension (incoming/outgoing hooks). */
   use(extension: Extension): void;
   /** Answers messages published on a `/service/**` channel or pattern. */
@@ -169,9 +154,10 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     audience: config.jwtAudience,
     signingSecret: signingSecretFrom(config.publishKey),
   });
-  const publisher = new Publisher(engine, hub, { maxMessageBytes: config.maxMessageBytes, counters });
+  const publisher = new Publisher(engine, hub, { maxMessageBytes: config.maxMessageBytes, idempotencyWindowMs: config.idempotencyWindowMs, counters });
   // Every token use, at every door, is screened against the revocations the node knows.
   const control = new ControlPlane(engine, sessions, clock);
+  const inspector = new Inspector(engine, sessions, { connections: connectionsByTransport, showAddresses: config.inspectAddresses });
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
@@ -236,15 +222,26 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   });
   const adminGate = createAdminGate(config.adminKey);
   const staticFiles = new StaticFiles({ clientScript: config.clientScript, demo: config.demo });
-  const dashboard = new Dashboard({ sessions, hub, metrics, counters, connections: connectionsByTransport, adminGate, page: (req, res, pathname) => staticFiles.serveDashboard(req, res, pathname) });
+  const restInspection = new RestInspection(inspector, gate);
+  const dashboard = new Dashboard({
+    sessions,
+    hub,
+    metrics,
+    counters,
+    connections: connectionsByTransport,
+    adminGate,
+    inspect: (req, res, adminPath, query) => restInspection.answer(req, res, adminPath, query, {}),
+    page: (req, res, pathname) => staticFiles.serveDashboard(req, res, pathname),
+  });
   const router = new Router({
     paths: config.paths,
-    restPublish: new RestPublish(engine, publisher, gate, { maxBodyBytes: config.maxBodyBytes, counters, addressRates }),
+    restPublish: new RestPublish(engine, publisher, gate, { maxBodyBytes: config.maxBodyBytes, maxBatchMessages: config.maxBatchMessages, counters, addressRates }),
     restHistory: new RestHistory(engine, gate),
     restPresence: new RestPresence(engine, gate),
     restSubscribe,
     restSign: new RestSign((grant) => tokens.sign(grant), gate),
     restControl: new RestControl(control, gate, clock),
+    restInspection,
     metrics,
     adminGate,
     dashboard,
@@ -379,21 +376,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     handle,
     attach,
     listen,
-    async publish(channel, data) {
-      const outcome = await publisher.publish(channel, data);
-      if (outcome.ok) return outcome.message;
-      throw new HeraldError(PUBLISH_ERROR_CODES[outcome.reason], describeRefusal(outcome));
-    },
-    async disconnect(request) {
-      const command = readDisconnect(request);
-      if (!command.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', command.error);
-      return { closedHere: await control.disconnect(command.value) };
-    },
-    async revoke(request) {
-      const revocation = readRevocation(request, clock.now());
-      if (!revocation.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', revocation.error);
-      return { closedHere: await control.revoke(revocation.value) };
-    },
+    ...createServerApi({ publisher, control, inspector, clock, maxBatchMessages: config.maxBatchMessages }),
     use: (extension) => bayeux.use(extension),
     service(pattern, handler) {
       const parsed = parseChannel(pattern);
@@ -436,13 +419,6 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex, cou
   }
   socket.destroy();
 }
-
-/** The error the server-side API throws for each refusal of a publish. */
-const PUBLISH_ERROR_CODES: Record<PublishRefusal['reason'], HeraldErrorCode> = {
-  invalid_channel: 'HERALD_ERR_INVALID_CHANNEL',
-  invalid_data: 'HERALD_ERR_INVALID_DATA',
-  too_large: 'HERALD_ERR_MESSAGE_TOO_LARGE',
-};
 
 /**
  * Calls `act` on every item at a moment drawn at random over `windowMs` (all at once for 0), in

@@ -7,6 +7,10 @@
  *
  * Opening `/dashboard?key=<admin key>` stores the key in an HttpOnly cookie for this path and
  * redirects to the bare URL, so the key leaves the address bar and the page needs no script access to it.
+ *
+ * The page links to the cluster's inspection — `/dashboard/channels`, `/dashboard/nodes`,
+ * `/dashboard/users/{sub}/sessions` — which answer as `/admin/channels`, `/admin/nodes` and
+ * `/admin/users/{sub}/sessions` do, for the admin key (whose cookie is sent to this path only).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LimitCounters } from '../core/limits.js';
@@ -19,6 +23,8 @@ import type { Metrics } from './metrics.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const DASHBOARD_STATS_PATH = '/dashboard/stats';
+/** Inspection under the dashboard (after `/dashboard/`): a path, or a prefix when it ends with `/`. */
+const INSPECTION_PATHS = ['channels', 'nodes', 'users/'];
 
 /** Samples kept: five minutes at one a second. */
 const WINDOW = 300;
@@ -43,6 +49,8 @@ export interface DashboardSources {
   readonly counters: LimitCounters;
   readonly connections: () => Record<string, number>;
   readonly adminGate: (req: IncomingMessage, query: URLSearchParams) => AdminVerdict;
+  /** Answers an inspection (`/admin/…` path) for someone the admin gate let in. */
+  readonly inspect: (req: IncomingMessage, res: ServerResponse, adminPath: string, query: URLSearchParams) => Promise<void>;
   /** Serves a page from web/ (the static file table). */
   readonly page: (req: IncomingMessage, res: ServerResponse, pathname: string) => boolean;
 }
@@ -80,6 +88,14 @@ export class Dashboard {
     }
     if (pathname === DASHBOARD_STATS_PATH) {
       sendJson(res, 200, JSON.stringify(this.stats()), { 'Cache-Control': NO_CACHE });
+      return;
+    }
+    const inspection = INSPECTION_PATHS.find((path) => pathname === `${DASHBOARD_PATH}/${path}` || (path.endsWith('/') && pathname.startsWith(`${DASHBOARD_PATH}/${path}`)));
+    if (inspection !== undefined) {
+      this.sources.inspect(req, res, `/admin/${pathname.slice(DASHBOARD_PATH.length + 1)}`, query).catch((error: Error) => {
+        // The other nodes are asked through the engine, which may be out of reach: worth a retry.
+        if (!res.headersSent) sendError(res, 503, `inspection failed: ${error.message}`, { 'Retry-After': '1' });
+      });
       return;
     }
     if (!this.sources.page(req, res, pathname)) sendError(res, 404, 'the dashboard page is missing from this install');

@@ -4,10 +4,10 @@
  * round trips to Redis (or the memory engine's, for comparison) as operators see them.
  */
 import type { ControlCommand, Revocation } from '../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
-export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke';
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire';
 
 export interface EngineObserver {
   /** `seconds` the call took; `failed` when it rejected. */
@@ -21,9 +21,14 @@ export class InstrumentedEngine implements Engine {
     private readonly onPublished: (message: Message) => void,
   ) {}
 
-  publish(request: PublishRequest): Promise<Message> {
-    return this.#time('publish', this.inner.publish(request), this.onPublished);
+  publish(request: PublishRequest): Promise<Published> {
+    return this.#time('publish', this.inner.publish(request), this.#counted);
   }
+
+  /** A duplicate (its idempotency key used already) published nothing: it is not counted. */
+  readonly #counted = (message: Published): void => {
+    if (message.duplicate !== true) this.onPublished(message);
+  };
 
   subscribe(pattern: string): Promise<void> {
     return this.#time('subscribe', this.inner.subscribe(pattern));
@@ -67,6 +72,18 @@ export class InstrumentedEngine implements Engine {
 
   onControl(listener: ControlListener): void {
     this.inner.onControl(listener);
+  }
+
+  get nodeId(): string {
+    return this.inner.nodeId;
+  }
+
+  inquire(inquiry: Inquiry, waitMs: number): Promise<InquiryAnswers> {
+    return this.#time('inquire', this.inner.inquire(inquiry, waitMs));
+  }
+
+  onInquiry(responder: InquiryResponder): void {
+    this.inner.onInquiry(responder);
   }
 
   health(): EngineHealth {

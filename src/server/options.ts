@@ -37,6 +37,13 @@ export interface HeraldOptions {
   maxBodyBytes?: number;
   /** Largest message a client or the REST API may publish, as JSON bytes of its data. */
   maxMessageBytes?: number;
+  /** Messages one batch publish (`POST /pub`, `herald.publishBatch()`) may carry. */
+  maxBatchMessages?: number;
+  /**
+   * How long an idempotency key keeps a retried publish from taking effect again (the retry is
+   * answered with the first publish's id): cluster-wide with Redis, per node in memory.
+   */
+  idempotencyWindowMs?: number;
   /** Messages per second one Bayeux client may send (publish, subscribe, unsubscribe; bursts of twice that); 0 = unlimited. */
   maxMessageRate?: number;
   /** Subscriptions one session may hold. */
@@ -86,6 +93,8 @@ export interface HeraldOptions {
   publishKey?: string;
   /** Key for `/metrics` and the `/dashboard` (`Authorization: Bearer <key>`, or `?key=` once); without one only loopback clients may. */
   adminKey?: string;
+  /** Show sessions' client addresses in the inspection of a user's sessions (default false: personal data). */
+  inspectAddresses?: boolean;
   /** HS256 secret (≥ 32 characters) that clients' JWTs are signed with. */
   jwtSecret?: string;
   /** PEM public key (RSA → RS256, P-256 → ES256) that clients' JWTs are signed with. */

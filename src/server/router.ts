@@ -1,8 +1,8 @@
 /**
  * @module
  * Which transport serves a request: `/health`, `/ready`; `/metrics` and the dashboard (admin key);
- * the REST API (`/pub/…`, `/history/…`, `/presence/…`, `/sub/…`, `/sign`, the control plane's
- * `/admin/…`; each asks the REST gate who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource streams,
+ * the REST API (`/pub/…` and `/pub` (a batch), `/history/…`, `/presence/…`, `/sub/…`, `/sign`, the
+ * control plane's and inspection's `/admin/…`; each asks the REST gate who may); then the Bayeux paths — origin check, drain check, CORS preflight, EventSource streams,
  * WebSocket upgrades, and long-polling (JSONP included); then the client script and demo pages.
  * Anything else is left to whoever else listens on the server.
  */
@@ -15,7 +15,9 @@ import { isEngineUnavailable } from '../core/errors.js';
 import { ADMIN_PREFIX } from '../rest/control.js';
 import type { RestControl } from '../rest/control.js';
 import type { RestHistory } from '../rest/history.js';
+import { RestInspection } from '../rest/inspection.js';
 import type { RestPresence } from '../rest/presence.js';
+import { BATCH_PATH } from '../rest/publish.js';
 import type { RestPublish } from '../rest/publish.js';
 import { SIGN_PATH } from '../rest/sign.js';
 import type { RestSign } from '../rest/sign.js';
@@ -51,6 +53,7 @@ export interface RouterParts {
   readonly restSubscribe: RestSubscribe;
   readonly restSign: RestSign;
   readonly restControl: RestControl;
+  readonly restInspection: RestInspection;
   readonly metrics: Metrics;
   readonly adminGate: (req: IncomingMessage, query: URLSearchParams) => AdminVerdict;
   readonly dashboard: Dashboard;
@@ -112,7 +115,7 @@ export class Router {
       this.#serveAdmin(req, res, pathname, new URLSearchParams(query));
       return true;
     }
-    const rest = pathname === SIGN_PATH || REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
+    const rest = pathname === SIGN_PATH || pathname === BATCH_PATH || REST_PREFIXES.some((prefix) => pathname.startsWith(prefix));
     const path = rest ? undefined : this.#bayeuxPath(pathname);
     if (!rest && path === undefined) return this.parts.staticFiles.serve(req, res, pathname);
     req.socket.setNoDelay(true);
@@ -158,7 +161,12 @@ export class Router {
       return;
     }
     if (pathname.startsWith(ADMIN_PREFIX)) {
-      this.#track(req, res, this.parts.restControl.serve(req, res, pathname, new URLSearchParams(query), cors));
+      const admin = RestInspection.owns(pathname) ? this.parts.restInspection : this.parts.restControl;
+      this.#track(req, res, admin.serve(req, res, pathname, new URLSearchParams(query), cors));
+      return;
+    }
+    if (pathname === BATCH_PATH) {
+      this.#track(req, res, this.parts.restPublish.serveBatch(req, res, new URLSearchParams(query), cors));
       return;
     }
     this.#track(req, res, this.parts.restPublish.serve(req, res, pathname.slice(PUBLISH_PREFIX.length), new URLSearchParams(query), cors));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Engine } from '../../src/core/engine.js';
 import type { Message } from '../../src/core/message.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface ContractEngines {
   /** An engine that keeps at least `historySize` messages per channel. */
@@ -157,6 +158,36 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.deepEqual((await engine.presence('/room')).map((m) => m.id), ['bob']);
       assert.deepEqual((await engine.presence('/room/**')).map((m) => m.id), ['carol']);
       assert.deepEqual(await engine.presence('/empty'), []);
+    });
+
+    test('an idempotency key stores a message once within its window: retries, even at the same moment, get the first id', async (t) => {
+      const engine = await engines.make(10);
+      t.after(() => engine.close());
+      const key = (name: string) => ({ key: name, windowMs: 60_000 });
+      const first = await engine.publish({ channel: '/i', data: 1, idempotency: key('k1') });
+      assert.equal(first.duplicate, undefined);
+      const again = await engine.publish({ channel: '/i', data: 1, idempotency: key('k1') });
+      assert.deepEqual([again.id, again.channel, again.duplicate], [first.id, '/i', true]);
+      // The key names the first message wherever the retry is sent: its channel comes back.
+      const elsewhere = await engine.publish({ channel: '/other', data: 1, idempotency: key('k1') });
+      assert.deepEqual([elsewhere.id, elsewhere.channel, elsewhere.duplicate], [first.id, '/i', true]);
+      const racing = await Promise.all([1, 2, 3, 4, 5].map(() => engine.publish({ channel: '/i', data: 2, idempotency: key('k2') })));
+      assert.equal(racing.filter((message) => message.duplicate !== true).length, 1, 'one of five at once is stored');
+      assert.equal(new Set(racing.map((message) => message.id)).size, 1, 'all answer its id');
+      await engine.publish({ channel: '/i', data: 3 });
+      assert.deepEqual((await engine.history('/i')).messages.map((m) => m.data), [1, 2, 3]);
+      assert.deepEqual(await engine.history('/other'), { messages: [], gap: false });
+    });
+
+    test('an idempotency key is forgotten when its window ends: the same key then publishes anew', async (t) => {
+      const engine = await engines.make(10);
+      t.after(() => engine.close());
+      const first = await engine.publish({ channel: '/w', data: 'first', idempotency: { key: 'short', windowMs: 100 } });
+      assert.equal((await engine.publish({ channel: '/w', data: 'first', idempotency: { key: 'short', windowMs: 100 } })).duplicate, true);
+      await waitFor('the window ends', () => Date.now() - first.publishedAt > 150);
+      const later = await engine.publish({ channel: '/w', data: 'later', idempotency: { key: 'short', windowMs: 100 } });
+      assert.equal(later.duplicate, undefined);
+      assert.ok(later.id > first.id);
     });
 
     test('reports itself healthy while it can serve, and refuses publishes once closed', async () => {

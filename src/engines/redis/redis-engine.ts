@@ -21,7 +21,7 @@
 import { Redis } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
 import type { ControlCommand, Revocation } from '../../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, MessageListener, PresenceMember, PublishRequest } from '../../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { isFutureId, randomId } from '../../core/ids.js';
@@ -29,6 +29,7 @@ import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
 import { Echoes } from './echoes.js';
 import { RedisControl } from './redis-control.js';
+import { RedisInquiry } from './redis-inquiry.js';
 import { RedisPresence } from './redis-presence.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { heraldIdOf, idBefore, msOf, rangeStartAfter, timeOf } from './stream-ids.js';
@@ -80,6 +81,8 @@ export class RedisEngine implements Engine {
   readonly #subscriber: Redis;
   readonly #presence: RedisPresence;
   readonly #control: RedisControl;
+  readonly #inquiry: RedisInquiry;
+  readonly #nodeId: string;
   readonly #channelPrefix: string;
   /** Local interest: pattern or channel → number of subscribe calls. */
   readonly #patterns = new Map<string, number>();
@@ -151,7 +154,7 @@ export class RedisEngine implements Engine {
     for (const [name, connection] of [['commands', this.#commands], ['subscriber', this.#subscriber]] as const) {
       connection.on('error', (error: unknown) => this.#onError(error, `redis ${name} connection`));
     }
-    this.#commands.defineCommand('heraldPublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.#commands.defineCommand('heraldPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.#commands.defineCommand('heraldHistory', { numberOfKeys: 1, lua: HISTORY_SCRIPT });
     this.#commands.defineCommand('heraldPosition', { numberOfKeys: 1, lua: POSITION_SCRIPT });
     this.#commands.defineCommand('heraldFloor', { numberOfKeys: 2, lua: FLOOR_SCRIPT });
@@ -159,6 +162,8 @@ export class RedisEngine implements Engine {
     const nodeId = options.nodeId ?? randomId().slice(0, 12);
     this.#presence = new RedisPresence(this.#commands, { keyPrefix: this.#options.keyPrefix, ttlMs: presenceTtlMs, nodeId, onError: this.#onError });
     this.#control = new RedisControl(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, onError: this.#onError });
+    this.#inquiry = new RedisInquiry(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, liveNodes: () => this.#presence.liveNodes(), onError: this.#onError });
+    this.#nodeId = nodeId;
     this.#subscriber.on('message', (channel: string, payload: string) => this.#receive(channel, payload));
     this.#subscriber.on('pmessage', (_glob: string, channel: string, payload: string) => this.#receive(channel, payload));
     // Until the node has read the floor again, it cannot tell whether Redis lost its data: no publishes.
@@ -199,14 +204,21 @@ export class RedisEngine implements Engine {
     return { healthy: true };
   }
 
-  async publish(request: PublishRequest): Promise<Message> {
+  async publish(request: PublishRequest): Promise<Published> {
     // `undefined` has no JSON form; every subscriber would read it back as null anyway.
     const data = JSON.stringify(request.data) ?? 'null';
     const { historySize, historyTtlMs } = this.#options;
     const expiry = this.#streamExpiryMs();
-    const streamId = (await this.#run('publish', () =>
-      this.#call('heraldPublish', this.#streamKey(request.channel), this.#floorKey, this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry),
-    )) as string;
+    const { key = '', windowMs = 0 } = request.idempotency ?? {};
+    const result = (await this.#run('publish', () =>
+      this.#call('heraldPublish', this.#streamKey(request.channel), this.#floorKey, `${this.#options.keyPrefix}idem:${key}`, this.#channelPrefix + request.channel, data, historySize, historyTtlMs, expiry, windowMs, request.channel),
+    )) as string | [string];
+    if (Array.isArray(result)) {
+      // The key was used: the first publish's id and channel, nothing stored, nothing to wait for.
+      const [firstId, channel] = splitOnce(result[0]);
+      return { id: heraldIdOf(firstId), channel, data: request.data, publishedAt: timeOf(firstId), duplicate: true };
+    }
+    const streamId = result;
     const message: Message = { id: this.#saw(heraldIdOf(streamId)), channel: request.channel, data: request.data, publishedAt: timeOf(streamId), size: data.length };
     await this.#echo(message);
     return message;
@@ -372,12 +384,25 @@ export class RedisEngine implements Engine {
     this.#control.onControl(listener);
   }
 
+  get nodeId(): string {
+    return this.#nodeId;
+  }
+
+  inquire(inquiry: Inquiry, waitMs: number): Promise<InquiryAnswers> {
+    return this.#run('inquire', () => this.#inquiry.inquire(inquiry, waitMs));
+  }
+
+  onInquiry(responder: InquiryResponder): void {
+    this.#inquiry.onInquiry(responder);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener = undefined;
     this.#gapListener = undefined;
     this.#echoes.clear();
+    this.#inquiry.close();
     await this.#presence.close();
     await Promise.all([this.#commands, this.#subscriber].map((connection) => (connection.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection.disconnect())));
   }
@@ -450,6 +475,7 @@ export class RedisEngine implements Engine {
     }
     // Before the node counts as healthy: a token revoked while it was away (or down) is known first.
     await this.#control.connected();
+    await this.#inquiry.connected();
     this.#floor = floor;
     await Promise.all([this.#presence.connected(), ...behind.map((channel) => this.#catchUp(channel))]);
   }
@@ -560,6 +586,12 @@ export class RedisEngine implements Engine {
       throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', `cannot ${what}: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** `"<stream id> <channel>"` → its two parts (a channel name may hold spaces; an id never does). */
+function splitOnce(text: string): [string, string] {
+  const space = text.indexOf(' ');
+  return [text.slice(0, space), text.slice(space + 1)];
 }
 
 /**

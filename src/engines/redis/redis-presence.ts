@@ -4,7 +4,8 @@
  * liveness key per node, renewed every third of the TTL. A node that dies stops renewing; its
  * members are dropped the next time anyone reads the channel, and a channel's hash expires
  * altogether when no live node renews it. The node keeps its own members in memory too, so it can
- * write them again when Redis comes back empty.
+ * write them again when Redis comes back empty. The live nodes are also listed in one sorted set
+ * (`<prefix>nodes`, each scored by when its liveness lapses), for those who must ask them all.
  */
 import type { Redis } from 'ioredis';
 import type { PresenceMember } from '../../core/engine.js';
@@ -21,6 +22,7 @@ export class RedisPresence {
   /** This node's members: channel → member → joinedAt. */
   readonly #local = new Map<string, Map<string, number>>();
   readonly #nodeKey: string;
+  readonly #nodesKey: string;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -28,6 +30,7 @@ export class RedisPresence {
     private readonly options: RedisPresenceOptions,
   ) {
     this.#nodeKey = `${options.keyPrefix}n:${options.nodeId}`;
+    this.#nodesKey = `${options.keyPrefix}nodes`;
     redis.defineCommand('heraldPresence', { numberOfKeys: 1, lua: PRESENCE_SCRIPT });
   }
 
@@ -63,6 +66,11 @@ export class RedisPresence {
     return members;
   }
 
+  /** The nodes whose liveness has not lapsed (this one included once it is connected). */
+  async liveNodes(): Promise<string[]> {
+    return this.redis.zrangebyscore(this.#nodesKey, Date.now(), '+inf');
+  }
+
   /** Redis is (again) reachable: announce the node and write its members, then keep them alive. */
   async connected(): Promise<void> {
     await this.#renew(true);
@@ -75,7 +83,7 @@ export class RedisPresence {
   async close(): Promise<void> {
     clearInterval(this.#heartbeat);
     if (this.redis.status !== 'ready') return;
-    const goodbye = this.redis.multi().del(this.#nodeKey);
+    const goodbye = this.redis.multi().del(this.#nodeKey).zrem(this.#nodesKey, this.options.nodeId);
     for (const [channel, members] of this.#local) goodbye.hdel(this.#key(channel), ...members.keys());
     this.#local.clear();
     await goodbye.exec().catch((error) => this.options.onError(error, 'presence goodbye'));
@@ -84,7 +92,13 @@ export class RedisPresence {
   /** Renews the node's liveness and its channels' hashes; after a reconnect, rewrites its members. */
   async #renew(rewrite: boolean): Promise<void> {
     if (this.redis.status !== 'ready') return;
-    const batch = this.redis.multi().set(this.#nodeKey, '1', 'PX', this.options.ttlMs);
+    const now = Date.now();
+    const batch = this.redis
+      .multi()
+      .set(this.#nodeKey, '1', 'PX', this.options.ttlMs)
+      .zadd(this.#nodesKey, now + this.options.ttlMs, this.options.nodeId)
+      // Nodes that died: gone once their liveness lapsed a whole TTL ago (clocks may differ a little).
+      .zremrangebyscore(this.#nodesKey, '-inf', now - this.options.ttlMs);
     for (const [channel, members] of this.#local) {
       if (rewrite && members.size > 0) {
         batch.hset(this.#key(channel), ...[...members].flatMap(([member, joinedAt]) => [member, `${this.options.nodeId} ${joinedAt}`]));

@@ -52,8 +52,11 @@ end
 `;
 
 /**
- * KEYS[1] stream, KEYS[2] floor key · ARGV: pub/sub channel, JSON data, history size, history
- * TTL ms (0 = none), key expiry ms (0 = none). Returns the entry's stream id.
+ * KEYS[1] stream, KEYS[2] floor key, KEYS[3] idempotency key · ARGV: pub/sub channel, JSON data,
+ * history size, history TTL ms (0 = none), key expiry ms (0 = none), idempotency window ms (0 =
+ * no key), channel. Returns the entry's stream id; or, when the idempotency key was used within
+ * its window, { "<stream id> <channel>" } of that first publish, and nothing is stored or sent.
+ * The key is written in the same step as the message: a retry can never see the one without the other.
  *
  * Ids never start below the floor: a Redis that lost its data and whose clock is behind the ids
  * issued before (or a promoted replica with a slower clock) would otherwise issue ids that sort
@@ -64,6 +67,11 @@ end
  * instead of seeing a history that looks complete. (Its earlier life ended at least `expiry` ago.)
  */
 export const PUBLISH_SCRIPT = `${TRIM}
+local window = tonumber(ARGV[6])
+if window > 0 then
+  local first = redis.call('GET', KEYS[3])
+  if first then return { first } end
+end
 local fresh = redis.call('EXISTS', KEYS[1]) == 0
 local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
 local id = nil
@@ -83,6 +91,7 @@ if expiry > 0 then
   local earlierLife = tonumber(string.match(id, '^(%d+)')) - expiry + 1
   if fresh and earlierLife > 0 then redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', string.format('%d-0', earlierLife)) end
 end
+if window > 0 then redis.call('SET', KEYS[3], id .. ' ' .. ARGV[7], 'PX', window) end
 redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
 return id
 `;
