@@ -20,9 +20,7 @@ export class MessageSocket implements Stream {
   ) {}
 
   push(deliveries: Delivery[]): boolean {
-    if (!this.peer.isOpen) return false;
-    this.peer.sendDeliveries(deliveries, this.frames);
-    return true;
+    return this.peer.sendDeliveries(deliveries, this.frames);
   }
 
   /** Tells the client that messages on `channel` after `since` (all recent ones, without it) are gone. */

@@ -178,7 +178,7 @@ export class WsPeer {
   }
 
   get isOpen(): boolean {
-    return this.ws.readyState === this.ws.OPEN;
+    return this.ws.readyState === OPEN;
   }
 
   /** Hands each frame the client sends to the owner's `received`. */
@@ -201,19 +201,24 @@ export class WsPeer {
   }
 
   /**
-   * Writes a complete frame built once for every recipient. Writing it beside ws is safe: without
-   * compression ws writes each of its frames whole and at once, so frames never interleave; and ws
-   * counts these bytes in bufferedAmount, as they sit in the same socket.
+   * Writes a complete frame built once for every recipient; false when the socket is closing or
+   * closed (nothing written). Writing it beside ws is safe: without compression ws writes each of
+   * its frames whole and at once, so frames never interleave; and ws counts these bytes in
+   * bufferedAmount, as they sit in the same socket.
    */
-  sendFrame(frame: Buffer): void {
-    if (!this.isOpen) return;
-    this.raw.write(frame);
-    this.#checkBuffered();
+  sendFrame(frame: Buffer): boolean {
+    if (this.ws.readyState !== OPEN) return false;
+    const raw = this.raw;
+    raw.write(frame);
+    // The socket's own count, which is all of bufferedAmount without compression: checked on the
+    // object just written to, once per delivery, rather than through ws and its sender.
+    if (raw.writableLength > this.shared.maxBufferedBytes) this.#slowConsumer();
+    return true;
   }
 
   /** Each delivery's shared frame, all in one write: one system call however many messages a flush carries. */
-  sendDeliveries(deliveries: readonly Delivery[], frames: WireFormat<Buffer>): void {
-    this.sendFrame(encodeBatch(deliveries, frames));
+  sendDeliveries(deliveries: readonly Delivery[], frames: WireFormat<Buffer>): boolean {
+    return this.sendFrame(encodeBatch(deliveries, frames));
   }
 
   sendText(text: string): void {
@@ -231,13 +236,18 @@ export class WsPeer {
   }
 
   #checkBuffered(): void {
-    if (this.ws.bufferedAmount > this.shared.maxBufferedBytes) {
-      this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
-      // A peer that reads nothing will not read the close frame either.
-      setTimeout(() => this.ws.terminate(), 1000).unref();
-    }
+    if (this.ws.bufferedAmount > this.shared.maxBufferedBytes) this.#slowConsumer();
+  }
+
+  #slowConsumer(): void {
+    this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
+    // A peer that reads nothing will not read the close frame either.
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 }
+
+/** WebSocket.OPEN, as a constant rather than a lookup on each socket. */
+const OPEN = 1;
 
 const PEER = Symbol('herald.peer');
 type PeerSocket = WebSocket & { [PEER]: WsPeer };
@@ -306,10 +316,8 @@ class BayeuxSocket implements Stream, PeerOwner {
   }
 
   push(deliveries: Delivery[]): boolean {
-    if (!this.peer.isOpen) return false;
     // A frame per message (each `[message]`, built once for every socket), all in one write.
-    this.peer.sendDeliveries(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
-    return true;
+    return this.peer.sendDeliveries(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
   }
 
   /** The held connect has told the client; the socket stays open for its next handshake unless the reason ends it. */

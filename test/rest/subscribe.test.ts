@@ -293,6 +293,22 @@ describe('GET /sub/{channel} over WebSocket', () => {
     await waitFor('the session to be gone', () => herald.sessionCount === 0);
   });
 
+  test('closes a socket whose client stops reading, as a slow consumer', async (t) => {
+    const { default: WebSocket } = await import('ws');
+    const { port, herald } = await startHerald(t, { maxBufferedBytes: 64 * 1024 });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/sub/flood`);
+    onCleanup(t, () => ws.terminate()); // a paused client never sees the close
+    await once(ws, 'open');
+    await waitFor('the live subscription', () => herald.stats().patterns === 1);
+    ws.pause(); // stop reading: the server's send buffer fills
+    const payload = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < 2000 && herald.stats().webSockets > 0; i++) {
+      await herald.publish('/flood', payload);
+      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor('the slow socket to be closed and its session freed', () => herald.stats().webSockets === 0 && herald.sessionCount === 0);
+  });
+
   test('refuses a bad channel before upgrading', async (t) => {
     const { default: WebSocket } = await import('ws');
     const { port } = await startHerald(t);
