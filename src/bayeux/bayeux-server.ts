@@ -11,6 +11,7 @@ import type { AccessPolicy } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
 import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
+import type { ControlPlane } from '../core/control-plane.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import type { Hub } from '../core/hub.js';
@@ -35,6 +36,7 @@ import { handlePublish } from './publish.js';
 import type { Publisher } from '../core/publisher.js';
 import type { ServiceHandler } from './services.js';
 import { ServiceRegistry } from './services.js';
+import { ServerSubscriptions } from './server-subscriptions.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import { subscriptionEnded, TokenSubscriptions } from './token-subscriptions.js';
 
@@ -70,6 +72,8 @@ export interface BayeuxServerParts {
   readonly clock?: Clock | undefined;
   /** The rate of publishes without a session, per address (default: unlimited). */
   readonly addressRates?: AddressRates;
+  /** The control plane, whose server subscriptions this server carries out on its sessions (default: none). */
+  readonly control?: ControlPlane;
 }
 
 export class BayeuxServer {
@@ -87,6 +91,8 @@ export class BayeuxServer {
       if (!session.enqueue(subscriptionEnded(pattern, 'token_expired', clock.now()))) sessions.close(session, 'queue_full');
     });
     sessions.onClosed((session) => tokenSubscriptions.forget(session));
+    const { control, engine } = parts;
+    control?.serveSubscriptions(new ServerSubscriptions({ hub, engine, sessions, tokenSubscriptions, grants: control.grants, clock }));
     this.#deps = {
       ...parts,
       access: parts.access ?? OPEN_ACCESS,

@@ -16,6 +16,7 @@ import type { BrowserHolds } from './browser-holds.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 import type { ServiceRegistry } from './services.js';
 import type { TokenSubscriptions } from './token-subscriptions.js';
+import type { ControlPlane } from '../core/control-plane.js';
 
 export interface BayeuxOptions extends AdviceTimings {
   /** Connection types this server offers, in order of preference. */
@@ -46,6 +47,8 @@ export interface BayeuxDeps {
   readonly tokenSubscriptions: TokenSubscriptions;
   /** The rate of publishes without a session, per address (none: unlimited). */
   readonly addressRates?: AddressRates;
+  /** Checks the grants that keep server subscriptions across reconnects (none: no server subscriptions). */
+  readonly control?: ControlPlane;
 }
 
 /** A held connect, waiting for messages. */

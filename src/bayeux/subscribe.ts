@@ -96,21 +96,28 @@ async function change(
     }
     deps.tokenSubscriptions.record(session, recorded, allowed.leased, allowed.expiresAt);
   }
+  // A server subscription taken up again gets a fresh grant for the next time.
+  const renewed = allowed?.granted === true ? { grant: deps.control!.grants.issue(subscription as string, session.principal?.subject, session.publicId) } : {};
+  const succeed = (herald: Record<string, unknown>): BayeuxReply[] => {
+    const ext = { ...herald, ...renewed };
+    return [Object.keys(ext).length === 0 ? { ...reply, successful: true } : { ...reply, successful: true, ext: { herald: ext } }];
+  };
   if (resuming) session.holdBack();
   try {
     await Promise.all(recorded.map((pattern) => apply(session, pattern, allowed?.guards.get(pattern))));
-    if (resuming) return (await resume!(session, subscription)) ? [{ ...reply, successful: true }] : [{ ...reply, successful: true, ext: { herald: { gap: true } } }];
+    if (resuming) return (await resume!(session, subscription)) ? succeed({}) : succeed({ gap: true });
   } finally {
     if (resuming) session.release();
   }
-  if (last !== undefined) return [{ ...reply, successful: true, ext: { herald: { last } } }];
-  return [{ ...reply, successful: true }];
+  return succeed(last === undefined ? {} : { last });
 }
 
 interface Allowed {
   readonly guards: Map<string, SubscriptionGuard | undefined>;
   readonly leased: string[];
   readonly expiresAt: number | undefined;
+  /** Allowed by a server subscription's grant, not by the access rules. */
+  readonly granted?: boolean;
 }
 type Decision = { denied: string } | Allowed;
 
@@ -122,6 +129,13 @@ type Decision = { denied: string } | Allowed;
  */
 async function decide(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Decision> {
   const { access } = deps;
+  // A server subscription's grant (server-subscriptions.ts) stands in for the rules: the backend
+  // that subscribed the client is trusted. One that no longer holds leaves it to the rules.
+  const grant = (message.ext as { herald?: { grant?: unknown } } | undefined)?.herald?.grant;
+  const only = patterns.length === 1 && message.subscription === patterns[0] ? patterns[0] : undefined;
+  if (grant !== undefined && only !== undefined && deps.control?.grants.admits(grant, only, session.principal?.subject) === true) {
+    return { guards: new Map([[only, undefined]]), leased: [], expiresAt: undefined, granted: true };
+  }
   const token = tokenIn(message);
   const extra = token === undefined ? undefined : await access.verify(token);
   if (extra !== undefined && !extra.ok) return { denied: BayeuxErrors.subscribeDenied(refusalReason(extra)) };

@@ -1,7 +1,7 @@
 /**
  * @module
- * `herald kick` and `herald revoke`: the control plane from a shell, through the server's HTTP API
- * (`POST /admin/disconnect`, `POST /admin/revoke`), so the server checks the request as it checks
+ * `herald kick`, `herald revoke`, `herald server-subscribe|server-unsubscribe`: the control plane
+ * from a shell, through the server's HTTP API (`POST /admin/disconnect|revoke|subscribe|unsubscribe`), so the server checks the request as it checks
  * any other and one node acts for the whole cluster.
  */
 import { HeraldError } from '../core/errors.js';
@@ -34,6 +34,16 @@ duration from now (90s, 30m, 12h, 7d). E.g.
   herald revoke --jti 6f1c2d --until 2030-01-01T00:00:00Z
 ${SHARED_OPTIONS}`;
 
+export const SERVER_SUBSCRIBE_USAGE = `Usage: herald server-subscribe|server-unsubscribe (--user SUB | --session ID) --channel CHANNEL [--url URL] [--key KEY]
+
+Puts the live sessions of a user (the token's sub), or one session (its public id), on a channel
+or pattern on every node — whatever the access rules say — or takes them off it. Their clients are
+told, and keep the subscription across reconnects; sessions opened later are not reached. REST
+streams (/sub) keep the channels their URL names. E.g.
+  herald server-subscribe --user 42 --channel /user/42/notifications
+  herald server-unsubscribe --user 42 --channel /user/42/notifications
+${SHARED_OPTIONS}`;
+
 export type Output = { write(text: string): unknown };
 
 /** Returns the exit code: 0 done, 1 the server could not be reached or refused. */
@@ -49,6 +59,12 @@ export async function revoke(argv: readonly string[], env: NodeJS.ProcessEnv, ou
   const now = Date.now();
   const body = { jti: values.jti, sub: values.sub, before: readTime(values.before, '--before', now), until: readTime(values.until, '--until', now) };
   return send('/admin/revoke', body, values, env, out, err);
+}
+
+/** `herald server-subscribe` (kind subscribe) and `herald server-unsubscribe`. */
+export async function serverSubscription(kind: 'subscribe' | 'unsubscribe', argv: readonly string[], env: NodeJS.ProcessEnv, out: Output, err: Output): Promise<number> {
+  const { values } = parseCommand(argv, { user: {}, session: {}, channel: {}, url: {}, key: {} }, 0);
+  return send(`/admin/${kind}`, { user: values.user, session: values.session, channel: values.channel }, values, env, out, err);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { HeraldError } from '../core/errors.js';
 import { CONFIG_USAGE, printConfig } from './config.js';
-import { kick, KICK_USAGE, revoke, REVOKE_USAGE } from './control.js';
+import { kick, KICK_USAGE, revoke, REVOKE_USAGE, SERVER_SUBSCRIBE_USAGE, serverSubscription } from './control.js';
 import { channels, CHANNELS_USAGE, nodes, NODES_USAGE, sessions, SESSIONS_USAGE } from './inspect.js';
 import { publish, PublishFailed, PUBLISH_USAGE } from './publish.js';
 import { serve, SERVE_USAGE } from './serve.js';
@@ -20,6 +20,8 @@ Commands:
   subscribe  print the messages on a channel as JSON lines
   kick       disconnect sessions (by session, user or channel pattern) on every node
   revoke     revoke tokens (by jti, or a subject's) on every node
+  server-subscribe, server-unsubscribe
+             put a user's (or a session's) live sessions on a channel, or take them off it
   channels   list the channels subscribed to across the cluster, with subscriber counts
   sessions   list a user's sessions across the cluster
   nodes      list the cluster's nodes with their totals
@@ -31,6 +33,7 @@ ${PUBLISH_USAGE}
 ${SUBSCRIBE_USAGE}
 ${KICK_USAGE}
 ${REVOKE_USAGE}
+${SERVER_SUBSCRIBE_USAGE}
 ${CHANNELS_USAGE}
 ${SESSIONS_USAGE}
 ${NODES_USAGE}`;
@@ -86,6 +89,13 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       return (command === 'kick' ? kick : revoke)(rest, process.env, process.stdout, process.stderr);
+    case 'server-subscribe':
+    case 'server-unsubscribe':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(SERVER_SUBSCRIBE_USAGE);
+        return 0;
+      }
+      return serverSubscription(command === 'server-subscribe' ? 'subscribe' : 'unsubscribe', rest, process.env, process.stdout, process.stderr);
     case 'channels':
     case 'sessions':
     case 'nodes': {

@@ -1,6 +1,6 @@
 /**
  * @module
- * The control plane on one node: it acts on the disconnects and revocations an operator asks for,
+ * The control plane on one node: it acts on the disconnects, revocations and server subscriptions an operator asks for,
  * here and — through the engine — on every other node, and screens every token use against the
  * revocations known. Acting on a node is a walk over its sessions (an operator's rare request,
  * never a hot path); REST streams and long-polls are sessions too, so one walk reaches every door.
@@ -8,24 +8,46 @@
 import type { Principal, TokenCheck } from './access.js';
 import { covers } from './access.js';
 import type { Clock } from './clock.js';
-import type { ControlCommand, DisconnectCommand, DisconnectTarget, Revocation } from './control.js';
+import type { ControlCommand, DisconnectCommand, DisconnectTarget, Revocation, ServerSubscriptionCommand } from './control.js';
 import type { Engine } from './engine.js';
 import { Revocations } from './revocations.js';
+import { ServerGrants } from './server-grants.js';
 import type { Session } from './session.js';
 import type { SessionStore } from './session-store.js';
 
 /** What a token check says of a revoked token. */
 export const REVOKED_MESSAGE = 'token revoked';
 
+/**
+ * Puts the sessions a server subscription reached on its channel, or takes them off it, and tells
+ * their clients (the protocol's business: bayeux/server-subscriptions.ts). Resolves with how many
+ * it reached.
+ */
+export interface ServerSubscriber {
+  apply(sessions: readonly Session[], command: ServerSubscriptionCommand): Promise<number>;
+}
+
 export class ControlPlane {
   readonly #revocations = new Revocations();
+  /** The grants that let clients keep server subscriptions across reconnects. */
+  readonly grants: ServerGrants;
+  #subscriber: ServerSubscriber | undefined;
 
   constructor(
     private readonly engine: Engine,
     private readonly sessions: SessionStore,
     private readonly clock: Clock,
+    /** Signs grants: the same on every node of a cluster (derived from the publish key). */
+    grantSecret: Uint8Array,
+    private readonly onError: (error: unknown, context: string) => void = () => {},
   ) {
+    this.grants = new ServerGrants(grantSecret, clock);
     engine.onControl((command) => this.#apply(command));
+  }
+
+  /** Who carries out server subscriptions (without one, they reach nobody). */
+  serveSubscriptions(subscriber: ServerSubscriber): void {
+    this.#subscriber = subscriber;
   }
 
   /** Revocations known on this node (tokens and subjects). */
@@ -49,6 +71,16 @@ export class ControlPlane {
     return this.#revoke(kept);
   }
 
+  /**
+   * Subscribes (or unsubscribes) the live sessions `command` names to its channel on every node.
+   * Sent to the others first, as a disconnect is. Resolves with how many sessions it reached on
+   * this node, once their subscriptions are live.
+   */
+  async serverSubscription(command: ServerSubscriptionCommand): Promise<number> {
+    await this.engine.broadcast(command);
+    return this.#serverSubscription(command);
+  }
+
   /** A successful check of a revoked token becomes a refusal (reason `revoked`): every door verifies through here. */
   screen(check: TokenCheck): TokenCheck {
     if (!check.ok || !this.#revocations.revokes(check.principal, this.clock.now())) return check;
@@ -57,7 +89,16 @@ export class ControlPlane {
 
   #apply(command: ControlCommand): void {
     if (command.kind === 'disconnect') this.#disconnect(command);
-    else this.#revoke(command.revocation);
+    else if (command.kind === 'revoke') this.#revoke(command.revocation);
+    else if (command.kind === 'subscribe' || command.kind === 'unsubscribe') {
+      this.#serverSubscription(command).catch((error) => this.onError(error, `server ${command.kind} ${command.channel}`));
+    }
+  }
+
+  async #serverSubscription(command: ServerSubscriptionCommand): Promise<number> {
+    if (command.kind === 'unsubscribe') this.grants.withdraw(command.target, command.channel);
+    const reached = this.#select(command.target);
+    return reached.length === 0 || this.#subscriber === undefined ? 0 : this.#subscriber.apply(reached, command);
   }
 
   #disconnect(command: DisconnectCommand): number {
@@ -74,7 +115,7 @@ export class ControlPlane {
     return reached.length;
   }
 
-  #select(target: DisconnectTarget): Session[] {
+  #select(target: DisconnectTarget | ServerSubscriptionCommand['target']): Session[] {
     const all = this.sessions.all();
     if ('session' in target) return all.filter((session) => session.publicId === target.session);
     if ('user' in target) return all.filter((session) => session.principal?.subject === target.user);

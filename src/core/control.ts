@@ -34,7 +34,20 @@ export interface RevokeCommand {
   readonly revocation: Revocation;
 }
 
-export type ControlCommand = DisconnectCommand | RevokeCommand;
+/** Whom a server subscription reaches: one session (its public id), or every live session of a user (the token's `sub`). */
+export type SubscriptionTarget = { readonly session: string } | { readonly user: string };
+
+/**
+ * The backend puts sessions on a channel (or pattern), or takes them off it, whatever the access
+ * rules say: the backend is trusted. Live Bayeux sessions only (see server-subscriptions.ts).
+ */
+export interface ServerSubscriptionCommand {
+  readonly kind: 'subscribe' | 'unsubscribe';
+  readonly target: SubscriptionTarget;
+  readonly channel: string;
+}
+
+export type ControlCommand = DisconnectCommand | RevokeCommand | ServerSubscriptionCommand;
 
 export type Reading<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -62,6 +75,26 @@ export function readDisconnect(input: unknown): Reading<DisconnectCommand> {
   if (input.reconnect !== undefined && typeof input.reconnect !== 'boolean') return refuse('reconnect must be true (the client comes back) or false (it must not)');
   const target = { [key]: value } as unknown as DisconnectTarget;
   return { ok: true, value: { kind: 'disconnect', target, reconnect: input.reconnect !== false, note: note.value } };
+}
+
+/** `{user|session, channel}` → a server (un)subscription, or what is wrong with it. */
+export function readServerSubscription(input: unknown, kind: 'subscribe' | 'unsubscribe'): Reading<ServerSubscriptionCommand> {
+  if (!isRecord(input)) return refuse('send a JSON object such as {"user": "42", "channel": "/user/42/notifications"}');
+  const unknown = Object.keys(input).find((key) => !['session', 'user', 'channel'].includes(key));
+  if (unknown !== undefined) return refuse(`${quote(unknown)} is not a field: use user or session, and channel`);
+  const named = (['session', 'user'] as const).filter((key) => input[key] !== undefined);
+  if (named.length !== 1) return refuse(`name exactly one of session, user (got ${named.length === 0 ? 'none' : named.join(', ')})`);
+  const key = named[0]!;
+  const value = input[key];
+  if (typeof value !== 'string' || value === '' || value.length > MAX_NAME) return refuse(`${key} must be a non-empty string of at most ${MAX_NAME} characters`);
+  const { channel } = input;
+  if (channel === undefined) return refuse('channel is required: the channel or pattern to put the sessions on, such as /user/42/notifications');
+  if (typeof channel !== 'string' || channel.length > 1024) return refuse('channel must be a string of at most 1024 characters');
+  const parsed = parseChannel(channel);
+  // /meta is the protocol's own; /service messages go to their sender only, so nobody is subscribed to them.
+  if (parsed === undefined || parsed.kind !== 'broadcast') return refuse(`channel ${quote(channel)} is not a broadcast channel or pattern such as /user/42/notifications or /team/7/**`);
+  const target = { [key]: value } as unknown as SubscriptionTarget;
+  return { ok: true, value: { kind, target, channel } };
 }
 
 /** `{jti|sub, before?, until}` → a revocation, or what is wrong with it. Times: seconds since the epoch (as `iat`/`exp`), an ISO 8601 string, or a Date. */

@@ -6,12 +6,15 @@
  *   on every node, telling their clients to come back (`reconnect: true`, the default) or not;
  * - `POST /admin/revoke` `{jti|sub, before?, until}` revokes tokens on every node and ends the
  *   sessions and streams acting with one.
- * Both answer `{ok: true, closedHere}`: how many sessions this node closed (the others act on
- * their own within a round trip through the engine). Bad requests get a 400 naming the problem.
+ * - `POST /admin/subscribe` / `POST /admin/unsubscribe` `{user|session, channel}` put the live
+ *   Bayeux sessions named on a channel (or take them off it) on every node.
+ * They answer `{ok: true, closedHere}` (`reachedHere` for subscriptions): how many sessions this
+ * node acted on (the others act on their own within a round trip through the engine). Bad
+ * requests get a 400 naming the problem.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
-import { readDisconnect, readRevocation } from '../core/control.js';
+import { readDisconnect, readRevocation, readServerSubscription } from '../core/control.js';
 import type { ControlPlane } from '../core/control-plane.js';
 import { HttpError, isJson, parseJson, readBody, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import type { RestGate } from './rest-gate.js';
@@ -19,6 +22,9 @@ import type { RestGate } from './rest-gate.js';
 export const ADMIN_PREFIX = '/admin/';
 export const DISCONNECT_PATH = '/admin/disconnect';
 export const REVOKE_PATH = '/admin/revoke';
+export const SUBSCRIBE_PATH = '/admin/subscribe';
+export const UNSUBSCRIBE_PATH = '/admin/unsubscribe';
+const COMMAND_PATHS = [DISCONNECT_PATH, REVOKE_PATH, SUBSCRIBE_PATH, UNSUBSCRIBE_PATH];
 
 /** A control request is small: a few names and times. */
 const MAX_CONTROL_BODY_BYTES = 4096;
@@ -31,8 +37,8 @@ export class RestControl {
   ) {}
 
   async serve(req: IncomingMessage, res: ServerResponse, pathname: string, query: URLSearchParams, headers: Record<string, string>): Promise<void> {
-    if (pathname !== DISCONNECT_PATH && pathname !== REVOKE_PATH) {
-      return sendError(res, 404, `no such path: ${pathname.slice(0, 100)} (use ${DISCONNECT_PATH}, ${REVOKE_PATH}, /admin/channels, /admin/nodes or /admin/users/{sub}/sessions)`, headers);
+    if (!COMMAND_PATHS.includes(pathname)) {
+      return sendError(res, 404, `no such path: ${pathname.slice(0, 100)} (use ${COMMAND_PATHS.join(', ')}, /admin/channels, /admin/nodes or /admin/users/{sub}/sessions)`, headers);
     }
     const verdict = await this.gate(req, query, 'manage', pathname);
     if (!verdict.ok) return sendRefusal(res, verdict, headers);
@@ -52,6 +58,12 @@ export class RestControl {
       if (!command.ok) return sendError(res, 400, command.error, headers);
       const closedHere = await this.control.disconnect(command.value);
       return sendJson(res, 200, JSON.stringify({ ok: true, closedHere }), headers);
+    }
+    if (pathname === SUBSCRIBE_PATH || pathname === UNSUBSCRIBE_PATH) {
+      const command = readServerSubscription(body, pathname === SUBSCRIBE_PATH ? 'subscribe' : 'unsubscribe');
+      if (!command.ok) return sendError(res, 400, command.error, headers);
+      const reachedHere = await this.control.serverSubscription(command.value);
+      return sendJson(res, 200, JSON.stringify({ ok: true, reachedHere }), headers);
     }
     const revocation = readRevocation(body, this.clock.now());
     if (!revocation.ok) return sendError(res, 400, revocation.error, headers);

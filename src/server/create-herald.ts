@@ -156,13 +156,13 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   });
   const publisher = new Publisher(engine, hub, { maxMessageBytes: config.maxMessageBytes, idempotencyWindowMs: config.idempotencyWindowMs, counters });
   // Every token use, at every door, is screened against the revocations the node knows.
-  const control = new ControlPlane(engine, sessions, clock);
+  const control = new ControlPlane(engine, sessions, clock, signingSecretFrom(config.publishKey), (error, context) => logger.error('control error', { context, error }));
   const inspector = new Inspector(engine, sessions, { connections: connectionsByTransport, showAddresses: config.inspectAddresses });
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
   const gate = createRestGate(config.publishKey, access);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock, addressRates },
+    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,

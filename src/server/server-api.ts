@@ -1,14 +1,14 @@
 /**
  * @module
  * What a backend does from code, beside serving: publish (one message or a batch), the control
- * plane (disconnect, revoke) and inspection. Each reads its request as the HTTP API does, so both
+ * plane (disconnect, revoke, server subscriptions) and inspection. Each reads its request as the HTTP API does, so both
  * refuse the same input with the same words; they throw HeraldError where HTTP answers a 4xx.
  */
 import type { BatchItem, BatchResult } from '../core/batch.js';
 import { publishBatch, readBatch } from '../core/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { ControlPlane } from '../core/control-plane.js';
-import { readDisconnect, readRevocation } from '../core/control.js';
+import { readDisconnect, readRevocation, readServerSubscription } from '../core/control.js';
 import type { Published } from '../core/engine.js';
 import { HeraldError } from '../core/errors.js';
 import type { HeraldErrorCode } from '../core/errors.js';
@@ -50,6 +50,17 @@ export interface ServerApi {
    * @example await herald.revoke({ sub: '42', until: new Date(Date.now() + 3600_000) });
    */
   revoke(request: { jti?: string; sub?: string; before?: number | string | Date; until: number | string | Date }): Promise<{ closedHere: number }>;
+  /**
+   * Puts the live Bayeux sessions of a user (`user`: the token's `sub`) or one session
+   * (`session`: its public id) on `channel` (a channel or pattern) on every node, whatever the
+   * access rules say; their clients are told (the Herald client's `serverSubscription` event) and
+   * keep it across reconnects. Sessions opened later are not reached. Resolves with how many
+   * sessions it reached on this node, once they are subscribed; throws HERALD_ERR_INVALID_REQUEST.
+   * @example await herald.serverSubscribe({ user: '42', channel: '/user/42/notifications' });
+   */
+  serverSubscribe(request: { user?: string; session?: string; channel: string }): Promise<{ reachedHere: number }>;
+  /** Takes the sessions named off `channel` on every node, whoever subscribed them, and withdraws their right to come back to it. */
+  serverUnsubscribe(request: { user?: string; session?: string; channel: string }): Promise<{ reachedHere: number }>;
   /**
    * The channels and patterns subscribed to inside `pattern` (default `/**`) on every node, with
    * their subscriber counts, sorted by name, `limit` (1–1000, default 100) at a time: pass the
@@ -93,6 +104,8 @@ export function createServerApi({ publisher, control, inspector, clock, maxBatch
       if (!revocation.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', revocation.error);
       return { closedHere: await control.revoke(revocation.value) };
     },
+    serverSubscribe: (request) => serverSubscription(control, request, 'subscribe'),
+    serverUnsubscribe: (request) => serverSubscription(control, request, 'unsubscribe'),
     async channels(query = {}) {
       const read = readChannelsQuery(query);
       if (!read.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', read.error);
@@ -104,6 +117,12 @@ export function createServerApi({ publisher, control, inspector, clock, maxBatch
     },
     nodes: () => inspector.nodes(),
   };
+}
+
+async function serverSubscription(control: ControlPlane, request: unknown, kind: 'subscribe' | 'unsubscribe'): Promise<{ reachedHere: number }> {
+  const command = readServerSubscription(request, kind);
+  if (!command.ok) throw new HeraldError('HERALD_ERR_INVALID_REQUEST', command.error);
+  return { reachedHere: await control.serverSubscription(command.value) };
 }
 
 /** The error the server-side API throws for each refusal of a publish. */
