@@ -5,8 +5,8 @@
  * unanswered, or the server advises otherwise, it ends and says why (`onLost`); `link.ts` decides
  * what comes next.
  */
-import type { Advice, ConnectionType, Message } from './protocol.js';
-import { isDelivery, mergeAdvice } from './protocol.js';
+import type { Advice, ConnectionType, Message, ServerSubscriptionNotice } from './protocol.js';
+import { isDelivery, mergeAdvice, serverSubscriptionOf } from './protocol.js';
 import type { Transport, TransportSink } from './transports/transport.js';
 import { TransportError } from './transports/transport.js';
 
@@ -30,6 +30,8 @@ export interface ConnectionHandlers {
   onDelivery(message: Message): void;
   /** Channels whose messages the server had to drop (a slow consumer): they have a gap. */
   onGaps?(channels: string[]): void;
+  /** The server put the session on a channel, or took it off. */
+  onServerSubscription?(notice: ServerSubscriptionNotice): void;
   /** Called once, when the session can no longer be used. */
   onLost(reconnect: Reconnect, error: Error, advice: Advice): void;
 }
@@ -158,6 +160,9 @@ export class Connection implements TransportSink {
         if (message.channel !== '/meta/handshake') this.#obeyAdvice(message);
       } else if (isDelivery(message)) {
         this.#handlers?.onDelivery(message);
+      } else {
+        const notice = serverSubscriptionOf(message);
+        if (notice !== undefined) this.#handlers?.onServerSubscription?.(notice);
       }
     }
   }

@@ -88,6 +88,14 @@ interface ClientEvents {
   gap: (channel: string) => void;
   /** A handler threw, or a subscription was refused. */
   error: (error: Error) => void;
+  /**
+   * The server's backend subscribed this client to `channel` (a channel or pattern), or no longer
+   * does. Its messages go to `serverMessage` handlers (and to this client's own handlers of the
+   * channel, if any); the client keeps it across reconnects, resuming from the last id seen.
+   */
+  serverSubscription: (channel: string, subscribed: boolean) => void;
+  /** A message on a channel the server subscribed this client to; `info.subscription` names which. */
+  serverMessage: (data: any, info: MessageInfo & { readonly subscription: string }) => void;
 }
 
 interface Listener {
@@ -108,7 +116,9 @@ export class Herald {
   readonly #confirmed = new Set<string>();
   /** Newest id delivered per concrete channel: older or equal ids are duplicates. */
   readonly #seen = new Map<string, string>();
-  readonly #events: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = { state: new Set(), gap: new Set(), error: new Set() };
+  readonly #events: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = { state: new Set(), gap: new Set(), error: new Set(), serverSubscription: new Set(), serverMessage: new Set() };
+  /** The channels the server subscribed this client to. */
+  readonly #server = new Set<string>();
   readonly #fetch: typeof fetch | undefined;
   readonly #token: TokenSource | undefined;
   #state: State = 'connecting';
@@ -216,7 +226,12 @@ export class Herald {
     return (await response.json()) as { messages: HistoryMessage[]; gap: boolean };
   }
 
-  /** Listens for `state` changes, `gap`s and handler `error`s; returns a function that stops listening. */
+  /** The channels (and patterns) the server has subscribed this client to. */
+  get serverSubscriptions(): string[] {
+    return [...this.#server];
+  }
+
+  /** Listens for `state` changes, `gap`s, handler `error`s and server subscriptions; returns a function that stops listening. */
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
     const listeners = this.#events[event] as Set<ClientEvents[K]> | undefined;
     if (listeners === undefined) throw new TypeError(`no such event: ${String(event)}`);
@@ -234,21 +249,34 @@ export class Herald {
   #downstream(): Downstream {
     return {
       deliver: (channel, data, id) => {
-        const matched: Listener[] = [];
+        const matched: MessageHandler[] = [];
+        let subscription: string | undefined;
         for (const pattern of expandChannel(channel)) {
           const listeners = this.#listeners.get(pattern);
-          if (listeners !== undefined) matched.push(...listeners);
+          if (listeners !== undefined) for (const listener of listeners) matched.push(listener.handler);
+          if (subscription === undefined && this.#server.has(pattern)) subscription = pattern;
+        }
+        if (subscription !== undefined) {
+          const named = subscription;
+          for (const listener of this.#events.serverMessage) matched.push((data, info) => listener(data, { ...info, subscription: named }));
         }
         // Only what this tab listens to counts as seen: a tab that subscribes later from an older
         // id (other tabs' traffic is relayed to all) must still get the messages after it.
         if (matched.length === 0 || (id !== undefined && !this.#markSeen(channel, id))) return;
-        for (const listener of matched) {
+        for (const handler of matched) {
           try {
-            listener.handler(data, { channel, id });
+            handler(data, { channel, id });
           } catch (error) {
             this.#emitError(error instanceof Error ? error : new Error(String(error)));
           }
         }
+      },
+      serverSubscription: (channel, subscribed) => {
+        // Told again when a grant is renewed: only a change is news.
+        if (subscribed === this.#server.has(channel)) return;
+        if (subscribed) this.#server.add(channel);
+        else this.#server.delete(channel);
+        for (const listener of [...this.#events.serverSubscription]) listener(channel, subscribed);
       },
       state: (state, detail) => {
         this.#state = state;

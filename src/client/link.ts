@@ -10,7 +10,7 @@ import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { Connection, HandshakeError } from './connection.js';
 import type { Reconnect, TokenSource } from './connection.js';
-import type { Advice, ConnectionType, Message } from './protocol.js';
+import type { Advice, ConnectionType, Message, ServerSubscriptionNotice } from './protocol.js';
 import { messageIdOf } from './protocol.js';
 import { createTransport } from './transports/create.js';
 import type { TransportEnvironment } from './transports/transport.js';
@@ -47,6 +47,10 @@ interface Wanted {
   confirmed: boolean;
   /** Confirmed on an earlier session: subscribing again is a resume. */
   resumes: boolean;
+  /** False when only the server wants the channel (a server subscription), not this client's handlers. */
+  own: boolean;
+  /** A server subscription's grant: shown when subscribing again, instead of the access rules. */
+  grant?: string | undefined;
 }
 
 interface QueuedPublish {
@@ -106,8 +110,9 @@ export class Link implements Upstream {
 
   want(channel: string, since: string | undefined): void {
     const existing = this.#wanted.get(channel);
+    if (existing !== undefined) existing.own = true;
     if (existing === undefined) {
-      this.#wanted.set(channel, { since, confirmed: false, resumes: false });
+      this.#wanted.set(channel, { since, confirmed: false, resumes: false, own: true });
       if (this.#connection !== undefined) void this.#subscribe(this.#connection, channel, { since });
     } else if (since !== undefined && this.#connection !== undefined) {
       // Someone new asks from an earlier point: the server replays history after it (the
@@ -119,10 +124,54 @@ export class Link implements Upstream {
   }
 
   unwant(channel: string): void {
-    if (!this.#wanted.delete(channel)) return;
+    const wanted = this.#wanted.get(channel);
+    if (wanted === undefined) return;
+    // The server subscribed this client: it stays, for the serverMessage handlers.
+    if (wanted.grant !== undefined) {
+      wanted.own = false;
+      return;
+    }
+    this.#wanted.delete(channel);
     // Subscribing again later starts afresh, not from where this subscription stopped.
     this.#lastIds.delete(channel);
     this.#connection?.request({ channel: '/meta/unsubscribe', subscription: channel }).catch(() => undefined);
+  }
+
+  serverWant(channel: string, grant: string): void {
+    this.#serverSubscription({ channel, subscribed: true, grant, last: undefined }, false);
+  }
+
+  /**
+   * The server subscribed this session to a channel (it is live already: no request), or took it
+   * off. `live`: told by the current session (else another tab's, and this link subscribes itself).
+   */
+  #serverSubscription(notice: ServerSubscriptionNotice, live: boolean): void {
+    const { channel } = notice;
+    let wanted = this.#wanted.get(channel);
+    if (!notice.subscribed) {
+      if (wanted?.grant === undefined) return;
+      wanted.grant = undefined;
+      if (!wanted.own) {
+        this.#wanted.delete(channel);
+        this.#lastIds.delete(channel);
+      } else if (this.#connection !== undefined) {
+        // Still wanted by this client's own handlers: it asks again, under the access rules.
+        void this.#subscribe(this.#connection, channel);
+      }
+      this.downstream.serverSubscription(channel, false);
+      return;
+    }
+    if (wanted === undefined) {
+      wanted = { since: undefined, confirmed: live, resumes: live, own: false };
+      this.#wanted.set(channel, wanted);
+      if (!live && this.#connection !== undefined) {
+        wanted.grant = notice.grant;
+        void this.#subscribe(this.#connection, channel);
+      }
+    }
+    wanted.grant = notice.grant ?? wanted.grant;
+    wanted.since = maxId(wanted.since, notice.last);
+    this.downstream.serverSubscription(channel, true, wanted.grant);
   }
 
   publish(channel: string, data: unknown): Promise<PublishReply> {
@@ -185,6 +234,10 @@ export class Link implements Upstream {
       },
       onGaps: (channels: string[]) => {
         for (const channel of channels) this.downstream.gap(channel);
+      },
+      onServerSubscription: (notice: ServerSubscriptionNotice) => {
+        // Told by a session not (or no longer) in use: the one in use subscribes with the grant.
+        if (!this.#closed) this.#serverSubscription(notice, connection === this.#connection);
       },
       onLost: (reconnect: Reconnect, error: Error, advice: Advice) => {
         if (connection !== this.#connection) return;
@@ -310,7 +363,10 @@ export class Link implements Upstream {
     const pattern = channel.endsWith('*');
     const since = start !== undefined ? start.since : maxId(this.#lastIds.get(channel), wanted.since);
     const message: Message = { channel: '/meta/subscribe', subscription: channel };
-    if (since !== undefined && !pattern) message.ext = { herald: { since } };
+    const herald: Record<string, unknown> = {};
+    if (since !== undefined && !pattern) herald.since = since;
+    if (wanted.grant !== undefined) herald.grant = wanted.grant;
+    if (Object.keys(herald).length > 0) message.ext = { herald };
     // History is kept per channel, so a pattern cannot be resumed: say so rather than lose silently.
     const patternGap = pattern && afterLoss && wanted.resumes;
     return connection.request(message).then(
@@ -318,12 +374,18 @@ export class Link implements Upstream {
         if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return;
         if (reply.successful !== true) {
           this.#wanted.delete(channel);
-          this.downstream.subscribed(channel, new Error(`subscribe to ${channel} refused: ${reply.error ?? 'no reason given'}`));
+          // The grant no longer holds (withdrawn, expired): the server subscription is over.
+          if (wanted.grant !== undefined) this.downstream.serverSubscription(channel, false);
+          if (wanted.own) this.downstream.subscribed(channel, new Error(`subscribe to ${channel} refused: ${reply.error ?? 'no reason given'}`));
           return;
         }
         wanted.confirmed = true;
         wanted.resumes = true;
         const herald = reply.ext?.herald;
+        if (typeof herald?.grant === 'string' && wanted.grant !== undefined) {
+          wanted.grant = herald.grant;
+          this.downstream.serverSubscription(channel, true, herald.grant);
+        }
         if (typeof herald?.last === 'string') wanted.since = maxId(wanted.since, herald.last);
         if (herald?.gap === true || patternGap) this.downstream.gap(channel);
         this.downstream.subscribed(channel);

@@ -64,3 +64,22 @@ export function messageIdOf(message: Message): string | undefined {
 export function isDelivery(message: Message): boolean {
   return message.data !== undefined && !message.channel.startsWith('/meta/') && message.successful === undefined;
 }
+
+/** The server put this session on a channel, or took it off (a server-side subscription). */
+export interface ServerSubscriptionNotice {
+  readonly channel: string;
+  readonly subscribed: boolean;
+  /** Presented when subscribing again on a later session: the server's leave to. */
+  readonly grant: string | undefined;
+  /** Where the channel stood when the server subscribed the session: a later session resumes after it. */
+  readonly last: string | undefined;
+}
+
+/** A server subscription's notice (`/meta/subscribe|unsubscribe` with `ext.herald.server`), or undefined. */
+export function serverSubscriptionOf(message: Message): ServerSubscriptionNotice | undefined {
+  const herald = message.ext?.herald;
+  if (herald?.server !== true || message.successful !== true || typeof message.subscription !== 'string') return undefined;
+  if (message.channel !== '/meta/subscribe' && message.channel !== '/meta/unsubscribe') return undefined;
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return { channel: message.subscription, subscribed: message.channel === '/meta/subscribe', grant: text(herald.grant), last: text(herald.last) };
+}

@@ -22,7 +22,8 @@ type Relay =
   | { t: 'deliver'; channel: string; data: unknown; id: string | undefined }
   | { t: 'state'; state: State; transport?: ConnectionType; delayMs?: number; error?: string }
   | { t: 'subscribed'; channel: string; error?: string }
-  | { t: 'gap'; channel: string };
+  | { t: 'gap'; channel: string }
+  | { t: 'server'; channel: string; subscribed: boolean; grant?: string | undefined };
 
 interface PendingPublish {
   readonly channel: string;
@@ -45,6 +46,8 @@ export class TabShare implements Upstream {
   /** This tab's own subscriptions and their resume points. */
   readonly #wanted = new Map<string, string | undefined>();
   readonly #publishes = new Map<number, PendingPublish>();
+  /** The server subscriptions the leader was told of, with their grants: a new leader keeps them. */
+  readonly #server = new Map<string, string>();
   /** Leader only: which tabs want each channel. */
   readonly #interest = new Map<string, Set<string>>();
   #link: Link | undefined;
@@ -132,6 +135,7 @@ export class TabShare implements Upstream {
     const followedBefore = this.#leader !== undefined;
     this.#leader = this.#tab;
     for (const [channel, since] of this.#wanted) this.#addInterest(this.#tab, channel, this.seenIds().get(channel) ?? since);
+    for (const [channel, grant] of this.#server) link.serverWant(channel, grant);
     if (followedBefore) {
       this.#abandonPublishes();
     } else {
@@ -165,7 +169,17 @@ export class TabShare implements Upstream {
         if (this.#wanted.has(channel)) this.downstream.gap(channel);
         this.#post({ t: 'gap', channel });
       },
+      serverSubscription: (channel, subscribed, grant) => {
+        this.#serverSubscription(channel, subscribed, grant);
+        this.#post({ t: 'server', channel, subscribed, grant });
+      },
     };
+  }
+
+  #serverSubscription(channel: string, subscribed: boolean, grant: string | undefined): void {
+    if (subscribed && grant !== undefined) this.#server.set(channel, grant);
+    else if (!subscribed) this.#server.delete(channel);
+    this.downstream.serverSubscription(channel, subscribed, grant);
   }
 
   #onRelay(relay: Relay): void {
@@ -179,6 +193,7 @@ export class TabShare implements Upstream {
       case 'hello':
         this.#post({ t: 'leader', from: this.#tab });
         if (this.#lastState !== undefined) this.#post(this.#lastState);
+        for (const [channel, grant] of this.#server) this.#post({ t: 'server', channel, subscribed: true, grant });
         return;
       case 'want':
         this.#addInterest(relay.from, relay.channel, relay.since);
@@ -226,6 +241,9 @@ export class TabShare implements Upstream {
       case 'subscribed':
         if (this.#wanted.has(relay.channel)) this.downstream.subscribed(relay.channel, relay.error === undefined ? undefined : new Error(relay.error));
         return;
+      case 'server':
+        this.#serverSubscription(relay.channel, relay.subscribed, relay.grant);
+        break;
       case 'gap':
         if (this.#wanted.has(relay.channel)) this.downstream.gap(relay.channel);
         return;

@@ -34,6 +34,11 @@ export interface Downstream {
   subscribed(channel: string, error?: Error): void;
   /** Messages on `channel` were lost for good: history no longer reached back far enough. */
   gap(channel: string): void;
+  /**
+   * The server subscribed this client to `channel` (`grant`: its leave to subscribe again later,
+   * renewed now and then), or no longer does (`subscribed` false).
+   */
+  serverSubscription(channel: string, subscribed: boolean, grant?: string): void;
 }
 
 /** What the client asks of the holder of the connection. */
@@ -41,6 +46,8 @@ export interface Upstream {
   /** Keeps the server subscribed to `channel`; `since`: resume after this message id. */
   want(channel: string, since: string | undefined): void;
   unwant(channel: string): void;
+  /** Keeps a server subscription (known from another tab) on the connection: subscribes again with `grant` when needed. */
+  serverWant?(channel: string, grant: string): void;
   publish(channel: string, data: unknown): Promise<PublishReply>;
   close(): void;
 }
