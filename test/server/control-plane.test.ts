@@ -207,7 +207,7 @@ describe('refusals: clear 4xx, never 5xx', () => {
     ['an unknown field', { body: '{"user":"a","force":true}' }, 400, /"force" is not a field/],
     ['reconnect not a boolean', { body: '{"user":"a","reconnect":"no"}' }, 400, /reconnect must be true/],
     ['a huge body', { body: JSON.stringify({ user: 'a', reason: 'x'.repeat(10_000) }) }, 413, /exceeds/],
-    ['an unknown path', { path: '/admin/nope' }, 404, /use \/admin\/disconnect, \/admin\/revoke, \/admin\/channels/],
+    ['an unknown path', { path: '/admin/nope' }, 404, /use \/admin\/disconnect, \/admin\/revoke, \/admin\/subscribe, \/admin\/unsubscribe, \/admin\/channels/],
     ['revoke without until', { path: '/admin/revoke', body: '{"sub":"a"}' }, 400, /until is required/],
     ['revoke with until in ms', { path: '/admin/revoke', body: JSON.stringify({ sub: 'a', until: Date.now() + 1000 }) }, 400, /looks like milliseconds/],
     ['revoke with until past', { path: '/admin/revoke', body: '{"jti":"a","until":1000}' }, 400, /in the past/],
