@@ -22,7 +22,7 @@ const prefix = fc.oneof(
   { arbitrary: fc.constantFrom('/pub/', '/sub/', '/history/', '/presence/', `/bayeux/${REAL}`), weight: 3 },
   {
     // Other routes, and request targets no browser sends: origin-form oddities, absolute-form, asterisk-form.
-    arbitrary: fc.constantFrom('/admin/disconnect', '/admin/revoke', '/admin/', '/admin/channels', '/admin/nodes', '/admin/users/a/sessions', '/dashboard/channels', '/bayeux', '/bayeux/', '/cometd', '/cometd/', '/health', '/herald.js', '/', '/ticker', '/nope', '/bayeux/..', '/pub', '/sub', '/health/x', '//', '//bayeux', '///', 'http://127.0.0.1/bayeux', 'http://evil.example/pub/', '*'),
+    arbitrary: fc.constantFrom('/admin/disconnect', '/admin/revoke', '/admin/subscribe', '/admin/unsubscribe', '/admin/', '/admin/channels', '/admin/nodes', '/admin/users/a/sessions', '/dashboard/channels', '/bayeux', '/bayeux/', '/cometd', '/cometd/', '/health', '/herald.js', '/', '/ticker', '/nope', '/bayeux/..', '/pub', '/sub', '/health/x', '//', '//bayeux', '///', 'http://127.0.0.1/bayeux', 'http://evil.example/pub/', '*'),
     weight: 2,
   },
 );
