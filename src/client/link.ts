@@ -16,6 +16,10 @@ import { createTransport } from './transports/create.js';
 import type { TransportEnvironment } from './transports/transport.js';
 import { TransportError } from './transports/transport.js';
 import type { Downstream, PublishReply, Upstream } from './upstream.js';
+import { PublishError, sendPublishes } from './publishes.js';
+import type { QueuedPublish } from './publishes.js';
+
+export { PublishError } from './publishes.js';
 
 export interface LinkOptions {
   readonly env: TransportEnvironment;
@@ -30,17 +34,6 @@ export interface LinkOptions {
   readonly token?: TokenSource | undefined;
 }
 
-/** A publish the server refused, or one whose fate is unknown because the connection broke. */
-export class PublishError extends Error {
-  constructor(
-    message: string,
-    readonly reply?: Message,
-  ) {
-    super(message);
-    this.name = 'PublishError';
-  }
-}
-
 interface Wanted {
   /** Resume point: an id the server gave when it confirmed the subscription, or one the caller gave. */
   since: string | undefined;
@@ -51,13 +44,6 @@ interface Wanted {
   own: boolean;
   /** A server subscription's grant: shown when subscribing again, instead of the access rules. */
   grant?: string | undefined;
-}
-
-interface QueuedPublish {
-  readonly channel: string;
-  readonly data: unknown;
-  resolve(reply: PublishReply): void;
-  reject(error: Error): void;
 }
 
 const MAX_UPGRADE_DELAY_FACTOR = 16;
@@ -395,21 +381,7 @@ export class Link implements Upstream {
   }
 
   #sendPublishes(connection: Connection): void {
-    for (const publish of this.#publishes.splice(0)) {
-      connection.request({ channel: publish.channel, data: publish.data }).then(
-        (reply) => {
-          if (reply.successful !== true) {
-            publish.reject(new PublishError(`publish to ${publish.channel} refused: ${reply.error ?? 'no reason given'}`, reply));
-            return;
-          }
-          const messageId = reply.ext?.herald?.id;
-          publish.resolve({ channel: reply.channel, successful: true, messageId: typeof messageId === 'string' ? messageId : undefined, data: reply.data });
-        },
-        (error: Error) =>
-          // The message may or may not have reached the server: say so rather than send it twice.
-          publish.reject(new PublishError(`the connection broke before the server answered the publish to ${publish.channel}: ${error.message}`)),
-      );
-    }
+    sendPublishes(connection, this.#publishes.splice(0));
   }
 
   /** On a fallback transport: later, open a session on the best one and move over if it works. */
