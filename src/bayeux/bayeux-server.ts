@@ -14,6 +14,8 @@ import type { Clock } from '../core/clock.js';
 import type { ControlPlane } from '../core/control-plane.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
+import { NO_HOOKS } from '../core/hooks.js';
+import type { DecisionHooks } from '../core/hooks.js';
 import type { Hub } from '../core/hub.js';
 import type { AddressRates } from '../core/limits.js';
 import type { BatchOutcome, HeldReply, PendingReply, RequestContext, Responder, SessionFinder } from '../core/protocol.js';
@@ -74,6 +76,8 @@ export interface BayeuxServerParts {
   readonly addressRates?: AddressRates;
   /** The control plane, whose server subscriptions this server carries out on its sessions (default: none). */
   readonly control?: ControlPlane;
+  /** The application's backend decision hooks (default: none). */
+  readonly hooks?: DecisionHooks | undefined;
 }
 
 export class BayeuxServer {
@@ -96,6 +100,7 @@ export class BayeuxServer {
     this.#deps = {
       ...parts,
       access: parts.access ?? OPEN_ACCESS,
+      hooks: parts.hooks ?? NO_HOOKS,
       isDraining: parts.isDraining ?? (() => false),
       options: { ...BAYEUX_DEFAULTS, ...options },
       browsers: new BrowserHolds(),

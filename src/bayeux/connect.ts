@@ -79,11 +79,14 @@ function proceed(message: BayeuxMessage, connectionType: string, session: Sessio
 
 /**
  * A connect carrying `ext.auth.token` replaces the session's token, if it verifies and names the
- * same subject. An expired one changes nothing; a forged one, or another subject's, ends the session.
+ * same subject. An expired one changes nothing; a forged one, or another subject's, ends the session
+ * (unless a connect hook is set: then one that is not Herald's is the backend's, and changes nothing).
  */
 async function refreshToken(message: BayeuxMessage, session: Session, deps: BayeuxDeps): Promise<BayeuxReply[] | undefined> {
   const check = await deps.access.verify(tokenIn(message)!);
   if (!check.ok && check.reason === 'expired') return undefined;
+  // With a connect hook, `ext.auth.token` may be the backend's own credential, which the hook judged at the handshake.
+  if (!check.ok && check.reason === 'invalid' && deps.hooks.has('connect')) return undefined;
   if (check.ok && check.principal.subject === session.principal?.subject) {
     session.principal = check.principal;
     return undefined;

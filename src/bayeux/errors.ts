@@ -25,6 +25,10 @@ export const BayeuxErrors = {
   subscribeDenied: (reason: string) => `403:${arg(reason)}:subscribe_denied`,
   publishDenied: (reason: string) => `403:${arg(reason)}:publish_denied`,
   tokenRefused: (reason: string) => `403:${arg(reason)}:token_refused`,
+  /** The application's backend (a decision hook) refused, saying why. */
+  hookDenied: (reason: string) => `403:${arg(reason)}:hook_denied`,
+  /** No decision could be had from the backend (timeout, error, bad answer): retry later. */
+  hookUnavailable: (problem: string) => `503:${arg(problem)}:hook_unavailable`,
   tooManySubscriptions: (max: number) => `403:${max}:too many subscriptions for one session`,
   messageTooLarge: (size: number, max: number) => `413:${size},${max}:message too large (bytes; most allowed)`,
   rateLimited: (rate: number) => `429:${rate}:too many messages per second`,

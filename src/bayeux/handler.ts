@@ -2,6 +2,7 @@
  * @module
  * What every meta-channel handler is given: the node's shared state, and the batch it is part of.
  */
+import type { DecisionHooks } from '../core/hooks.js';
 import type { AccessPolicy } from '../core/access.js';
 import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
@@ -49,6 +50,8 @@ export interface BayeuxDeps {
   readonly addressRates?: AddressRates;
   /** Checks the grants that keep server subscriptions across reconnects (none: no server subscriptions). */
   readonly control?: ControlPlane;
+  /** The application's backend, asked where the rules say `hook` (and at handshakes, with a connect hook). */
+  readonly hooks: DecisionHooks;
 }
 
 /** A held connect, waiting for messages. */

@@ -6,6 +6,7 @@
  *          MAY: minimumVersion, advice, ext, id. No common connection type ⇒ unsuccessful.
  */
 import type { Principal } from '../core/access.js';
+import { withHookSubject } from '../core/hooks.js';
 import { randomId } from '../core/ids.js';
 import { HANDSHAKE_ADVICE, NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
@@ -13,7 +14,8 @@ import { enableAck, wantsAck } from './ext/ack.js';
 import { authenticate, carriesToken, refusalReason } from './ext/auth.js';
 import { wantsIds } from './ext/resume.js';
 import type { Batch, BayeuxDeps, MetaHandler } from './handler.js';
-import { replyTo } from './message.js';
+import { askHook, hookRefusal } from './hooks.js';
+import { isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 export const BAYEUX_VERSION = '1.0';
@@ -48,14 +50,46 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
   if (deps.sessions.atAddressLimit(batch.context.remoteAddress)) {
     return [{ ...reply, error: BayeuxErrors.handshakeDenied('too_many_sessions_from_this_address'), advice: { ...HANDSHAKE_ADVICE, interval: 10_000 } }];
   }
-  if (!carriesToken(message, batch.context)) return [open(message, reply, undefined, batch, deps)];
+  const hooked = deps.hooks.has('connect');
+  if (!carriesToken(message, batch.context)) return hooked ? askThenOpen(message, reply, undefined, batch, deps) : [open(message, reply, undefined, batch, deps)];
   return authenticate(message, batch.context, deps.access).then((auth) => {
-    if (auth.ok) return [open(message, reply, auth.principal, batch, deps)];
+    // With a connect hook, a credential that is not a token of Herald's is the backend's to judge.
+    if (auth.ok || (hooked && auth.reason === 'invalid')) {
+      const principal = auth.ok ? auth.principal : undefined;
+      return hooked ? askThenOpen(message, reply, principal, batch, deps) : [open(message, reply, principal, batch, deps)];
+    }
     // A forged token will not improve by retrying; an expired one may, if the client fetches another.
     const advice = auth.reason === 'expired' ? { ...HANDSHAKE_ADVICE, interval: 1000 } : NONE_ADVICE;
     return [{ ...reply, error: BayeuxErrors.handshakeDenied(refusalReason(auth)), advice }];
   });
 };
+
+/**
+ * Asks the connect hook, then opens the session it allows: under the subject it names, joined to
+ * the channels it lists (told in `ext.herald.channels`).
+ */
+async function askThenOpen(message: BayeuxMessage, reply: BayeuxReply, principal: Principal | undefined, batch: Batch, deps: BayeuxDeps): Promise<BayeuxReply[]> {
+  const decision = await askHook(deps, 'connect', message, batch, { sub: principal?.subject });
+  if (!decision.allow) return [{ ...reply, ...hookRefusal(decision, 'connect') }];
+  // The session may have been taken meanwhile by another handshake from this address.
+  if (deps.sessions.atAddressLimit(batch.context.remoteAddress)) {
+    return [{ ...reply, error: BayeuxErrors.handshakeDenied('too_many_sessions_from_this_address'), advice: { ...HANDSHAKE_ADVICE, interval: 10_000 } }];
+  }
+  const success = open(message, reply, withHookSubject(principal, decision), batch, deps);
+  const channels = decision.channels ?? [];
+  if (channels.length === 0) return [success];
+  const session = batch.session!;
+  try {
+    await Promise.all(channels.map((channel) => deps.hub.subscribe(session, channel)));
+  } catch (error) {
+    // The client never learns the session: it must not linger, counted against its address.
+    deps.sessions.close(session, 'client');
+    throw error;
+  }
+  const ext = isObject(success.ext) ? success.ext : {};
+  const herald = isObject(ext.herald) ? ext.herald : {};
+  return [{ ...success, ext: { ...ext, herald: { ...herald, channels: [...channels] } } }];
+}
 
 /** Creates the session a valid handshake asked for. */
 function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal | undefined, batch: Batch, deps: BayeuxDeps): BayeuxReply {

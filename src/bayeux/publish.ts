@@ -18,6 +18,8 @@ import { BayeuxErrors } from './errors.js';
 import { authenticate, refusalReason, tokenIn } from './ext/auth.js';
 import type { Batch, BayeuxDeps } from './handler.js';
 import { findSession } from './handler.js';
+import { askHook, hookDecides, hookRefusal } from './hooks.js';
+import type { Refusal } from './hooks.js';
 import { replyTo } from './message.js';
 import type { ServiceRequest } from './services.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
@@ -48,20 +50,28 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
     // No session holds a bucket, so the sender's address does: else one POST could carry any number.
     return fail(BayeuxErrors.rateLimited(deps.addressRates.rate));
   }
+  const hooked = hookDecides(deps, 'publish', channel.name);
   if (session === undefined || tokenIn(message) !== undefined) {
     // A publish may carry a token of its own (a sessionless one has nothing else to show).
     const auth = await authenticate(message, batch.context, deps.access);
-    if (!auth.ok) return fail(BayeuxErrors.publishDenied(refusalReason(auth)));
-    if (auth.principal !== undefined) principal = auth.principal;
+    // Where the backend decides, a credential that is not a token of Herald's is the hook's to judge.
+    if (!auth.ok && !(hooked && auth.reason === 'invalid')) return fail(BayeuxErrors.publishDenied(refusalReason(auth)));
+    if (auth.ok && auth.principal !== undefined) principal = auth.principal;
   }
-  if (!deps.access.allows(principal, 'publish', channel.name)) return fail(BayeuxErrors.publishDenied(channel.name));
-  const { data } = message;
+  let { data } = message;
+  if (!deps.access.allows(principal, 'publish', channel.name)) {
+    if (!hooked) return fail(BayeuxErrors.publishDenied(channel.name));
+    if (data === undefined) return fail(BayeuxErrors.missing('data'));
+    const answer = await askHook(deps, 'publish', message, batch, { channel: channel.name, data, sub: principal?.subject, session });
+    if (!answer.allow) return fail(...refusalArgs(hookRefusal(answer, 'publish')));
+    if (answer.replace !== undefined) data = answer.replace.data;
+  }
   if (data === undefined) return fail(BayeuxErrors.missing('data'));
 
   if (channel.kind === 'service') {
     const refusal = deps.publisher.checkData(data);
     if (refusal !== undefined) return fail(refusalError(refusal));
-    return callService(message, channel.name, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
+    return callService(message, channel.name, data, { clientId, subject: principal?.subject, claims: principal?.claims }, reply, deps);
   }
   if (session !== undefined && reply.id !== undefined && session.publishedRecently(reply.id)) return [{ ...reply, successful: true }];
   const outcome = await deps.publisher.publish(channel.name, data);
@@ -71,6 +81,10 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   // A session that asked for ids learns its message's, as a REST publisher does.
   if (session?.messageIds === true) return [{ ...reply, successful: true, ext: { herald: { id: outcome.message.id } } }];
   return [{ ...reply, successful: true }];
+}
+
+function refusalArgs(refusal: Refusal): [string, Partial<BayeuxReply>] {
+  return [refusal.error, refusal.advice === undefined ? {} : { advice: refusal.advice }];
 }
 
 function refusalError(refusal: PublishRefusal): string {
@@ -91,6 +105,7 @@ function refusalError(refusal: PublishRefusal): string {
 async function callService(
   message: BayeuxMessage,
   channel: string,
+  data: unknown,
   sender: Pick<ServiceRequest, 'clientId' | 'subject' | 'claims'>,
   reply: BayeuxReply,
   deps: BayeuxDeps,
@@ -99,7 +114,7 @@ async function callService(
   if (handler === undefined) return [{ ...reply, successful: true }];
   let result: unknown;
   try {
-    result = await handler({ channel, data: message.data, ...sender });
+    result = await handler({ channel, data, ...sender });
   } catch {
     return [{ ...reply, successful: false, error: BayeuxErrors.serviceFailed(channel) }];
   }

@@ -16,10 +16,11 @@ import { HANDSHAKE_ADVICE } from './advice.js';
 import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeSubscription } from './ext/resume.js';
 import { BayeuxErrors } from './errors.js';
-import type { BayeuxDeps, MetaHandler } from './handler.js';
+import type { Batch, BayeuxDeps, MetaHandler } from './handler.js';
 import { findSession } from './handler.js';
+import { askHook, hookDecides, hookRefusal } from './hooks.js';
 import { replyTo } from './message.js';
-import type { BayeuxMessage, BayeuxReply } from './message.js';
+import type { Advice, BayeuxMessage, BayeuxReply } from './message.js';
 
 /** Bounds the work one message can ask for. */
 export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
@@ -27,16 +28,17 @@ export const MAX_SUBSCRIPTIONS_PER_MESSAGE = 256;
 type Change = (session: Session, pattern: string, guard: SubscriptionGuard | undefined) => Promise<void>;
 
 export const handleSubscribe: MetaHandler = (message, batch, deps) =>
-  change('/meta/subscribe', message, findSession(message, batch, deps), deps, (s, p, guard) => deps.hub.subscribe(s, p, guard), (s, subscription) =>
+  change('/meta/subscribe', message, batch, findSession(message, batch, deps), deps, (s, p, guard) => deps.hub.subscribe(s, p, guard), (s, subscription) =>
     resumeSubscription(s, deps.engine, subscription, message),
   );
 
 export const handleUnsubscribe: MetaHandler = (message, batch, deps) =>
-  change('/meta/unsubscribe', message, findSession(message, batch, deps), deps, (s, p) => deps.hub.unsubscribe(s, p));
+  change('/meta/unsubscribe', message, batch, findSession(message, batch, deps), deps, (s, p) => deps.hub.unsubscribe(s, p));
 
 async function change(
   channel: string,
   message: BayeuxMessage,
+  batch: Batch,
   session: Session | undefined,
   deps: BayeuxDeps,
   apply: Change,
@@ -72,8 +74,8 @@ async function change(
   }
   const subscribing = channel === '/meta/subscribe';
   if (subscribing) {
-    const decided = await decide(message, session, recorded, deps);
-    if ('denied' in decided) return fail(decided.denied);
+    const decided = await decide(message, batch, session, recorded, deps);
+    if ('denied' in decided) return fail(decided.denied, decided.advice === undefined ? {} : { advice: decided.advice });
     allowed = decided;
   } else {
     deps.tokenSubscriptions.release(session, recorded);
@@ -119,7 +121,7 @@ interface Allowed {
   /** Allowed by a server subscription's grant, not by the access rules. */
   readonly granted?: boolean;
 }
-type Decision = { denied: string } | Allowed;
+type Decision = { denied: string; advice?: Advice } | Allowed;
 
 /**
  * Whether the session may subscribe to `patterns`, and the guard each needs (undefined: none) when
@@ -127,7 +129,7 @@ type Decision = { denied: string } | Allowed;
  * from `POST /sign`) adds its grants for this subscription only: the patterns it widens are
  * `leased` until it expires (token-subscriptions.ts).
  */
-async function decide(message: BayeuxMessage, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Decision> {
+async function decide(message: BayeuxMessage, batch: Batch, session: Session, patterns: readonly string[], deps: BayeuxDeps): Promise<Decision> {
   const { access } = deps;
   // A server subscription's grant (server-subscriptions.ts) stands in for the rules: the backend
   // that subscribed the client is trusted. One that no longer holds leaves it to the rules.
@@ -137,12 +139,26 @@ async function decide(message: BayeuxMessage, session: Session, patterns: readon
     return { guards: new Map([[only, undefined]]), leased: [], expiresAt: undefined, granted: true };
   }
   const token = tokenIn(message);
-  const extra = token === undefined ? undefined : await access.verify(token);
-  if (extra !== undefined && !extra.ok) return { denied: BayeuxErrors.subscribeDenied(refusalReason(extra)) };
+  let extra = token === undefined ? undefined : await access.verify(token);
+  if (extra !== undefined && !extra.ok) {
+    // Where the backend decides, a credential that is not a token of Herald's is the hook's to judge.
+    if (extra.reason !== 'invalid' || !patterns.some((pattern) => hookDecides(deps, 'subscribe', pattern))) return { denied: BayeuxErrors.subscribeDenied(refusalReason(extra)) };
+    extra = undefined;
+  }
   const guards = new Map<string, SubscriptionGuard | undefined>();
   const leased: string[] = [];
   for (const pattern of patterns) {
     const decision = decideSubscription(access, session.principal, extra?.principal, pattern);
+    if (!(decision.ok && decision.guard === undefined) && hookDecides(deps, 'subscribe', pattern)) {
+      // What the rules and grants do not allow outright, the backend decides, for the whole pattern.
+      const answer = await askHook(deps, 'subscribe', message, batch, { channel: pattern, sub: session.principal?.subject, session });
+      if (!answer.allow) {
+        const refusal = hookRefusal(answer, 'subscribe');
+        return { denied: refusal.error, ...(refusal.advice === undefined ? {} : { advice: refusal.advice }) };
+      }
+      guards.set(pattern, undefined);
+      continue;
+    }
     if (!decision.ok) return { denied: BayeuxErrors.subscribeDenied(pattern) };
     guards.set(pattern, decision.guard);
     if (extra !== undefined && access.reach(session.principal, 'subscribe', pattern) !== 'all' && access.reach(extra.principal, 'subscribe', pattern) !== 'none') leased.push(pattern);

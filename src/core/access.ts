@@ -33,9 +33,11 @@ export type TokenCheck = { ok: true; principal: Principal } | { ok: false; reaso
 
 /**
  * Who a rule lets through: `anyone` (anonymous too), `token` (any valid token), `grant` (only a
- * token whose own grants cover the channel), `nobody`, or a token carrying a claim (with a value).
+ * token whose own grants cover the channel), `nobody`, a token carrying a claim (with a value),
+ * or whoever the application's backend lets through when asked (`hook`: core/hooks.ts). The rules
+ * alone never admit by `hook`: the door asks the backend where `hooked` says the rules leave it.
  */
-export type Audience = 'anyone' | 'token' | 'grant' | 'nobody' | { readonly claim: string; readonly equals?: unknown };
+export type Audience = 'anyone' | 'token' | 'grant' | 'nobody' | 'hook' | { readonly claim: string; readonly equals?: unknown };
 
 export interface ChannelRule {
   readonly pattern: string;
@@ -62,6 +64,11 @@ export interface AccessPolicy {
   reach(principal: Principal | undefined, action: Action, channel: string): Reach;
   /** Whether any token key is configured: a token then has to prove itself, else none is expected. */
   readonly verifiesTokens: boolean;
+  /**
+   * Whether every channel `channel` (a name or a pattern) matches falls to a `hook` rule for
+   * `action`: the backend's hook then decides what the rules (and grants) do not already allow.
+   */
+  hooked(action: Action, channel: string): boolean;
 }
 
 /** Grants recur on every check: each is parsed once (bounded: tokens bring their own). */
@@ -97,7 +104,7 @@ function grantReach(grants: readonly string[], target: ChannelSet): Reach {
 /** How much of `region` an audience lets `principal` reach (`grant`: as far as its grants do). */
 function admission(audience: Audience, principal: Principal | undefined, action: Action, region: ChannelSet): Reach {
   if (audience === 'anyone') return 'all';
-  if (principal === undefined || audience === 'nobody') return 'none';
+  if (principal === undefined || audience === 'nobody' || audience === 'hook') return 'none';
   if (audience === 'token') return 'all';
   if (audience === 'grant') return grantReach(principal.grants[action], region);
   const value = principal.claims[audience.claim];
@@ -135,7 +142,7 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
     if (parseChannel(rule.pattern) === undefined) throw new TypeError(`${at}.pattern must be a channel or pattern such as /chat/**`);
     for (const action of ['subscribe', 'publish'] as const) {
       if (rule[action] !== undefined && !isAudience(rule[action])) {
-        throw new TypeError(`${at}.${action} must be "anyone", "token", "grant", "nobody" or {"claim": name, "equals": value}`);
+        throw new TypeError(`${at}.${action} must be "anyone", "token", "grant", "nobody", "hook" or {"claim": name, "equals": value}`);
       }
     }
   });
@@ -143,7 +150,7 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
 }
 
 function isAudience(value: unknown): value is Audience {
-  if (value === 'anyone' || value === 'token' || value === 'grant' || value === 'nobody') return true;
+  if (value === 'anyone' || value === 'token' || value === 'grant' || value === 'nobody' || value === 'hook') return true;
   return isRecord(value) && typeof value.claim === 'string' && value.claim.length > 0 && Object.keys(value).every((key) => key === 'claim' || key === 'equals');
 }
 
@@ -223,6 +230,25 @@ export class ChannelAccess implements AccessPolicy {
       if (admitted !== 'all') all = false;
     }
     return all ? 'all' : some ? 'some' : 'none';
+  }
+
+  hooked(action: Action, channel: string): boolean {
+    if (action === 'publish' && !channel.startsWith(SERVICE_PREFIX) && !this.#clientPublish) return false;
+    const target = channelSet(channel);
+    if (target === undefined) return false;
+    // The same walk as reach(): every part of the target some rule decides must be a hook's, and
+    // some rule must decide the rest (the default is never a hook).
+    const earlier: ChannelSet[] = [];
+    for (const { set, rule } of this.#rules) {
+      const audience = rule[action];
+      if (audience === undefined) continue;
+      const shared = intersection(set, target);
+      if (shared === undefined) continue;
+      if (!earlier.some((taken) => includes(taken, shared)) && audience !== 'hook') return false;
+      if (includes(set, target)) return true;
+      earlier.push(set);
+    }
+    return false;
   }
 }
 

@@ -30,7 +30,9 @@ export type BatchResult =
   | (BatchItemRefusal & { readonly channel?: string });
 
 /** Decides, before it is published, whether the sender may publish the item (the REST gate, a rate); undefined = yes. */
-export type BatchAdmission = (item: BatchItem) => Promise<BatchItemRefusal | undefined> | BatchItemRefusal | undefined;
+/** Whether an item may be published: a refusal, `{data}` to publish in place of its own (a hook replaced it), or undefined. */
+export type BatchAdmission = (item: BatchItem) => Promise<Admitted> | Admitted;
+type Admitted = BatchItemRefusal | { readonly data: unknown } | undefined;
 
 /** Each publish refusal's status, as REST answers it. */
 export const REFUSAL_STATUS: Record<PublishRefusal['reason'], number> = {
@@ -95,13 +97,13 @@ async function publishInOrder(publisher: Publisher, group: readonly { index: num
       results[index] = { status: 503, channel, error: `not published: an earlier message to this channel in the batch could not be (${failed}); send them again, in order` };
       continue;
     }
-    const refused = await admit?.(item);
-    if (refused !== undefined) {
-      results[index] = { status: refused.status, channel, error: refused.error };
+    const admitted = await admit?.(item);
+    if (admitted !== undefined && 'status' in admitted) {
+      results[index] = { status: admitted.status, channel, error: admitted.error };
       continue;
     }
     try {
-      const outcome = await publisher.publish(item.channel, item.data, item.idempotencyKey);
+      const outcome = await publisher.publish(item.channel, admitted === undefined ? item.data : admitted.data, item.idempotencyKey);
       if (!outcome.ok) results[index] = { status: REFUSAL_STATUS[outcome.reason], channel, error: describeRefusal(outcome) };
       else if (outcome.duplicate) results[index] = { status: 200, channel: item.channel, id: outcome.message.id, subscribers: 0, duplicate: true };
       else results[index] = { status: 200, channel: item.channel, id: outcome.message.id, subscribers: outcome.subscribers };

@@ -64,3 +64,15 @@ export type BatchHandler = (messages: readonly unknown[], context: RequestContex
 
 /** Finds the session a push connection names (e.g. `GET /bayeux/<clientId>` for EventSource), if the request may use it. */
 export type SessionFinder = (clientId: string, context: RequestContext) => Session | undefined;
+
+/**
+ * Whether the request's cookies may speak for its sender: the browser says the request is
+ * same-origin (`Sec-Fetch-Site`), or it names its page's origin (an `Origin` the router has
+ * already found allowed; `null`, from sandboxed or opaque pages, names none). A cookie on any
+ * other request is ambient: another site could have made the browser send it.
+ */
+export function cookiesVouchedFor(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  if (headers['sec-fetch-site'] === 'same-origin') return true;
+  const origin = headers.origin;
+  return typeof origin === 'string' && origin !== '' && origin !== 'null';
+}

@@ -67,6 +67,11 @@ export class RestPublish {
     } catch (error) {
       return this.#refuseBody(res, error, headers);
     }
+    if (verdict.review !== undefined) {
+      const reviewed = await verdict.review(data);
+      if (!reviewed.ok) return sendRefusal(res, reviewed, headers);
+      data = reviewed.data;
+    }
     const outcome = await this.publisher.publish(channel, data, idempotencyKey);
     if (!outcome.ok) return sendError(res, REFUSAL_STATUS[outcome.reason], describeRefusal(outcome), headers);
     const answer = { id: outcome.message.id, channel, subscribers: outcome.subscribers, ...(outcome.duplicate ? { duplicate: true } : {}) };
@@ -102,17 +107,21 @@ export class RestPublish {
       if (verdict === undefined) verdicts.set(item.channel, (verdict = this.gate(req, query, 'publish', item.channel)));
       const decided = await verdict;
       if (!decided.ok) return { status: decided.status, error: decided.error };
-      return this.#overRate(req, decided) ? { status: 429, error: this.#rateError() } : undefined;
+      if (this.#overRate(req, decided)) return { status: 429, error: this.#rateError() };
+      if (decided.review === undefined) return undefined;
+      const reviewed = await decided.review(item.data);
+      return reviewed.ok ? { data: reviewed.data } : { status: reviewed.status, error: reviewed.error };
     };
     const results = await publishBatch(this.publisher, batch.value, admit);
     const published = results.filter((result) => result.status === 200).length;
     sendJson(res, batchStatus(results), JSON.stringify({ published, failed: results.length - published, results }), headers);
   }
 
-  /** A client (a token's holder, not the backend) past its address's rate. */
+  /** A client (a token's holder or one the publish hook judges, not the backend) past its address's rate. */
   #overRate(req: IncomingMessage, verdict: RestVerdict & { ok: true }): boolean {
     const rates = this.options.addressRates;
-    return verdict.principal !== undefined && rates !== undefined && !rates.allow(clientAddress(req));
+    const client = verdict.principal !== undefined || verdict.review !== undefined;
+    return client && rates !== undefined && !rates.allow(clientAddress(req));
   }
 
   #rateError(): string {

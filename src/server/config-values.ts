@@ -9,6 +9,7 @@ import { parseJsonStrict, readSettingFile } from './config-file.js';
 import { validatePermissions } from '../core/access.js';
 import type { Permissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
+import { redactUrl } from '../core/redact.js';
 
 /** A kind of value. */
 export interface ValueKind<T = unknown> {
@@ -196,6 +197,19 @@ export function parseEngine(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** An http:// or https:// URL (a hook's): shown with any password or token in it masked. */
+export function httpUrl(expected: string): ValueKind<string> {
+  const parse = (text: string) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? text : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { expected, parse, accepts: (value) => typeof value === 'string' && parse(value) !== undefined, show: (value) => redactUrl(value) };
 }
 
 export function parseSwitch(text: string): boolean | undefined {

@@ -44,6 +44,7 @@ import { createAdminGate, createRestGate } from './auth.js';
 import { clientAddressResolver } from './client-address.js';
 import { createOriginPolicy } from './cors.js';
 import { Dashboard } from './dashboard.js';
+import { createDecisionHooks } from './decision-hooks.js';
 import { InstrumentedEngine } from './instrumented-engine.js';
 import type { Logger } from './logger.js';
 import { logsDebug, redactingLogger, silentLogger } from './logger.js';
@@ -159,10 +160,11 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const control = new ControlPlane(engine, sessions, clock, signingSecretFrom(config.publishKey), (error, context) => logger.error('control error', { context, error }));
   const inspector = new Inspector(engine, sessions, { connections: connectionsByTransport, showAddresses: config.inspectAddresses });
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
-  const gate = createRestGate(config.publishKey, access);
+  const hooks = createDecisionHooks(config, metrics.registry, logger);
+  const gate = createRestGate(config.publishKey, access, hooks);
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
-    { sessions, hub, engine, publisher, access, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },
+    { sessions, hub, engine, publisher, access, hooks, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },
     {
       timeoutMs: config.timeoutMs,
       intervalMs: config.intervalMs,

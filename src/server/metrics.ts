@@ -159,6 +159,11 @@ export class Metrics {
 
   readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
 
+  /** Where parts with metrics of their own (the decision hooks) register them. */
+  get registry(): Registry {
+    return this.#registry;
+  }
+
   /** The text exposition of every metric, this Herald's and the process's. */
   async render(): Promise<string> {
     return Registry.merge([this.#registry, processMetrics()]).metrics();

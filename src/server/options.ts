@@ -110,6 +110,20 @@ export interface HeraldOptions {
    * is configured, and then only to tokens whose `subscribe`/`publish` claims grant them.
    */
   permissions?: Permissions;
+  /**
+   * Backend decision hooks (http:// or https:// URLs): Herald POSTs the request's context and the
+   * backend allows or denies. `connectHook` is asked at every Bayeux handshake; `subscribeHook` and
+   * `publishHook` where a permissions rule says `"hook"`. They fail closed.
+   */
+  connectHook?: string;
+  subscribeHook?: string;
+  publishHook?: string;
+  /** Sent to the hooks as `Authorization: Bearer <hookSecret>`. */
+  hookSecret?: string;
+  /** A hook that has not answered within this long refuses (default 2 s). */
+  hookTimeoutMs?: number;
+  /** Hook calls in flight at once; as many more may wait, and the rest are refused (default 64). */
+  hookConcurrency?: number;
   /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */

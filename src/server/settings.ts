@@ -19,6 +19,7 @@ import {
   duration,
   file,
   GB,
+  httpUrl,
   DAY,
   HOUR,
   isRecord,
@@ -133,6 +134,12 @@ export const SETTINGS: readonly Setting[] = [
     default: {},
     help: 'JSON file of channel rules (see *Who may subscribe and publish*); in a config file, the rules themselves too',
   },
+  { flag: 'connect-hook', option: 'connectHook', kind: httpUrl('an http:// or https:// URL'), secret: true, help: 'backend URL Herald POSTs each Bayeux handshake to; its answer allows (with `sub`, `info`, `channels` to join) or denies it (see *Backend decision hooks*)' },
+  { flag: 'subscribe-hook', option: 'subscribeHook', kind: httpUrl('an http:// or https:// URL'), secret: true, help: 'backend URL asked about subscriptions to channels whose rule says `"subscribe": "hook"`' },
+  { flag: 'publish-hook', option: 'publishHook', kind: httpUrl('an http:// or https:// URL'), secret: true, help: 'backend URL asked about client publishes on channels whose rule says `"publish": "hook"`; it may replace the data' },
+  { flag: 'hook-secret', option: 'hookSecret', kind: secret('a secret', 16), secret: true, help: 'sent to the hooks as `Authorization: Bearer <secret>`, so the backend knows the call is Herald\'s' },
+  { flag: 'hook-timeout', option: 'hookTimeoutMs', kind: duration(10, 30 * SECOND), default: 2_000, help: 'a hook that has not answered within this long (waiting for a slot included) refuses, as `503` / `hook_unavailable`' },
+  { flag: 'hook-concurrency', option: 'hookConcurrency', kind: count('a number of calls', 1, 10_000), default: 64, help: 'hook calls in flight at once; as many more wait, and calls beyond those are refused at once (`hook_unavailable`)' },
   {
     flag: 'engine',
     option: 'engine',
@@ -188,7 +195,7 @@ export const HERALD_DEFAULTS = Object.freeze(
 /** How `connectionCap` came to the default of maxConnections, for the start line. */
 export const CONNECTION_CAP = cap;
 
-type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience';
+type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience' | 'connectHook' | 'subscribeHook' | 'publishHook' | 'hookSecret';
 /** createHerald's options with its defaults filled in. */
 export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
 
@@ -210,6 +217,13 @@ export function validate(config: Settings): void {
     validatePermissions(config.permissions);
   } catch (error) {
     throw new HeraldError('HERALD_ERR_INVALID_OPTION', (error as Error).message, { cause: error });
+  }
+  for (const rule of config.permissions.channels ?? []) {
+    for (const [action, option, flag] of [['subscribe', 'subscribeHook', 'subscribe-hook'], ['publish', 'publishHook', 'publish-hook']] as const) {
+      if (rule[action] === 'hook' && config[option] === undefined) {
+        throw new HeraldError('HERALD_ERR_INVALID_OPTION', `the rule for ${rule.pattern} says "${action}": "hook", but no ${option} (--${flag}) is set`);
+      }
+    }
   }
   if (!config.transports.includes('long-polling') && !config.transports.includes('callback-polling')) {
     // Every Bayeux client handshakes over one of these (the spec makes long-polling mandatory).

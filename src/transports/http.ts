@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { cookiesVouchedFor } from '../core/protocol.js';
 
 export class HttpError extends Error {
   constructor(
@@ -203,13 +204,7 @@ export function readToken(req: IncomingMessage, query: URLSearchParams): Request
   if (inQuery !== null && inQuery !== '') return { ok: true, token: inQuery };
   const cookie = readCookie(req, TOKEN_COOKIE);
   if (cookie === undefined || cookie === '') return { ok: true, token: undefined };
-  return cookieVouchedFor(req) ? { ok: true, token: cookie } : { ok: false, error: AMBIENT_COOKIE_REFUSED };
-}
-
-function cookieVouchedFor(req: IncomingMessage): boolean {
-  if (req.headers['sec-fetch-site'] === 'same-origin') return true;
-  const origin = req.headers.origin;
-  return origin !== undefined && origin !== '' && origin !== 'null';
+  return cookiesVouchedFor(req.headers) ? { ok: true, token: cookie } : { ok: false, error: AMBIENT_COOKIE_REFUSED };
 }
 
 /**
@@ -292,6 +287,7 @@ export function sendError(res: ServerResponse, status: number, message: string, 
 }
 
 /** A refused credential (401 says how to authenticate) or permission (403). */
-export function sendRefusal(res: ServerResponse, refusal: { readonly status: 401 | 403; readonly error: string }, headers: Record<string, string | string[]> = {}): void {
-  sendError(res, refusal.status, refusal.error, refusal.status === 401 ? { ...headers, 'WWW-Authenticate': 'Bearer' } : headers);
+export function sendRefusal(res: ServerResponse, refusal: { readonly status: 401 | 403 | 503; readonly error: string }, headers: Record<string, string | string[]> = {}): void {
+  const extra: Record<string, string> = refusal.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : refusal.status === 503 ? { 'Retry-After': '1' } : {};
+  sendError(res, refusal.status, refusal.error, { ...headers, ...extra });
 }
