@@ -11,7 +11,7 @@ import type { ChannelRule, Principal } from '../../src/core/access.js';
 import { channelSet, includes, intersection } from '../../src/core/channel-set.js';
 import type { ChannelSet } from '../../src/core/channel-set.js';
 import { decideSubscription } from '../../src/core/subscription-guard.js';
-import { channelArb, matches, mayRead, patternArb, principalArb, rulesArb, UNIVERSE } from '../helpers/fuzz-access.js';
+import { channelArb, matches, mayRead, patternArb, principalArb, ruleFor, rulesArb, UNIVERSE } from '../helpers/fuzz-access.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 15_2);
 const noTokens = async () => ({ ok: false as const, reason: 'invalid' as const, message: 'no' });
@@ -113,6 +113,35 @@ describe('ChannelAccess.reach on patterns', () => {
         const reach = access.reach(bearer, 'subscribe', pattern);
         if (reach === 'all') assert.ok(readable.every(Boolean), `${pattern}: all, yet some channel is closed`);
         assert.equal(reach === 'none', !readable.some(Boolean), `${pattern}: ${reach}`);
+      }),
+      { seed: SEED, numRuns: 1500 },
+    );
+  });
+});
+
+describe('ChannelAccess.hooked', () => {
+  test('says the backend decides only where every channel of the pattern falls to a "hook" rule', () => {
+    const access = new ChannelAccess(noTokens, false, {
+      channels: [
+        { pattern: '/orders/secret/**', subscribe: 'nobody' },
+        { pattern: '/orders/**', subscribe: 'hook', publish: 'anyone' },
+      ],
+    });
+    assert.equal(access.hooked('subscribe', '/orders/1'), true);
+    assert.equal(access.hooked('subscribe', '/orders/open/**'), true);
+    assert.equal(access.hooked('subscribe', '/orders/**'), false, 'part of it is closed outright');
+    assert.equal(access.hooked('subscribe', '/orders/secret/x'), false);
+    assert.equal(access.hooked('subscribe', '/**'), false, 'part of it falls to the default');
+    assert.equal(access.hooked('publish', '/orders/1'), false, 'each action has its own rules');
+    assert.equal(access.reach(undefined, 'subscribe', '/orders/1'), 'none', 'the rules alone never admit by hook');
+  });
+
+  test('never hands the backend a channel some other rule (or the default) decides', () => {
+    fc.assert(
+      fc.property(rulesArb, patternArb, (rules, pattern) => {
+        const access = new ChannelAccess(noTokens, false, { channels: rules });
+        if (!access.hooked('subscribe', pattern)) return;
+        for (const channel of UNIVERSE.filter((c) => matches(pattern, c))) assert.equal(ruleFor(rules, channel), 'hook', `${pattern}: ${channel}`);
       }),
       { seed: SEED, numRuns: 1500 },
     );

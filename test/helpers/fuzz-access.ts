@@ -29,6 +29,7 @@ export const audienceArb: fc.Arbitrary<Audience> = fc.constantFrom<Audience>(
   'token',
   'nobody',
   'grant',
+  'hook',
   { claim: 'role', equals: 'admin' },
   { claim: 'teams', equals: ['red', 'blue'] },
   { claim: 'vip' },
@@ -102,7 +103,8 @@ export function mayRead(rules: readonly ChannelRule[], verifiesTokens: boolean, 
   if (principal !== undefined && principal.grants.subscribe.some((grant) => matches(grant, channel))) return true;
   const audience = rules.find((rule) => rule.subscribe !== undefined && matches(rule.pattern, channel))?.subscribe ?? (verifiesTokens ? 'grant' : 'anyone');
   if (audience === 'anyone') return true;
-  if (principal === undefined || audience === 'nobody' || audience === 'grant') return false;
+  // The rules alone never admit by `hook`: the backend is asked where they leave it (core/hooks.ts).
+  if (principal === undefined || audience === 'nobody' || audience === 'grant' || audience === 'hook') return false;
   if (audience === 'token') return true;
   const value = principal.claims[audience.claim];
   if (value === undefined) return false;
@@ -121,3 +123,8 @@ export const UNIVERSE: readonly string[] = (() => {
   }
   return out;
 })();
+
+/** The audience the first rule speaking to subscriptions gives the concrete `channel`, naively (undefined: the default). */
+export function ruleFor(rules: readonly ChannelRule[], channel: string): Audience | undefined {
+  return rules.find((rule) => rule.subscribe !== undefined && matches(rule.pattern, channel))?.subscribe;
+}
