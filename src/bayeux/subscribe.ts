@@ -150,14 +150,17 @@ async function decide(message: BayeuxMessage, batch: Batch, session: Session, pa
   for (const pattern of patterns) {
     const decision = decideSubscription(access, session.principal, extra?.principal, pattern);
     if (!(decision.ok && decision.guard === undefined) && hookDecides(deps, 'subscribe', pattern)) {
-      // What the rules and grants do not allow outright, the backend decides, for the whole pattern.
+      // What the rules and grants do not allow outright, the backend may allow, for the whole
+      // pattern. If it does not, what they allow (part of it, with a guard) still stands.
       const answer = await askHook(deps, 'subscribe', message, batch, { channel: pattern, sub: session.principal?.subject, session });
-      if (!answer.allow) {
+      if (answer.allow) {
+        guards.set(pattern, undefined);
+        continue;
+      }
+      if (!decision.ok) {
         const refusal = hookRefusal(answer, 'subscribe');
         return { denied: refusal.error, ...(refusal.advice === undefined ? {} : { advice: refusal.advice }) };
       }
-      guards.set(pattern, undefined);
-      continue;
     }
     if (!decision.ok) return { denied: BayeuxErrors.subscribeDenied(pattern) };
     guards.set(pattern, decision.guard);

@@ -28,7 +28,11 @@ export function createRestGate(key: string | undefined, access: AccessPolicy, ho
     if (token === undefined) {
       if (action === 'subscribe') {
         const decision = decideSubscription(access, undefined, undefined, channel);
-        if (hooked && !(decision.ok && decision.guard === undefined)) return ask(undefined);
+        if (hooked && !(decision.ok && decision.guard === undefined)) {
+          // If the backend does not allow the whole pattern, what the rules allow of it still stands.
+          const verdict = await ask(undefined);
+          if (verdict.ok || !decision.ok) return verdict;
+        }
         return decision.ok
           ? { ok: true, principal: undefined, guard: decision.guard }
           : { ok: false, status: 401, error: `${channel} needs a token: send Authorization: Bearer <token> or ?token= (or, from a same-origin page, the herald_token cookie)` };
@@ -57,7 +61,10 @@ export function createRestGate(key: string | undefined, access: AccessPolicy, ho
       return hooked ? ask(check.principal) : refused;
     }
     const decision = decideSubscription(access, check.principal, undefined, channel);
-    if (hooked && !(decision.ok && decision.guard === undefined)) return ask(check.principal);
+    if (hooked && !(decision.ok && decision.guard === undefined)) {
+      const verdict = await ask(check.principal);
+      if (verdict.ok || !decision.ok) return verdict;
+    }
     return decision.ok ? { ok: true, principal: check.principal, guard: decision.guard } : refused;
   };
 }
@@ -99,7 +106,7 @@ function restTransport(req: IncomingMessage, query: URLSearchParams, action: Act
   if (req.headers.upgrade?.toLowerCase() === 'websocket') return 'rest-websocket';
   if (req.headers.accept?.includes('text/event-stream') === true) return 'rest-sse';
   const transport = query.get('transport');
-  return transport === null ? 'rest-poll' : `rest-${transport.slice(0, 20)}`;
+  return transport === null ? 'rest-long-poll' : `rest-${transport.slice(0, 20)}`;
 }
 
 /** The cookie the dashboard keeps the admin key in, once given as `?key=` (HttpOnly, this path only). */

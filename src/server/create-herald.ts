@@ -49,7 +49,7 @@ import { InstrumentedEngine } from './instrumented-engine.js';
 import type { Logger } from './logger.js';
 import { logsDebug, redactingLogger, silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
-import { definedOnly, HERALD_DEFAULTS, validate } from './options.js';
+import { connectionTypes, definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
 import { Router } from './router.js';
 import { createServerApi } from './server-api.js';
@@ -446,9 +446,4 @@ function buildEngine(engine: Engine | string, config: Settings, logger: Logger, 
     return new RedisEngine({ url: engine, ...history, onError: (error, context) => logger.warn('redis', { context, error: (error as Error).message ?? String(error) }) });
   }
   throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'engine must be an Engine, "memory", or a redis:// URL');
-}
-
-/** What the handshake offers. Faye's browser client calls a cross-origin long-poll by its own name. */
-function connectionTypes(transports: readonly TransportName[]): string[] {
-  return transports.flatMap((name) => (name === 'long-polling' ? ['long-polling', 'cross-origin-long-polling'] : [name]));
 }

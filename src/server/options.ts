@@ -150,7 +150,7 @@ export interface HeraldOptions {
   clock?: Clock;
 }
 
-export { defaultMemoryBudget, HERALD_DEFAULTS, MEMORY_BUDGET_SHARE, TRANSPORT_NAMES, validate } from './settings.js';
+export { connectionTypes, defaultMemoryBudget, HERALD_DEFAULTS, MEMORY_BUDGET_SHARE, TRANSPORT_NAMES, validate } from './settings.js';
 export type { Settings, TransportName } from './settings.js';
 
 export function definedOnly<T extends object>(options: T): Partial<T> {

@@ -45,6 +45,11 @@ import type { HeraldOptions } from './options.js';
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
+/** What the handshake offers. Faye's browser client calls a cross-origin long-poll by its own name. */
+export function connectionTypes(transports: readonly TransportName[]): string[] {
+  return transports.flatMap((name) => (name === 'long-polling' ? ['long-polling', 'cross-origin-long-polling'] : [name]));
+}
+
 export interface Setting {
   /** The `herald serve` flag and config-file key; none for options only code can give. */
   readonly flag?: string;

@@ -139,7 +139,7 @@ describe('REST', () => {
 
     const poll = await httpRequest(port, { path: '/sub/orders/alice/1?wait=0', headers: { Authorization: 'App alice' } });
     assert.equal(poll.status, 200);
-    assert.equal(callsTo(backend, '/subscribe').at(-1)!.body.transport, 'rest-poll');
+    assert.equal(callsTo(backend, '/subscribe').at(-1)!.body.transport, 'rest-long-poll');
     const unavailable = await httpRequest(port, { path: '/sub/orders/broken?wait=0', headers: { Authorization: 'App alice' } });
     assert.equal(unavailable.status, 503);
 

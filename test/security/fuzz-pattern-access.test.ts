@@ -23,6 +23,7 @@ import { SessionStore } from '../../src/core/session-store.js';
 import { decideSubscription } from '../../src/core/subscription-guard.js';
 import { channelArb, layeredRulesArb, matches, mayRead, patternArb, principalArb, ruledChannelArb, rulesArb, UNIVERSE, widePatternArb } from '../helpers/fuzz-access.js';
 import { startHerald } from '../helpers/herald.js';
+import { startHookBackend } from '../helpers/hook-backend.js';
 import { openStream } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { waitFor } from '../helpers/wait.js';
@@ -152,7 +153,10 @@ interface Listener {
 }
 
 async function runOnServer(scope: { after(fn: () => unknown): void }, rules: ChannelRule[], subscribers: Subscriber[], overSse: boolean[], publishes: string[]): Promise<void> {
-  const { port, herald } = await startHerald(scope, { jwtSecret: SECRET, permissions: { channels: rules }, timeoutMs: 2000 });
+  // A backend that refuses everything: a "hook" rule then admits exactly what the naive reading does.
+  const backend = rules.some((rule) => rule.subscribe === 'hook') ? await startHookBackend(scope, () => ({ json: { allow: false, reason: 'no' } })) : undefined;
+  const subscribeHook = backend === undefined ? {} : { subscribeHook: `${backend.url}/subscribe` };
+  const { port, herald } = await startHerald(scope, { jwtSecret: SECRET, permissions: { channels: rules }, timeoutMs: 2000, ...subscribeHook });
   const listeners: Listener[] = [];
   for (const [k, subscriber] of subscribers.entries()) {
     const token = await tokenFor(subscriber.principal);
