@@ -62,6 +62,9 @@ export async function handlePublish(message: BayeuxMessage, channel: ParsedChann
   if (!deps.access.allows(principal, 'publish', channel.name)) {
     if (!hooked) return fail(BayeuxErrors.publishDenied(channel.name));
     if (data === undefined) return fail(BayeuxErrors.missing('data'));
+    // The backend is asked only about data that could be published.
+    const refusal = deps.publisher.checkData(data);
+    if (refusal !== undefined) return fail(refusalError(refusal));
     const answer = await askHook(deps, 'publish', message, batch, { channel: channel.name, data, sub: principal?.subject, session });
     if (!answer.allow) return fail(...refusalArgs(hookRefusal(answer, 'publish')));
     if (answer.replace !== undefined) data = answer.replace.data;

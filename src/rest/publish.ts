@@ -68,6 +68,9 @@ export class RestPublish {
       return this.#refuseBody(res, error, headers);
     }
     if (verdict.review !== undefined) {
+      // The backend is asked only about data that could be published.
+      const refusal = this.publisher.checkData(data);
+      if (refusal !== undefined) return sendError(res, REFUSAL_STATUS[refusal.reason], describeRefusal(refusal), headers);
       const reviewed = await verdict.review(data);
       if (!reviewed.ok) return sendRefusal(res, reviewed, headers);
       data = reviewed.data;
@@ -109,6 +112,8 @@ export class RestPublish {
       if (!decided.ok) return { status: decided.status, error: decided.error };
       if (this.#overRate(req, decided)) return { status: 429, error: this.#rateError() };
       if (decided.review === undefined) return undefined;
+      const refusal = this.publisher.checkData(item.data);
+      if (refusal !== undefined) return { status: REFUSAL_STATUS[refusal.reason], error: describeRefusal(refusal) };
       const reviewed = await decided.review(item.data);
       return reviewed.ok ? { data: reviewed.data } : { status: reviewed.status, error: reviewed.error };
     };

@@ -87,7 +87,16 @@ export class HttpDecisionHooks implements DecisionHooks {
   async ask(kind: HookKind, request: HookRequest): Promise<HookDecision> {
     const url = this.urls[kind];
     if (url === undefined) return { allow: false, reason: `no ${kind} hook is configured`, unavailable: true };
-    const key = cacheKey(kind, request);
+    let body: string;
+    let key: string;
+    try {
+      body = JSON.stringify({ hook: kind, ...request });
+      key = cacheKey(kind, request);
+    } catch {
+      // What the client sent cannot be written down (nested too deeply): asking again will not help.
+      this.#calls.inc({ hook: kind, outcome: 'invalid' });
+      return { allow: false, reason: `what the client sent cannot be passed to the ${kind} hook (nested too deeply)`, unavailable: false };
+    }
     const cached = this.#cache.get(key);
     if (cached !== undefined) {
       if (cached.until > Date.now()) {
@@ -100,7 +109,7 @@ export class HttpDecisionHooks implements DecisionHooks {
     let outcome: Outcome;
     let decision: HookDecision;
     try {
-      const { decision: answered, cacheSeconds } = readAnswer(kind, await this.#call(url, kind, request));
+      const { decision: answered, cacheSeconds } = readAnswer(kind, await this.#call(url, kind, body));
       decision = answered;
       outcome = decision.allow ? 'allow' : 'deny';
       if (cacheSeconds > 0 && !(decision.allow && decision.replace !== undefined)) this.#keep(key, decision, cacheSeconds);
@@ -116,7 +125,7 @@ export class HttpDecisionHooks implements DecisionHooks {
   }
 
   /** One POST, within the timeout (waiting for a slot included); the parsed JSON answer. */
-  async #call(url: string, kind: HookKind, request: HookRequest): Promise<unknown> {
+  async #call(url: string, kind: HookKind, body: string): Promise<unknown> {
     const timeoutMs = this.settings.hookTimeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new HookFailure('timeout', `the ${kind} hook did not answer within ${timeoutMs} ms`);
@@ -127,7 +136,7 @@ export class HttpDecisionHooks implements DecisionHooks {
       let response: Response;
       try {
         // A redirect is refused: the secret and the client's credentials go only where configured.
-        response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ hook: kind, ...request }), signal, redirect: 'error' });
+        response = await fetch(url, { method: 'POST', headers, body, signal, redirect: 'error' });
       } catch (error) {
         throw signal.aborted ? timedOut() : new HookFailure('error', `the ${kind} hook could not be reached (${describe(error)})`);
       }

@@ -128,6 +128,20 @@ describe('a hook that cannot decide fails closed', () => {
     });
   }
 
+  test('hostile clients: credentials nested too deeply, data too large — refused clearly, the backend never asked', async (t) => {
+    const backend = await startHookBackend(t);
+    const { port } = await withHooks(t, backend, { maxMessageBytes: 1024 });
+    const deep = '['.repeat(50_000) + ']'.repeat(50_000);
+    const body = `[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"ext":{"auth":${deep}}}]`;
+    const [reply] = (await postJson(port, '/bayeux', body)).json();
+    assert.equal(reply.successful, false);
+    assert.match(reply.error, /^403:what the client sent cannot be passed to the connect hook \(nested too deeply\):hook_denied$/);
+    const big = await postJson(port, '/pub/orders/1', { text: 'x'.repeat(2000) });
+    assert.equal(big.status, 413);
+    assert.equal(backend.calls.length, 0);
+    assert.equal((await httpRequest(port, { path: '/health' })).status, 200);
+  });
+
   test('a REST request gets 503 with Retry-After and a body naming the problem', async (t) => {
     const backend = await startHookBackend(t, () => ({ status: 502, json: {} }));
     const { port } = await withHooks(t, backend);
