@@ -96,9 +96,11 @@ export class BayeuxServer {
     });
     sessions.onClosed((session) => tokenSubscriptions.forget(session));
     const { control, engine } = parts;
-    control?.serveSubscriptions(new ServerSubscriptions({ hub, engine, sessions, tokenSubscriptions, grants: control.grants, clock }));
+    const serverSubscriptions = control === undefined ? undefined : new ServerSubscriptions({ hub, engine, sessions, tokenSubscriptions, grants: control.grants, clock });
+    if (serverSubscriptions !== undefined) control?.serveSubscriptions(serverSubscriptions);
     this.#deps = {
       ...parts,
+      serverSubscriptions,
       access: parts.access ?? OPEN_ACCESS,
       hooks: parts.hooks ?? NO_HOOKS,
       isDraining: parts.isDraining ?? (() => false),

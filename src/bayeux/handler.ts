@@ -15,6 +15,7 @@ import type { SessionStore } from '../core/session-store.js';
 import type { AdviceTimings } from './advice.js';
 import type { BrowserHolds } from './browser-holds.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
+import type { ServerSubscriptions } from './server-subscriptions.js';
 import type { ServiceRegistry } from './services.js';
 import type { TokenSubscriptions } from './token-subscriptions.js';
 import type { ControlPlane } from '../core/control-plane.js';
@@ -50,6 +51,8 @@ export interface BayeuxDeps {
   readonly addressRates?: AddressRates;
   /** Checks the grants that keep server subscriptions across reconnects (none: no server subscriptions). */
   readonly control?: ControlPlane;
+  /** Puts sessions on channels by the backend's word (a connect hook's `channels`); none: no server subscriptions. */
+  readonly serverSubscriptions?: ServerSubscriptions | undefined;
   /** The application's backend, asked where the rules say `hook` (and at handshakes, with a connect hook). */
   readonly hooks: DecisionHooks;
 }

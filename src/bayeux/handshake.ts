@@ -66,7 +66,8 @@ export const handleHandshake: MetaHandler = (message, batch, deps) => {
 
 /**
  * Asks the connect hook, then opens the session it allows: under the subject it names, joined to
- * the channels it lists (told in `ext.herald.channels`).
+ * the channels it lists as server subscriptions (server-subscriptions.ts: each told by a notice
+ * with a grant the client resumes it with), listed in the reply's `ext.herald.channels`.
  */
 async function askThenOpen(message: BayeuxMessage, reply: BayeuxReply, principal: Principal | undefined, batch: Batch, deps: BayeuxDeps): Promise<BayeuxReply[]> {
   const decision = await askHook(deps, 'connect', message, batch, { sub: principal?.subject });
@@ -80,7 +81,11 @@ async function askThenOpen(message: BayeuxMessage, reply: BayeuxReply, principal
   if (channels.length === 0) return [success];
   const session = batch.session!;
   try {
-    await Promise.all(channels.map((channel) => deps.hub.subscribe(session, channel)));
+    const { serverSubscriptions } = deps;
+    const target = { session: session.publicId };
+    await Promise.all(
+      channels.map((channel) => (serverSubscriptions === undefined ? deps.hub.subscribe(session, channel) : serverSubscriptions.apply([session], { kind: 'subscribe', target, channel }))),
+    );
   } catch (error) {
     // The client never learns the session: it must not linger, counted against its address.
     deps.sessions.close(session, 'client');

@@ -63,10 +63,13 @@ describe('the connect hook', () => {
     client.clientId = reply.clientId;
     const answered = await client.publish('/service/who', {});
     assert.deepEqual(answered.find((m: any) => m.data !== undefined)?.data, { subject: 'user-42', info: { name: 'Ada' } });
-    // The channel the hook listed is joined: a message on it arrives on the first connect.
+    // The channel the hook listed is joined as a server subscription: its notice (with the grant
+    // that resumes it after a reconnect) comes first, then a message on it.
     await herald.publish('/user/42/notes', { note: 1 });
-    const connect = await client.connect();
-    assert.ok(connect.json().some((m: any) => m.channel === '/user/42/notes' && m.data.note === 1), connect.text);
+    const delivered = (await client.connect()).json();
+    const notice = delivered.findIndex((m: any) => m.channel === '/meta/subscribe' && m.subscription === '/user/42/notes' && m.ext?.herald?.server === true);
+    assert.ok(notice >= 0 && typeof delivered[notice].ext.herald.grant === 'string', JSON.stringify(delivered));
+    assert.ok(delivered.findIndex((m: any) => m.channel === '/user/42/notes' && m.data.note === 1) > notice, JSON.stringify(delivered));
   });
 
   test('a denial reaches the client with its reason, and advice not to come back', async (t) => {
