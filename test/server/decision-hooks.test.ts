@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { createHerald } from '../../src/server/create-herald.js';
 import { createLogger } from '../../src/server/logger.js';
 import { deadUrl, startHookBackend } from '../helpers/hook-backend.js';
@@ -143,6 +144,27 @@ describe('a hook that cannot decide fails closed', () => {
     assert.equal(big.status, 413);
     assert.equal(backend.calls.length, 0);
     assert.equal((await httpRequest(port, { path: '/health' })).status, 200);
+  });
+
+  test('any JSON a backend answers: allowed, or refused naming the hook (403, 503) — nothing else', async (t) => {
+    let next: unknown = null;
+    const backend = await startHookBackend(t, () => ({ json: next }));
+    const { port } = await withHooks(t, backend);
+    const answers = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.record({ allow: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })), reason: fc.jsonValue({ maxDepth: 1 }), sub: fc.jsonValue({ maxDepth: 1 }), data: fc.jsonValue({ maxDepth: 2 }), cacheSeconds: fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: ['allow'] }),
+    );
+    await fc.assert(
+      fc.asyncProperty(answers, async (answer) => {
+        next = answer;
+        // Fresh credentials each time: no decision comes from the cache.
+        const res = await postJson(port, '/pub/orders/1', { n: 1 }, { Authorization: `App ${Math.random()}` });
+        if (res.status === 200) return;
+        assert.ok(res.status === 403 || res.status === 503, `${res.status} ${res.text}`);
+        assert.match(res.json().error, /\(hook_(denied|unavailable)\)$/);
+      }),
+      { seed: 18_6, numRuns: 150 },
+    );
   });
 
   test('a REST request gets 503 with Retry-After and a body naming the problem', async (t) => {
