@@ -75,7 +75,8 @@ export class MemoryEngine implements Engine {
   readonly #tombstones = new Map<string, string>();
   /** What history and tombstones cost, as the memory budget counts it. */
   #bytes = 0;
-  readonly #presence = new Map<string, Map<string, PresenceMember>>();
+  /** Per channel, who is present and since when (ms): the member objects are made only when asked for (presence). */
+  readonly #presence = new Map<string, Map<string, number>>();
   readonly #nodeId: string;
   /** Idempotency keys of this node's publishes (one node: nothing to share). */
   readonly #idempotencyKeys = new IdempotencyKeys();
@@ -161,7 +162,7 @@ export class MemoryEngine implements Engine {
   async join(channel: string, member: string): Promise<void> {
     let members = this.#presence.get(channel);
     if (members === undefined) this.#presence.set(channel, (members = new Map()));
-    if (!members.has(member)) members.set(member, { id: member, node: this.#nodeId, joinedAt: this.#clock.now() });
+    if (!members.has(member)) members.set(member, this.#clock.now());
   }
 
   async leave(channel: string, member: string): Promise<void> {
@@ -170,7 +171,8 @@ export class MemoryEngine implements Engine {
   }
 
   async presence(channel: string): Promise<readonly PresenceMember[]> {
-    return [...(this.#presence.get(channel)?.values() ?? [])];
+    const node = this.#nodeId;
+    return [...(this.#presence.get(channel) ?? [])].map(([id, joinedAt]) => ({ id, node, joinedAt }));
   }
 
   health(): EngineHealth {

@@ -7,88 +7,30 @@
 import { hash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock } from './clock.js';
-import type { Deadline, Deadlines } from './deadlines.js';
-import { RateBucket } from './limits.js';
-import type { MemoryBudget } from './memory-budget.js';
-import type { Delivery } from './message.js';
-import type { SubscriptionGuard } from './subscription-guard.js';
-
 import type { CloseReason } from './close-reasons.js';
+import type { Deadline } from './deadlines.js';
+import { RateBucket } from './limits.js';
+import type { Delivery } from './message.js';
+import type { ResumeReason, SessionHooks, SessionLimits, Stream, Waiter } from './session-contracts.js';
+import { SessionExtras } from './session-extras.js';
+import type { SubscriptionGuard } from './subscription-guard.js';
+import { Subscriptions } from './subscriptions.js';
 
 export type { CloseReason } from './close-reasons.js';
-
-/** Why a held request was resumed. */
-export type ResumeReason = 'messages' | 'timeout' | 'replaced' | 'closed';
-
-/** A held request. `resume` is called exactly once, unless the holder cancels first. */
-export interface Waiter {
-  resume(reason: ResumeReason): void;
-}
+export type { ResumeReason, SessionHooks, SessionLimits, SlowConsumerPolicy, Stream, Waiter } from './session-contracts.js';
 
 /**
- * A push connection (WebSocket, server-sent events): takes deliveries as they come, in order,
- * without ending. At most one per session; while attached the session does not expire.
+ * The queue of a session with nothing queued: one shared empty array rather than one per session
+ * (frozen, so that a push to it fails loudly instead of queueing for everyone).
  */
-export interface Stream {
-  /**
-   * Sends deliveries, in order. False when the connection can no longer send: the session keeps
-   * them queued for whichever connection comes next, and forgets this stream.
-   */
-  push(deliveries: Delivery[]): boolean;
-  /**
-   * The session ended; the stream decides whether its connection ends with it. `note`: an
-   * operator's words on why (control plane), said beside the reason where the stream can.
-   */
-  sessionClosed(reason: CloseReason, note?: string): void;
-  /**
-   * Tells the client, in the stream's own form, that `channel` (a name or pattern) lost messages.
-   * A stream without it leaves gaps to a held request (a Bayeux connect reply carries them).
-   */
-  gap?(channel: string): void;
-  /**
-   * The client's connects travel on this stream's connection, after what it pushed (a Bayeux
-   * WebSocket): a connect shows which deliveries arrived, and the session can tell when a
-   * connection died with some that may not have (see connectArrived).
-   */
-  readonly carriesConnects?: boolean;
-}
-
-export interface SessionHooks {
-  /** Called once per burst when messages arrive for a held session, so flushes batch per tick. */
-  readonly onReady: (session: Session) => void;
-  /** Called when a full queue drops its oldest delivery (policy drop-oldest). */
-  readonly onDropped?: (session: Session) => void;
-  /** Called the first time any session takes a delivery for sending (publish→deliver latency). */
-  readonly onFirstSent?: (delivery: Delivery) => void;
-  /** Counts what the queue holds against the server's memory budget. */
-  readonly memory?: MemoryBudget;
-  /** When held requests time out: shared timers, not one per hold. */
-  readonly holds: Deadlines;
-}
+const NOTHING_QUEUED: Delivery[] = Object.freeze([]) as unknown as Delivery[];
 
 /**
- * What a full queue does: close the session (`disconnect`: the client reconnects and resumes
- * from history), or drop its oldest delivery (`drop-oldest`) and tell the client which channels
- * lost messages. Only sessions that can be told (they asked for message ids) drop; others close.
+ * Lean by design (an idle connection holds one): what most sessions never use lives in a
+ * SessionExtras made on first use, and one subscription needs no Set (Subscriptions).
  */
-export type SlowConsumerPolicy = 'disconnect' | 'drop-oldest';
-
-export interface SessionLimits {
-  readonly maxQueue: number;
-  readonly slowConsumer: SlowConsumerPolicy;
-  /** Messages per second the client may send (bursts of twice that); 0 = unlimited. */
-  readonly messageRate: number;
-}
-
-/** Publish ids a session remembers for resends. */
-const RECENT_PUBLISHES = 64;
-
 export class Session {
-  readonly subscriptions = new Set<string>();
-  /** The subscriptions that reach only some channels of their pattern, each with its check (hub.ts). */
-  guards: Map<string, SubscriptionGuard> | undefined;
-  /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
-  browserId: string | undefined;
+  readonly subscriptions = new Subscriptions();
   /** The verified token the session acts with; undefined = anonymous. */
   principal: Principal | undefined;
   /** Deliveries carry their message id, so the client can resume from it later. */
@@ -104,8 +46,6 @@ export class Session {
   connects = 0;
   /** Set once the session is closed; a closed session accepts nothing. */
   closeReason: CloseReason | undefined;
-  /** An operator's words on why it was closed (control plane), if any. */
-  closeNote: string | undefined;
   /** Last moment the client showed life; expiry counts from here while nothing is held. */
   lastActivity: number;
 
@@ -116,13 +56,10 @@ export class Session {
   /** When the session was opened, in ms since the epoch. */
   readonly openedAt: number;
 
+  /** Every subscription computes it (presence): not an extra. */
   #publicId: string | undefined;
-  /** Ids of the client's recent publishes, oldest first: clients (Faye) resend until they see a reply. */
-  #recentPublishes: (string | number)[] | undefined;
-  #rate: RateBucket | undefined;
-  /** Channels (or patterns) that lost deliveries since the client was last told: slow-consumer drops, engine gaps. */
-  #gaps: Set<string> | undefined;
-  #queue: Delivery[] = [];
+  #extras: SessionExtras | undefined;
+  #queue: Delivery[] = NOTHING_QUEUED;
   /** What the queued deliveries weigh, each counted in full (to find the heaviest queues). */
   #queuedBytes = 0;
   #waiter: Waiter | undefined;
@@ -131,21 +68,6 @@ export class Session {
   #readyPending = false;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
-  /**
-   * Per channel, the last id a resume replayed, until a live message passes it: a copy of a
-   * replayed message that arrives live afterwards is not delivered twice (see replay).
-   */
-  #replayedUpTo: Map<string, string> | undefined;
-  /**
-   * Deliveries pushed to the current stream (one that carries connects), how many of them had
-   * left when the last connect reply did, and how many the client has shown it received. TCP keeps
-   * order: a connect sent after a reply shows that everything written before that reply arrived.
-   */
-  #pushed = 0;
-  #pushedBeforeReply = 0;
-  #pushedConfirmed = 0;
-  /** A stream ended with deliveries the client had not shown it received: they may never have arrived. */
-  #lostInFlight = false;
 
   constructor(
     readonly id: string,
@@ -162,7 +84,36 @@ export class Session {
    * cannot be turned back, so showing it grants nothing.
    */
   get publicId(): string {
-    return (this.#publicId ??= hash('sha256', this.id, 'base64url').slice(0, 22));
+    // 16 bytes of the digest, 22 characters: a string of its own, where a slice of the whole
+    // digest's text would keep that text alive too (every subscribed session keeps this one).
+    return (this.#publicId ??= hash('sha256', this.id, 'buffer').toString('base64url', 0, 16));
+  }
+
+  /** The subscriptions that reach only some channels of their pattern, each with its check (hub.ts). */
+  get guards(): Map<string, SubscriptionGuard> | undefined {
+    return this.#extras?.guards;
+  }
+
+  set guards(guards: Map<string, SubscriptionGuard> | undefined) {
+    if (guards !== undefined || this.#extras !== undefined) this.#more().guards = guards;
+  }
+
+  /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
+  get browserId(): string | undefined {
+    return this.#extras?.browserId;
+  }
+
+  set browserId(browserId: string | undefined) {
+    if (browserId !== undefined || this.#extras !== undefined) this.#more().browserId = browserId;
+  }
+
+  /** An operator's words on why it was closed (control plane), if any. */
+  get closeNote(): string | undefined {
+    return this.#extras?.closeNote;
+  }
+
+  #more(): SessionExtras {
+    return (this.#extras ??= new SessionExtras());
   }
 
   get queueLength(): number {
@@ -197,19 +148,14 @@ export class Session {
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
-    const replayed = this.#replayedUpTo?.get(delivery.message.channel);
-    if (replayed !== undefined) {
-      if (delivery.message.id <= replayed) return true;
-      // A channel's messages arrive in id order: nothing older comes after this one.
-      this.#replayedUpTo!.delete(delivery.message.channel);
-      if (this.#replayedUpTo!.size === 0) this.#replayedUpTo = undefined;
-    }
+    if (this.#extras?.replayed(delivery.message.channel, delivery.message.id) === true) return true;
     if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
       // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
       if (!this.canDropOldest || this.#queue.length === 0) return false;
       this.#dropOldest(1);
     }
-    this.#queue.push(delivery);
+    if (this.#queue === NOTHING_QUEUED) this.#queue = [delivery];
+    else this.#queue.push(delivery);
     this.#held(delivery);
     this.#signalReady();
     return true;
@@ -221,7 +167,7 @@ export class Session {
    */
   markGap(channel: string): void {
     if (this.closeReason !== undefined) return;
-    (this.#gaps ??= new Set()).add(channel);
+    (this.#more().gaps ??= new Set()).add(channel);
     this.#signalReady();
   }
 
@@ -238,34 +184,34 @@ export class Session {
   }
 
   #dropOldest(count: number): void {
+    if (count === 0) return;
     const dropped = this.#queue.splice(0, count);
-    this.#gaps ??= new Set();
-    for (const delivery of dropped) this.#gaps.add(delivery.message.channel);
+    const gaps = (this.#more().gaps ??= new Set());
+    for (const delivery of dropped) gaps.add(delivery.message.channel);
     this.#released(dropped);
     for (let i = 0; i < count; i++) this.hooks.onDropped?.(this);
   }
 
   /** The channels that lost deliveries since the last call (see markGap, policy drop-oldest), and forgets them. */
   takeGaps(): string[] {
-    const gaps = this.#gaps;
-    this.#gaps = undefined;
-    return gaps === undefined ? [] : [...gaps];
+    const gaps = this.#extras?.gaps;
+    if (gaps === undefined) return [];
+    this.#extras!.gaps = undefined;
+    return [...gaps];
   }
 
   get hasGaps(): boolean {
-    return this.#gaps !== undefined;
+    return this.#extras?.gaps !== undefined;
   }
 
   /** Whether the client's publish `id` was stored recently (a resend, to acknowledge, not repeat). */
   publishedRecently(id: string | number): boolean {
-    return this.#recentPublishes?.includes(id) === true;
+    return this.#extras?.publishedRecently(id) === true;
   }
 
   /** Records a publish of the client's as stored (call only once the engine accepted it). */
   rememberPublish(id: string | number): void {
-    const recent = (this.#recentPublishes ??= []);
-    recent.push(id);
-    if (recent.length > RECENT_PUBLISHES) recent.shift();
+    this.#more().rememberPublish(id);
   }
 
   /** Messages per second the client may send; 0 = unlimited. */
@@ -276,8 +222,9 @@ export class Session {
   /** Counts one message from the client against its rate; false when it is sending too fast. */
   allowMessage(): boolean {
     if (this.limits.messageRate <= 0) return true;
-    this.#rate ??= new RateBucket(this.limits.messageRate, this.limits.messageRate * 2, this.clock.now());
-    return this.#rate.take(this.clock.now());
+    const extras = this.#more();
+    extras.rate ??= new RateBucket(this.limits.messageRate, this.limits.messageRate * 2, this.clock.now());
+    return extras.rate.take(this.clock.now());
   }
 
   /**
@@ -290,7 +237,7 @@ export class Session {
     const last = deliveries[deliveries.length - 1];
     if (last === undefined || this.closeReason !== undefined) return;
     const { channel, id } = last.message;
-    (this.#replayedUpTo ??= new Map()).set(channel, id);
+    (this.#more().replayedUpTo ??= new Map()).set(channel, id);
     // Replayed history is not a fresh delivery: its age says nothing about latency.
     for (const delivery of deliveries) delivery.sent = true;
     const newer: Delivery[] = [];
@@ -323,8 +270,9 @@ export class Session {
    * its connection dies: the client's next connect shows it had everything pushed until now.
    */
   connectAnswered(items: number): void {
-    if (this.#stream?.carriesConnects === true) this.#pushed += items;
-    this.#pushedBeforeReply = this.#pushed;
+    if (this.#stream?.carriesConnects === true && items > 0) this.#more().pushed += items;
+    const extras = this.#extras;
+    if (extras !== undefined) extras.pushedBeforeReply = extras.pushed;
   }
 
   /**
@@ -335,14 +283,15 @@ export class Session {
    * client cannot tell which, so the caller ends the session and the client resumes from history.
    */
   connectArrived(via: Stream | undefined): boolean {
-    if (this.#stream !== undefined && this.#stream === via) this.#pushedConfirmed = this.#pushedBeforeReply;
-    else if (this.#pushed > this.#pushedConfirmed) this.#lostInFlight = true;
-    return !this.#lostInFlight;
+    const extras = this.#extras;
+    if (extras === undefined) return true;
+    if (this.#stream !== undefined && this.#stream === via) extras.pushedConfirmed = extras.pushedBeforeReply;
+    else if (extras.pushed > extras.pushedConfirmed) extras.lostInFlight = true;
+    return !extras.lostInFlight;
   }
 
   #streamEnded(): void {
-    if (this.#pushed > this.#pushedConfirmed) this.#lostInFlight = true;
-    this.#pushed = this.#pushedBeforeReply = this.#pushedConfirmed = 0;
+    this.#extras?.streamEnded();
   }
 
   /**
@@ -360,9 +309,9 @@ export class Session {
 
   /** Takes everything queued, oldest first (nothing while a resume holds it back). */
   drain(): Delivery[] {
-    if (this.#heldBack > 0) return [];
+    if (this.#heldBack > 0 || this.#queue.length === 0) return [];
     const taken = this.#queue;
-    this.#queue = [];
+    this.#queue = NOTHING_QUEUED;
     this.#released(taken);
     const firstSent = this.hooks.onFirstSent;
     if (firstSent !== undefined) {
@@ -407,13 +356,13 @@ export class Session {
   /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */
   flush(): void {
     this.#readyPending = false;
-    if ((this.#queue.length === 0 && this.#gaps === undefined) || this.#heldBack > 0) return;
+    if ((this.#queue.length === 0 && !this.hasGaps) || this.#heldBack > 0) return;
     const stream = this.#stream;
     if (stream === undefined) {
       this.#resume('messages');
       return;
     }
-    if (this.#gaps !== undefined) {
+    if (this.hasGaps) {
       // Told before what follows the loss. A stream that cannot say it leaves it to a connect
       // reply: answer the held connect now rather than at its timeout.
       if (stream.gap !== undefined) for (const channel of this.takeGaps()) stream.gap(channel);
@@ -422,7 +371,7 @@ export class Session {
     }
     const deliveries = this.drain();
     if (stream.push(deliveries)) {
-      if (stream.carriesConnects === true) this.#pushed += deliveries.length;
+      if (stream.carriesConnects === true) this.#more().pushed += deliveries.length;
       return;
     }
     // The stream's connection is going away, and a request held on it likely is too: keep the
@@ -438,10 +387,10 @@ export class Session {
   close(reason: CloseReason, note?: string): void {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
-    this.closeNote = note;
+    if (note !== undefined) this.#more().closeNote = note;
     this.#resume('closed');
     this.#released(this.#queue);
-    this.#queue = [];
+    this.#queue = NOTHING_QUEUED;
     this.subscriptions.clear();
     this.guards = undefined;
     const stream = this.#stream;
@@ -463,7 +412,7 @@ export class Session {
   }
 
   #signalReady(): void {
-    if (this.#readyPending || this.#heldBack > 0 || (this.#queue.length === 0 && this.#gaps === undefined) || (this.#waiter === undefined && this.#stream === undefined)) return;
+    if (this.#readyPending || this.#heldBack > 0 || (this.#queue.length === 0 && !this.hasGaps) || (this.#waiter === undefined && this.#stream === undefined)) return;
     this.#readyPending = true;
     this.hooks.onReady(this);
   }

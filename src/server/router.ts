@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EventSourceTransport } from '../transports/eventsource.js';
-import { NO_CACHE, refuseUpgrade, sendError, sendJson, sendRefusal } from '../transports/http.js';
+import { destroyOnError, NO_CACHE, refuseUpgrade, sendError, sendJson, sendRefusal } from '../transports/http.js';
 import type { EngineHealth } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
 import { ADMIN_PREFIX } from '../rest/control.js';
@@ -237,7 +237,7 @@ export class Router {
     const rest = pathname.startsWith(SUBSCRIBE_PREFIX);
     if (!rest && this.#bayeuxPath(pathname) === undefined) return false;
     // A shared function, not a closure: this one would keep the request for the socket's life.
-    socket.on('error', destroySocket);
+    socket.on('error', destroyOnError);
     const webSocket = this.parts.webSocket;
     if (webSocket === undefined) {
       refuseUpgrade(socket, 400, 'websocket is not enabled on this server');
@@ -277,10 +277,6 @@ export class Router {
     if (opensNew && this.parts.isDraining()) return { status: 503, message: 'server is shutting down: connect again (to another node)' };
     return undefined;
   }
-}
-
-function destroySocket(this: Duplex): void {
-  this.destroy();
 }
 
 /** Path and query of a request target, without the cost of a full URL parse on every request. */

@@ -249,6 +249,15 @@ export function parseJson(text: string): unknown {
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
+/**
+ * Guards a socket taken for an upgrade until the WebSocket library listens for its errors itself
+ * (then it is removed: an idle connection keeps no second listener). A shared function, not a
+ * closure, so that it keeps nothing of the request.
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** Refuses a WebSocket upgrade with a plain HTTP error naming the problem, then closes the socket. */
 export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, message: string): void {
   const body = JSON.stringify({ error: message });

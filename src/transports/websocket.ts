@@ -16,7 +16,7 @@ import { encodeBatch } from '../core/message.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
-import { clientAddress, readCookie, readToken } from './http.js';
+import { clientAddress, destroyOnError, readCookie, readToken } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
@@ -125,6 +125,8 @@ export class WebSocketTransport {
 
   #open(ws: WebSocket, socket: Duplex, fields: Record<string, unknown> | undefined): WsPeer {
     const peer = new WsPeer(ws, socket, this.#shared);
+    // ws listens for the socket's errors now.
+    socket.off('error', destroyOnError);
     const lifecycle = this.options.lifecycle;
     if (lifecycle !== undefined && fields !== undefined) {
       lifecycle('websocket opened', fields);

@@ -87,6 +87,35 @@ describe('connection footprint', () => {
     await bayeux.next('the Bayeux delivery', (m) => m.data === 'after');
   });
 
+  test('an open /sub WebSocket leaves one error listener on its socket (ws’s): the upgrade’s guard is removed', async (t) => {
+    const server = createServer();
+    const herald = createHerald({ timeoutMs: 30_000 });
+    herald.attach(server);
+    const sockets: ServerSocket[] = [];
+    server.prependListener('connection', (socket: ServerSocket) => sockets.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    onCleanup(t, async () => {
+      await herald.close();
+      server.close();
+    });
+    const sub = new WebSocket(`ws://127.0.0.1:${port}/sub/room`);
+    onCleanup(t, () => sub.close());
+    const received: string[] = [];
+    sub.on('message', (data) => received.push(data.toString()));
+    await withTimeout('the /sub WebSocket to open', new Promise((resolve) => sub.once('open', resolve)));
+    await waitFor('the /sub subscription', async () => {
+      await herald.publish('/room', 'hello');
+      return received.length > 0;
+    });
+    // Two listeners are an array per connection; a socket error still ends the connection (ws's listener).
+    assert.equal(sockets[0]!.listenerCount('error'), 1);
+    const closed = new Promise((resolve) => sub.once('close', resolve));
+    sockets[0]!.emit('error', new Error('simulated'));
+    await withTimeout('the WebSocket to close after a socket error', closed);
+    assert.equal(sockets[0]!.destroyed, true);
+  });
+
   test('an open event stream takes its connection without turning the socket into a dictionary', async (t) => {
     const server = createServer();
     const herald = createHerald({ timeoutMs: 30_000 });
