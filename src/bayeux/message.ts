@@ -2,6 +2,7 @@
  * @module
  * Bayeux message shapes and the JSON wire format of deliveries and reply bodies.
  */
+import { dataJson } from '../core/message.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 
 /** A message as received: any JSON object; every field is checked before use. */
@@ -34,14 +35,14 @@ export interface BayeuxReply extends BayeuxMessage {
  * its `ext` may hold credentials.
  */
 export const BAYEUX_JSON: WireFormat = {
-  encode: (message: Message) => noticeJson(message) ?? `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
+  encode: (message: Message, json?: string) => noticeJson(message) ?? `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
 };
 
 /** The same with Herald's message id in `ext.herald.id`, for sessions that resume (ext/resume.ts). */
 export const BAYEUX_JSON_WITH_ID: WireFormat = {
-  encode: (message: Message) =>
+  encode: (message: Message, json?: string) =>
     noticeJson(message) ??
-    `{"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)},"ext":{"herald":{"id":${JSON.stringify(message.id)}}}}`,
+    `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)},"ext":{"herald":{"id":${JSON.stringify(message.id)}}}}`,
 };
 
 /**

@@ -27,8 +27,15 @@ export interface ParsedChannel {
   readonly wildcard: Wildcard;
 }
 
+/**
+ * The last name parsed and what it parsed to: a publish parses its channel at the door and again
+ * in the publisher, and bursts publish on one channel.
+ */
+let lastParsed: ParsedChannel | undefined;
+
 /** Parses a name or pattern; `undefined` when it breaks the grammar. */
 export function parseChannel(name: unknown): ParsedChannel | undefined {
+  if (lastParsed !== undefined && lastParsed.name === name) return lastParsed;
   if (typeof name !== 'string' || name.length < 2 || name.length > MAX_CHANNEL_LENGTH || name[0] !== '/') return undefined;
   const segments = name.slice(1).split('/');
   const last = segments[segments.length - 1];
@@ -39,7 +46,7 @@ export function parseChannel(name: unknown): ParsedChannel | undefined {
   for (let i = 0; i < plainCount; i++) {
     if (!SEGMENT.test(segments[i]!)) return undefined;
   }
-  return { name, kind: kindOf(name, segments[0]!), wildcard };
+  return (lastParsed = Object.freeze({ name, kind: kindOf(name, segments[0]!), wildcard }));
 }
 
 function kindOf(name: string, first: string): ChannelKind {

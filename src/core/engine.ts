@@ -16,6 +16,8 @@ export interface PublishRequest {
   readonly data: unknown;
   /** Bytes of `data` as JSON, when the caller measured them already (it checks the size limit). */
   readonly size?: number;
+  /** `data` as JSON, when the caller wrote it already (to measure it): not written again. */
+  readonly json?: string;
   /**
    * Makes a retried publish take effect at most once: the first publish with this key is stored
    * (atomically with the key), and any other with the same key within `windowMs` is not, but
@@ -59,7 +61,8 @@ export interface HistoryPage {
   readonly gap: boolean;
 }
 
-export type MessageListener = (message: Message) => void;
+/** `json`: the message's data as JSON, when the engine has it at hand (its encoders need not write it again). */
+export type MessageListener = (message: Message, json?: string) => void;
 
 /** Told of a control command another node sent, or of a revocation the engine keeps (control-plane.ts). */
 export type ControlListener = (command: ControlCommand) => void;

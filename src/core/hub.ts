@@ -37,7 +37,7 @@ export class Hub {
     private readonly sessions: SessionStore,
     private readonly onError: HubErrorListener = () => {},
   ) {
-    engine.onMessage((message) => this.#fanOut(message));
+    engine.onMessage((message, json) => this.#fanOut(message, json));
     engine.onGap((channel) => this.#markGap(channel));
     sessions.onClosed((session) => this.#forget(session));
   }
@@ -138,8 +138,8 @@ export class Hub {
     for (const session of sessions) session.markGap(channel);
   }
 
-  #fanOut(message: Message): void {
-    const delivery = new Delivery(message);
+  #fanOut(message: Message, json: string | undefined): void {
+    const delivery = new Delivery(message, json);
     let overflowed: Session[] | undefined;
     const recipients = this.#recipients(message.channel);
     this.messagesIn++;

@@ -71,6 +71,8 @@ export class MemoryEngine implements Engine {
   readonly #patterns = new Map<string, number>();
   /** In order of last write, oldest first (for the channel cap and the memory budget). */
   readonly #history = new Map<string, ChannelHistory>();
+  /** The channel #remember wrote last, so last in #history's order already: a burst on it moves nothing. */
+  #lastWritten: string | undefined;
   /** Channel → the newest id forgotten with its whole history; oldest tombstone first. */
   readonly #tombstones = new Map<string, string>();
   /** What history and tombstones cost, as the memory budget counts it. */
@@ -117,7 +119,7 @@ export class MemoryEngine implements Engine {
       // Not the message itself: its data would be held for the whole window.
       this.#idempotencyKeys.remember(idempotency.key, { id: message.id, channel: message.channel, publishedAt: message.publishedAt }, message.publishedAt, idempotency.windowMs);
     }
-    if (this.#listener !== undefined && this.#hasInterest(message.channel)) this.#listener(message);
+    if (this.#listener !== undefined && this.#hasInterest(message.channel)) this.#listener(message, request.json);
     return message;
   }
 
@@ -255,11 +257,13 @@ export class MemoryEngine implements Engine {
       const tombstone = this.#tombstones.get(channel);
       if (tombstone !== undefined) this.#unbury(channel);
       entry = { messages: [], evictedThrough: tombstone, bytes: 0 };
-    } else {
+      this.#history.set(channel, entry);
+    } else if (channel !== this.#lastWritten) {
       // Re-inserting keeps the map in order of last write, oldest first, for the channel cap.
       this.#history.delete(channel);
+      this.#history.set(channel, entry);
     }
-    this.#history.set(channel, entry);
+    this.#lastWritten = channel;
     entry.messages.push(message);
     let delta = messageBytes(message);
     if (entry.messages.length > this.#historySize) {

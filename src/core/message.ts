@@ -29,19 +29,32 @@ export function isSerialisable(data: unknown): boolean {
   }
 }
 
-/** The bytes of `data` as JSON, or undefined when it cannot be serialised (see isSerialisable). */
-export function serialisedSize(data: unknown): number | undefined {
+/** `data` as JSON, or undefined when it cannot be serialised (see isSerialisable). */
+export function serialise(data: unknown): string | undefined {
   try {
-    const json = JSON.stringify(data);
-    return json === undefined ? undefined : Buffer.byteLength(json);
+    return JSON.stringify(data);
   } catch {
     return undefined;
   }
 }
 
-/** Turns a message into one wire format's representation (Bayeux JSON, a WebSocket frame, an SSE event, …). */
+/** The bytes of `data` as JSON, or undefined when it cannot be serialised (see isSerialisable). */
+export function serialisedSize(data: unknown): number | undefined {
+  const json = serialise(data);
+  return json === undefined ? undefined : Buffer.byteLength(json);
+}
+
+/**
+ * Turns a message into one wire format's representation (Bayeux JSON, a WebSocket frame, an SSE
+ * event, …). `json`: the message's data as JSON when already written (see dataJson).
+ */
 export interface WireFormat<T = string> {
-  encode(message: Message): T;
+  encode(message: Message, json?: string): T;
+}
+
+/** The message's data as JSON: `json` when the publisher already wrote it, else written now. */
+export function dataJson(message: Message, json: string | undefined): string {
+  return json ?? JSON.stringify(message.data);
 }
 
 /**
@@ -56,8 +69,15 @@ export class Delivery {
   #format: WireFormat<unknown> | undefined;
   #encoded: unknown;
   #others: Map<WireFormat<unknown>, unknown> | undefined;
+  /** The data as JSON, when the publish wrote it already: every format puts these same bytes in. */
+  readonly #json: string | undefined;
 
-  constructor(readonly message: Message) {}
+  constructor(
+    readonly message: Message,
+    json?: string,
+  ) {
+    this.#json = json;
+  }
 
   /** What holding it costs, counted once however many queues share it (see memory-budget.ts). */
   get bytes(): number {
@@ -68,12 +88,12 @@ export class Delivery {
     if (this.#format === format) return this.#encoded as T;
     if (this.#format === undefined) {
       this.#format = format;
-      this.#encoded = format.encode(this.message);
+      this.#encoded = format.encode(this.message, this.#json);
       return this.#encoded as T;
     }
     this.#others ??= new Map();
     if (this.#others.has(format)) return this.#others.get(format) as T;
-    const encoded = format.encode(this.message);
+    const encoded = format.encode(this.message, this.#json);
     this.#others.set(format, encoded);
     return encoded;
   }

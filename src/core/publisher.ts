@@ -13,7 +13,7 @@ import { idempotencyKeyProblem } from './idempotency.js';
 import type { Hub } from './hub.js';
 import type { LimitCounters } from './limits.js';
 import type { Message } from './message.js';
-import { serialisedSize } from './message.js';
+import { serialise } from './message.js';
 
 /** Why a publish was refused before anything was stored. */
 export type PublishRefusal =
@@ -59,16 +59,18 @@ export class Publisher {
    */
   async publish(channel: string, data: unknown, idempotencyKey?: string): Promise<PublishOutcome> {
     const checked = this.#measure(channel, data);
-    if (typeof checked !== 'number') return { ok: false, ...checked };
+    if ('reason' in checked) return { ok: false, ...checked };
+    // The data is serialised once, here: its size is the one the memory budget counts, and its
+    // JSON what the engine stores (Redis) and every recipient's wire format carries.
+    const { size, json } = checked;
     if (idempotencyKey === undefined) {
-      // The size measured here is the one the memory budget counts: the data is serialised once.
-      const message = await this.engine.publish({ channel, data, size: checked });
+      const message = await this.engine.publish({ channel, data, size, json });
       return { ok: true, message, subscribers: this.hub.takeRecipientCount(message.id), duplicate: false };
     }
     const problem = idempotencyKeyProblem(idempotencyKey);
     if (problem !== undefined) return { ok: false, reason: 'invalid_idempotency_key', problem };
     const windowMs = this.options.idempotencyWindowMs ?? DEFAULT_IDEMPOTENCY_WINDOW_MS;
-    const message = await this.engine.publish({ channel, data, size: checked, idempotency: { key: idempotencyKey, windowMs } });
+    const message = await this.engine.publish({ channel, data, size, json, idempotency: { key: idempotencyKey, windowMs } });
     if (message.duplicate !== true) return { ok: true, message, subscribers: this.hub.takeRecipientCount(message.id), duplicate: false };
     if (message.channel !== channel) return { ok: false, reason: 'idempotency_conflict', channel, firstChannel: message.channel };
     return { ok: true, message, subscribers: 0, duplicate: true };
@@ -77,25 +79,32 @@ export class Publisher {
   /** Why `data` cannot travel as a message (to any channel, service ones included), if it cannot. */
   checkData(data: unknown): PublishRefusal | undefined {
     const checked = this.#measureData(data);
-    return typeof checked === 'number' ? undefined : checked;
+    return 'reason' in checked ? checked : undefined;
   }
 
-  /** The data's size as JSON, or why it may not be published on `channel`. */
-  #measure(channel: string, data: unknown): number | PublishRefusal {
+  /** The data as JSON and its size, or why it may not be published on `channel`. */
+  #measure(channel: string, data: unknown): Measured | PublishRefusal {
     const parsed = parseChannel(channel);
     if (parsed === undefined || parsed.wildcard !== 'none' || parsed.kind !== 'broadcast') return { reason: 'invalid_channel', channel: String(channel) };
     return this.#measureData(data);
   }
 
-  #measureData(data: unknown): number | PublishRefusal {
-    const size = serialisedSize(data);
-    if (size === undefined) return { reason: 'invalid_data' };
+  #measureData(data: unknown): Measured | PublishRefusal {
+    const json = serialise(data);
+    if (json === undefined) return { reason: 'invalid_data' };
+    const size = Buffer.byteLength(json);
     if (size > this.options.maxMessageBytes) {
       this.options.counters?.hit('message_size');
       return { reason: 'too_large', size, max: this.options.maxMessageBytes };
     }
-    return size;
+    return { size, json };
   }
+}
+
+/** Data that may be published: its JSON, and that JSON's bytes. */
+interface Measured {
+  readonly size: number;
+  readonly json: string;
 }
 
 /** A refusal in words, for front doors that answer with text (REST, the API's errors). */

@@ -77,8 +77,9 @@ export class RestPublish {
     }
     const outcome = await this.publisher.publish(channel, data, idempotencyKey);
     if (!outcome.ok) return sendError(res, REFUSAL_STATUS[outcome.reason], describeRefusal(outcome), headers);
-    const answer = { id: outcome.message.id, channel, subscribers: outcome.subscribers, ...(outcome.duplicate ? { duplicate: true } : {}) };
-    sendJson(res, 200, JSON.stringify(answer), headers);
+    // `{id, channel, subscribers, duplicate?}`, written out: every publish answers it.
+    const duplicate = outcome.duplicate ? ',"duplicate":true' : '';
+    sendJson(res, 200, `{"id":${JSON.stringify(outcome.message.id)},"channel":${JSON.stringify(channel)},"subscribers":${outcome.subscribers}${duplicate}}`, headers);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { MAX_CHANNEL_LENGTH, parseChannel } from '../core/channel.js';
 import type { ParsedChannel } from '../core/channel.js';
+import { dataJson } from '../core/message.js';
 import type { Message, WireFormat } from '../core/message.js';
 
 export type ChannelResult = { channel: ParsedChannel } | { status: 400 | 403; error: string };
@@ -37,5 +38,5 @@ export function readLimit(query: URLSearchParams, fallback: number, min: number,
 
 /** `{"id":…,"channel":…,"data":…}`: what every REST transport sends for one message. */
 export const REST_JSON: WireFormat = {
-  encode: (message: Message) => `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${JSON.stringify(message.data)}}`,
+  encode: (message: Message, json?: string) => `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
 };

@@ -183,6 +183,7 @@ export class Router {
       sendRefusal(res, verdict);
       return;
     }
+    res.on('close', () => this.inFlight.delete(res));
     this.#track(req, res, this.parts.metrics.render().then((text) => {
       res.writeHead(200, { 'Content-Type': this.parts.metrics.contentType, 'Cache-Control': NO_CACHE, 'Content-Length': Buffer.byteLength(text) });
       res.end(text);
@@ -195,17 +196,20 @@ export class Router {
     const unanswered = this.#pipelined.get(socket) ?? 0;
     if (unanswered >= MAX_PIPELINED_REQUESTS) return false;
     this.#pipelined.set(socket, unanswered + 1);
-    res.once('close', () => this.#pipelined.set(socket, (this.#pipelined.get(socket) ?? 1) - 1));
+    // One listener (`on`: 'close' comes once, and `once` wraps) ends both counts: this one, and in flight (#track).
+    res.on('close', () => {
+      this.inFlight.delete(res);
+      this.#pipelined.set(socket, (this.#pipelined.get(socket) ?? 1) - 1);
+    });
     return true;
   }
 
   /**
-   * Counts a request as in flight until its response closes, and turns a failure into a 503 when
-   * the engine is out of reach (worth retrying), else a 500.
+   * Counts a request as in flight until its response closes (the listener #admitPipelined added
+   * ends it), and turns a failure into a 503 when the engine is out of reach (worth retrying), else a 500.
    */
   #track(req: IncomingMessage, res: ServerResponse, serving: Promise<void>): void {
     this.inFlight.add(res);
-    res.once('close', () => this.inFlight.delete(res));
     serving.catch((error: unknown) => this.#failed(req, res, error));
   }
 

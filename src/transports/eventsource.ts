@@ -37,7 +37,7 @@ export class EventSourceTransport {
     const formatOf = (messageFormat: WireFormat): PushFormat => ({
       contentType: 'text/event-stream; charset=utf-8',
       preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,
-      frame: { encode: (message: Message) => `data: [${messageFormat.encode(message)}]\n\n` },
+      frame: { encode: (message: Message, json?: string) => `data: [${messageFormat.encode(message, json)}]\n\n` },
       heartbeat: ':\n\n',
     });
     this.#formats = { plain: formatOf(options.messageFormats.plain), withIds: formatOf(options.messageFormats.withIds) };

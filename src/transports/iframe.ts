@@ -18,7 +18,7 @@ export function iframeFormat(messageFormat: WireFormat, callback: CallbackName):
   return {
     contentType: 'text/html; charset=utf-8',
     preamble: `<!doctype html><html><head><meta charset="utf-8"><script>var h=function(m){parent.${callback}(m)}</script></head><body>\n<!--${' '.repeat(2048)}-->\n`,
-    frame: { encode: (message: Message) => script(messageFormat.encode(message)) },
+    frame: { encode: (message: Message, json?: string) => script(messageFormat.encode(message, json)) },
     heartbeat: '<!-- -->\n',
     gap: (channel, since) => script(JSON.stringify({ gap: true, channel, since })),
     farewell: (reason, note) => script(JSON.stringify({ closed: true, reason, note })),

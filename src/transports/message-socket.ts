@@ -10,7 +10,7 @@ import type { WsPeer } from './websocket.js';
 import { textFrame } from './websocket.js';
 
 export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
-  return { encode: (message: Message) => textFrame(Buffer.from(messageFormat.encode(message))) };
+  return { encode: (message: Message, json?: string) => textFrame(Buffer.from(messageFormat.encode(message, json))) };
 }
 
 export class MessageSocket implements Stream {

@@ -14,7 +14,7 @@ export function multipartFormat(messageFormat: WireFormat, boundary: string): St
   return {
     contentType: `multipart/mixed; boundary=${delimiter.slice(2)}`,
     preamble: '',
-    frame: { encode: (message: Message) => part(messageFormat.encode(message)) },
+    frame: { encode: (message: Message, json?: string) => part(messageFormat.encode(message, json)) },
     heartbeat: `${delimiter}\r\nContent-Type: text/plain\r\n\r\n\r\n`,
     gap: (channel, since) => part(JSON.stringify({ gap: true, channel, since })),
     farewell: (reason, note) => part(JSON.stringify({ closed: true, reason, note })),

@@ -9,7 +9,7 @@ export function ndjsonFormat(messageFormat: WireFormat): StreamFormat {
   return {
     contentType: 'application/x-ndjson; charset=utf-8',
     preamble: '',
-    frame: { encode: (message: Message) => `${messageFormat.encode(message)}\n` },
+    frame: { encode: (message: Message, json?: string) => `${messageFormat.encode(message, json)}\n` },
     heartbeat: '\n',
     gap: (channel, since) => `${JSON.stringify({ gap: true, channel, since })}\n`,
     farewell: (reason, note) => `${JSON.stringify({ closed: true, reason, note })}\n`,

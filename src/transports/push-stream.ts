@@ -258,8 +258,8 @@ const heartbeatsOf = new WeakMap<PushFormat, { readonly raw: Buffer; readonly ch
 function frameBytes(format: PushFormat, chunked: boolean): WireFormat<Buffer> {
   let pair = frameBytesOf.get(format);
   if (pair === undefined) {
-    const raw = (message: Message) => Buffer.from(format.frame.encode(message));
-    pair = { raw: { encode: raw }, chunked: { encode: (message: Message) => asChunk(raw(message)) } };
+    const raw = (message: Message, json?: string) => Buffer.from(format.frame.encode(message, json));
+    pair = { raw: { encode: raw }, chunked: { encode: (message: Message, json?: string) => asChunk(raw(message, json)) } };
     frameBytesOf.set(format, pair);
   }
   return chunked ? pair.chunked : pair.raw;

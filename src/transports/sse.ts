@@ -13,7 +13,7 @@ export function sseFormat(messageFormat: WireFormat, retryMs: number): StreamFor
   return {
     contentType: 'text/event-stream; charset=utf-8',
     preamble: `${SSE_PADDING}retry: ${retryMs}\n\n`,
-    frame: { encode: (message: Message) => `id: ${message.id}\ndata: ${messageFormat.encode(message)}\n\n` },
+    frame: { encode: (message: Message, json?: string) => `id: ${message.id}\ndata: ${messageFormat.encode(message, json)}\n\n` },
     heartbeat: ':\n\n',
     // With an id, EventSource moves its Last-Event-ID past the gap: a reconnect is not told it again.
     gap: (channel, since, resumeFrom) => `event: gap\n${resumeFrom === undefined ? '' : `id: ${resumeFrom}\n`}data: ${JSON.stringify({ channel, lastEventId: since })}\n\n`,

@@ -83,7 +83,7 @@ export class WebSocketTransport {
   ) {
     this.#shared = { open: this.#peers, maxBufferedBytes: options.maxBufferedBytes, onTooLarge: options.onTooLarge };
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
-    const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message) => textFrame(Buffer.from(`[${format.encode(message)}]`)) });
+    const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message, json?: string) => textFrame(Buffer.from(`[${format.encode(message, json)}]`)) });
     const { plain, withIds } = options.messageFormats;
     this.#frames = { plain: frameOf(plain), withIds: frameOf(withIds) };
     this.#pinger = setInterval(() => {

@@ -21,6 +21,19 @@ describe('channel grammar', () => {
     assert.equal(parseChannel('/' + 'a'.repeat(2000)), undefined, 'overlong');
   });
 
+  test('the same answers when a name is parsed again, between others and after invalid ones', () => {
+    const names = ['/a/b', '/a/b', '/a/*', '/a/b', 'a/b', '/a/b', '/meta/x', '/a/b', '/a//b', '/a/b', '/a/**', '/a/**'];
+    const first = new Map<string, unknown>();
+    for (const name of names) {
+      const parsed = parseChannel(name);
+      if (!first.has(name)) first.set(name, parsed === undefined ? undefined : { ...parsed });
+      assert.deepEqual(parsed === undefined ? undefined : { ...parsed }, first.get(name), name);
+    }
+    assert.deepEqual({ ...parseChannel('/a/b')! }, { name: '/a/b', kind: 'broadcast', wildcard: 'none' });
+    assert.equal(parseChannel('/a//b'), undefined);
+    assert.throws(() => ((parseChannel('/a/b') as { name: string }).name = '/x'), TypeError, 'a parse shared by callers is frozen');
+  });
+
   test('knows reserved namespaces', () => {
     assert.equal(parseChannel('/meta/handshake')?.kind, 'meta');
     assert.equal(parseChannel('/meta')?.kind, 'meta');

@@ -75,6 +75,25 @@ test('a channel evicted by the channel cap reports the gap once written again (i
   assert.equal((await engine.history('/a', { since: m2.id })).gap, false, 'a reader from m3 lost nothing');
 });
 
+test('the channel cap evicts the least recently written channel after a burst on another (issue 16: a burst moves nothing)', async (t) => {
+  const engine = new MemoryEngine({ historySize: 10, historyMaxChannels: 2 });
+  t.after(() => engine.close());
+  await engine.publish({ channel: '/a', data: 1 });
+  await engine.publish({ channel: '/b', data: 1 });
+  for (let i = 0; i < 3; i++) await engine.publish({ channel: '/b', data: i });
+  await engine.publish({ channel: '/a', data: 2 });
+  await engine.publish({ channel: '/a', data: 3 });
+  await engine.deleteHistory('/a');
+  await engine.publish({ channel: '/a', data: 4 }); // /a comes back, newest again
+  await engine.publish({ channel: '/c', data: 1 }); // evicts /b, now the least recently written
+  assert.deepEqual((await engine.history('/b')).messages, []);
+  assert.deepEqual((await engine.history('/a')).messages.map((m) => m.data), [4]);
+  await engine.publish({ channel: '/c', data: 2 });
+  await engine.publish({ channel: '/b', data: 9 }); // evicts /a
+  assert.deepEqual((await engine.history('/a')).messages, []);
+  assert.deepEqual((await engine.history('/c')).messages.map((m) => m.data), [1, 2]);
+});
+
 test('deleteHistory leaves a tombstone: readers from before the deletion get a gap after new messages too', async (t) => {
   const engine = new MemoryEngine({ historySize: 10 });
   t.after(() => engine.close());

@@ -11,6 +11,8 @@ import type { Message } from '../../src/core/message.js';
 import { httpRequest, postJson } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { RawWs } from '../helpers/raw-ws.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A memory engine whose store is out of reach for the next `failures` publishes, as Redis can be. */
 class FlakyEngine extends MemoryEngine {
@@ -86,6 +88,28 @@ describe('one publish path', () => {
     await herald.publish('/held', 'ok');
     const delivered = (await held).json().slice(1);
     assert.deepEqual(delivered.map((m: { data: unknown }) => m.data), ['ok']);
+  });
+
+  test('a publish writes its data as JSON once: the check, and every recipient’s format, use the same text', async (t) => {
+    const { herald, port } = await startHerald(t);
+    const sub = new RawBayeux(port);
+    await sub.open();
+    await sub.subscribe('/once');
+    const ws = await RawWs.open(port, '/sub/once');
+    t.after(() => ws.close());
+    await waitFor('the /sub subscription', async () => {
+      await herald.publish('/once', 'probe');
+      return ws.frames.length > 0;
+    });
+    await sub.connect({ advice: { timeout: 0 } });
+    ws.frames.length = 0;
+    let written = 0;
+    const data = { toJSON: () => (written++, { n: 1, text: 'é' }) };
+    await herald.publish('/once', data);
+    const delivered = (await sub.connect({ advice: { timeout: 0 } })).json().slice(1);
+    assert.deepEqual(delivered.map((m: { data: unknown }) => m.data), [{ n: 1, text: 'é' }]);
+    assert.deepEqual((await ws.next('the /sub delivery', (m) => m.channel === '/once')).data, { n: 1, text: 'é' });
+    assert.equal(written, 1, 'the data was serialised again after the publisher measured it');
   });
 
   test('REST counts the subscribers a publish reached during its fan-out', async (t) => {

@@ -206,7 +206,7 @@ export class RedisEngine implements Engine {
 
   async publish(request: PublishRequest): Promise<Published> {
     // `undefined` has no JSON form; every subscriber would read it back as null anyway.
-    const data = JSON.stringify(request.data) ?? 'null';
+    const data = request.json ?? JSON.stringify(request.data) ?? 'null';
     const { historySize, historyTtlMs } = this.#options;
     const expiry = this.#streamExpiryMs();
     const { key = '', windowMs = 0 } = request.idempotency ?? {};
