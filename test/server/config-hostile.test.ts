@@ -82,15 +82,23 @@ describe('settings files that are not what they seem', () => {
   });
 
   test('config --print shows no secret, whichever way it was given', () => {
-    const values: Record<string, string> = { 'publish-key': 'publish-secret-0123456789', 'admin-key': 'admin-secret-0123456789', 'jwt-secret': 'jwt-secret-0123456789-0123456789-0123' };
+    const values: Record<string, string> = {
+      'publish-key': 'publish-secret-0123456789',
+      'admin-key': 'admin-secret-0123456789',
+      'jwt-secret': 'jwt-secret-0123456789-0123456789-0123',
+      'hook-secret': 'hook-secret-0123456789',
+      'connect-hook': 'https://app.example/hooks/connect?key=connect-hook-secret-0123',
+      'subscribe-hook': 'https://hooks:subscribe-hook-pass@app.example/hooks/subscribe',
+      'publish-hook': 'https://app.example/hooks/publish?key=publish-hook-secret-0123',
+    };
     const secrets = SETTINGS.filter((setting) => setting.secret === true && setting.flag !== undefined && setting.flag !== 'engine').map((setting) => setting.flag!);
     assert.deepEqual(secrets.sort(), Object.keys(values).sort(), 'every secret setting is tried');
     const password = 'redis-pass@word';
-    const argv = ['--publish-key', values['publish-key']!, '--engine', `redis://user:${password}@cache:6379/1`];
-    const env = { HERALD_ADMIN_KEY: values['admin-key']! };
-    const config = file('herald.yaml', `jwt-secret: "${values['jwt-secret']}"\n`);
+    const argv = ['--publish-key', values['publish-key']!, '--engine', `redis://user:${password}@cache:6379/1`, '--connect-hook', values['connect-hook']!];
+    const env = { HERALD_ADMIN_KEY: values['admin-key']!, HERALD_HOOK_SECRET: values['hook-secret']!, HERALD_SUBSCRIBE_HOOK: values['subscribe-hook']! };
+    const config = file('herald.yaml', `jwt-secret: "${values['jwt-secret']}"\npublish-hook: "${values['publish-hook']}"\n`);
     const shown = JSON.stringify(effectiveServeConfig([...argv, '--config', config], env));
-    for (const secret of [...Object.values(values), password, 'pass@word']) assert.ok(!shown.includes(secret), `${secret} not shown`);
+    for (const secret of [...Object.values(values), password, 'pass@word', 'connect-hook-secret-0123', 'subscribe-hook-pass', 'publish-hook-secret-0123']) assert.ok(!shown.includes(secret), `${secret} not shown`);
     assert.match(shown, /"engine":\{"value":"redis:\/\/user:\*\*\*@cache:6379\/1"/);
   });
 });
