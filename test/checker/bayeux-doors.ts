@@ -36,7 +36,7 @@ export class HeraldClientDoor implements Door {
     });
     this.#client = client;
     client.on('gap', (channel) => this.recorder.gap(channel, 'client gap event'));
-    client.on('error', () => undefined);
+    client.on('error', (error) => this.recorder.note(`error: ${error.message}`));
     client.on('state', (state, detail) => {
       this.recorder.note(`${state}${detail.transport === undefined ? '' : ` over ${detail.transport}`}${detail.error === undefined ? '' : `: ${detail.error.message}`}`);
       if (state === 'disconnected') this.recorder.stop(`client disconnected: ${detail.error?.message ?? 'no reason'}`);
