@@ -235,13 +235,15 @@ function checkEnvelope(message: BayeuxMessage): BayeuxReply | undefined {
 
 /**
  * The reply to a message whose handling needed an engine that is out of reach: the client may
- * retry in a moment. Anything else is a bug, and propagates.
+ * retry in a moment (`504`: the engine may have done it — a publish retried may be stored twice).
+ * Anything else is a bug, and propagates.
  */
 function engineFailure(message: unknown, error: unknown): BayeuxReply[] {
   if (!isEngineUnavailable(error)) throw error;
   const channel = isObject(message) && typeof message.channel === 'string' ? message.channel : '/meta/unknown';
   const request = isObject(message) ? message : {};
-  return [{ ...replyTo(channel, request as BayeuxMessage), successful: false, error: BayeuxErrors.engineUnavailable(), advice: ENGINE_RETRY_ADVICE }];
+  const said = error.outcomeUnknown ? BayeuxErrors.engineNoAnswer() : BayeuxErrors.engineUnavailable();
+  return [{ ...replyTo(channel, request as BayeuxMessage), successful: false, error: said, advice: ENGINE_RETRY_ADVICE }];
 }
 
 /**

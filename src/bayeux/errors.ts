@@ -41,5 +41,7 @@ export const BayeuxErrors = {
   invalidData: () => '405:data:data cannot be serialised',
   serviceFailed: (channel: string) => `500:${arg(channel)}:Service failed`,
   engineUnavailable: () => '503::engine_unavailable',
+  /** The engine may have done it (a publish may be stored): retrying may do it twice. */
+  engineNoAnswer: () => '504::engine_no_answer',
   shuttingDown: () => '503::server_shutting_down',
 } as const;

@@ -70,7 +70,7 @@ export type MessageHandler = (data: any, info: MessageInfo) => void;
 
 export interface Subscription {
   readonly channel: string;
-  /** Resolves once the server has confirmed the subscription; rejects if it refused it. */
+  /** Resolves once the server has confirmed the subscription; rejects if it refused it (one it cannot take just now, advising a retry, is asked again). */
   readonly ready: Promise<void>;
   unsubscribe(): void;
 }

@@ -78,6 +78,8 @@ export class Link implements Upstream {
   #shortLived = 0;
   /** Sessions being opened (a reconnect, an upgrade): close() ends them too. */
   readonly #opening = new Set<Connection>();
+  /** Subscribes the server asked to be sent again later. */
+  readonly #retries = new Set<ReturnType<typeof setTimeout>>();
   /** A session taking over from another holds its messages until the other has handed over its last. */
   readonly #waiting = new Map<Connection, Message[]>();
   #closed = false;
@@ -173,6 +175,8 @@ export class Link implements Upstream {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#upgradeTimer);
+    for (const timer of this.#retries) clearTimeout(timer);
+    this.#retries.clear();
     this.#connection?.disconnect();
     this.#connection = undefined;
     for (const opening of this.#opening) opening.disconnect();
@@ -358,6 +362,11 @@ export class Link implements Upstream {
     return connection.request(message).then(
       (reply) => {
         if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return;
+        if (reply.successful !== true && reply.advice?.reconnect === 'retry') {
+          // Not a refusal: the server cannot do it just now (its engine is out of reach) and did
+          // nothing. Dropped, a renewed subscription would stop without a word.
+          return this.#subscribeLater(connection, channel, start, afterLoss, reply.advice.interval);
+        }
         if (reply.successful !== true) {
           this.#wanted.delete(channel);
           // The grant no longer holds (withdrawn, expired): the server subscription is over.
@@ -378,6 +387,19 @@ export class Link implements Upstream {
       },
       () => undefined, // the connection is gone; the next one subscribes again
     );
+  }
+
+  /** Asks again after `intervalMs` (the server's advice), unless the session or the want has gone meanwhile. */
+  #subscribeLater(connection: Connection, channel: string, start: { since: string | undefined } | undefined, afterLoss: boolean, intervalMs = 0): Promise<void> {
+    const wanted = this.#wanted.get(channel);
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#retries.delete(timer);
+        if (connection !== this.#connection || this.#wanted.get(channel) !== wanted) return resolve();
+        resolve(this.#subscribe(connection, channel, start, afterLoss));
+      }, Math.max(0, intervalMs));
+      this.#retries.add(timer);
+    });
   }
 
   #sendPublishes(connection: Connection): void {

@@ -15,7 +15,9 @@
  * - HERALD_ERR_IDEMPOTENCY_CONFLICT: an idempotency key used within its window for a publish to
  *   another channel (HTTP 409): a key names one message.
  * - HERALD_ERR_ENGINE_UNAVAILABLE: the engine cannot reach its store (Redis) now; the operation
- *   did not happen and may be retried. Front doors answer it with 503 (Bayeux: `503::…`).
+ *   did not happen and may be retried. Front doors answer it with 503 (Bayeux: `503::…`) — unless
+ *   `outcomeUnknown`: the request reached the store and no answer came back (a timeout, a
+ *   connection cut mid-way), so it may have been carried out; then 504 (Bayeux: `504::…`).
  */
 export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID_OPTION' | 'HERALD_ERR_CLOSED'
   | 'HERALD_ERR_INVALID_DATA'
@@ -27,10 +29,13 @@ export type HeraldErrorCode = 'HERALD_ERR_INVALID_CHANNEL' | 'HERALD_ERR_INVALID
 export class HeraldError extends Error {
   override readonly name = 'HeraldError';
   readonly code: HeraldErrorCode;
+  /** The store may have carried the operation out (see HERALD_ERR_ENGINE_UNAVAILABLE). */
+  readonly outcomeUnknown: boolean;
 
-  constructor(code: HeraldErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: HeraldErrorCode, message: string, options?: { cause?: unknown; outcomeUnknown?: boolean }) {
     super(message, options);
     this.code = code;
+    this.outcomeUnknown = options?.outcomeUnknown === true;
   }
 }
 

@@ -206,7 +206,8 @@ export class Router {
 
   /**
    * Counts a request as in flight until its response closes (the listener #admitPipelined added
-   * ends it), and turns a failure into a 503 when the engine is out of reach (worth retrying), else a 500.
+   * ends it), and turns a failure into a 503 when the engine is out of reach (worth retrying), a
+   * 504 when it may have done it without a word back (a publish that may be stored), else a 500.
    */
   #track(req: IncomingMessage, res: ServerResponse, serving: Promise<void>): void {
     this.inFlight.add(res);
@@ -216,7 +217,8 @@ export class Router {
   #failed(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     if (isEngineUnavailable(error)) {
       this.parts.logger.warn('engine unavailable', { error: error.message, method: req.method, url: req.url });
-      if (!res.headersSent) sendError(res, 503, `engine unavailable: ${error.message}`, { ...corsHeaders(req), 'Retry-After': '1' });
+      const [status, what] = error.outcomeUnknown ? [504, 'no answer from the engine (it may have been done)'] : [503, 'engine unavailable'];
+      if (!res.headersSent) sendError(res, status, `${what}: ${error.message}`, { ...corsHeaders(req), 'Retry-After': '1' });
       else res.destroy();
       return;
     }

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { HeraldError } from '../../src/core/errors.js';
+import { MemoryEngine } from '../../src/core/memory-engine.js';
+import type { HistoryPage, HistoryQuery } from '../../src/core/engine.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { RawWs } from '../helpers/raw-ws.js';
@@ -64,6 +67,41 @@ describe('Bayeux resume (ext.herald)', () => {
     await herald.publish('/resume', 4);
     const got = (await client.connect({ advice: { timeout: 0 } })).json().slice(1);
     assert.deepEqual(got.map((m: any) => m.data), [1, 2, 3, 4]);
+  });
+
+  /** An engine whose next history read fails as a Redis out of reach would, after a message lands live meanwhile. */
+  class FailingEngine extends MemoryEngine {
+    failNext = false;
+
+    override async history(channel: string, query?: HistoryQuery): Promise<HistoryPage> {
+      if (!this.failNext) return super.history(channel, query);
+      this.failNext = false;
+      await this.publish({ channel, data: 'live while the resume failed' });
+      throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', 'cannot history: Redis is unreachable');
+    }
+  }
+
+  test('a resume whose history cannot be read just now (the engine is out of reach) is a gap: the subscription stays live', async (t) => {
+    const engine = new FailingEngine();
+    const { port, herald } = await startHerald(t, { engine });
+    const seen = await herald.publish('/away', 'seen');
+    await herald.publish('/away', 'missed while away');
+    const client = new RawBayeux(port);
+    await client.handshake({ ext: { herald: { ids: true } } });
+    await client.connect({ advice: { timeout: 0 } });
+    engine.failNext = true;
+    const resumed = (await client.send([{ channel: '/meta/subscribe', clientId: client.clientId, subscription: '/away', ext: { herald: { since: seen.id } } }])).json()[0];
+    // A refusal would leave CometD and Faye (which never ask again) unsubscribed without a word.
+    assert.equal(resumed.successful, true, JSON.stringify(resumed));
+    assert.deepEqual(resumed.ext, { herald: { gap: true } }, 'what it missed cannot be vouched for');
+    await herald.publish('/away', 'after');
+    const got = (await client.connect({ advice: { timeout: 0 } })).json().slice(1);
+    assert.deepEqual(got.map((m: any) => m.data), ['live while the resume failed', 'after']);
+    // The same on a connect that resumes: a gap named in its reply, not a failed connect.
+    engine.failNext = true;
+    const connected = (await client.connect({ advice: { timeout: 0 }, ext: { herald: { since: { '/away': seen.id } } } })).json();
+    assert.equal(connected[0].successful, true, JSON.stringify(connected[0]));
+    assert.deepEqual(connected[0].ext, { herald: { gaps: ['/away'] } });
   });
 
   test('reports a gap when history no longer reaches back, or the subscription is a pattern', async (t) => {

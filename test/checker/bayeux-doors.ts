@@ -36,7 +36,7 @@ export class HeraldClientDoor implements Door {
     });
     this.#client = client;
     client.on('gap', (channel) => this.recorder.gap(channel, 'client gap event'));
-    client.on('error', () => undefined);
+    client.on('error', (error) => this.recorder.note(`error: ${error.message}`));
     client.on('state', (state, detail) => {
       this.recorder.note(`${state}${detail.transport === undefined ? '' : ` over ${detail.transport}`}${detail.error === undefined ? '' : `: ${detail.error.message}`}`);
       if (state === 'disconnected') this.recorder.stop(`client disconnected: ${detail.error?.message ?? 'no reason'}`);
@@ -81,6 +81,7 @@ class ResumeState {
       if (message.successful === true) this.clientId = message.clientId;
     }
     if (message.channel === '/meta/connect' && message.successful !== true) this.recorder.note(`connect failed ${message.error ?? ''} ${JSON.stringify(message.advice ?? {})}`);
+    if (message.channel === '/meta/subscribe' && message.successful !== true) this.recorder.note(`subscribe failed ${message.error ?? ''} ${JSON.stringify(message.advice ?? {})}`);
     if (message.channel === '/meta/subscribe' && message.successful === true) {
       if (herald?.gap === true) this.recorder.gap(this.recorder.target, 'subscribe reply ext.herald.gap');
       if (typeof herald?.last === 'string' && !this.last.has(this.recorder.target)) this.last.set(this.recorder.target, herald.last);

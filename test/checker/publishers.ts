@@ -67,7 +67,7 @@ export class Publisher {
   }
 }
 
-/** `POST /pub/{channel}` as a backend does (loopback, no key): 200 acked, 503 refused, else unknown. */
+/** `POST /pub/{channel}` as a backend does (loopback, no key): 200 acked, 503 refused, else (504: Redis's answer lost) unknown. */
 export function restPublish(port: number): PublishOnce {
   return (channel, data) =>
     new Promise((resolve, reject) => {
@@ -106,7 +106,8 @@ export function bayeuxPublisher(port: number, tokens: TokenMint | undefined): { 
     once: (channel, data) =>
       client.publish(channel, data).then(
         (reply) => ({ status: 'acked', id: reply.messageId }),
-        (error: { reply?: unknown }) => ({ status: error.reply === undefined ? 'unknown' : 'refused' }),
+        // 504: the server sent it to Redis and the answer was lost; it may be stored.
+        (error: { reply?: { error?: unknown } }) => ({ status: error.reply === undefined || String(error.reply.error).startsWith('504') ? 'unknown' : 'refused' }),
       ),
     close: () => client.close(),
   };
@@ -124,8 +125,8 @@ export function apiPublish(publish: (channel: string, data: unknown) => Promise<
     const note = poisoned === undefined ? undefined : `its data unencodable (${'big' in poisoned ? 'a BigInt' : 'a cycle'}): it must have been refused`;
     return publish(channel, poisoned ?? data).then(
       (message) => ({ status: 'acked', id: message.id, note }),
-      (error: { code?: string }) => ({
-        status: error.code === 'HERALD_ERR_ENGINE_UNAVAILABLE' || (poisoned !== undefined && error.code === 'HERALD_ERR_INVALID_DATA') ? 'refused' : 'unknown',
+      (error: { code?: string; outcomeUnknown?: boolean }) => ({
+        status: (error.code === 'HERALD_ERR_ENGINE_UNAVAILABLE' && error.outcomeUnknown !== true) || (poisoned !== undefined && error.code === 'HERALD_ERR_INVALID_DATA') ? 'refused' : 'unknown',
       }),
     );
   };
@@ -200,6 +201,8 @@ export function retryingBayeuxPublisher(port: number, tokens: TokenMint | undefi
         if (reply === undefined) throw new Error('no reply to the publish');
         const error = String(reply?.error ?? '');
         tries.push(error.split(':')[0]!);
+        // Sent to Redis, answer lost: it may be stored, and the same id sent again would not be known.
+        if (error.startsWith('504')) return { status: 'unknown', note: note() };
         if (error.startsWith('402') || error.startsWith('403')) clientId = undefined;
         else if (!error.startsWith('503')) return { status: mayBeStored ? 'unknown' : 'refused', note: note() };
       } catch {

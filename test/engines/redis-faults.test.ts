@@ -1,7 +1,7 @@
 /**
- * The Redis engine against what Redis itself can do to it: refuse writes (maxmemory), refuse the
- * node's first round trips after it connects, and share its server with other key spaces whose
- * names a glob could reach.
+ * The Redis engine against what Redis itself can do to it: refuse writes (maxmemory), leave a
+ * publish unanswered past the command timeout, refuse the node's first round trips after it
+ * connects, and share its server with other key spaces whose names a glob could reach.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
 import type { Message } from '../../src/core/message.js';
 import { startHerald } from '../helpers/herald.js';
+import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { startRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -54,6 +55,25 @@ test('a publish Redis refuses for want of memory is a 503, never acknowledged, a
   const line = await waitFor('the accepted message', () => stream.text().includes('"n":2'));
   assert.ok(line && !stream.text().includes('"n":1'), `the refused one never arrives: ${stream.text()}`);
   assert.equal(await admin.xlen('herald:h:/oom'), 1, 'only the accepted message is in history');
+});
+
+test('a publish whose answer Redis does not give in time (paused) is a 504, not a refusal: it may be, and here is, stored', async (t) => {
+  const engine = new RedisEngine({ url: redis.url, commandTimeoutMs: 200 });
+  const { port } = await startHerald(t, { engine, maxSessionsPerAddress: 0 });
+  await waitFor('the node ready', async () => (await httpRequest(port, { path: '/ready' })).status === 200);
+  const bayeux = new RawBayeux(port);
+  await bayeux.open();
+  // WRITE: scripts wait, reads and the pause's own client do not. The publishes reach Redis and wait.
+  await admin.call('CLIENT', 'PAUSE', 1500, 'WRITE');
+  t.after(() => admin.call('CLIENT', 'UNPAUSE'));
+  const rest = await postJson(port, '/pub/slow', { n: 1 });
+  assert.equal(rest.status, 504, rest.text);
+  assert.match(rest.json().error, /may have been done/);
+  const [reply] = await bayeux.publish('/slow', { n: 2 });
+  assert.equal(reply.successful, false);
+  assert.equal(reply.error, '504::engine_no_answer', 'not 503::engine_unavailable: that says it did not happen');
+  await admin.call('CLIENT', 'UNPAUSE');
+  await waitFor('both are stored once Redis goes on', async () => (await admin.xlen('herald:h:/slow')) === 2);
 });
 
 test('a node whose first round trips after connecting are refused refuses publishes, and recovers when Redis lets it', async (t) => {

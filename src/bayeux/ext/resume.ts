@@ -7,7 +7,8 @@
  * - `/meta/connect` with `ext: {herald: {since: {"<channel>": "<id>", …}}}` for channels it is
  *   subscribed to.
  * What history still holds after each id is queued ahead of anything newer, without duplicates;
- * where history no longer reaches back (or the subscription is a pattern), the reply says so in
+ * where history no longer reaches back, cannot be read just now (the engine is out of reach), or
+ * the subscription is a pattern, the reply says so in
  * `ext.herald.gap` (subscribe) or `ext.herald.gaps` (connect): never a silent loss.
  * Such a session is also told where to resume from before anything arrives: a subscribe to one
  * channel answers `ext.herald.last` (Engine.position), and a publish answers its message's id in
@@ -15,6 +16,7 @@
  */
 import { parseChannel } from '../../core/channel.js';
 import type { Engine } from '../../core/engine.js';
+import { isEngineUnavailable } from '../../core/errors.js';
 import { isMessageId } from '../../core/ids.js';
 import { Delivery } from '../../core/message.js';
 import type { Session } from '../../core/session.js';
@@ -42,9 +44,20 @@ export function asksToResume(message: BayeuxMessage): boolean {
 async function replay(session: Session, engine: Engine, channel: string, since: unknown): Promise<boolean> {
   const parsed = parseChannel(channel);
   if (!isMessageId(since) || parsed === undefined || parsed.wildcard !== 'none') return false;
-  const page = await engine.history(channel, { since });
+  const page = await engine.history(channel, { since }).catch(unreadable);
+  if (page === undefined) return false;
   session.replay(page.messages.map((message) => new Delivery(message)));
   return !page.gap;
+}
+
+/**
+ * History out of reach just now (a Redis outage) makes a gap, not a failed request: the
+ * subscription is live by then, and a refusal would undo it only for clients that ask again —
+ * CometD and Faye do not, and would stay unsubscribed without a word.
+ */
+function unreadable(error: unknown): undefined {
+  if (!isEngineUnavailable(error)) throw error;
+  return undefined;
 }
 
 /** For /meta/subscribe: resumes the subscribed channel; false means a gap to report. */

@@ -18,7 +18,7 @@
  * Sessions stay node-local: a client that lands on another node is told to handshake again there,
  * and resumes from the shared history.
  */
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
 import type { ControlCommand, Revocation } from '../../core/control.js';
 import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from '../../core/engine.js';
@@ -574,7 +574,11 @@ export class RedisEngine implements Engine {
     return (this.#commands as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[command]!(...args);
   }
 
-  /** Runs a Redis operation; any failure of Redis itself becomes HERALD_ERR_ENGINE_UNAVAILABLE. */
+  /**
+   * Runs a Redis operation; any failure of Redis itself becomes HERALD_ERR_ENGINE_UNAVAILABLE.
+   * Unless Redis answered with an error, the command went out and its answer was lost (a timeout,
+   * a connection cut by a restart): Redis may have run it, so the outcome is unknown.
+   */
   async #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new HeraldError('HERALD_ERR_CLOSED', 'the engine is closed');
     if (this.#commands.status !== 'ready' || this.#floor === undefined) {
@@ -583,7 +587,7 @@ export class RedisEngine implements Engine {
     try {
       return await operation();
     } catch (error) {
-      throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', `cannot ${what}: ${(error as Error).message}`, { cause: error });
+      throw new HeraldError('HERALD_ERR_ENGINE_UNAVAILABLE', `cannot ${what}: ${(error as Error).message}`, { cause: error, outcomeUnknown: !(error instanceof ReplyError) });
     }
   }
 }
