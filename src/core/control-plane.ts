@@ -42,7 +42,7 @@ export class ControlPlane {
     private readonly onError: (error: unknown, context: string) => void = () => {},
   ) {
     this.grants = new ServerGrants(grantSecret, clock);
-    engine.onControl((command) => this.#apply(command));
+    engine.onControl((command, sentAgoMs) => this.#apply(command, sentAgoMs));
   }
 
   /** Who carries out server subscriptions (without one, they reach nobody). */
@@ -62,7 +62,7 @@ export class ControlPlane {
    */
   async disconnect(command: DisconnectCommand): Promise<number> {
     await this.engine.broadcast(command);
-    return this.#disconnect(command);
+    return this.#disconnect(command, 0);
   }
 
   /** Revokes tokens on every node, and ends the sessions and streams that act with one. Resolves with how many closed on this node. */
@@ -78,7 +78,7 @@ export class ControlPlane {
    */
   async serverSubscription(command: ServerSubscriptionCommand): Promise<number> {
     await this.engine.broadcast(command);
-    return this.#serverSubscription(command);
+    return this.#serverSubscription(command, 0);
   }
 
   /** A successful check of a revoked token becomes a refusal (reason `revoked`): every door verifies through here. */
@@ -87,22 +87,24 @@ export class ControlPlane {
     return { ok: false, reason: 'revoked', message: REVOKED_MESSAGE };
   }
 
-  #apply(command: ControlCommand): void {
-    if (command.kind === 'disconnect') this.#disconnect(command);
+  /** A command heard late (`sentAgoMs`) reaches only the sessions opened before it was sent. */
+  #apply(command: ControlCommand, sentAgoMs: number): void {
+    if (command.kind === 'disconnect') this.#disconnect(command, sentAgoMs);
     else if (command.kind === 'revoke') this.#revoke(command.revocation);
     else if (command.kind === 'subscribe' || command.kind === 'unsubscribe') {
-      this.#serverSubscription(command).catch((error) => this.onError(error, `server ${command.kind} ${command.channel}`));
+      this.#serverSubscription(command, sentAgoMs).catch((error) => this.onError(error, `server ${command.kind} ${command.channel}`));
     }
   }
 
-  async #serverSubscription(command: ServerSubscriptionCommand): Promise<number> {
-    if (command.kind === 'unsubscribe') this.grants.withdraw(command.target, command.channel);
-    const reached = this.#select(command.target);
+  async #serverSubscription(command: ServerSubscriptionCommand, sentAgoMs: number): Promise<number> {
+    const sentAt = this.clock.now() - Math.max(0, sentAgoMs);
+    if (command.kind === 'unsubscribe') this.grants.withdraw(command.target, command.channel, sentAt);
+    const reached = this.#select(command.target, sentAt);
     return reached.length === 0 || this.#subscriber === undefined ? 0 : this.#subscriber.apply(reached, command);
   }
 
-  #disconnect(command: DisconnectCommand): number {
-    const reached = this.#select(command.target);
+  #disconnect(command: DisconnectCommand, sentAgoMs: number): number {
+    const reached = this.#select(command.target, this.clock.now() - Math.max(0, sentAgoMs));
     for (const session of reached) this.sessions.close(session, command.reconnect ? 'kicked' : 'banned', command.note);
     return reached.length;
   }
@@ -115,8 +117,9 @@ export class ControlPlane {
     return reached.length;
   }
 
-  #select(target: DisconnectTarget | ServerSubscriptionCommand['target']): Session[] {
-    const all = this.sessions.all();
+  /** The sessions `target` names among those opened by `sentAt`. */
+  #select(target: DisconnectTarget | ServerSubscriptionCommand['target'], sentAt: number): Session[] {
+    const all = this.sessions.all().filter((session) => session.openedAt <= sentAt);
     if ('session' in target) return all.filter((session) => session.publicId === target.session);
     if ('user' in target) return all.filter((session) => session.principal?.subject === target.user);
     // Subscribers of the pattern: sessions holding a subscription inside it (`/chat/**` reaches

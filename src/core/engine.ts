@@ -64,8 +64,13 @@ export interface HistoryPage {
 /** `json`: the message's data as JSON, when the engine has it at hand (its encoders need not write it again). */
 export type MessageListener = (message: Message, json?: string) => void;
 
-/** Told of a control command another node sent, or of a revocation the engine keeps (control-plane.ts). */
-export type ControlListener = (command: ControlCommand) => void;
+/**
+ * Told of a control command another node sent, or of one the engine keeps (a revocation, a
+ * withdrawn grant: control-plane.ts). `sentAgoMs` is how long ago it was sent: 0 as it happens; more
+ * for one a node hears late (it was cut off from the engine meanwhile, or started afterwards),
+ * which then reaches only what existed when it was sent (a session opened since is not kicked).
+ */
+export type ControlListener = (command: ControlCommand, sentAgoMs: number) => void;
 
 /**
  * Told that this node's subscribers may have missed messages the engine cannot bring any more (its
@@ -139,8 +144,10 @@ export interface Engine {
   onGap(listener: GapListener): void;
   /**
    * Sends a control command to every other node of the cluster (the caller acts on its own
-   * node itself); they hear it within a round trip, at most once. A node that is cut off from
-   * the engine meanwhile misses it (revocations it gets again: see revoke).
+   * node itself); they hear it within a round trip, at most once. A node cut off from the
+   * engine's store meanwhile hears it once it is back (with Redis, if it was away less than the
+   * control log keeps commands), with how long ago it was sent. An unsubscribe is also kept for a
+   * grant's life, and handed to nodes started afterwards (its grants stay withdrawn there).
    */
   broadcast(command: ControlCommand): Promise<void>;
   /**

@@ -10,8 +10,8 @@
  *
  * An unsubscribe withdraws the grants issued before it — of the user, or of the session named —
  * on every node that hears it, so a client that was between two sessions then cannot come back
- * subscribed. Withdrawals are kept in memory for a grant's life: a node started afterwards does
- * not know of them (README "Server-side subscriptions").
+ * subscribed. Withdrawals are kept in memory for a grant's life; with Redis the engine also keeps
+ * them there for that long and hands them to nodes started afterwards (redis-control.ts).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from './clock.js';
@@ -71,12 +71,13 @@ export class ServerGrants {
     return !(byUser !== undefined && byUser >= claims.i) && !(bySession !== undefined && bySession >= claims.i);
   }
 
-  /** Grants of `target` for `channel` issued until now no longer admit anyone. */
-  withdraw(target: SubscriptionTarget, channel: string): void {
+  /** Grants of `target` for `channel` issued until `at` (default: now) no longer admit anyone. */
+  withdraw(target: SubscriptionTarget, channel: string, at = this.clock.now()): void {
     const now = this.clock.now();
     const name = key(target, channel);
+    const known = this.#withdrawn.get(name);
     this.#withdrawn.delete(name);
-    this.#withdrawn.set(name, now);
+    this.#withdrawn.set(name, Math.max(at, known ?? at));
     for (const [oldest, at] of this.#withdrawn) {
       if (this.#withdrawn.size <= MAX_WITHDRAWALS && at > now - GRANT_TTL_MS) break;
       this.#withdrawn.delete(oldest);

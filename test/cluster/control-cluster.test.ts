@@ -9,11 +9,12 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { startNode } from '../helpers/cluster.js';
+import { startCutProxy } from '../helpers/cut-proxy.js';
 import type { ClusterNode } from '../helpers/cluster.js';
 import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { startRedis } from '../helpers/redis.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
 const KEY = 'control-cluster-test-key';
@@ -58,6 +59,27 @@ async function timed<T>(what: string, act: () => Promise<unknown>, reply: Promis
 }
 
 describe('the control plane on three Redis nodes', () => {
+  test('a ban asked of A while C is cut off from Redis: once C is back, the session it held ends; one opened on C meanwhile stays', async (t) => {
+    const redis = await startRedis(t);
+    const proxy = await startCutProxy(t, redis.port);
+    const a = await startNode(t, redis.url, ARGS);
+    const c = await startNode(t, proxy.url, ARGS);
+    const mallory = await token('mallory');
+    const before = await heldSession(c.port, mallory);
+    proxy.cut();
+    await waitFor('C to see Redis gone', async () => (await httpRequest(c.port, { path: '/ready' })).status !== 200);
+    assert.equal((await postJson(a.port, '/admin/disconnect', { user: 'mallory', reconnect: false }, ADMIN)).status, 200);
+    const meanwhile = new RawBayeux(c.port);
+    assert.equal((await meanwhile.handshake({ ext: { auth: { token: mallory } } })).successful, true);
+    proxy.heal();
+    const reply = await withTimeout('the held connect on C once it is back', before.reply, 10_000);
+    assert.equal(reply.error, '403:banned:session_closed');
+    await waitFor('C ready again', async () => (await httpRequest(c.port, { path: '/ready' })).status === 200);
+    // The kick reached C (it acted on the first session) before this: the later session was spared.
+    const later = await meanwhile.connect({ advice: { timeout: 0 } });
+    assert.equal(later.json().find((message: any) => message.channel === '/meta/connect')?.successful, true, JSON.stringify(later.json()));
+  });
+
   test('a kick asked of node A ends the user\'s sessions and streams on nodes B and C within a second, and only theirs', async (t) => {
     const { nodes } = await cluster(t);
     const [a, b, c] = nodes as [ClusterNode, ClusterNode, ClusterNode];

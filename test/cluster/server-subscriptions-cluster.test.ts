@@ -2,7 +2,8 @@
  * Server subscriptions across a cluster: three `herald serve` processes joined through a real
  * Redis. A subscription asked of node A puts the user's sessions on node C on the channel within a
  * second (told, then delivered what is published on A); the grant C handed out lets the client
- * back in on node B; an unsubscribe asked of A takes C's session off and withdraws that grant on B.
+ * back in on node B; an unsubscribe asked of A takes C's session off and withdraws that grant on B,
+ * and on a node started afterwards.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -89,5 +90,10 @@ describe('server subscriptions on three Redis nodes', () => {
     const again = await subscribeWith(await session(b.port, '42'), notice.ext.herald.grant);
     assert.equal(again.successful, false);
     assert.match(again.error, /subscribe_denied/);
+    // A node started after the unsubscribe reads the withdrawal from Redis: the grant is refused there too.
+    const d = await startNode(t, redis.url, ARGS);
+    const onD = await subscribeWith(await session(d.port, '42'), notice.ext.herald.grant);
+    assert.equal(onD.successful, false, JSON.stringify(onD));
+    assert.match(onD.error, /subscribe_denied/);
   });
 });

@@ -474,7 +474,7 @@ export class RedisEngine implements Engine {
       throw error;
     }
     // Before the node counts as healthy: a token revoked while it was away (or down) is known first.
-    await this.#control.connected();
+    await this.#control.connected(lostData);
     await this.#inquiry.connected();
     this.#floor = floor;
     await Promise.all([this.#presence.connected(), ...behind.map((channel) => this.#catchUp(channel))]);

@@ -204,3 +204,23 @@ redis.call('HSET', KEYS[1], 'before', b, 'until', u)
 redis.call('PEXPIREAT', KEYS[1], u)
 return { b, u }
 `;
+
+/**
+ * KEYS[1] control log (a stream), KEYS[2] key an unsubscribe is kept in (ignored unless ARGV[4]
+ * > 0) · ARGV: pub/sub channel, the command (JSON), how long the log keeps commands (ms), how
+ * long to keep the unsubscribe (ms; 0 = not one). Appends the command to the log (trimmed to its
+ * age and length), keeps an unsubscribe as the time it was sent, and publishes
+ * `"<log id> <command>"`, in one step: a node that was not listening finds it in the log, after
+ * the last id it heard. Returns the log id.
+ */
+export const CONTROL_SCRIPT = `${TRIM}
+local now = nowMs()
+local keep = tonumber(ARGV[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', 10000, '*', 'c', ARGV[2])
+redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-0', now - keep))
+redis.call('PEXPIRE', KEYS[1], keep)
+local withdrawal = tonumber(ARGV[4])
+if withdrawal > 0 then redis.call('SET', KEYS[2], string.format('%d', now), 'PX', withdrawal) end
+redis.call('PUBLISH', ARGV[1], id .. ' ' .. ARGV[2])
+return id
+`;
