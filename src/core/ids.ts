@@ -2,7 +2,7 @@
  * @module
  * Identifiers: unguessable session ids and sortable message ids.
  */
-import { randomFillSync } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 
 const ID_BYTES = 20;
 /** Random bytes for the next ids, drawn from the CSPRNG 256 ids at a time (a call per id cost microseconds per connection). */
@@ -18,6 +18,15 @@ export function randomId(): string {
   const id = pool.toString('hex', used, used + ID_BYTES);
   used += ID_BYTES;
   return id;
+}
+
+/**
+ * The public id of a session (presence, inspection, the control plane): derived from its id, from
+ * which it cannot be turned back. 16 bytes of the digest, 22 characters: a string of its own, where
+ * a slice of the whole digest's text would keep that text alive too.
+ */
+export function publicIdOf(sessionId: string): string {
+  return hash('sha256', sessionId, 'buffer').toString('base64url', 0, 16);
 }
 
 const MESSAGE_ID = /^[0-9a-z]{1,64}$/;

@@ -4,11 +4,11 @@
  * held request (a long-poll waiting for messages, or a push connection). Knows nothing of HTTP or
  * of Bayeux: transports and protocol handlers drive it.
  */
-import { hash } from 'node:crypto';
 import type { Principal } from './access.js';
 import type { Clock } from './clock.js';
 import type { CloseReason } from './close-reasons.js';
 import type { Deadline } from './deadlines.js';
+import { publicIdOf } from './ids.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
 import type { ResumeReason, SessionHooks, SessionLimits, Stream, Waiter } from './session-contracts.js';
@@ -84,9 +84,7 @@ export class Session {
    * cannot be turned back, so showing it grants nothing.
    */
   get publicId(): string {
-    // 16 bytes of the digest, 22 characters: a string of its own, where a slice of the whole
-    // digest's text would keep that text alive too (every subscribed session keeps this one).
-    return (this.#publicId ??= hash('sha256', this.id, 'buffer').toString('base64url', 0, 16));
+    return (this.#publicId ??= publicIdOf(this.id));
   }
 
   /** The subscriptions that reach only some channels of their pattern, each with its check (hub.ts). */

@@ -8,13 +8,13 @@
  * sees it).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { Herald } from '../../src/client/herald.js';
 import type { HeraldClientOptions } from '../../src/client/herald.js';
 import type { Herald as HeraldServer } from '../../src/server/create-herald.js';
+import { publicIdOf } from '../../src/core/ids.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { CometdPeer, FayePeer } from '../helpers/interop.js';
@@ -25,9 +25,6 @@ const NOTES = '/user/42/notifications';
 /** How long a client may take to come back: the target is well under a second. */
 const RECOVERY_MS = 3_000;
 type Hookable = { after(fn: () => unknown): void };
-
-/** The public id the control plane names a session by, from its clientId (as the server derives it). */
-const publicId = (clientId: string) => createHash('sha256').update(clientId).digest('base64url').slice(0, 22);
 
 /** Publishes on `/probe` and waits for `received` to hold it: what was published before arrived first. */
 async function settle(server: HeraldServer, received: unknown[], mark: string): Promise<void> {
@@ -50,17 +47,17 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const heard: unknown[] = [];
       peer.client.addListener(NOTES, (message: any) => heard.push(message.data));
 
-      assert.deepEqual(await server.serverSubscribe({ session: publicId(peer.client.getClientId()!), channel: NOTES }), { reachedHere: 1 });
+      assert.deepEqual(await server.serverSubscribe({ session: publicIdOf(peer.client.getClientId()!), channel: NOTES }), { reachedHere: 1 });
       await server.publish(NOTES, 'hello');
       await server.publish('/user/42/unheard', 'x');
-      assert.deepEqual(await server.serverSubscribe({ session: publicId(peer.client.getClientId()!), channel: '/user/42/unheard' }), { reachedHere: 1 });
+      assert.deepEqual(await server.serverSubscribe({ session: publicIdOf(peer.client.getClientId()!), channel: '/user/42/unheard' }), { reachedHere: 1 });
       await server.publish('/user/42/unheard', 'nobody listens');
       await settle(server, probes, 'probe-1');
       assert.deepEqual(heard, ['hello']);
       const told = notices.filter((notice) => notice.ext?.herald?.server === true).map((notice) => [notice.channel, notice.subscription]);
       assert.deepEqual(told, [['/meta/subscribe', NOTES], ['/meta/subscribe', '/user/42/unheard']]);
 
-      await server.serverUnsubscribe({ session: publicId(peer.client.getClientId()!), channel: NOTES });
+      await server.serverUnsubscribe({ session: publicIdOf(peer.client.getClientId()!), channel: NOTES });
       await server.publish(NOTES, 'after');
       await settle(server, probes, 'probe-2');
       assert.deepEqual(heard, ['hello'], 'unsubscribe stops deliveries');
@@ -86,13 +83,13 @@ for (const transport of ['long-polling', 'websocket'] as const) {
       const wildcard: unknown[] = [];
       await peer.subscribe('/elsewhere/**', (data) => wildcard.push(data));
 
-      assert.deepEqual(await server.serverSubscribe({ session: publicId(peer.clientId!), channel: NOTES }), { reachedHere: 1 });
+      assert.deepEqual(await server.serverSubscribe({ session: publicIdOf(peer.clientId!), channel: NOTES }), { reachedHere: 1 });
       await server.publish(NOTES, 'hello');
       await settle(server, probes, 'probe-1');
       assert.deepEqual(seen.map((message) => [message.channel, message.subscription ?? message.data]), [['/meta/subscribe', NOTES], [NOTES, 'hello']]);
       assert.deepEqual(wildcard, [], 'Faye hands a message only to its own subscriptions');
 
-      await server.serverUnsubscribe({ session: publicId(peer.clientId!), channel: NOTES });
+      await server.serverUnsubscribe({ session: publicIdOf(peer.clientId!), channel: NOTES });
       await server.publish(NOTES, 'after');
       await settle(server, probes, 'probe-2');
       assert.deepEqual(seen.map((message) => message.channel), ['/meta/subscribe', NOTES, '/meta/unsubscribe']);
