@@ -40,7 +40,7 @@ export function createRestGate(key: string | undefined, access: AccessPolicy, ho
       if (expected === undefined) {
         if (isLocalRequest(req)) return { ok: true, principal: undefined };
         if (hooked) return ask(undefined);
-        return { ok: false, status: 403, error: `${action === 'manage' ? 'this' : 'publishing'} needs a --publish-key; without one only loopback clients may ${action === 'manage' ? 'do it' : 'publish'}` };
+        return { ok: false, status: 403, error: `${action === 'manage' ? 'this' : 'publishing'} needs a --publish-key; without one only loopback clients may ${action === 'manage' ? 'do it' : 'publish'} (not web pages of other origins)` };
       }
       if (hooked) return ask(undefined);
       return { ok: false, status: 401, error: 'missing API key: send Authorization: Bearer <publish key> (or a token that allows publishing)' };
@@ -124,10 +124,21 @@ export function createAdminGate(key: string | undefined): (req: IncomingMessage,
     if (expected === undefined) {
       return isLocalRequest(req) ? { ok: true } : { ok: false, status: 403, error: 'this needs an --admin-key; without one only loopback clients may see it' };
     }
-    const offered = bearerToken(req) ?? query.get('key') ?? readCookie(req, ADMIN_COOKIE);
+    const offered = bearerToken(req) ?? query.get('key') ?? adminCookie(req);
     if (offered === undefined || offered === '') return { ok: false, status: 401, error: 'missing admin key: send Authorization: Bearer <admin key> (or ?key= to open the dashboard)' };
     return sameKey(offered, expected) ? { ok: true } : { ok: false, status: 403, error: 'wrong admin key' };
   };
+}
+
+/** The key the dashboard's cookie holds: stored URI-encoded (dashboard.ts), as a key may hold `;`, `=`, `+` or `/`. */
+function adminCookie(req: IncomingMessage): string | undefined {
+  const value = readCookie(req, ADMIN_COOKIE);
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
 }
 
 function digest(text: string): Buffer {
@@ -140,11 +151,31 @@ function sameKey(offered: string, expected: Buffer): boolean {
 }
 
 /**
- * A loopback peer that also names a loopback Host. The peer alone is not enough: a web page can
- * reach loopback under its own name by DNS rebinding, and its Host header then names that page.
+ * A program on this machine: a loopback peer that names a loopback Host and is not another site's
+ * web page. The peer alone is not enough. A page can reach loopback under its own name by DNS
+ * rebinding (its Host then names that page); and any page open in a browser on this machine
+ * reaches loopback under loopback's name — a text/plain POST needs no preflight, and the default
+ * allowed origins take every localhost port — so its visitor's machine would vouch for it.
  */
 function isLocalRequest(req: IncomingMessage): boolean {
-  return isLoopback(clientAddress(req)) && isLoopbackHost(req.headers.host);
+  return isLoopback(clientAddress(req)) && isLoopbackHost(req.headers.host) && !fromAnotherSite(req);
+}
+
+/**
+ * Whether a browser says a page of another origin made the request: by `Sec-Fetch-Site`, or by an
+ * `Origin` naming another host than the request's (Herald's own pages, the dashboard, are not).
+ * Programs (curl, backends) send neither.
+ */
+function fromAnotherSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
 }
 
 function isLoopbackHost(host: string | undefined): boolean {

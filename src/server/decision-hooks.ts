@@ -8,7 +8,8 @@
  *
  * Anything else fails closed: no answer within `--hook-timeout`, a connection refused, a status
  * other than 2xx, a body that is not such JSON or is larger than 64 KiB, more calls waiting than
- * `--hook-concurrency` allows. The backend proves who calls it by `Authorization: Bearer
+ * `--hook-concurrency` allows (one client address may hold at most a quarter of those in flight
+and waiting). The backend proves who calls it by `Authorization: Bearer
  * <--hook-secret>` (never logged). Decisions the backend marks cacheable are kept for that long
  * (at most MAX_CACHE_SECONDS), keyed on the hook, credentials, subject and channel, in a bounded
  * map; a publish decision that replaces the data is never kept (it answers one message).
@@ -64,6 +65,8 @@ export class HttpDecisionHooks implements DecisionHooks {
   readonly #cache = new Map<string, { decision: HookDecision; until: number }>();
   readonly #waiting: { grant: () => void }[] = [];
   #active = 0;
+  /** Calls in flight or waiting, by client address (see #slot). */
+  readonly #byAddress = new Map<string, number>();
   readonly #calls: Counter;
   readonly #seconds: Histogram;
   readonly #cacheHits: Counter;
@@ -109,7 +112,7 @@ export class HttpDecisionHooks implements DecisionHooks {
     let outcome: Outcome;
     let decision: HookDecision;
     try {
-      const { decision: answered, cacheSeconds } = readAnswer(kind, await this.#call(url, kind, body));
+      const { decision: answered, cacheSeconds } = readAnswer(kind, await this.#call(url, kind, body, request.address));
       decision = answered;
       outcome = decision.allow ? 'allow' : 'deny';
       if (cacheSeconds > 0 && !(decision.allow && decision.replace !== undefined)) this.#keep(key, decision, cacheSeconds);
@@ -125,11 +128,17 @@ export class HttpDecisionHooks implements DecisionHooks {
   }
 
   /** One POST, within the timeout (waiting for a slot included); the parsed JSON answer. */
-  async #call(url: string, kind: HookKind, body: string): Promise<unknown> {
+  async #call(url: string, kind: HookKind, body: string, address: string | undefined): Promise<unknown> {
     const timeoutMs = this.settings.hookTimeoutMs;
     const signal = AbortSignal.timeout(timeoutMs);
     const timedOut = () => new HookFailure('timeout', `the ${kind} hook did not answer within ${timeoutMs} ms`);
-    await this.#slot(kind, signal, timedOut);
+    this.#enter(kind, address);
+    try {
+      await this.#slot(kind, signal, timedOut);
+    } catch (error) {
+      this.#leave(address);
+      throw error;
+    }
     try {
       const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json', 'User-Agent': 'herald' };
       if (this.settings.hookSecret !== undefined) headers.Authorization = `Bearer ${this.settings.hookSecret}`;
@@ -158,7 +167,29 @@ export class HttpDecisionHooks implements DecisionHooks {
       }
     } finally {
       this.#release();
+      this.#leave(address);
     }
+  }
+
+  /**
+   * Counts a call against its client's address: one address may have at most a quarter of the
+   * calls in flight and waiting. Handshakes are not rate-limited before a session exists, so
+   * without this one client flooding them (each with credentials of its own, past the cache)
+   * held every slot, and every other client was refused.
+   */
+  #enter(kind: HookKind, address: string | undefined): void {
+    if (address === undefined) return;
+    const share = Math.ceil(this.settings.hookConcurrency / 2);
+    const held = this.#byAddress.get(address) ?? 0;
+    if (held >= share) throw new HookFailure('busy', `too many ${kind} hook calls from ${address} at once (at most ${share} of one address)`);
+    this.#byAddress.set(address, held + 1);
+  }
+
+  #leave(address: string | undefined): void {
+    if (address === undefined) return;
+    const held = this.#byAddress.get(address)! - 1;
+    if (held === 0) this.#byAddress.delete(address);
+    else this.#byAddress.set(address, held);
   }
 
   /**

@@ -144,7 +144,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'publish-hook', option: 'publishHook', kind: httpUrl('an http:// or https:// URL'), secret: true, help: 'backend URL asked about client publishes on channels whose rule says `"publish": "hook"`; it may replace the data' },
   { flag: 'hook-secret', option: 'hookSecret', kind: secret('a secret', 16), secret: true, help: 'sent to the hooks as `Authorization: Bearer <secret>`, so the backend knows the call is Herald\'s' },
   { flag: 'hook-timeout', option: 'hookTimeoutMs', kind: duration(10, 30 * SECOND), default: 2_000, help: 'a hook that has not answered within this long (waiting for a slot included) refuses, as `503` / `hook_unavailable`' },
-  { flag: 'hook-concurrency', option: 'hookConcurrency', kind: count('a number of calls', 1, 10_000), default: 64, help: 'hook calls in flight at once; as many more wait, and calls beyond those are refused at once (`hook_unavailable`)' },
+  { flag: 'hook-concurrency', option: 'hookConcurrency', kind: count('a number of calls', 1, 10_000), default: 64, help: 'hook calls in flight at once; as many more wait, and calls beyond those are refused at once (`hook_unavailable`), as are those of one client address beyond a quarter of the whole' },
   {
     flag: 'engine',
     option: 'engine',

@@ -208,10 +208,12 @@ describe('decisions the backend marks cacheable', () => {
 describe('concurrency', () => {
   test('at most --hook-concurrency calls run, as many wait, and the rest are refused at once', async (t) => {
     const backend = await startHookBackend(t, () => ({ hang: true }));
-    const { port } = await withHooks(t, backend, { hookConcurrency: 2, hookTimeoutMs: 10_000 });
-    const publishes = Array.from({ length: 4 }, (_, i) => postJson(port, '/pub/orders/1', { i }));
+    // Clients at four addresses (one address may hold only a quarter: security/hook-fairness.test.ts).
+    const { port } = await withHooks(t, backend, { hookConcurrency: 2, hookTimeoutMs: 10_000, trustedProxies: ['127.0.0.1'] });
+    const from = (i: number) => ({ 'X-Forwarded-For': `192.0.2.${i}` });
+    const publishes = Array.from({ length: 4 }, (_, i) => postJson(port, '/pub/orders/1', { i }, from(i)));
     await waitFor('two calls at the backend', () => backend.inFlight() === 2);
-    const extra = await postJson(port, '/pub/orders/1', { i: 4 });
+    const extra = await postJson(port, '/pub/orders/1', { i: 4 }, from(4));
     assert.equal(extra.status, 503);
     assert.match(extra.json().error, /too many publish hook calls at once \(at most 2, and 2 waiting\)/);
     // Released one by one as the backend answers: each waiting call takes a freed slot.
