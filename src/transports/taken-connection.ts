@@ -60,8 +60,26 @@ export interface TakenConnection {
  * responses in flight forgets it; the connection's own 'close' tells when the stream is gone.
  */
 export function takeConnection(req: IncomingMessage, res: ServerResponse): TakenConnection | undefined {
+  if (!res.headersSent || res.writableEnded) return undefined;
+  const chunked = res.chunkedEncoding;
+  const socket = releaseFromNode(req, res);
+  if (socket === undefined) return undefined;
+  socket.on('data', discard);
+  socket.on('end', destroy);
+  socket.on('error', destroy);
+  socket.resume();
+  return { socket, chunked };
+}
+
+/**
+ * Takes `res`'s connection from Node's HTTP server (its listeners, parser and overrides gone, the
+ * response detached and told 'close'), or undefined (nothing changed) when it cannot be done
+ * without losing anything: the caller then listens on the socket itself. `req` must be the last
+ * request read on it and `res` the response on it, with nothing held back.
+ */
+export function releaseFromNode(req: IncomingMessage, res: ServerResponse): Socket | undefined {
   const socket = res.socket as (Socket & HttpInternals) | null;
-  if (freeParser === undefined || socket === null || socket.destroyed || !res.headersSent || res.writableEnded) return undefined;
+  if (freeParser === undefined || socket === null || socket.destroyed) return undefined;
   const parser = socket.parser;
   // Another request read after this one (pipelined) is owed an answer the normal way.
   if (parser == null || parser.incoming !== req || socket._httpMessage !== res) return undefined;
@@ -73,17 +91,12 @@ export function takeConnection(req: IncomingMessage, res: ServerResponse): Taken
     if (listener === undefined) return undefined;
     found.push([event, listener as (...args: unknown[]) => void]);
   }
-  const chunked = res.chunkedEncoding;
   for (const [event, listener] of found) socket.removeListener(event, listener);
   res.detachSocket(socket);
   freeParser(parser, req, socket);
   releaseOverrides(socket);
-  socket.on('data', discard);
-  socket.on('end', destroy);
-  socket.on('error', destroy);
-  socket.resume();
   res.emit('close');
-  return { socket, chunked };
+  return socket;
 }
 
 /**
