@@ -19,7 +19,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { releaseFromNode } from './taken-connection.js';
+import { dropSpentTimer, releaseFromNode } from './taken-connection.js';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
@@ -88,7 +88,7 @@ export class HeldConnections {
     if (!validHeaders(headers)) return undefined;
     const keepAlive = res.shouldKeepAlive;
     if (releaseFromNode(req, res) === undefined) return undefined;
-    const held = new HeldConnection(this, socket, server, owner, keepAlive);
+    const held = new HeldConnection(this, socket as NodeSocket & { server: Server }, owner, keepAlive);
     this.#all.add(held);
     return held;
   }
@@ -113,12 +113,10 @@ export class HeldConnection {
   #owner: HeldConnectionOwner | undefined;
   /** Bytes of the client's next request, sent while this one was held. */
   #pipelined: Buffer[] | undefined;
-  #pipelinedBytes = 0;
 
   constructor(
     private readonly registry: HeldConnections,
-    private readonly socket: NodeSocket,
-    private readonly server: Server,
+    private readonly socket: NodeSocket & { server: Server },
     owner: HeldConnectionOwner,
     private readonly keepAlive: boolean,
   ) {
@@ -140,7 +138,7 @@ export class HeldConnection {
     this.#owner = undefined;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    const keepAlive = this.keepAlive && this.server.listening;
+    const keepAlive = this.keepAlive && this.socket.server.listening;
     let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
     for (const name in headers) {
       const value = headers[name]!;
@@ -148,7 +146,7 @@ export class HeldConnection {
       else for (const item of value) head += `${name}: ${item}\r\n`;
     }
     head += `Date: ${httpDate()}\r\n`;
-    const timeout = this.server.keepAliveTimeout;
+    const timeout = this.socket.server.keepAliveTimeout;
     head += keepAlive ? (timeout ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeout / 1000)}\r\n` : 'Connection: keep-alive\r\n') : 'Connection: close\r\n';
     // One string, as Node sends a head with a string body: both as UTF-8.
     socket.write(`${head}\r\n${body}`);
@@ -174,9 +172,9 @@ export class HeldConnection {
     }
     if (this.#state !== HELD) return;
     const first = this.#pipelined === undefined;
-    (this.#pipelined ??= []).push(chunk);
-    this.#pipelinedBytes += chunk.length;
-    if (this.#pipelinedBytes > PIPELINED_LIMIT) {
+    const pipelined = (this.#pipelined ??= []);
+    pipelined.push(chunk);
+    if (pipelined.reduce((bytes, piece) => bytes + piece.length, 0) > PIPELINED_LIMIT) {
       this.socket.destroy();
       return;
     }
@@ -209,6 +207,7 @@ export class HeldConnection {
     this.#pipelined = undefined;
     this.registry.forget(this);
     socket.setTimeout(0);
+    dropSpentTimer(socket);
     socket.removeListener('data', heldData);
     socket.removeListener('end', destroySocket);
     socket.removeListener('error', destroySocket);
@@ -217,7 +216,7 @@ export class HeldConnection {
     socket[OWNER] = undefined;
     // Node's parser then reads the socket natively again, as it reads a new connection.
     if (socket._handle != null && socket.readableLength === 0) socket._handle._consumed = false;
-    connectionListener!.call(this.server, socket);
+    connectionListener!.call(socket.server, socket);
     const onData = socket.listeners('data').find((listener) => listener.name === 'bound socketOnData') as ((chunk: Buffer) => void) | undefined;
     if (onData === undefined) {
       socket.destroy();

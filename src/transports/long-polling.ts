@@ -83,11 +83,12 @@ export class LongPollingTransport {
       tokenRefused: token.ok ? undefined : token.error,
     };
     const outcome = await this.handleBatch(messages, context);
-    const replyHeaders = { ...headers };
+    // The router's headers are this request's own: a copy only where a cookie joins them.
+    let replyHeaders = headers;
     if (outcome.newBrowserId !== undefined) {
       // Over TLS the cookie must never travel in clear afterwards.
       const secure = isTls(req) && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
-      replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}`;
+      replyHeaders = { ...headers, 'Set-Cookie': `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}` };
     }
     const poll = new HeldPoll(res, callback, replyHeaders);
     const pending = outcome.pending;

@@ -95,8 +95,24 @@ export function releaseFromNode(req: IncomingMessage, res: ServerResponse): Sock
   res.detachSocket(socket);
   freeParser(parser, req, socket);
   releaseOverrides(socket);
+  dropSpentTimer(socket);
   res.emit('close');
   return socket;
+}
+
+/** Where a socket keeps its idle timer (net.js `kTimeout`), found on first use. */
+let timerKey: symbol | undefined;
+
+/**
+ * Lets go of a socket's idle timer once no timeout is set. Node clears the keep-alive timer when
+ * the next request on a connection starts, but keeps the cleared Timeout (and its bound callback)
+ * on the socket: some 200 B for as long as the connection lives. Null is what a new socket has.
+ */
+export function dropSpentTimer(socket: Socket): void {
+  if (socket.timeout) return;
+  timerKey ??= Object.getOwnPropertySymbols(socket).find((key) => key.description === 'timeout');
+  const own = socket as unknown as Record<symbol, unknown>;
+  if (timerKey !== undefined && own[timerKey] != null) own[timerKey] = null;
 }
 
 /**
