@@ -170,6 +170,9 @@ describe('a held long-poll taken from Node', () => {
       connection.send(KeptAlive.post([client.connectMessage()], { Cookie: client.cookie! }));
       await waitFor('the connect to be held', () => rig.herald.stats().heldConnects === 1);
       await taken(rig, connection);
+      // Node's keep-alive timer from the reply before, cleared when this request came, is let go.
+      const socket = serverSocketOf(rig, connection)! as unknown as Record<symbol, unknown>;
+      assert.equal(socket[Object.getOwnPropertySymbols(socket).find((key) => key.description === 'timeout')!], null, `spent timer kept (hold ${n})`);
       await rig.herald.publish('/twice', n);
       const reply = await connection.reply();
       assert.equal(reply.status, 200);
