@@ -82,7 +82,7 @@ export class HeldConnections {
     const server = socket?.server;
     if (connectionListener === undefined || socket == null || server == null || res.headersSent || res.writableEnded || !req.complete) return undefined;
     // Node's per-connection timeout and request count live in state a taken connection leaves behind.
-    if ('encrypted' in socket || server.timeout > 0 || (server.maxRequestsPerSocket ?? 0) > 0 || (res as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached === true) return undefined;
+    if ((socket as { encrypted?: boolean }).encrypted === true || server.timeout > 0 || (server.maxRequestsPerSocket ?? 0) > 0 || (res as { maxRequestsOnConnectionReached?: boolean }).maxRequestsOnConnectionReached === true) return undefined;
     // Part of a further request already read (the parser is in a message): it would be lost with the parser.
     if (typeof socket.parser?.duration !== 'function' || socket.parser.duration() !== 0) return undefined;
     if (!validHeaders(headers)) return undefined;

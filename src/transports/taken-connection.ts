@@ -40,6 +40,18 @@ const NODE_LISTENERS: readonly (readonly [string, string])[] = [
   ['pause', 'onSocketPause'],
 ];
 
+type Listener = (...args: unknown[]) => void;
+
+/**
+ * The listener for `event` named `name`, read where EventEmitter keeps them (one function, or an
+ * array of them): `listeners()` would copy the array, for every event, twice a poll.
+ */
+function listenerNamed(socket: Socket, event: string, name: string): Listener | undefined {
+  const entry = (socket as unknown as { _events?: Record<string, Listener | Listener[] | undefined> })._events?.[event];
+  if (typeof entry === 'function') return entry.name === name ? entry : undefined;
+  return entry?.find((candidate) => candidate.name === name);
+}
+
 /** Per-connection overrides Node installs so that a 'data' listener unconsumes the parser. */
 const NODE_OVERRIDES = ['on', 'addListener', 'prependListener', 'setEncoding'] as const;
 
@@ -85,11 +97,11 @@ export function releaseFromNode(req: IncomingMessage, res: ServerResponse): Sock
   if (parser == null || parser.incoming !== req || socket._httpMessage !== res) return undefined;
   // Bytes the response holds back (not on the socket yet) would be lost.
   if ((res as unknown as { outputData?: unknown[] }).outputData?.length) return undefined;
-  const found: [string, (...args: unknown[]) => void][] = [];
+  const found: [string, Listener][] = [];
   for (const [event, name] of NODE_LISTENERS) {
-    const listener = socket.listeners(event).find((candidate) => candidate.name === name);
+    const listener = listenerNamed(socket, event, name);
     if (listener === undefined) return undefined;
-    found.push([event, listener as (...args: unknown[]) => void]);
+    found.push([event, listener]);
   }
   for (const [event, listener] of found) socket.removeListener(event, listener);
   res.detachSocket(socket);
