@@ -67,6 +67,8 @@ const DONE = 2;
 /** The long-poll connections taken from Node: held, or idle between requests. */
 export class HeldConnections {
   readonly #all = new Set<HeldConnection>();
+  /** Set once the server closes: answered connections close rather than wait for another request. */
+  closing = false;
 
   /** Connections held or idle here (draining waits for the held ones). */
   get size(): number {
@@ -93,8 +95,12 @@ export class HeldConnections {
     return held;
   }
 
-  /** Server closing: idle connections close, as Node closes its idle ones; held ones close once answered. */
+  /**
+   * Server closing: idle connections close, as Node closes its idle ones, and held ones once
+   * answered (also where Herald serves another's server, which may go on listening).
+   */
   closeIdle(): void {
+    this.closing = true;
     for (const held of this.#all) held.closeIfIdle();
   }
 
@@ -138,7 +144,7 @@ export class HeldConnection {
     this.#owner = undefined;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
-    const keepAlive = this.keepAlive && this.socket.server.listening;
+    const keepAlive = this.keepAlive && this.socket.server.listening && !this.registry.closing;
     let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
     for (const name in headers) {
       const value = headers[name]!;

@@ -28,11 +28,13 @@ interface Rig {
   accepted: ServerSocket[];
 }
 
-async function startRig(t: { after(fn: () => unknown): void }, options: HeraldOptions = {}, configure: (server: Server) => void = () => {}): Promise<Rig> {
+/** `attach: false`: the application's own server passes requests to `herald.handle` (and keeps listening when Herald closes). */
+async function startRig(t: { after(fn: () => unknown): void }, options: HeraldOptions = {}, configure: (server: Server) => void = () => {}, attach = true): Promise<Rig> {
   const server = createServer();
   configure(server);
   const herald = createHerald({ timeoutMs: 30_000, ...options });
-  herald.attach(server);
+  if (attach) herald.attach(server);
+  else server.on('request', (req, res) => herald.handle(req, res) || res.writeHead(404).end());
   const accepted: ServerSocket[] = [];
   server.on('connection', (socket: ServerSocket) => accepted.push(socket));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -269,5 +271,20 @@ describe('a held long-poll taken from Node', () => {
     await held.whenClosed();
     await idle.whenClosed();
     await withTimeout('the drain to end', closing);
+  });
+
+  test('closing Herald inside an application server (which goes on listening) answers held connects and ends within moments', async (t) => {
+    const rig = await startRig(t, { drainWindowMs: 0, shutdownGraceMs: 5_000 }, () => {}, false);
+    const client = await openSession(rig.port, '/handled');
+    const connection = new KeptAlive(rig.port);
+    connection.send(KeptAlive.post([client.connectMessage()], { Cookie: client.cookie! }));
+    await taken(rig, connection);
+    const started = performance.now();
+    const closing = rig.herald.close();
+    const reply = await connection.reply();
+    assert.deepEqual(reply.headers.get('connection'), ['close']);
+    await connection.whenClosed();
+    await withTimeout('the drain to end', closing);
+    assert.ok(performance.now() - started < 2_000, `drain took ${Math.round(performance.now() - started)} ms: it waited for an answered connection`);
   });
 });
