@@ -273,6 +273,11 @@ class HeldConnectWaiter implements Waiter, HeldReply {
     this.held.session.cancelHold(this);
   }
 
+  answerNow(): void {
+    // Still the session's hold: then it is answered here, once.
+    if (this.held.session.cancelHold(this)) this.resume('timeout');
+  }
+
   #release(): void {
     if (this.browserId !== undefined) this.server.releaseBrowser(this.browserId, this.held.session);
   }

@@ -39,6 +39,11 @@ export interface Responder {
 /** A reply being held: cancel() drops it without responding (the client went away). */
 export interface HeldReply {
   cancel(): void;
+  /**
+   * Ends the hold now, answering with whatever is there as at its timeout (the connection has
+   * another request waiting behind it); nothing if it was already resumed or cancelled.
+   */
+  answerNow(): void;
 }
 
 /** A reply the protocol wants to hold (a long-poll waiting for messages). */

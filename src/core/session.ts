@@ -344,11 +344,12 @@ export class Session {
     this.#resume('timeout');
   }
 
-  /** The holder went away (its socket closed): forget it without resuming it. */
-  cancelHold(waiter: Waiter): void {
-    if (this.#waiter !== waiter) return;
+  /** The holder went away (its socket closed): forget it without resuming it. False if it was not (or no longer) held. */
+  cancelHold(waiter: Waiter): boolean {
+    if (this.#waiter !== waiter) return false;
     this.#clearHold();
     this.touch();
+    return true;
   }
 
   /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */

@@ -358,14 +358,17 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   async function drain(): Promise<void> {
     const deadline = Date.now() + config.shutdownGraceMs;
     for (const server of servers) server.close();
+    // Node closes its idle connections on close; these are the ones it lent to held long-polls.
+    longPolling.held.closeIdle();
     await atRandomMoments(config.drainWindowMs, sessions.all(), (session) => sessions.close(session, 'shutdown'));
     sessions.closeAll('shutdown');
     webSocket?.closeAll('shutdown');
     eventSource?.closeAll();
     restSubscribe.closeAll();
-    const busy = () => router.inFlight.size > 0 || (webSocket?.openSockets ?? 0) > 0 || (eventSource?.openStreams ?? 0) > 0 || restSubscribe.openStreams > 0;
+    const busy = () => router.inFlight.size > 0 || longPolling.held.size > 0 || (webSocket?.openSockets ?? 0) > 0 || (eventSource?.openStreams ?? 0) > 0 || restSubscribe.openStreams > 0;
     while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const server of servers) server.closeAllConnections();
+    longPolling.held.destroyAll();
     webSocket?.terminateAll();
     eventSource?.destroyAll();
     restSubscribe.destroyAll();

@@ -8,7 +8,7 @@
  * tricks.
  */
 import type { ServerResponse } from 'node:http';
-import { FLOWING_HEADERS, HttpError } from './http.js';
+import { FLOWING_HEADERS, HttpError, sendReply } from './http.js';
 
 export const JSONP_PARAM = 'jsonp';
 export const DEFAULT_JSONP_CALLBACK = 'jsonpcallback';
@@ -59,14 +59,21 @@ export function wrapJsonp(callback: CallbackName, json: string, ...extra: string
 }
 
 export function sendJsonp(res: ServerResponse, callback: CallbackName, json: string, headers: Record<string, string | string[]>, ...extra: string[]): void {
-  if (res.writableEnded || res.destroyed) return;
+  const reply = jsonpReply(callback, json, headers, ...extra);
+  sendReply(res, 200, reply.body, reply.headers);
+}
+
+/** A JSONP reply's body and headers (after `headers`, in the order they are written). */
+export function jsonpReply(callback: CallbackName, json: string, headers: Readonly<Record<string, string | string[]>>, ...extra: string[]): { body: string; headers: Record<string, string | string[] | number> } {
   const body = wrapJsonp(callback, json, ...extra);
-  res.writeHead(200, {
-    ...headers,
-    'Content-Type': 'text/javascript; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    ...FLOWING_HEADERS,
-    'Content-Disposition': 'attachment; filename=f.txt',
-  });
-  res.end(body);
+  return {
+    body,
+    headers: {
+      ...headers,
+      'Content-Type': 'text/javascript; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      ...FLOWING_HEADERS,
+      'Content-Disposition': 'attachment; filename=f.txt',
+    },
+  };
 }

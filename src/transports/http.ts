@@ -281,13 +281,23 @@ export const FLOWING_HEADERS = {
 
 /** A JSON reply with an explicit length, so it leaves in one write. */
 export function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}): void {
-  if (res.writableEnded || res.destroyed) return;
-  res.writeHead(status, {
+  sendReply(res, status, body, jsonHeaders(body, headers));
+}
+
+/** The headers of a JSON reply of `body`, after `headers`, in the order they are written. */
+export function jsonHeaders(body: string, headers: Readonly<Record<string, string | string[]>>): Record<string, string | string[] | number> {
+  return {
     ...headers,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(body),
     ...FLOWING_HEADERS,
-  });
+  };
+}
+
+/** `body` with exactly `headers` (which give its length), unless the response is already over. */
+export function sendReply(res: ServerResponse, status: number, body: string, headers: Record<string, string | string[] | number>): void {
+  if (res.writableEnded || res.destroyed) return;
+  res.writeHead(status, headers);
   res.end(body);
 }
 

@@ -8,9 +8,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
-import { JSONP_PARAM, jsonpCallback, sendJsonp } from './callback-polling.js';
+import { JSONP_PARAM, jsonpCallback, jsonpReply } from './callback-polling.js';
 import type { CallbackName } from './callback-polling.js';
-import { clientAddress, HttpError, isJson, isTls, parseMessages, readBody, readCookie, readToken, sendError, sendJson } from './http.js';
+import { HeldConnections } from './held-connection.js';
+import type { HeldConnection, HeldConnectionOwner } from './held-connection.js';
+import { clientAddress, HttpError, isJson, isTls, jsonHeaders, parseMessages, readBody, readCookie, readToken, sendError, sendReply } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -28,6 +30,8 @@ export interface LongPollingOptions {
 
 export class LongPollingTransport {
   static readonly connectionType = 'long-polling';
+  /** Connections taken from Node while their poll is held, or idle after it (see held-connection.ts). */
+  readonly held = new HeldConnections();
 
   constructor(
     private readonly handleBatch: BatchHandler,
@@ -79,11 +83,12 @@ export class LongPollingTransport {
       tokenRefused: token.ok ? undefined : token.error,
     };
     const outcome = await this.handleBatch(messages, context);
-    const replyHeaders = { ...headers };
+    // The router's headers are this request's own: a copy only where a cookie joins them.
+    let replyHeaders = headers;
     if (outcome.newBrowserId !== undefined) {
       // Over TLS the cookie must never travel in clear afterwards.
       const secure = isTls(req) && !/;\s*Secure\b/i.test(`; ${this.options.cookieAttributes}`) ? '; Secure' : '';
-      replyHeaders['Set-Cookie'] = `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}`;
+      replyHeaders = { ...headers, 'Set-Cookie': `${BROWSER_COOKIE}=${outcome.newBrowserId}; ${this.options.cookieAttributes}${secure}` };
     }
     const poll = new HeldPoll(res, callback, replyHeaders);
     const pending = outcome.pending;
@@ -94,6 +99,14 @@ export class LongPollingTransport {
     // The client went away while the batch was handled.
     if (res.destroyed) return;
     poll.hold = pending.wait(poll);
+    // Answered at once (its session closed meanwhile): nothing is held.
+    if (res.writableEnded) return;
+    // Held without Node's request, response and parser where the connection can be taken.
+    const connection = this.held.take(req, res, poll, replyHeaders);
+    if (connection !== undefined) {
+      poll.takeConnection(connection);
+      return;
+    }
     (res as ServerResponse & { [HELD]?: HeldPoll })[HELD] = poll;
     res.on('close', pollClosed);
   }
@@ -102,18 +115,36 @@ export class LongPollingTransport {
 const HELD = Symbol('herald.heldPoll');
 
 /** The reply to one poll, held or not: what it needs to answer, and nothing of the request. */
-class HeldPoll implements Responder {
+class HeldPoll implements Responder, HeldConnectionOwner {
   hold: HeldReply | undefined;
+  /** The connection, once taken from Node for the hold; the response is then gone. */
+  connection: HeldConnection | undefined;
 
   constructor(
-    private readonly res: ServerResponse,
+    private res: ServerResponse | undefined,
     private readonly callback: CallbackName | undefined,
     private readonly headers: Record<string, string | string[]>,
   ) {}
 
+  /** Answers on `connection` from now on, and lets the response (with its request) go. */
+  takeConnection(connection: HeldConnection): void {
+    this.connection = connection;
+    this.res = undefined;
+  }
+
   respond(body: string): void {
-    if (this.callback === undefined) sendJson(this.res, 200, body, this.headers);
-    else sendJsonp(this.res, this.callback, body, this.headers);
+    const reply = this.callback === undefined ? { body, headers: jsonHeaders(body, this.headers) } : jsonpReply(this.callback, body, this.headers);
+    if (this.connection !== undefined) this.connection.reply(200, 'OK', reply.headers, reply.body);
+    else if (this.res !== undefined) sendReply(this.res, 200, reply.body, reply.headers);
+    this.res = undefined;
+  }
+
+  gone(): void {
+    this.hold?.cancel();
+  }
+
+  answerNow(): void {
+    this.hold?.answerNow();
   }
 }
 

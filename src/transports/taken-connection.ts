@@ -40,6 +40,18 @@ const NODE_LISTENERS: readonly (readonly [string, string])[] = [
   ['pause', 'onSocketPause'],
 ];
 
+type Listener = (...args: unknown[]) => void;
+
+/**
+ * The listener for `event` named `name`, read where EventEmitter keeps them (one function, or an
+ * array of them): `listeners()` would copy the array, for every event, twice a poll.
+ */
+function listenerNamed(socket: Socket, event: string, name: string): Listener | undefined {
+  const entry = (socket as unknown as { _events?: Record<string, Listener | Listener[] | undefined> })._events?.[event];
+  if (typeof entry === 'function') return entry.name === name ? entry : undefined;
+  return entry?.find((candidate) => candidate.name === name);
+}
+
 /** Per-connection overrides Node installs so that a 'data' listener unconsumes the parser. */
 const NODE_OVERRIDES = ['on', 'addListener', 'prependListener', 'setEncoding'] as const;
 
@@ -60,30 +72,59 @@ export interface TakenConnection {
  * responses in flight forgets it; the connection's own 'close' tells when the stream is gone.
  */
 export function takeConnection(req: IncomingMessage, res: ServerResponse): TakenConnection | undefined {
+  if (!res.headersSent || res.writableEnded) return undefined;
+  const chunked = res.chunkedEncoding;
+  const socket = releaseFromNode(req, res);
+  if (socket === undefined) return undefined;
+  socket.on('data', discard);
+  socket.on('end', destroy);
+  socket.on('error', destroy);
+  socket.resume();
+  return { socket, chunked };
+}
+
+/**
+ * Takes `res`'s connection from Node's HTTP server (its listeners, parser and overrides gone, the
+ * response detached and told 'close'), or undefined (nothing changed) when it cannot be done
+ * without losing anything: the caller then listens on the socket itself. `req` must be the last
+ * request read on it and `res` the response on it, with nothing held back.
+ */
+export function releaseFromNode(req: IncomingMessage, res: ServerResponse): Socket | undefined {
   const socket = res.socket as (Socket & HttpInternals) | null;
-  if (freeParser === undefined || socket === null || socket.destroyed || !res.headersSent || res.writableEnded) return undefined;
+  if (freeParser === undefined || socket === null || socket.destroyed) return undefined;
   const parser = socket.parser;
   // Another request read after this one (pipelined) is owed an answer the normal way.
   if (parser == null || parser.incoming !== req || socket._httpMessage !== res) return undefined;
   // Bytes the response holds back (not on the socket yet) would be lost.
   if ((res as unknown as { outputData?: unknown[] }).outputData?.length) return undefined;
-  const found: [string, (...args: unknown[]) => void][] = [];
+  const found: [string, Listener][] = [];
   for (const [event, name] of NODE_LISTENERS) {
-    const listener = socket.listeners(event).find((candidate) => candidate.name === name);
+    const listener = listenerNamed(socket, event, name);
     if (listener === undefined) return undefined;
-    found.push([event, listener as (...args: unknown[]) => void]);
+    found.push([event, listener]);
   }
-  const chunked = res.chunkedEncoding;
   for (const [event, listener] of found) socket.removeListener(event, listener);
   res.detachSocket(socket);
   freeParser(parser, req, socket);
   releaseOverrides(socket);
-  socket.on('data', discard);
-  socket.on('end', destroy);
-  socket.on('error', destroy);
-  socket.resume();
+  dropSpentTimer(socket);
   res.emit('close');
-  return { socket, chunked };
+  return socket;
+}
+
+/** Where a socket keeps its idle timer (net.js `kTimeout`), found on first use. */
+let timerKey: symbol | undefined;
+
+/**
+ * Lets go of a socket's idle timer once no timeout is set. Node clears the keep-alive timer when
+ * the next request on a connection starts, but keeps the cleared Timeout (and its bound callback)
+ * on the socket: some 200 B for as long as the connection lives. Null is what a new socket has.
+ */
+export function dropSpentTimer(socket: Socket): void {
+  if (socket.timeout) return;
+  timerKey ??= Object.getOwnPropertySymbols(socket).find((key) => key.description === 'timeout');
+  const own = socket as unknown as Record<symbol, unknown>;
+  if (timerKey !== undefined && own[timerKey] != null) own[timerKey] = null;
 }
 
 /**
