@@ -30,8 +30,9 @@ export interface Stream {
   /**
    * The session ended; the stream decides whether its connection ends with it. `note`: an
    * operator's words on why (control plane), said beside the reason where the stream can.
+   * `told`: a held connect carried the reason to the client (false: none was held).
    */
-  sessionClosed(reason: CloseReason, note?: string): void;
+  sessionClosed(reason: CloseReason, note?: string, told?: boolean): void;
   /**
    * Tells the client, in the stream's own form, that `channel` (a name or pattern) lost messages.
    * A stream without it leaves gaps to a held request (a Bayeux connect reply carries them).

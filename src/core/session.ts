@@ -387,6 +387,7 @@ export class Session {
     if (this.closeReason !== undefined) return;
     this.closeReason = reason;
     if (note !== undefined) this.#more().closeNote = note;
+    const told = this.#waiter !== undefined;
     this.#resume('closed');
     this.#released(this.#queue);
     this.#queue = NOTHING_QUEUED;
@@ -394,7 +395,7 @@ export class Session {
     this.guards = undefined;
     const stream = this.#stream;
     this.#stream = undefined;
-    stream?.sessionClosed(reason, note);
+    stream?.sessionClosed(reason, note, told);
   }
 
   #held(delivery: Delivery): void {

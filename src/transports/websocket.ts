@@ -292,6 +292,9 @@ interface Formats {
  */
 export const MAX_WAITING_FRAMES = 8;
 
+/** How long a socket whose session ended for good waits for the client's next connect, to answer it with why. */
+const FAREWELL_WAIT_MS = 5_000;
+
 /** Bayeux over one WebSocket. */
 class BayeuxSocket implements Stream, PeerOwner {
   /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
@@ -303,6 +306,8 @@ class BayeuxSocket implements Stream, PeerOwner {
   #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
   #waiting = 0;
+  /** The session ended for good while no connect was held: the next reply is the last (sessionClosed). */
+  #closeAfterReply: { code: number; text: string } | undefined;
 
   readonly #context: RequestContext;
 
@@ -322,10 +327,19 @@ class BayeuxSocket implements Stream, PeerOwner {
     return this.peer.sendDeliveries(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
   }
 
-  /** The held connect has told the client; the socket stays open for its next handshake unless the reason ends it. */
-  sessionClosed(reason: CloseReason, note?: string): void {
-    const { endsConnection, closeCode } = CLOSE_REASONS[reason];
-    if (endsConnection) this.peer.close(closeCode, closeTextOf(reason, note));
+  /**
+   * The socket stays open for the client's next handshake unless the reason ends it. A client told
+   * not to come back must hear it as a reply, not only as a close code: when no connect was held
+   * (it was between two), its next connect on this socket is answered with the reason (the store
+   * remembers such sessions), and the socket closes once that is sent, or after FAREWELL_WAIT_MS.
+   */
+  sessionClosed(reason: CloseReason, note?: string, told = true): void {
+    const { endsConnection, closeCode, reconnect } = CLOSE_REASONS[reason];
+    if (!endsConnection) return;
+    const text = closeTextOf(reason, note);
+    if (told || reconnect !== 'none') return this.peer.close(closeCode, text);
+    this.#closeAfterReply = { code: closeCode, text };
+    setTimeout(() => this.peer.close(closeCode, text), FAREWELL_WAIT_MS).unref();
   }
 
   received(data: RawData, isBinary: boolean): void {
@@ -367,6 +381,7 @@ class BayeuxSocket implements Stream, PeerOwner {
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {
       this.peer.sendText(outcome.body);
+      if (this.#closeAfterReply !== undefined) this.peer.close(this.#closeAfterReply.code, this.#closeAfterReply.text);
       return;
     }
     const frame = new HeldFrame(this);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { publicIdOf } from '../../src/core/ids.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
@@ -115,6 +116,20 @@ describe('websocket transport', () => {
     const reply = await again.next('connect reply', (m) => m.id === 'c');
     assert.equal(reply.error, '402:connection_lost:session_closed');
     assert.equal(herald.stats().sessions, 0);
+  });
+
+  test('banned between two connects: the next connect on the socket is told why (advice none), then the socket closes', async (t) => {
+    const { port, herald } = await startHerald(t);
+    const { ws, clientId } = await openSession(port, t);
+    // No connect is held (the first was answered at once): only a reply can tell the client not to come back.
+    await herald.disconnect({ session: publicIdOf(clientId), reason: 'spam', reconnect: false });
+    ws.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: 'c1', advice: { timeout: 0 } }]);
+    const reply = await ws.next('the connect reply', (m) => m.id === 'c1');
+    assert.equal(reply.error, '403:banned,spam:session_closed');
+    assert.equal(reply.advice.reconnect, 'none');
+    const closed = await ws.waitClosed();
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /do not come back: spam/);
   });
 
   test('tolerates [] keep-alives and gives Bayeux errors for bad messages', async (t) => {
