@@ -1,7 +1,8 @@
 /**
  * Join and leave across three Herald nodes joined through a real Redis, as real clients hear
  * them (the Herald client, CometD, Faye, SSE) on nodes other than the member's: a user with
- * sessions on two nodes is one member; a node killed with -9 makes its users leave once, after
+ * sessions on two nodes is one member; a user whose node died and who comes back on another
+ * within the grace window neither leaves nor joins; a node killed with -9 makes its users leave once, after
  * its liveness lapses and the grace window passes — and a user still connected elsewhere does
  * not leave at all.
  */
@@ -96,16 +97,21 @@ test('three Redis nodes: every door hears members of other nodes; kill -9 makes 
   };
   await onDoomed('ada');
   await onDoomed('bob');
+  await onDoomed('carl');
   const bobElsewhere = new Herald(`${b.url}/bayeux`, { shareConnection: false, token: await token('bob') });
   onCleanup(t, () => bobElsewhere.close());
   await bobElsewhere.subscribe('/chat/room', () => {}).ready;
-  await waitFor('every door hears ada and bob join', () => everyDoor().every((heard) => of('ada', heard).length === 1 && of('bob', heard).length === 1));
+  await waitFor('every door hears ada and bob join', () => everyDoor().every((heard) => ['ada', 'bob', 'carl'].every((user) => of(user, heard).length === 1)));
   const listing = (await httpRequest(a.port, { path: '/presence/chat/room' })).json();
   const bob = listing.members.find((member: { user: string }) => member.user === 'bob');
   assert.deepEqual([bob.connections, new Set(bob.sessions.map((s: { node: string }) => s.node === 'doomed')).size], [2, 2], 'bob: one member, two nodes');
 
   const killedAt = Date.now();
   c.kill();
+  // carl's client moves to b (its node died): back within the window, so no leave and no join.
+  const carlMoved = new Herald(`${b.url}/bayeux`, { shareConnection: false, token: await token('carl') });
+  onCleanup(t, () => carlMoved.close());
+  await carlMoved.subscribe('/chat/room', () => {}).ready;
   await waitFor('every door hears ada leave', () => everyDoor().every((heard) => of('ada', heard).length === 2));
   assert.ok(Date.now() - killedAt >= GRACE_MS, 'not before the grace window');
   // Past another liveness lapse and grace window, and more sweeps: nothing else is said.
@@ -113,8 +119,9 @@ test('three Redis nodes: every door hears members of other nodes; kill -9 makes 
   for (const heard of everyDoor()) {
     assert.deepEqual(of('ada', heard), ['join', 'leave']);
     assert.deepEqual(of('bob', heard), ['join'], 'bob is still connected on b');
+    assert.deepEqual(of('carl', heard), ['join'], 'carl moved to b within the window');
   }
-  for (const name of ['a', 'b'] as const) assert.deepEqual(inCode[name].filter((line) => / (ada|bob)$/.test(line)).sort(), ['join ada', 'join bob', 'leave ada'], name);
-  // observer, bob, and the anonymous CometD, Faye and SSE doors.
-  assert.deepEqual((await httpRequest(b.port, { path: '/presence/chat/room?count' })).json(), { channel: '/chat/room', users: 5, connections: 5 });
+  for (const name of ['a', 'b'] as const) assert.deepEqual(inCode[name].filter((line) => / (ada|bob|carl)$/.test(line)).sort(), ['join ada', 'join bob', 'join carl', 'leave ada'], name);
+  // observer, bob, carl, and the anonymous CometD, Faye and SSE doors.
+  assert.deepEqual((await httpRequest(b.port, { path: '/presence/chat/room?count' })).json(), { channel: '/chat/room', users: 6, connections: 6 });
 });
