@@ -7,7 +7,8 @@ export type { Herald, HeraldOptions, HeraldStats, TransportName } from './server
 export type { Extension, ExtensionContext, ExtensionHook } from './bayeux/extensions.js';
 export type { BayeuxMessage } from './bayeux/message.js';
 export type { ServiceHandler, ServiceRequest } from './bayeux/services.js';
-export type { Engine, EngineHealth, HistoryPage, HistoryQuery, PresenceMember, PublishRequest } from './core/engine.js';
+export type { Engine, EngineHealth, HistoryPage, HistoryQuery, PresenceEntry, PublishRequest } from './core/engine.js';
+export type { PresenceMember } from './core/presence.js';
 export { MemoryEngine } from './core/memory-engine.js';
 export type { MemoryEngineOptions } from './core/memory-engine.js';
 export { RedisEngine, REDIS_ENGINE_DEFAULTS } from './engines/redis/redis-engine.js';

@@ -102,6 +102,8 @@ function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal |
   const session = deps.sessions.create(batch.context.remoteAddress);
   session.principal = principal;
   const { context } = batch;
+  // Until its first connect says otherwise, the one the handshake came by (herald.on('session')).
+  session.transport = context.connectionType;
   if (context.browserId !== undefined) session.browserId = context.browserId;
   else if (context.canSetCookie) session.browserId = batch.newBrowserId = randomId();
   batch.session = session;

@@ -35,15 +35,27 @@ export interface BayeuxReply extends BayeuxMessage {
  * its `ext` may hold credentials.
  */
 export const BAYEUX_JSON: WireFormat = {
-  encode: (message: Message, json?: string) => noticeJson(message) ?? `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
+  encode: (message: Message, json?: string) => noticeJson(message) ?? eventJson(message, json) ?? `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
 };
 
 /** The same with Herald's message id in `ext.herald.id`, for sessions that resume (ext/resume.ts). */
 export const BAYEUX_JSON_WITH_ID: WireFormat = {
   encode: (message: Message, json?: string) =>
     noticeJson(message) ??
+    eventJson(message, json) ??
     `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)},"ext":{"herald":{"id":${JSON.stringify(message.id)}}}}`,
 };
+
+/**
+ * A presence event rides on its channel like a message, marked in `ext.herald.presence` (the
+ * CometD client hands listeners the whole message, ext included; Faye's hands them `data` only,
+ * so an incoming extension reads the marker there). No message id: it resumes nothing. Only the
+ * server writes this ext: a client's publish never carries its ext to subscribers.
+ */
+function eventJson(message: Message, json: string | undefined): string | undefined {
+  if (message.event === undefined) return undefined;
+  return `{"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)},"ext":{"herald":{"presence":"${message.event}"}}}`;
+}
 
 /**
  * A notice from the server (token-subscriptions.ts) travels in the delivery queue to keep its place

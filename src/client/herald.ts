@@ -21,6 +21,7 @@ import { CONNECTION_TYPES } from './protocol.js';
 import { canShareTabs, TabShare } from './tabs.js';
 import { isAvailable } from './transports/create.js';
 import type { EventSourceConstructor, TransportEnvironment, WebSocketConstructor } from './transports/transport.js';
+import type { PresenceListing, SubscriptionEvents } from './presence.js';
 import type { Downstream, PublishReply, State, StateDetail, Upstream } from './upstream.js';
 
 export interface HeraldClientOptions {
@@ -73,7 +74,16 @@ export interface Subscription {
   /** Resolves once the server has confirmed the subscription; rejects if it refused it (one it cannot take just now, advising a retry, is asked again). */
   readonly ready: Promise<void>;
   unsubscribe(): void;
+  /**
+   * On a channel with join/leave events (the server's rules opt in), a member joined, left (after
+   * the server's grace window: reconnects and tab handovers are not leaves), or — on a crowded
+   * channel — the members were counted. A user is not told of its own comings and goings.
+   * Returns a function that stops listening.
+   * @example subscription.on('join', ({ user, info }) => show(`${info?.name ?? user} is here`));
+   */
+  on<K extends keyof SubscriptionEvents>(event: K, listener: SubscriptionEvents[K]): () => void;
 }
+
 
 export interface HistoryMessage {
   readonly id: string;
@@ -101,6 +111,8 @@ interface ClientEvents {
 interface Listener {
   readonly handler: MessageHandler;
   readonly settle: (error?: Error) => void;
+  /** Its presence event listeners (`subscription.on`), by event. */
+  events?: Map<string, Set<(value: any) => void>>;
 }
 
 export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000 } as const;
@@ -190,6 +202,13 @@ export class Herald {
     return {
       channel,
       ready,
+      on: (event, eventListener) => {
+        if (event !== 'join' && event !== 'leave' && event !== 'count') throw new TypeError(`no such subscription event: ${String(event)} (use join, leave, count)`);
+        const events = (listener.events ??= new Map());
+        const set = events.get(event) ?? new Set();
+        events.set(event, set.add(eventListener));
+        return () => void set.delete(eventListener);
+      },
       unsubscribe: () => {
         // A set the client already dropped (a refused subscription) is no longer this channel's.
         if (!listeners.delete(listener) || listeners.size > 0 || this.#listeners.get(channel) !== listeners) return;
@@ -226,6 +245,21 @@ export class Herald {
     return (await response.json()) as { messages: HistoryMessage[]; gap: boolean };
   }
 
+  /**
+   * Who is on `channel` (a name or pattern), on every node of the server: its users with their
+   * connections and info, or with `count`, how many. Asks over the Bayeux connection (the
+   * `/service/presence` service); the server answers what `GET /presence/{channel}` would.
+   */
+  async presence(channel: string, options: { count?: boolean; limit?: number } = {}): Promise<PresenceListing> {
+    const parsed = parseChannel(channel);
+    if (parsed === undefined || parsed.kind !== 'broadcast') throw new TypeError(`no presence for ${JSON.stringify(channel)}`);
+    const reply = await this.#upstream.publish('/service/presence', { channel, ...options });
+    const answer = reply.data as (PresenceListing & { error?: string }) | undefined;
+    if (answer === undefined || typeof answer !== 'object') throw new Error(`presence of ${channel}: no answer`);
+    if (typeof answer.error === 'string') throw new Error(`presence of ${channel}: ${answer.error}`);
+    return answer;
+  }
+
   /** The channels (and patterns) the server has subscribed this client to. */
   get serverSubscriptions(): string[] {
     return [...this.#server];
@@ -248,7 +282,8 @@ export class Herald {
 
   #downstream(): Downstream {
     return {
-      deliver: (channel, data, id) => {
+      deliver: (channel, data, id, event) => {
+        if (event !== undefined) return this.#presenceEvent(channel, event, data);
         const matched: MessageHandler[] = [];
         let subscription: string | undefined;
         for (const pattern of expandChannel(channel)) {
@@ -315,6 +350,20 @@ export class Herald {
     this.#seen.set(channel, id);
     if (this.#seen.size > MAX_SEEN_CHANNELS) this.#seen.delete(this.#seen.keys().next().value!);
     return true;
+  }
+
+  /** A presence event goes to the `on(…)` listeners of the subscriptions to exactly its channel. */
+  #presenceEvent(channel: string, event: keyof SubscriptionEvents, data: unknown): void {
+    if (typeof data !== 'object' || data === null) return;
+    for (const listener of this.#listeners.get(channel) ?? []) {
+      for (const handler of listener.events?.get(event) ?? []) {
+        try {
+          handler(data);
+        } catch (error) {
+          this.#emitError(error instanceof Error ? error : new Error(String(error)));
+        }
+      }
+    }
   }
 
   #emitError(error: Error): void {

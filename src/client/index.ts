@@ -11,5 +11,6 @@ export { HandshakeError } from './connection.js';
 export type { TokenSource } from './connection.js';
 export { CONNECTION_TYPES } from './protocol.js';
 export type { ConnectionType } from './protocol.js';
+export type { PresenceCount, PresenceListing, PresenceMember, SubscriptionEvents } from './presence.js';
 export type { PublishReply, State, StateDetail } from './upstream.js';
 export type { EventSourceConstructor, WebSocketConstructor } from './transports/transport.js';

@@ -11,7 +11,7 @@ import type { BackoffOptions } from './backoff.js';
 import { Connection, HandshakeError } from './connection.js';
 import type { Reconnect, TokenSource } from './connection.js';
 import type { Advice, ConnectionType, Message, ServerSubscriptionNotice } from './protocol.js';
-import { messageIdOf } from './protocol.js';
+import { messageIdOf, presenceEventOf } from './protocol.js';
 import { createTransport } from './transports/create.js';
 import type { TransportEnvironment } from './transports/transport.js';
 import { TransportError } from './transports/transport.js';
@@ -242,6 +242,8 @@ export class Link implements Upstream {
    * subscribed to by name, the only ones that resume (a pattern's channels are without number).
    */
   #deliver(message: Message): void {
+    const event = presenceEventOf(message);
+    if (event !== undefined) return this.downstream.deliver(message.channel, message.data, undefined, event);
     const id = messageIdOf(message);
     if (id !== undefined && this.#wanted.has(message.channel)) this.#lastIds.set(message.channel, maxId(this.#lastIds.get(message.channel), id)!);
     this.downstream.deliver(message.channel, message.data, id);

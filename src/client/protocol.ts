@@ -60,6 +60,14 @@ export function messageIdOf(message: Message): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
+/** Which presence event a delivery is (`ext.herald.presence`), when it is one rather than a message. */
+export type PresenceEvent = 'join' | 'leave' | 'count';
+
+export function presenceEventOf(message: Message): PresenceEvent | undefined {
+  const event = message.ext?.herald?.presence;
+  return event === 'join' || event === 'leave' || event === 'count' ? event : undefined;
+}
+
 /** A message that carries data to a subscriber (as opposed to a reply to one of ours). */
 export function isDelivery(message: Message): boolean {
   return message.data !== undefined && !message.channel.startsWith('/meta/') && message.successful === undefined;

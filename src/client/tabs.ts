@@ -9,7 +9,7 @@
 import type { Link } from './link.js';
 import { PublishError } from './link.js';
 import type { Downstream, PublishReply, State, StateDetail, Upstream } from './upstream.js';
-import type { ConnectionType } from './protocol.js';
+import type { ConnectionType, PresenceEvent } from './protocol.js';
 
 type Relay =
   | { t: 'hello'; from: string }
@@ -19,7 +19,7 @@ type Relay =
   | { t: 'bye'; from: string }
   | { t: 'publish'; from: string; ref: number; channel: string; data: unknown }
   | { t: 'published'; to: string; ref: number; reply?: PublishReply; error?: string }
-  | { t: 'deliver'; channel: string; data: unknown; id: string | undefined }
+  | { t: 'deliver'; channel: string; data: unknown; id: string | undefined; event?: PresenceEvent }
   | { t: 'state'; state: State; transport?: ConnectionType; delayMs?: number; error?: string }
   | { t: 'subscribed'; channel: string; error?: string }
   | { t: 'gap'; channel: string }
@@ -152,9 +152,9 @@ export class TabShare implements Upstream {
   /** The leader's view of its connection: this tab hears it directly, the others over the channel. */
   #relaying(): Downstream {
     return {
-      deliver: (channel, data, id) => {
-        this.downstream.deliver(channel, data, id);
-        this.#post({ t: 'deliver', channel, data, id });
+      deliver: (channel, data, id, event) => {
+        this.downstream.deliver(channel, data, id, event);
+        this.#post(event === undefined ? { t: 'deliver', channel, data, id } : { t: 'deliver', channel, data, id, event });
       },
       state: (state, detail) => {
         this.downstream.state(state, detail);
@@ -229,7 +229,7 @@ export class TabShare implements Upstream {
         return;
       }
       case 'deliver':
-        this.downstream.deliver(relay.channel, relay.data, relay.id);
+        this.downstream.deliver(relay.channel, relay.data, relay.id, relay.event === 'join' || relay.event === 'leave' || relay.event === 'count' ? relay.event : undefined);
         return;
       case 'state':
         this.downstream.state(relay.state, {

@@ -3,7 +3,7 @@
  * The seam between the public client (handlers, de-duplication, events) and whatever holds the
  * server connection: this tab itself (`link.ts`), or another tab of the same origin (`tabs.ts`).
  */
-import type { ConnectionType } from './protocol.js';
+import type { ConnectionType, PresenceEvent } from './protocol.js';
 
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 
@@ -28,7 +28,8 @@ export interface PublishReply {
 
 /** What the holder of the connection tells the client. */
 export interface Downstream {
-  deliver(channel: string, data: unknown, id: string | undefined): void;
+  /** `event`: a presence event (join, leave, count) rather than a published message. */
+  deliver(channel: string, data: unknown, id: string | undefined, event?: PresenceEvent): void;
   state(state: State, detail: StateDetail): void;
   /** The server confirmed (or refused, with `error`) a subscription. */
   subscribed(channel: string, error?: Error): void;

@@ -43,6 +43,8 @@ export interface ChannelRule {
   readonly pattern: string;
   readonly subscribe?: Audience;
   readonly publish?: Audience;
+  /** `events`: subscribers of the channels it covers are told who joins and leaves (presence-events.ts); `off`: not. */
+  readonly presence?: 'events' | 'off';
 }
 
 export interface Permissions {
@@ -137,8 +139,9 @@ export function validatePermissions(value: unknown, where = 'permissions'): Perm
     const at = `${where}.channels[${i}]`;
     if (!isRecord(rule)) throw new TypeError(`${at} must be an object`);
     for (const key of Object.keys(rule)) {
-      if (key !== 'pattern' && key !== 'subscribe' && key !== 'publish') throw new TypeError(`${at}.${key} is not a rule key (use pattern, subscribe, publish)`);
+      if (key !== 'pattern' && key !== 'subscribe' && key !== 'publish' && key !== 'presence') throw new TypeError(`${at}.${key} is not a rule key (use pattern, subscribe, publish, presence)`);
     }
+    if (rule.presence !== undefined && rule.presence !== 'events' && rule.presence !== 'off') throw new TypeError(`${at}.presence must be "events" or "off"`);
     if (parseChannel(rule.pattern) === undefined) throw new TypeError(`${at}.pattern must be a channel or pattern such as /chat/**`);
     for (const action of ['subscribe', 'publish'] as const) {
       if (rule[action] !== undefined && !isAudience(rule[action])) {
@@ -230,6 +233,21 @@ export class ChannelAccess implements AccessPolicy {
       if (admitted !== 'all') all = false;
     }
     return all ? 'all' : some ? 'some' : 'none';
+  }
+
+  /** Whether `channel` (a name, not a pattern) has join/leave events: the first rule covering it that says. */
+  presenceEvents(channel: string): boolean {
+    const target = channelSet(channel);
+    if (target === undefined || channel.includes('*')) return false;
+    for (const { set, rule } of this.#rules) {
+      if (rule.presence !== undefined && includes(set, target)) return rule.presence === 'events';
+    }
+    return false;
+  }
+
+  /** Whether any rule turns join/leave events on (else no channel needs following). */
+  get hasPresenceEvents(): boolean {
+    return this.#rules.some(({ rule }) => rule.presence === 'events');
   }
 
   hooked(action: Action, channel: string): boolean {

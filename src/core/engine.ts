@@ -81,15 +81,30 @@ export type ControlListener = (command: ControlCommand, sentAgoMs: number) => vo
  */
 export type GapListener = (channel: string) => void;
 
-/** One session subscribed to a channel, on some node of the cluster. */
-export interface PresenceMember {
+/** One session subscribing to a channel, as it joins presence (core/presence.ts). */
+export interface PresenceJoin {
   /** The session's public id (never its clientId, which is a secret of its holder). */
-  readonly id: string;
+  readonly session: string;
+  /** The user it acts for: the token's `sub`, or the session's public id when `anonymous`. */
+  readonly user: string;
+  readonly anonymous?: true;
+  /** What the user shows of itself (a token's `info` claim), JSON of bounded size. */
+  readonly info?: unknown;
+}
+
+/** One session subscribed to a channel, on some node of the cluster. */
+export interface PresenceEntry extends PresenceJoin {
   /** The node that holds the session. */
   readonly node: string;
   /** When it subscribed, in milliseconds since the epoch. */
   readonly joinedAt: number;
 }
+
+/**
+ * Told that the sessions subscribed to `channel` (a name or pattern) may have changed on some
+ * node; the listener reads presence() again. A node that dies tells nothing: its entries lapse.
+ */
+export type PresenceListener = (channel: string) => void;
 
 export interface EngineHealth {
   readonly healthy: boolean;
@@ -126,12 +141,16 @@ export interface Engine {
   position(channel: string): Promise<string>;
   /**
    * Records that a session of this node subscribes to `channel` (a name or pattern), for
-   * `presence`. Idempotent. Members of a node that dies leave by themselves after a while.
+   * `presence`, and tells every node's presence listener. Idempotent per session. Entries of a
+   * node that dies leave by themselves once its liveness lapses.
    */
-  join(channel: string, member: string): Promise<void>;
-  leave(channel: string, member: string): Promise<void>;
-  /** The sessions subscribed to exactly `channel` (a name or pattern), on every node. */
-  presence(channel: string): Promise<readonly PresenceMember[]>;
+  join(channel: string, entry: PresenceJoin): Promise<void>;
+  /** The session (its public id) no longer subscribes to `channel`; every node's presence listener is told. */
+  leave(channel: string, session: string): Promise<void>;
+  /** The sessions subscribed to exactly `channel` (a name or pattern), on every live node. */
+  presence(channel: string): Promise<readonly PresenceEntry[]>;
+  /** Sets the node's single presence listener (see PresenceListener). */
+  onPresence(listener: PresenceListener): void;
   /** Whether the engine can serve now (the store is reachable). Cheap: no I/O. */
   health(): EngineHealth;
   /** Forgets a channel's stored messages; readers asking from before now get a gap. */

@@ -8,6 +8,8 @@ import { ChannelIndex } from './channel-index.js';
 import type { Engine } from './engine.js';
 import { Delivery } from './message.js';
 import type { Message } from './message.js';
+import { presenceJoin } from './presence.js';
+import type { PresenceEvents } from './presence-events.js';
 import type { Session } from './session.js';
 import type { SessionStore } from './session-store.js';
 import { guardsAdmit } from './subscription-guard.js';
@@ -20,7 +22,13 @@ export interface HubErrorListener {
 /** Fan-out counts kept for publishers to collect; bounded, as messages from other nodes are never collected. */
 const RECIPIENT_COUNTS_KEPT = 1024;
 
+/** Told when a session subscribes to or leaves a channel or pattern (`herald.on('subscribe' | 'unsubscribe')`). */
+export type SubscriptionListener = (session: Session, pattern: string, subscribed: boolean) => void;
+
 export class Hub {
+  /** Join/leave events (presence-events.ts), when the server has any channel that opts in. */
+  presenceEvents: PresenceEvents | undefined;
+  readonly #subscriptionListeners: SubscriptionListener[] = [];
   readonly #index = new ChannelIndex<Session>();
   /** Sessions with at least one guarded subscription: while none, fan-out skips the guard checks. */
   #guardedSessions = 0;
@@ -56,9 +64,13 @@ export class Hub {
     this.#guard(session, pattern, guard);
     if (session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);
-    // Presence is best effort: a subscription does not wait for it, nor fail with it.
-    this.#presence(this.engine.join(pattern, session.publicId), 'join', pattern);
-    if (!this.#index.add(pattern, session)) {
+    if (session.inPresence) {
+      const entry = presenceJoin(session.publicId, session.principal);
+      this.#presence(pattern, true, () => this.engine.join(pattern, entry));
+    }
+    const added = this.#index.add(pattern, session);
+    this.#told(session, pattern, true);
+    if (!added) {
       // Not live before the first subscriber's engine subscription is: a message published right
       // after this one's reply would be missed.
       await this.#subscribing.get(pattern);
@@ -76,8 +88,33 @@ export class Hub {
   async unsubscribe(session: Session, pattern: string): Promise<void> {
     if (!session.subscriptions.delete(pattern)) return;
     this.#guard(session, pattern, undefined);
-    this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
-    if (this.#index.remove(pattern, session)) await this.engine.unsubscribe(pattern);
+    if (session.inPresence) this.#presence(pattern, false, () => this.engine.leave(pattern, session.publicId));
+    const last = this.#index.remove(pattern, session);
+    this.#told(session, pattern, false);
+    if (last) await this.engine.unsubscribe(pattern);
+  }
+
+  onSubscription(listener: SubscriptionListener): void {
+    this.#subscriptionListeners.push(listener);
+  }
+
+  /** How many of this node's sessions subscribe to exactly `channel` (a name or pattern). */
+  localSubscriberCount(channel: string): number {
+    return this.#index.subscribersOf(channel).size;
+  }
+
+  /**
+   * Queues a presence event (not a published message: no id, never stored) to the sessions
+   * subscribed to exactly `channel`, those `admit` lets through.
+   */
+  deliverEvent(channel: string, message: Message, admit?: (session: Session) => boolean): void {
+    const delivery = new Delivery(message);
+    let overflowed: Session[] | undefined;
+    for (const session of this.#index.subscribersOf(channel)) {
+      if (admit !== undefined && !admit(session)) continue;
+      if (!session.enqueue(delivery)) (overflowed ??= []).push(session);
+    }
+    if (overflowed !== undefined) for (const session of overflowed) this.sessions.close(session, 'queue_full');
   }
 
   /**
@@ -120,15 +157,31 @@ export class Hub {
   #forget(session: Session): void {
     if (session.guards !== undefined) this.#guardedSessions--;
     for (const pattern of session.subscriptions) {
-      this.#presence(this.engine.leave(pattern, session.publicId), 'leave', pattern);
-      if (this.#index.remove(pattern, session)) {
-        this.engine.unsubscribe(pattern).catch((error) => this.onError(error, `engine unsubscribe ${pattern}`));
-      }
+      if (session.inPresence) this.#presence(pattern, false, () => this.engine.leave(pattern, session.publicId));
+      const last = this.#index.remove(pattern, session);
+      this.#told(session, pattern, false);
+      if (last) this.engine.unsubscribe(pattern).catch((error) => this.onError(error, `engine unsubscribe ${pattern}`));
     }
   }
 
-  #presence(change: Promise<void>, what: string, pattern: string): void {
-    change.catch((error) => this.onError(error, `presence ${what} ${pattern}`));
+  /**
+   * Presence is best effort: a subscription does not wait for it, nor fail with it. On a channel
+   * with join/leave events, a change waits for the channel's baseline (joins and leaves of one
+   * session stay in order: both wait on the same promise).
+   */
+  #presence(pattern: string, joining: boolean, change: () => Promise<void>): void {
+    const ready = this.presenceEvents?.ready(pattern, joining);
+    (ready === undefined ? change() : ready.then(change)).catch((error) => this.onError(error, `presence ${joining ? 'join' : 'leave'} ${pattern}`));
+  }
+
+  #told(session: Session, pattern: string, subscribed: boolean): void {
+    for (const listener of this.#subscriptionListeners) {
+      try {
+        listener(session, pattern, subscribed);
+      } catch (error) {
+        this.onError(error, `subscription listener ${pattern}`);
+      }
+    }
   }
 
   /** The engine lost messages on `channel` (a name or a pattern): each session it concerns is told. */

@@ -6,7 +6,7 @@ import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { ControlCommand, Revocation } from './control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from './engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from './engine.js';
 import { HeraldError } from './errors.js';
 import { HISTORY_DEFAULTS } from './history-defaults.js';
 import { IdempotencyKeys } from './idempotency.js';
@@ -77,8 +77,12 @@ export class MemoryEngine implements Engine {
   readonly #tombstones = new Map<string, string>();
   /** What history and tombstones cost, as the memory budget counts it. */
   #bytes = 0;
-  /** Per channel, who is present and since when (ms): the member objects are made only when asked for (presence). */
-  readonly #presence = new Map<string, Map<string, number>>();
+  /**
+   * Per channel, who is present and since when (ms): for an anonymous session (its user is its
+   * public id) only the time, else what it shows too; entries are made only when asked for (presence).
+   */
+  readonly #presence = new Map<string, Map<string, number | { readonly user: string; readonly info?: unknown; readonly joinedAt: number }>>();
+  #presenceListener: PresenceListener | undefined;
   readonly #nodeId: string;
   /** Idempotency keys of this node's publishes (one node: nothing to share). */
   readonly #idempotencyKeys = new IdempotencyKeys();
@@ -161,20 +165,32 @@ export class MemoryEngine implements Engine {
     this.#bury(channel, this.#ids.next());
   }
 
-  async join(channel: string, member: string): Promise<void> {
-    let members = this.#presence.get(channel);
-    if (members === undefined) this.#presence.set(channel, (members = new Map()));
-    if (!members.has(member)) members.set(member, this.#clock.now());
+  async join(channel: string, entry: PresenceJoin): Promise<void> {
+    let entries = this.#presence.get(channel);
+    if (entries === undefined) this.#presence.set(channel, (entries = new Map()));
+    if (entries.has(entry.session)) return;
+    const joinedAt = this.#clock.now();
+    const anonymous = entry.anonymous === true && entry.user === entry.session;
+    entries.set(entry.session, anonymous ? joinedAt : { user: entry.user, ...(entry.info === undefined ? {} : { info: entry.info }), joinedAt });
+    this.#presenceListener?.(channel);
   }
 
-  async leave(channel: string, member: string): Promise<void> {
-    const members = this.#presence.get(channel);
-    if (members?.delete(member) === true && members.size === 0) this.#presence.delete(channel);
+  async leave(channel: string, session: string): Promise<void> {
+    const entries = this.#presence.get(channel);
+    if (entries?.delete(session) !== true) return;
+    if (entries.size === 0) this.#presence.delete(channel);
+    this.#presenceListener?.(channel);
   }
 
-  async presence(channel: string): Promise<readonly PresenceMember[]> {
+  async presence(channel: string): Promise<readonly PresenceEntry[]> {
     const node = this.#nodeId;
-    return [...(this.#presence.get(channel) ?? [])].map(([id, joinedAt]) => ({ id, node, joinedAt }));
+    return [...(this.#presence.get(channel) ?? [])].map(([session, kept]): PresenceEntry =>
+      typeof kept === 'number' ? { session, user: session, anonymous: true, node, joinedAt: kept } : { session, ...kept, node },
+    );
+  }
+
+  onPresence(listener: PresenceListener): void {
+    this.#presenceListener = listener;
   }
 
   health(): EngineHealth {

@@ -14,6 +14,20 @@ export interface Message {
   readonly publishedAt: number;
   /** Bytes of `data` as JSON, when the engine knows them (for the memory budget). */
   readonly size?: number;
+  /**
+   * Set on a presence event (presence-events.ts) rather than a published message: it never is in
+   * history, and its `id` is empty — no cursor moves past it, so a client that resumes misses
+   * nothing it should have had (and sees no event again).
+   */
+  readonly event?: PresenceEventKind;
+}
+
+/** A member joined or left (after the grace window), or the members were counted (a crowded channel). */
+export type PresenceEventKind = 'join' | 'leave' | 'count';
+
+/** A presence event on `channel`, to be queued like a message to its subscribers. */
+export function presenceEventMessage(channel: string, event: PresenceEventKind, data: unknown, now: number): Message {
+  return { id: '', channel, data, publishedAt: now, event };
 }
 
 /**

@@ -33,6 +33,8 @@ export class Session {
   readonly subscriptions = new Subscriptions();
   /** The verified token the session acts with; undefined = anonymous. */
   principal: Principal | undefined;
+  /** Shown in presence while subscribed (a REST poll that is one request per message, anonymous, is not: each would be a new member). */
+  inPresence = true;
   /** Deliveries carry their message id, so the client can resume from it later. */
   messageIds = false;
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
@@ -146,7 +148,8 @@ export class Session {
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
   enqueue(delivery: Delivery): boolean {
     if (this.closeReason !== undefined) return true;
-    if (this.#extras?.replayed(delivery.message.channel, delivery.message.id) === true) return true;
+    // A presence event has no id: nothing replayed can hold it.
+    if (delivery.message.event === undefined && this.#extras?.replayed(delivery.message.channel, delivery.message.id) === true) return true;
     if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
       // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
       if (!this.canDropOldest || this.#queue.length === 0) return false;
@@ -240,7 +243,7 @@ export class Session {
     for (const delivery of deliveries) delivery.sent = true;
     const newer: Delivery[] = [];
     for (const queued of this.#queue) {
-      if (queued.message.channel !== channel || queued.message.id > id) newer.push(queued);
+      if (queued.message.channel !== channel || queued.message.id > id || queued.message.event !== undefined) newer.push(queued);
       else this.#released([queued]);
     }
     for (const delivery of deliveries) this.#held(delivery);

@@ -36,7 +36,13 @@ export function readLimit(query: URLSearchParams, fallback: number, min: number,
   return Number.isInteger(limit) && limit >= min && limit <= max ? limit : { error: `limit must be an integer from ${min} to ${max}` };
 }
 
-/** `{"id":…,"channel":…,"data":…}`: what every REST transport sends for one message. */
+/**
+ * `{"id":…,"channel":…,"data":…}`: what every REST transport sends for one message; a presence
+ * event is `{"event":"join"|"leave"|"count","channel":…,"data":…}`, without an id.
+ */
 export const REST_JSON: WireFormat = {
-  encode: (message: Message, json?: string) => `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
+  encode: (message: Message, json?: string) =>
+    message.event === undefined
+      ? `{"id":${JSON.stringify(message.id)},"channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`
+      : `{"event":"${message.event}","channel":${JSON.stringify(message.channel)},"data":${dataJson(message, json)}}`,
 };

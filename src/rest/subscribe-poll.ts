@@ -94,7 +94,11 @@ export class SubscribePoll {
   async #pollChannel(req: IncomingMessage, res: ServerResponse, poll: PollRequest, from: string | undefined, held: boolean, send: (answer: Answer) => void): Promise<void> {
     const name = poll.channel.name;
     const session = held ? this.sessions.create(clientAddress(req)) : undefined;
-    if (session !== undefined) session.transport = 'rest-long-poll';
+    if (session !== undefined) {
+      session.transport = 'rest-long-poll';
+      // One session per request: anonymous, each would be a new member, joining and leaving.
+      session.inPresence = poll.principal?.subject !== undefined;
+    }
     const items: string[] = [];
     let cursor: string;
     let fresh = false;
@@ -131,7 +135,8 @@ export class SubscribePoll {
         // Messages the engine lost while this poll was held (Engine.onGap): said first, as a resume says it.
         for (const lost of session.takeGaps()) items.push(JSON.stringify({ gap: true, channel: lost }));
         // What the client already has (it said so with its cursor) is not sent again.
-        const deliveries = session.drain().filter((delivery) => sentThrough === undefined || delivery.message.id > sentThrough);
+        // Presence events have no id to resume from: a poll (one request per message) is not told of them.
+        const deliveries = session.drain().filter((delivery) => delivery.message.event === undefined && (sentThrough === undefined || delivery.message.id > sentThrough));
         for (const delivery of deliveries) items.push(delivery.encode(REST_JSON));
         return { items, cursor: deliveries[deliveries.length - 1]?.message.id ?? cursor };
       },

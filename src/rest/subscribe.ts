@@ -212,7 +212,7 @@ class RestStream implements Stream, StreamOwner, PeerOwner {
   push(deliveries: Delivery[]): boolean {
     const lastSent = this.lastSent;
     if (lastSent === undefined) return this.inner!.push(deliveries);
-    const fresh = deliveries.filter((delivery) => delivery.message.id > lastSent);
+    const fresh = deliveries.filter((delivery) => delivery.message.id > lastSent || delivery.message.event !== undefined);
     return fresh.length === 0 ? true : this.inner!.push(fresh);
   }
 

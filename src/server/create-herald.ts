@@ -48,7 +48,10 @@ import { createDecisionHooks } from './decision-hooks.js';
 import { InstrumentedEngine } from './instrumented-engine.js';
 import type { Logger } from './logger.js';
 import { logsDebug, redactingLogger, silentLogger } from './logger.js';
+import { answerClientError, LISTEN_BACKLOG } from './listen.js';
 import { Metrics } from './metrics.js';
+import type { HeraldEventName, HeraldEvents } from './herald-events.js';
+import { PRESENCE_SERVICE, wirePresence } from './presence.js';
 import { connectionTypes, definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
 import { Router } from './router.js';
@@ -60,6 +63,7 @@ import { signingSecretFrom, Tokens } from './tokens.js';
 export { HERALD_DEFAULTS, TRANSPORT_NAMES } from './options.js';
 export type { HeraldOptions, TransportName } from './options.js';
 export type { BatchItem, BatchResult, ChannelsPage, LiveChannel, NodeTotals, SessionSummary } from './server-api.js';
+export type { HeraldEventName, HeraldEvents, MemberEvent, SessionCloseEvent, SessionEvent, SubscriptionEvent } from './herald-events.js';
 
 export interface HeraldStats {
   readonly sessions: number;
@@ -87,6 +91,12 @@ export interface Herald extends ServerApi {
   use(extension: Extension): void;
   /** Answers messages published on a `/service/**` channel or pattern. */
   service(pattern: string, handler: ServiceHandler): void;
+  /**
+   * Listens to sessions opening and closing, subscriptions, and members joining and leaving
+   * channels with join/leave events (herald-events.ts); returns a function that stops listening.
+   * @example herald.on('leave', ({ channel, subject }) => audit.log(`${subject} left ${channel}`));
+   */
+  on<K extends HeraldEventName>(event: K, listener: HeraldEvents[K]): () => void;
   readonly sessionCount: number;
   /** Counts for operators and tests: sessions, held connects, subscribed patterns. */
   stats(): HeraldStats;
@@ -162,6 +172,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
   const hooks = createDecisionHooks(config, metrics.registry, logger);
   const gate = createRestGate(config.publishKey, access, hooks);
+  const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger });
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
     { sessions, hub, engine, publisher, access, hooks, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },
@@ -176,6 +187,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       connectionTypes: connectionTypes(config.transports),
     },
   );
+  bayeux.service(PRESENCE_SERVICE, presence.service);
   const longPolling = new LongPollingTransport(bayeux.handleBatch, {
     maxBodyBytes: config.maxBodyBytes,
     cookieAttributes: config.cookieAttributes,
@@ -374,6 +386,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     restSubscribe.destroyAll();
     sessions.dispose();
     dashboard.close();
+    presence.presenceEvents?.close();
     await engine.close();
   }
 
@@ -383,6 +396,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     listen,
     ...createServerApi({ publisher, control, inspector, clock, maxBatchMessages: config.maxBatchMessages }),
     use: (extension) => bayeux.use(extension),
+    on: presence.on,
     service(pattern, handler) {
       const parsed = parseChannel(pattern);
       if (parsed === undefined || parsed.kind !== 'service') {
@@ -400,29 +414,6 @@ export function createHerald(options: HeraldOptions = {}): Herald {
       return closing;
     },
   };
-}
-
-/**
- * How many connections the kernel may hold accepted-but-not-yet-taken for the listening socket.
- * Node's default (511) overflows when thousands of clients reconnect at once (after a deploy):
- * each dropped SYN costs its client a retransmission, a second or more. The kernel caps it at
- * net.core.somaxconn (4096 on current kernels).
- */
-const LISTEN_BACKLOG = 65_535;
-
-/**
- * What Node itself would answer a request it could not take (with a listener, it answers none):
- * 408 for one too slow to arrive, counted; 431 for headers too large; else 400.
- */
-function answerClientError(error: Error & { code?: string }, socket: Duplex, counters: LimitCounters): void {
-  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-  if (timedOut) counters.hit('request_timeout');
-  // As Node does: answer only a connection that has not been answered anything yet, then cut it.
-  if (socket.writable && (socket as Socket).bytesWritten === 0) {
-    const status = timedOut ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  }
-  socket.destroy();
 }
 
 /**

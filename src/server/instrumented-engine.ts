@@ -4,7 +4,7 @@
  * round trips to Redis (or the memory engine's, for comparison) as operators see them.
  */
 import type { ControlCommand, Revocation } from '../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from '../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
 export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire';
@@ -46,16 +46,20 @@ export class InstrumentedEngine implements Engine {
     return this.#time('position', this.inner.position(channel));
   }
 
-  join(channel: string, member: string): Promise<void> {
-    return this.#time('join', this.inner.join(channel, member));
+  join(channel: string, entry: PresenceJoin): Promise<void> {
+    return this.#time('join', this.inner.join(channel, entry));
   }
 
-  leave(channel: string, member: string): Promise<void> {
-    return this.#time('leave', this.inner.leave(channel, member));
+  leave(channel: string, session: string): Promise<void> {
+    return this.#time('leave', this.inner.leave(channel, session));
   }
 
-  presence(channel: string): Promise<readonly PresenceMember[]> {
+  presence(channel: string): Promise<readonly PresenceEntry[]> {
     return this.#time('presence', this.inner.presence(channel));
+  }
+
+  onPresence(listener: PresenceListener): void {
+    this.inner.onPresence(listener);
   }
 
   deleteHistory(channel: string): Promise<void> {

@@ -124,6 +124,15 @@ export interface HeraldOptions {
   hookTimeoutMs?: number;
   /** Hook calls in flight at once; as many more may wait, and the rest are refused (default 64). */
   hookConcurrency?: number;
+  /**
+   * How long a member of a channel with join/leave events (a permissions rule with `"presence":
+   * "events"`) must be away before it leaves; 0 (the default): `maxIntervalMs` + 5 s.
+   */
+  presenceGraceMs?: number;
+  /** Above this many members, a channel's subscribers get `count` events instead of joins and leaves (default 100). */
+  presenceMaxMembers?: number;
+  /** How often the presence of channels with events is read again (dead nodes, counts); default 5 s. */
+  presenceSweepMs?: number;
   /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */

@@ -153,6 +153,9 @@ export const SETTINGS: readonly Setting[] = [
     secret: true,
     help: '`memory` (one process) or `redis://[user:pass@]host:port[/db]` to join a cluster (see below)',
   },
+  { flag: 'presence-grace', option: 'presenceGraceMs', kind: duration(0, HOUR), default: 0, defaultText: '`--max-interval` + 5 s', help: 'a member of a channel with join/leave events (rule `"presence": "events"`) leaves only after being away this long: a reconnect, a move to another node or a tab handover within it is not a leave and a join (0: `--max-interval` + 5 s)' },
+  { flag: 'presence-max-members', option: 'presenceMaxMembers', kind: count('a number of members', 1, 1_000_000), default: 100, help: 'above this many members, a channel\'s subscribers get `count` events (users, connections) every `--presence-sweep` instead of joins and leaves' },
+  { flag: 'presence-sweep', option: 'presenceSweepMs', kind: duration(100, 10 * MINUTE), default: 5_000, help: 'how often a node reads again the presence of the channels with events it follows: members of a node that died are noticed, crowded channels counted' },
   { flag: 'history-size', option: 'historySize', kind: count('a number of messages', 0, 1_000_000), default: HISTORY_DEFAULTS.historySize, help: 'messages kept per channel for resume and `/history` (engines built from a name or URL)' },
   { flag: 'history-ttl', option: 'historyTtlMs', kind: duration(0, 7 * DAY), default: HISTORY_DEFAULTS.historyTtlMs, help: 'drop history older than this (0: no age limit)' },
   {

@@ -117,7 +117,7 @@ test('Herald nodes: after a pub/sub cut every transport tells its pattern subscr
   bayeux.on('gap', (channel) => bayeuxGaps.push(channel));
   await bayeux.subscribe('/feed/*', () => {}).ready;
   const poll = httpRequest(b.port, { path: '/sub/feed/*' });
-  await waitFor('every subscriber is in place', async () => (await httpRequest(b.port, { path: '/presence/feed/*' })).json().count === 6);
+  await waitFor('every subscriber is in place', async () => (await httpRequest(b.port, { path: '/presence/feed/*' })).json().connections === 6);
 
   assert.ok((await killPubSub(redis)) >= 1);
   assert.equal((await postJson(a.port, '/pub/fresh', { n: 1 })).status, 200);

@@ -65,26 +65,26 @@ test('a node that loses its pub/sub connection catches up from the streams: noth
 test('presence spans nodes, and a node killed without goodbye drops out after its TTL', async (t) => {
   const redis = await startRedis(t);
   const a = await engineOn(t, redis, { presenceTtlMs: 300 });
-  await a.join('/lobby', 'alice');
+  await a.join('/lobby', { session: 'alice', user: 'alice' });
   // Another node, in a process of its own, so that it can die for real.
   const engineModule = new URL('../../src/engines/redis/redis-engine.js', import.meta.url).href;
   const other = spawn(process.execPath, ['--input-type=module', '-e', `
     const { RedisEngine } = await import(${JSON.stringify(engineModule)});
     const engine = new RedisEngine({ url: ${JSON.stringify(redis.url)}, presenceTtlMs: 300, nodeId: 'doomed' });
     await engine.ready();
-    await engine.join('/lobby', 'bob');
+    await engine.join('/lobby', { session: 'bob', user: 'bob' });
     console.log('joined');
   `], { stdio: ['ignore', 'pipe', 'inherit'] });
   onCleanup(t, () => other.kill('SIGKILL'));
   await withTimeout('the other node joins', once(other.stdout!, 'data'));
   const both = await a.presence('/lobby');
-  assert.deepEqual(both.map((m) => `${m.id}@${m.node === 'doomed' ? 'other' : 'a'}`).sort(), ['alice@a', 'bob@other']);
+  assert.deepEqual(both.map((m) => `${m.user}@${m.node === 'doomed' ? 'other' : 'a'}`).sort(), ['alice@a', 'bob@other']);
   other.kill('SIGKILL');
   const members = await waitFor('bob is gone', async () => {
     const now = await a.presence('/lobby');
     return now.length === 1 ? now : undefined;
   });
-  assert.deepEqual(members.map((m) => m.id), ['alice']);
+  assert.deepEqual(members.map((m) => m.user), ['alice']);
 });
 
 test('Herald nodes on Redis: a publish on one reaches a client of the other; presence and history across nodes', async (t) => {
@@ -100,8 +100,8 @@ test('Herald nodes on Redis: a publish on one reaches a client of the other; pre
   await waitFor('the client on b has it', () => received.length === 1);
   assert.deepEqual(received, [{ headline: 'from a' }]);
   const presence = (await httpRequest(a.port, { path: '/presence/news' })).json();
-  assert.equal(presence.count, 1, 'a sees the subscriber held by b');
-  assert.equal(typeof presence.members[0].id, 'string');
+  assert.equal(presence.users, 1, 'a sees the subscriber held by b');
+  assert.equal(typeof presence.members[0].user, 'string');
   const history = (await httpRequest(b.port, { path: '/history/news' })).json();
   assert.deepEqual(history.messages.map((m: { id: string }) => m.id), [published.json().id]);
 });

@@ -143,21 +143,29 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.deepEqual(justInTime.messages.map((m) => m.data), [3, 4]);
     });
 
-    test('lists who subscribes to a channel, once per member, until they leave', async (t) => {
+    test('lists who subscribes to a channel, one entry per session with its user and info, until it leaves; every change is announced', async (t) => {
       const engine = await engines.make(0);
       t.after(() => engine.close());
-      await engine.join('/room', 'alice');
-      await engine.join('/room', 'alice');
-      await engine.join('/room', 'bob');
-      await engine.join('/room/**', 'carol');
-      const members = await engine.presence('/room');
-      assert.deepEqual(members.map((m) => m.id).sort(), ['alice', 'bob']);
-      assert.ok(members.every((m) => typeof m.node === 'string' && m.node.length > 0 && Number.isFinite(m.joinedAt)));
-      await engine.leave('/room', 'alice');
+      const announced: string[] = [];
+      engine.onPresence((channel) => announced.push(channel));
+      await engine.join('/room', { session: 's1', user: 'alice', info: { name: 'Alice' } });
+      await engine.join('/room', { session: 's1', user: 'alice', info: { name: 'Alice' } });
+      await engine.join('/room', { session: 's2', user: 'alice' });
+      await engine.join('/room', { session: 's3', user: 's3', anonymous: true });
+      await engine.join('/room/**', { session: 's4', user: 'carol' });
+      const entries = await engine.presence('/room');
+      assert.deepEqual(entries.map((e) => `${e.session}:${e.user}`).sort(), ['s1:alice', 's2:alice', 's3:s3']);
+      assert.deepEqual(entries.find((e) => e.session === 's1')!.info, { name: 'Alice' });
+      assert.equal(entries.find((e) => e.session === 's3')!.anonymous, true);
+      assert.ok(entries.every((e) => typeof e.node === 'string' && e.node.length > 0 && Number.isFinite(e.joinedAt)));
+      await engine.leave('/room', 's1');
       await engine.leave('/room', 'nobody');
-      assert.deepEqual((await engine.presence('/room')).map((m) => m.id), ['bob']);
-      assert.deepEqual((await engine.presence('/room/**')).map((m) => m.id), ['carol']);
+      assert.deepEqual((await engine.presence('/room')).map((e) => e.session).sort(), ['s2', 's3']);
+      assert.deepEqual((await engine.presence('/room/**')).map((e) => e.user), ['carol']);
       assert.deepEqual(await engine.presence('/empty'), []);
+      // Each real change once (Redis announces through pub/sub: it arrives a moment later).
+      await waitFor('every change is announced', () => announced.length >= 5);
+      assert.deepEqual([...announced].sort(), ['/room', '/room', '/room', '/room', '/room/**']);
     });
 
     test('an idempotency key stores a message once within its window: retries, even at the same moment, get the first id', async (t) => {

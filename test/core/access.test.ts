@@ -121,3 +121,15 @@ describe('ChannelAccess', () => {
     assert.deepEqual(validatePermissions({ channels: [{ pattern: '/a/**', subscribe: { claim: 'role', equals: 'x' } }] }).channels?.length, 1);
   });
 });
+
+test('a rule may turn join/leave events on or off for the channels it covers: the first covering rule that says decides', () => {
+  const access = new ChannelAccess(async () => ({ ok: false, reason: 'invalid', message: 'no' }), false, {
+    channels: [{ pattern: '/chat/quiet/**', presence: 'off' }, { pattern: '/chat/**', subscribe: 'anyone', presence: 'events' }],
+  });
+  assert.equal(access.presenceEvents('/chat/a'), true);
+  assert.equal(access.presenceEvents('/chat/quiet/a'), false);
+  assert.equal(access.presenceEvents('/news'), false);
+  assert.equal(access.presenceEvents('/chat/*'), false, 'patterns have no events: they are not one channel');
+  assert.equal(access.hasPresenceEvents, true);
+  assert.throws(() => validatePermissions({ channels: [{ pattern: '/a', presence: 'yes' }] }), /channels\[0\]\.presence must be "events" or "off"/);
+});

@@ -60,7 +60,7 @@ test('RedisEngine without Redis: unhealthy, publishes fail at once with ENGINE_U
   await assert.rejects(engine.presence('/a'), { code: 'HERALD_ERR_ENGINE_UNAVAILABLE' });
   assert.ok(Date.now() - started < 1000, 'no waiting for a Redis that is not there');
   await engine.subscribe('/a');
-  await engine.join('/a', 'm');
+  await engine.join('/a', { session: 'm', user: 'm', anonymous: true });
   await waitFor('the connection errors are reported, not thrown', () => errors.length > 0);
 });
 

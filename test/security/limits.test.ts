@@ -215,7 +215,7 @@ describe('front door', () => {
     assert.match(heard.text, /"text":"hi"/);
     assert.doesNotMatch(heard.text, new RegExp(publisher.clientId));
     const presence = await httpRequest(port, { path: '/presence/room' });
-    assert.equal(presence.json().count, 2);
+    assert.equal(presence.json().connections, 2);
     assert.doesNotMatch(presence.text, new RegExp(`${publisher.clientId}|${listener.clientId}`));
   });
 

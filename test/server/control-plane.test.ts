@@ -55,7 +55,7 @@ describe('disconnect', () => {
     const kicked = await heldSession(port, '/room/b');
     await waitFor('both connects held', () => herald.stats().heldConnects === 2);
     const presence = (await httpRequest(port, { path: '/presence/room/b', headers: ADMIN })).json();
-    const answer = await postJson(port, '/admin/disconnect', { session: presence.members[0].id, reason: 'permissions changed' }, ADMIN);
+    const answer = await postJson(port, '/admin/disconnect', { session: presence.members[0].sessions[0].id, reason: 'permissions changed' }, ADMIN);
     assert.equal(answer.status, 200, answer.text);
     assert.deepEqual(answer.json(), { ok: true, closedHere: 1 });
     const reply = await kicked.reply;

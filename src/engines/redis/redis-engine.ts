@@ -21,7 +21,7 @@
 import { Redis, ReplyError } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
 import type { ControlCommand, Revocation } from '../../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceMember, Published, PublishRequest } from '../../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { isFutureId, randomId } from '../../core/ids.js';
@@ -160,7 +160,7 @@ export class RedisEngine implements Engine {
     this.#commands.defineCommand('heraldFloor', { numberOfKeys: 2, lua: FLOOR_SCRIPT });
     this.#commands.defineCommand('heraldDeleteHistory', { numberOfKeys: 1, lua: DELETE_HISTORY_SCRIPT });
     const nodeId = options.nodeId ?? randomId().slice(0, 12);
-    this.#presence = new RedisPresence(this.#commands, { keyPrefix: this.#options.keyPrefix, ttlMs: presenceTtlMs, nodeId, onError: this.#onError });
+    this.#presence = new RedisPresence(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, ttlMs: presenceTtlMs, nodeId, onError: this.#onError });
     this.#control = new RedisControl(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, onError: this.#onError });
     this.#inquiry = new RedisInquiry(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, liveNodes: () => this.#presence.liveNodes(), onError: this.#onError });
     this.#nodeId = nodeId;
@@ -352,16 +352,20 @@ export class RedisEngine implements Engine {
     await this.#run('delete history', () => this.#call('heraldDeleteHistory', this.#streamKey(channel)));
   }
 
-  join(channel: string, member: string): Promise<void> {
-    return this.#presence.join(channel, member);
+  join(channel: string, entry: PresenceJoin): Promise<void> {
+    return this.#presence.join(channel, entry);
   }
 
-  leave(channel: string, member: string): Promise<void> {
-    return this.#presence.leave(channel, member);
+  leave(channel: string, session: string): Promise<void> {
+    return this.#presence.leave(channel, session);
   }
 
-  async presence(channel: string): Promise<readonly PresenceMember[]> {
+  async presence(channel: string): Promise<readonly PresenceEntry[]> {
     return this.#run('presence', () => this.#presence.members(channel));
+  }
+
+  onPresence(listener: PresenceListener): void {
+    this.#presence.onPresence(listener);
   }
 
   onMessage(listener: MessageListener): void {

@@ -162,8 +162,8 @@ return { string.format('%d', floor), epoch }
 `;
 
 /**
- * KEYS[1] presence hash (member → node) · ARGV[1] prefix of node liveness keys.
- * Returns the members of live nodes as a flat { member, value, … } list, and removes the members
+ * KEYS[1] presence hash (session → "<node> <JSON>") · ARGV[1] prefix of node liveness keys.
+ * Returns the entries of live nodes as a flat { session, value, … } list, and removes the entries
  * of nodes whose liveness key has expired (the node died without saying goodbye).
  */
 export const PRESENCE_SCRIPT = `

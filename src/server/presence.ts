@@ -1,0 +1,68 @@
+/**
+ * @module
+ * Presence, wired: join/leave events for the channels whose rules opt in, `herald.on(…)`, and the
+ * Bayeux service `/service/presence` through which a client (the Herald client's `presence()`,
+ * CometD's `remoteCall`, a Faye publish) asks who is on a channel — the same answer as
+ * `GET /presence/{channel}`.
+ */
+import type { ServiceHandler } from '../bayeux/services.js';
+import type { ChannelAccess } from '../core/access.js';
+import { parseChannel } from '../core/channel.js';
+import type { Clock } from '../core/clock.js';
+import type { Engine } from '../core/engine.js';
+import type { Hub } from '../core/hub.js';
+import { presenceListing } from '../core/presence.js';
+import { PresenceEvents } from '../core/presence-events.js';
+import type { SessionStore } from '../core/session-store.js';
+import { heraldEvents } from './herald-events.js';
+import type { Logger } from './logger.js';
+import type { Settings } from './options.js';
+import { MAX_PRESENCE_LIMIT } from '../rest/presence.js';
+
+/** The service channel clients ask presence on. */
+export const PRESENCE_SERVICE = '/service/presence';
+
+/** The grace window when none is set: a little above how long a silent session lives. */
+export const GRACE_BEYOND_MAX_INTERVAL_MS = 5_000;
+
+export interface PresenceParts {
+  readonly engine: Engine;
+  readonly hub: Hub;
+  readonly sessions: SessionStore;
+  readonly clock: Clock;
+  readonly access: ChannelAccess;
+  readonly config: Settings;
+  readonly logger: Logger;
+}
+
+export function wirePresence({ engine, hub, sessions, clock, access, config, logger }: PresenceParts) {
+  const graceMs = config.presenceGraceMs > 0 ? config.presenceGraceMs : config.intervalMs + config.maxIntervalMs + GRACE_BEYOND_MAX_INTERVAL_MS;
+  // No rule opts in: nothing to follow, no timer.
+  const presenceEvents = access.hasPresenceEvents
+    ? new PresenceEvents(engine, hub, clock, { graceMs, maxMembers: config.presenceMaxMembers, sweepMs: config.presenceSweepMs, eventsFor: (channel) => access.presenceEvents(channel) }, (error, context) =>
+        logger.warn('presence', { context, error: (error as Error).message ?? String(error) }),
+      )
+    : undefined;
+  const on = heraldEvents({ sessions, hub, presenceEvents, onError: (error, event) => logger.error('herald.on listener failed', { event, error }) });
+  return { presenceEvents, on, service: presenceService(engine, sessions, access) };
+}
+
+/**
+ * `/service/presence` with data `{"channel": "/chat/a", "count"?: true, "limit"?: n}`: answers the
+ * listing, or `{"error": …}` naming the problem. The asker needs the right to subscribe to every
+ * channel the name covers — or to be subscribed to it already.
+ */
+function presenceService(engine: Engine, sessions: SessionStore, access: ChannelAccess): ServiceHandler {
+  return async ({ data, clientId }) => {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return { error: 'ask with {"channel": "/some/channel"}' };
+    const { channel, count, limit = 1000 } = data as Record<string, unknown>;
+    const parsed = typeof channel === 'string' ? parseChannel(channel) : undefined;
+    if (parsed === undefined || parsed.kind !== 'broadcast') return { error: `channel must name a channel or pattern (not /meta or /service), got ${JSON.stringify(channel)?.slice(0, 200)}` };
+    if (count !== undefined && typeof count !== 'boolean') return { error: 'count must be true or false' };
+    if (!Number.isInteger(limit) || (limit as number) < 0 || (limit as number) > MAX_PRESENCE_LIMIT) return { error: `limit must be an integer from 0 to ${MAX_PRESENCE_LIMIT}` };
+    const session = sessions.get(clientId);
+    if (session === undefined) return { error: 'presence is asked from a session (handshake first)' };
+    if (!session.subscriptions.has(parsed.name) && !access.allows(session.principal, 'subscribe', parsed.name)) return { error: `not allowed to see who is on ${parsed.name}` };
+    return presenceListing(parsed.name, await engine.presence(parsed.name), count === true ? undefined : (limit as number));
+  };
+}
