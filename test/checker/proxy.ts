@@ -2,8 +2,13 @@
  * @module
  * A TCP proxy the checker puts between clients and Herald, to do what networks do: cut
  * connections (all of them, or some), and stall a reader (stop reading what the server sends, so
- * its writes back up as a slow consumer's would). With several nodes it is a sticky balancer: it
- * prefers one node and fails over to the next that accepts, as nginx `ip_hash` with `max_fails`.
+ * its writes back up as a slow consumer's would). With several nodes it is a sticky balancer, as
+ * the README's cluster section requires: the proxy's client side (one client address) is stuck to
+ * one node — at first the preferred one — and every new connection goes there until that node
+ * stops accepting; then the client is stuck to the next node that accepts, and stays there even
+ * once the first comes back (an HAProxy stick table on the source address). A balancer that picks
+ * a node per connection would split a client's kept-alive connections across nodes after a
+ * failover: a handshake on one, its connect on another (402::session_unknown, every time).
  */
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
@@ -19,6 +24,8 @@ export class FaultProxy {
   readonly #pairs = new Set<Pair>();
   readonly #server: Server;
   #port = 0;
+  /** The node (an index into `ports()`) every new connection goes to while it accepts. */
+  #stuck: number;
 
   /** `ports()`: the nodes' ports now (a restarted node may have a new one); `preferred`: which to try first. */
   constructor(
@@ -26,6 +33,7 @@ export class FaultProxy {
     private readonly preferred = 0,
   ) {
     this.#server = createServer((client) => this.#accept(client));
+    this.#stuck = preferred;
   }
 
   async listen(): Promise<number> {
@@ -92,10 +100,14 @@ export class FaultProxy {
     });
     client.pause();
     const ports = this.ports();
+    // The stuck node first, then the others in the order of preference.
+    const stuck = this.#stuck % ports.length;
+    const order = [stuck, ...ports.map((_, i) => (this.preferred + i) % ports.length).filter((i) => i !== stuck)];
     const tryFrom = (attempt: number) => {
       if (client.destroyed) return;
-      if (attempt >= ports.length) return void client.destroy();
-      const upstream = connect(ports[(this.preferred + attempt) % ports.length]!, '127.0.0.1');
+      if (attempt >= order.length) return void client.destroy();
+      const node = order[attempt]!;
+      const upstream = connect(ports[node]!, '127.0.0.1');
       let connected = false;
       upstream.on('error', () => {
         if (connected) client.destroy();
@@ -103,6 +115,9 @@ export class FaultProxy {
       });
       upstream.once('connect', () => {
         connected = true;
+        // A node that refused since this try began is not one to go back to: only the stuck
+        // node failing moves the client (a connection begun before a failover follows it).
+        if (attempt > 0 && this.#stuck % ports.length === stuck) this.#stuck = node;
         pair.upstream = upstream;
         upstream.once('close', () => client.destroy());
         client.pipe(upstream);

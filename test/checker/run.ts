@@ -38,15 +38,6 @@ export interface KnownOpen {
  * them anyway. Each names the defect and a seed that showed it.
  */
 export const KNOWN_OPEN: readonly KnownOpen[] = [
-  ...(['stall', 'cut-some', 'cut-all'] as const).map((fault) => ({
-    fault,
-    doors: ['faye-ws'],
-    nodes: 3 as const,
-    why:
-      'Faye over WebSocket on three nodes: after a node drains and comes back, Faye handshakes over HTTP on a kept-alive ' +
-      'connection to one node and connects over a new WebSocket to another (402::session_unknown, again and again); ' +
-      'a message acked just before a Redis restart was lost meanwhile, no gap (seed 2282, CI cluster test, 2 runs in 6)',
-  })),
   ...(['cut-some', 'cut-all'] as const).map((fault) => ({
     fault,
     doors: ['faye-lp'],
