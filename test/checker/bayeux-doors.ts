@@ -97,6 +97,9 @@ class ResumeState {
   }
 }
 
+/** How long a CometD door waits before asking again for a subscription that failed. */
+const SUBSCRIBE_RETRY_MS = 250;
+
 /** One at a time: CometD clients in one process share one cookie jar. */
 let handshakes: Promise<unknown> = Promise.resolve();
 
@@ -120,13 +123,26 @@ export class CometdDoor implements Door {
       incoming: (message: any) => (resume.incoming(message), message),
     });
     // CometD drops its subscriptions on every handshake: subscribe in the handshake listener.
-    peer.client.addListener('/meta/handshake', (reply: any) => {
-      if (reply.successful !== true) return;
+    // It also drops a subscription whose /meta/subscribe failed (refused, or lost in transit) and
+    // never asks again (Client.js #failSubscribe): the application must, as a careful one does —
+    // after a pause, while the session it subscribed in is still the one in use (a new session
+    // subscribes from the handshake listener), and not when told not to come back.
+    const subscribe = (clientId: string) => {
       peer.client.subscribe(
         this.recorder.target,
         (message: any) => this.recorder.deliver(message.channel, message.data, message.ext?.herald?.id),
-        (answer: any) => answer.successful && this.recorder.ready(),
+        (answer: any) => {
+          if (answer.successful === true) return this.recorder.ready();
+          this.recorder.note(`subscribe failed ${answer.error ?? answer.failure?.reason ?? 'in transit'}: subscribing again`);
+          if (answer.advice?.reconnect === 'none') return;
+          setTimeout(() => {
+            if (peer.client.getClientId() === clientId && !peer.client.isDisconnected()) subscribe(clientId);
+          }, SUBSCRIBE_RETRY_MS);
+        },
       );
+    };
+    peer.client.addListener('/meta/handshake', (reply: any) => {
+      if (reply.successful === true) subscribe(reply.clientId);
     });
     handshakes = handshakes.then(() => this.context.tokens?.fresh()).then(() => peer.handshake().catch(() => undefined));
   }

@@ -97,6 +97,8 @@ export class RedisEngine implements Engine {
   readonly #delivered = new Map<string, string>();
   /** Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. */
   readonly #catchingUp = new Map<string, Message[]>();
+  /** While restoring, until its gaps are said: what the restored subscriptions bring waits here (#restore). */
+  #heldUntilGaps: Message[] | undefined;
   /** Publishes of this node waiting for their message to reach the local listener. */
   readonly #echoes: Echoes;
   #listener: MessageListener | undefined;
@@ -417,8 +419,11 @@ export class RedisEngine implements Engine {
    * whatever was not delivered is gone, so every subscription is told, and what the node
    * delivered before says nothing about the ids of the new data set.
    *
-   * Gaps are said before anything is subscribed: a message the restored subscriptions bring must
-   * reach a session after the gap that precedes it, or the client cannot tell where the loss was.
+   * Gaps are said once the subscriptions are live, not before: a message published between a gap
+   * said and the subscription that would carry it is neither delivered nor covered by that gap (a
+   * pattern poller told of one, then missing what came just after). What the restored
+   * subscriptions bring meanwhile waits, and follows the gaps: a session must get a message after
+   * the gap that precedes it, or the client cannot tell where the loss was.
    * Until the subscriptions are restored, subscribe() waits (#restoring), so no new subscriber
    * takes a subscription for live while it is not.
    */
@@ -466,9 +471,9 @@ export class RedisEngine implements Engine {
         if (pattern.endsWith('*') || !this.#delivered.has(pattern)) gaps.add(pattern);
       }
     }
-    for (const channel of gaps) this.#gapListener?.(channel);
     // Subscribed before reading, so that whatever the read misses, pub/sub brings.
     for (const channel of behind) this.#catchingUp.set(channel, []);
+    const held: Message[] = (this.#heldUntilGaps = []);
     try {
       if (channels.length > 0) await this.#subscriber.subscribe(...channels);
       if (globs.length > 0) await this.#subscriber.psubscribe(...globs);
@@ -476,6 +481,11 @@ export class RedisEngine implements Engine {
       // Caught up by the next try (which subscribes to everything again), not by this one.
       for (const channel of behind) this.#catchingUp.delete(channel);
       throw error;
+    } finally {
+      // Said even when subscribing failed: whatever came meanwhile follows them either way.
+      if (this.#heldUntilGaps === held) this.#heldUntilGaps = undefined;
+      for (const channel of gaps) this.#gapListener?.(channel);
+      for (const message of held) this.#hand(message);
     }
     // Before the node counts as healthy: a token revoked while it was away (or down) is known first.
     await this.#control.connected(lostData);
@@ -514,7 +524,7 @@ export class RedisEngine implements Engine {
       this.#onError(error, `unreadable message on ${redisChannel}`);
       return;
     }
-    const waiting = this.#catchingUp.get(channel);
+    const waiting = this.#catchingUp.get(channel) ?? this.#heldUntilGaps;
     if (waiting !== undefined) waiting.push(message);
     else this.#hand(message);
   }
