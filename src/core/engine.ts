@@ -189,5 +189,11 @@ export interface Engine {
   inquire(inquiry: Inquiry, waitMs: number): Promise<InquiryAnswers>;
   /** Sets how this node answers other nodes' inquiries. */
   onInquiry(responder: InquiryResponder): void;
+  /**
+   * Claims `key` for `ttlMs`: true for the one caller that claims it first while no claim of it
+   * lasts, cluster-wide on Redis (`SET NX PX`), per engine in memory. How the nodes that all see
+   * the same event agree which one acts on it (webhooks: exactly one sends it).
+   */
+  claim(key: string, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
 }

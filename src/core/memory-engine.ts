@@ -67,6 +67,8 @@ export class MemoryEngine implements Engine {
   /** Readers from before this id have a gap on every channel (see the class comment). */
   #floor: string;
   readonly #clock: Clock;
+  /** Keys claimed (claim()), each until when. */
+  readonly #claims = new Map<string, number>();
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
   /** In order of last write, oldest first (for the channel cap and the memory budget). */
@@ -153,6 +155,15 @@ export class MemoryEngine implements Engine {
   async position(channel: string): Promise<string> {
     const messages = this.#history.get(channel)?.messages;
     return messages?.[messages.length - 1]?.id ?? this.#ids.next();
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.#clock.now();
+    // Lapsed claims go when the next one is made: no timer, and at most as many as claimed within a ttl.
+    for (const [claimed, until] of this.#claims) if (until <= now) this.#claims.delete(claimed);
+    if (this.#claims.has(key)) return false;
+    this.#claims.set(key, now + ttlMs);
+    return true;
   }
 
   async deleteHistory(channel: string): Promise<void> {

@@ -7,7 +7,7 @@ import type { ControlCommand, Revocation } from '../core/control.js';
 import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
-export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire';
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire' | 'claim';
 
 export interface EngineObserver {
   /** `seconds` the call took; `failed` when it rejected. */
@@ -60,6 +60,10 @@ export class InstrumentedEngine implements Engine {
 
   onPresence(listener: PresenceListener): void {
     this.inner.onPresence(listener);
+  }
+
+  claim(key: string, ttlMs: number): Promise<boolean> {
+    return this.#time('claim', this.inner.claim(key, ttlMs));
   }
 
   deleteHistory(channel: string): Promise<void> {

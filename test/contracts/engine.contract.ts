@@ -198,6 +198,17 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.ok(later.id > first.id);
     });
 
+    test('a claim is won once while it lasts, even by callers at the same moment, and can be won again once it lapsed', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const wins = await Promise.all(Array.from({ length: 5 }, () => engine.claim('webhook:x', 100)));
+      assert.deepEqual(wins.filter(Boolean).length, 1);
+      assert.equal(await engine.claim('webhook:other', 100), true, 'another key is another claim');
+      const claimedAt = Date.now();
+      await waitFor('the claim lapses', () => Date.now() - claimedAt > 150);
+      assert.equal(await engine.claim('webhook:x', 100), true);
+    });
+
     test('reports itself healthy while it can serve, and refuses publishes once closed', async () => {
       const engine = await engines.make(0);
       assert.deepEqual(engine.health(), { healthy: true });

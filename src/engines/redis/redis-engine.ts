@@ -354,6 +354,11 @@ export class RedisEngine implements Engine {
     await this.#run('delete history', () => this.#call('heraldDeleteHistory', this.#streamKey(channel)));
   }
 
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#run('claim', () => this.#commands.set(`${this.#options.keyPrefix}claim:${key}`, this.nodeId, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'));
+    return reply === 'OK';
+  }
+
   join(channel: string, entry: PresenceJoin): Promise<void> {
     return this.#presence.join(channel, entry);
   }
