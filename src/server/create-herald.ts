@@ -172,7 +172,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
   const hooks = createDecisionHooks(config, metrics.registry, logger);
   const gate = createRestGate(config.publishKey, access, hooks);
-  const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger });
+  const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters: metrics.webhooks });
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
     { sessions, hub, engine, publisher, access, hooks, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },
@@ -386,7 +386,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     restSubscribe.destroyAll();
     sessions.dispose();
     dashboard.close();
-    presence.presenceEvents?.close();
+    presence.close();
     await engine.close();
   }
 

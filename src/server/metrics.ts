@@ -17,6 +17,7 @@ import type { MemoryBudget } from '../core/memory-budget.js';
 import type { Delivery, Message } from '../core/message.js';
 import type { SessionStore } from '../core/session-store.js';
 import type { EngineOperation } from './instrumented-engine.js';
+import type { WebhookCounters } from './webhooks.js';
 
 /** Where the gauges read from, at scrape time. */
 export interface MetricSources {
@@ -53,6 +54,8 @@ export class Metrics {
   publishedCount = 0;
   /** Messages published here, by channel, for the dashboard's busiest channels (bounded). */
   readonly #perChannel = new Map<string, number>();
+  /** What webhooks count: events dropped, requests sent. */
+  readonly webhooks: WebhookCounters;
 
   constructor(sources: MetricSources) {
     const registers = [this.#registry];
@@ -108,6 +111,12 @@ export class Metrics {
         setCounts(this, LIMIT_NAMES.map((limit) => [{ limit }, counters.get(limit)]));
       },
     });
+    const webhookDropped = new Counter({ name: 'herald_webhook_events_dropped_total', help: 'Webhook events dropped by reason: pending (past --webhook-max-pending) or attempts (every attempt failed).', labelNames: ['reason'], registers });
+    const webhookRequests = new Counter({ name: 'herald_webhook_requests_total', help: 'Webhook requests sent by outcome: ok (2xx) or failed (another status, an error or a timeout).', labelNames: ['outcome'], registers });
+    this.webhooks = {
+      dropped: (count, reason) => webhookDropped.inc({ reason }, count),
+      sent: (ok) => webhookRequests.inc({ outcome: ok ? 'ok' : 'failed' }),
+    };
     const { memory } = sources;
     if (memory !== undefined) {
       new Gauge({ name: 'herald_memory_budget_bytes', help: 'Bytes history and session queues may hold together (--memory-budget).', registers, collect() { this.set(memory.budgetBytes); } });

@@ -10,6 +10,7 @@ import type { Engine } from '../core/engine.js';
 import type { SlowConsumerPolicy } from '../core/session.js';
 import type { Logger } from './logger.js';
 import type { TransportName } from './settings.js';
+import type { WebhookEventType, WebhookTarget } from './webhooks.js';
 
 export interface HeraldOptions {
   /**
@@ -133,6 +134,22 @@ export interface HeraldOptions {
   presenceMaxMembers?: number;
   /** How often the presence of channels with events is read again (dead nodes, counts); default 5 s. */
   presenceSweepMs?: number;
+  /**
+   * Backend URLs sent `channel.occupied` / `channel.vacated` of channels with join/leave events
+   * (webhooks.ts): a URL gets the events `webhookEvents` names (all when unset); `{url, events}`
+   * its own. Needs `webhookSecret`.
+   */
+  webhooks?: readonly WebhookTarget[];
+  /** The events sent to the webhooks given as bare URLs (default: all). */
+  webhookEvents?: readonly WebhookEventType[];
+  /** Signs each webhook request (header `Herald-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`). */
+  webhookSecret?: string;
+  /** Webhook events waiting per receiver at most; past it the oldest are dropped (default 10,000). */
+  webhookMaxPending?: number;
+  /** Attempts per webhook request before its events are dropped (default 8). */
+  webhookAttempts?: number;
+  /** The wait before a webhook's first retry; each next one doubles, with jitter (default 1 s). */
+  webhookRetryMs?: number;
   /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */

@@ -1,6 +1,7 @@
 /**
  * @module
- * Presence, wired: join/leave events for the channels whose rules opt in, `herald.on(…)`, and the
+ * Presence, wired: join/leave events for the channels whose rules opt in, `herald.on(…)`, webhooks
+ * (their occupied/vacated), and the
  * Bayeux service `/service/presence` through which a client (the Herald client's `presence()`,
  * CometD's `remoteCall`, a Faye publish) asks who is on a channel — the same answer as
  * `GET /presence/{channel}`.
@@ -18,6 +19,8 @@ import { heraldEvents } from './herald-events.js';
 import type { Logger } from './logger.js';
 import type { Settings } from './options.js';
 import { MAX_PRESENCE_LIMIT } from '../rest/presence.js';
+import { Webhooks } from './webhooks.js';
+import type { WebhookCounters, WebhookOptions } from './webhooks.js';
 
 /** The service channel clients ask presence on. */
 export const PRESENCE_SERVICE = '/service/presence';
@@ -33,9 +36,10 @@ export interface PresenceParts {
   readonly access: ChannelAccess;
   readonly config: Settings;
   readonly logger: Logger;
+  readonly webhookCounters: WebhookCounters;
 }
 
-export function wirePresence({ engine, hub, sessions, clock, access, config, logger }: PresenceParts) {
+export function wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters }: PresenceParts) {
   const graceMs = config.presenceGraceMs > 0 ? config.presenceGraceMs : config.intervalMs + config.maxIntervalMs + GRACE_BEYOND_MAX_INTERVAL_MS;
   // No rule opts in: nothing to follow, no timer.
   const presenceEvents = access.hasPresenceEvents
@@ -44,7 +48,29 @@ export function wirePresence({ engine, hub, sessions, clock, access, config, log
       )
     : undefined;
   const on = heraldEvents({ sessions, hub, presenceEvents, onError: (error, event) => logger.error('herald.on listener failed', { event, error }) });
-  return { presenceEvents, on, service: presenceService(engine, sessions, access) };
+  const webhooks = config.webhooks.length === 0 ? undefined : new Webhooks(engine, clock, webhookOptions(config, graceMs), logger, webhookCounters);
+  if (webhooks !== undefined) {
+    if (presenceEvents === undefined) logger.warn('webhooks are set, but no channel rule says "presence": "events": no channel will be occupied or vacated');
+    presenceEvents?.onTransition((transition) => webhooks.transition(transition));
+  }
+  const close = () => {
+    presenceEvents?.close();
+    webhooks?.close();
+  };
+  return { presenceEvents, webhooks, on, close, service: presenceService(engine, sessions, access) };
+}
+
+function webhookOptions(config: Settings, graceMs: number): WebhookOptions {
+  return {
+    targets: config.webhooks,
+    events: config.webhookEvents,
+    secret: config.webhookSecret!,
+    maxPending: config.webhookMaxPending,
+    attempts: config.webhookAttempts,
+    retryMs: config.webhookRetryMs,
+    // Two transitions of one kind on a channel are a grace window apart at least (webhooks.ts).
+    claimMs: Math.max(1, graceMs / 2),
+  };
 }
 
 /**

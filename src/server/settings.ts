@@ -41,6 +41,8 @@ import { LOCALHOST_ORIGINS } from './cors.js';
 import { LOG_LEVELS } from './logger.js';
 import { readJwks, readPublicKey } from './tokens.js';
 import type { HeraldOptions } from './options.js';
+import { isWebhookEvents, isWebhookTargets, isWebhookUrl, WEBHOOK_EVENT_TYPES } from './webhooks.js';
+import type { WebhookTarget } from './webhooks.js';
 
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
@@ -156,6 +158,12 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'presence-grace', option: 'presenceGraceMs', kind: duration(0, HOUR), default: 0, defaultText: '`--max-interval` + 5 s', help: 'a member of a channel with join/leave events (rule `"presence": "events"`) leaves only after being away this long: a reconnect, a move to another node or a tab handover within it is not a leave and a join (0: `--max-interval` + 5 s)' },
   { flag: 'presence-max-members', option: 'presenceMaxMembers', kind: count('a number of members', 1, 1_000_000), default: 100, help: 'above this many members, a channel\'s subscribers get `count` events (users, connections) every `--presence-sweep` instead of joins and leaves' },
   { flag: 'presence-sweep', option: 'presenceSweepMs', kind: duration(100, 10 * MINUTE), default: 5_000, help: 'how often a node reads again the presence of the channels with events it follows: members of a node that died are noticed, crowded channels counted' },
+  { flag: 'webhook-url', option: 'webhooks', kind: { ...list('comma-separated http:// or https:// URLs', isWebhookUrl), accepts: isWebhookTargets, expectedOption: 'a list of URLs or {url, events}', show: (targets: readonly WebhookTarget[]) => targets.map((target) => redactUrl(typeof target === 'string' ? target : target.url)) }, default: [], defaultText: '—', secret: true, help: 'backend URLs sent signed `channel.occupied` / `channel.vacated` events of channels with join/leave events (see *Webhooks*); needs `--webhook-secret`' },
+  { flag: 'webhook-events', option: 'webhookEvents', kind: { ...list(`comma-separated events (${WEBHOOK_EVENT_TYPES.join(', ')})`, (type) => isWebhookEvents([type])), accepts: isWebhookEvents }, defaultText: 'all', help: 'the events sent to `--webhook-url`' },
+  { flag: 'webhook-secret', option: 'webhookSecret', kind: secret('a secret', 16), secret: true, help: 'signs every webhook request: `Herald-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`' },
+  { flag: 'webhook-max-pending', option: 'webhookMaxPending', kind: count('a number of events', 1, 10_000_000), default: 10_000, help: 'webhook events waiting per receiver at most; past it the oldest are dropped (counted, logged)' },
+  { flag: 'webhook-attempts', option: 'webhookAttempts', kind: count('a number of attempts', 1, 100), default: 8, help: 'attempts per webhook request (a failure, a timeout of 10 s or a non-2xx answer fails one) before its events are dropped' },
+  { flag: 'webhook-retry', option: 'webhookRetryMs', kind: duration(10, 10 * MINUTE), default: 1_000, help: 'wait before a webhook\'s first retry; each next one doubles (at most 5 min), with jitter' },
   { flag: 'history-size', option: 'historySize', kind: count('a number of messages', 0, 1_000_000), default: HISTORY_DEFAULTS.historySize, help: 'messages kept per channel for resume and `/history` (engines built from a name or URL)' },
   { flag: 'history-ttl', option: 'historyTtlMs', kind: duration(0, 7 * DAY), default: HISTORY_DEFAULTS.historyTtlMs, help: 'drop history older than this (0: no age limit)' },
   {
@@ -203,9 +211,10 @@ export const HERALD_DEFAULTS = Object.freeze(
 /** How `connectionCap` came to the default of maxConnections, for the start line. */
 export const CONNECTION_CAP = cap;
 
-type Secrets = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience' | 'connectHook' | 'subscribeHook' | 'publishHook' | 'hookSecret';
+/** Options without a default: secrets, and those whose absence means something. */
+type Unset = 'publishKey' | 'adminKey' | 'jwtSecret' | 'jwtPublicKey' | 'jwks' | 'jwtIssuer' | 'jwtAudience' | 'connectHook' | 'subscribeHook' | 'publishHook' | 'hookSecret' | 'webhookSecret' | 'webhookEvents';
 /** createHerald's options with its defaults filled in. */
-export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Secrets>> & Pick<HeraldOptions, Secrets>;
+export type Settings = Required<Omit<HeraldOptions, 'engine' | 'logger' | 'clock' | Unset>> & Pick<HeraldOptions, Unset>;
 
 /** Refuses, naming it, any option out of its range or of the wrong kind, and options that contradict each other. */
 export function validate(config: Settings): void {
@@ -232,6 +241,9 @@ export function validate(config: Settings): void {
         throw new HeraldError('HERALD_ERR_INVALID_OPTION', `the rule for ${rule.pattern} says "${action}": "hook", but no ${option} (--${flag}) is set`);
       }
     }
+  }
+  if (config.webhooks.length > 0 && config.webhookSecret === undefined) {
+    throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'webhooks are set but no webhookSecret (--webhook-secret) to sign them with');
   }
   if (!config.transports.includes('long-polling') && !config.transports.includes('callback-polling')) {
     // Every Bayeux client handshakes over one of these (the spec makes long-polling mandatory).

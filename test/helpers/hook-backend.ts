@@ -11,6 +11,8 @@ export interface HookCall {
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: any;
+  /** The body as received (to check a signature over). */
+  readonly raw: string;
 }
 
 /** What the backend answers: JSON (status 200 unless given), raw text, or a hang. */
@@ -49,7 +51,7 @@ export async function startHookBackend(t: { after(fn: () => unknown): void }, be
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      const call = { path: req.url ?? '/', headers: req.headers, body: text === '' ? undefined : JSON.parse(text) };
+      const call = { path: req.url ?? '/', headers: req.headers, body: text === '' ? undefined : JSON.parse(text), raw: text };
       calls.push(call);
       const answer = behave(call);
       if (answer.hang === true) hanging.push(res);

@@ -90,15 +90,17 @@ describe('settings files that are not what they seem', () => {
       'connect-hook': 'https://app.example/hooks/connect?key=connect-hook-secret-0123',
       'subscribe-hook': 'https://hooks:subscribe-hook-pass@app.example/hooks/subscribe',
       'publish-hook': 'https://app.example/hooks/publish?key=publish-hook-secret-0123',
+      'webhook-secret': 'webhook-secret-0123456789',
+      'webhook-url': 'https://app.example/hooks/a?key=webhook-url-secret-0123,https://hooks:webhook-url-pass@app.example/b',
     };
     const secrets = SETTINGS.filter((setting) => setting.secret === true && setting.flag !== undefined && setting.flag !== 'engine').map((setting) => setting.flag!);
     assert.deepEqual(secrets.sort(), Object.keys(values).sort(), 'every secret setting is tried');
     const password = 'redis-pass@word';
     const argv = ['--publish-key', values['publish-key']!, '--engine', `redis://user:${password}@cache:6379/1`, '--connect-hook', values['connect-hook']!];
-    const env = { HERALD_ADMIN_KEY: values['admin-key']!, HERALD_HOOK_SECRET: values['hook-secret']!, HERALD_SUBSCRIBE_HOOK: values['subscribe-hook']! };
+    const env = { HERALD_ADMIN_KEY: values['admin-key']!, HERALD_HOOK_SECRET: values['hook-secret']!, HERALD_SUBSCRIBE_HOOK: values['subscribe-hook']!, HERALD_WEBHOOK_SECRET: values['webhook-secret']!, HERALD_WEBHOOK_URL: values['webhook-url']! };
     const config = file('herald.yaml', `jwt-secret: "${values['jwt-secret']}"\npublish-hook: "${values['publish-hook']}"\n`);
     const shown = JSON.stringify(effectiveServeConfig([...argv, '--config', config], env));
-    for (const secret of [...Object.values(values), password, 'pass@word', 'connect-hook-secret-0123', 'subscribe-hook-pass', 'publish-hook-secret-0123']) assert.ok(!shown.includes(secret), `${secret} not shown`);
+    for (const secret of [...Object.values(values), password, 'pass@word', 'connect-hook-secret-0123', 'subscribe-hook-pass', 'publish-hook-secret-0123', 'webhook-url-secret-0123', 'webhook-url-pass']) assert.ok(!shown.includes(secret), `${secret} not shown`);
     assert.match(shown, /"engine":\{"value":"redis:\/\/user:\*\*\*@cache:6379\/1"/);
   });
 });

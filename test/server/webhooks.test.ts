@@ -1,0 +1,169 @@
+/**
+ * Webhooks, received by a real HTTP backend on 127.0.0.1: `channel.occupied` and
+ * `channel.vacated` of a channel with join/leave events arrive signed, once per id, in order; a
+ * receiver answering 500 gets the same events again until it takes them; a receiver that hangs
+ * holds up neither publishing nor delivery, and its pending events are bounded (oldest dropped,
+ * logged); with three nodes on one Redis, each event is sent by one node only.
+ */
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
+import type { HeraldOptions } from '../../src/server/create-herald.js';
+import type { Logger } from '../../src/server/logger.js';
+import { startHookBackend } from '../helpers/hook-backend.js';
+import type { HookCall } from '../helpers/hook-backend.js';
+import { startHerald } from '../helpers/herald.js';
+import { openStream, postJson } from '../helpers/http.js';
+import { startRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+const WEBHOOK_SECRET = 'webhook-secret-0123456789';
+const GRACE_MS = 300;
+const OPTIONS: HeraldOptions = {
+  permissions: { channels: [{ pattern: '/chat/**', subscribe: 'anyone', publish: 'anyone', presence: 'events' }] },
+  presenceGraceMs: GRACE_MS,
+  presenceSweepMs: 100,
+  webhookSecret: WEBHOOK_SECRET,
+  webhookRetryMs: 20,
+};
+
+/** The README's verification, in the receiver: the HMAC of `<t>.<raw body>`, compared in constant time. */
+function verified(call: HookCall): boolean {
+  const [t, v1] = String(call.headers['herald-signature']).split(',').map((part) => part.slice(part.indexOf('=') + 1)) as [string, string];
+  const expected = createHmac('sha256', WEBHOOK_SECRET).update(`${t}.${call.raw}`).digest('hex');
+  return v1.length === expected.length && timingSafeEqual(Buffer.from(v1), Buffer.from(expected)) && Math.abs(Date.now() / 1000 - Number(t)) < 300;
+}
+
+type Sent = { id: string; type: string; channel: string; at: number };
+const eventsOf = (calls: readonly HookCall[]): Sent[] => calls.flatMap((call) => call.body.events as Sent[]);
+const kinds = (calls: readonly HookCall[]) => eventsOf(calls).map((event) => `${event.type} ${event.channel}`);
+
+/** A subscriber by SSE: a member of the channel while the stream is open. */
+async function member(t: { after(fn: () => unknown): void }, port: number, channel: string) {
+  return openStream(port, `/sub${channel}`, { Accept: 'text/event-stream' }, t);
+}
+
+function recordingLogger(lines: string[]): Logger {
+  const keep = (message: string, fields?: Record<string, unknown>) => lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
+  return { debug: () => {}, info: keep, warn: keep, error: keep };
+}
+
+describe('webhooks on one node', () => {
+  test('occupied and vacated arrive signed, once per id, in order; a receiver with a filter gets only its events', async (t) => {
+    const all = await startHookBackend(t, () => ({ json: {} }));
+    const vacatedOnly = await startHookBackend(t, () => ({ json: {} }));
+    const { port } = await startHerald(t, { ...OPTIONS, webhooks: [all.url, { url: vacatedOnly.url, events: ['channel.vacated'] }] });
+
+    const first = await member(t, port, '/chat/a');
+    await waitFor('occupied', () => kinds(all.calls).includes('channel.occupied /chat/a'));
+    const second = await member(t, port, '/chat/a');
+    first.req.destroy();
+    second.req.destroy();
+    await waitFor('vacated', () => kinds(all.calls).includes('channel.vacated /chat/a'));
+    await waitFor('vacated, filtered', () => vacatedOnly.calls.length === 1);
+
+    assert.deepEqual(kinds(all.calls), ['channel.occupied /chat/a', 'channel.vacated /chat/a'], 'a second member and a leave within the window say nothing');
+    assert.deepEqual(kinds(vacatedOnly.calls), ['channel.vacated /chat/a']);
+    for (const call of [...all.calls, ...vacatedOnly.calls]) {
+      assert.ok(verified(call), `signature of ${call.raw}`);
+      assert.equal(call.headers['content-type'], 'application/json');
+    }
+    const sent = eventsOf(all.calls);
+    assert.equal(new Set(sent.map((event) => event.id)).size, 2, 'an id per event');
+    assert.ok(sent[0]!.at <= sent[1]!.at && sent[0]!.at > Date.now() - 60_000);
+    // A tampered body does not verify.
+    assert.equal(verified({ ...all.calls[0]!, raw: all.calls[0]!.raw.replace('occupied', 'vacated') }), false);
+  });
+
+  test('a receiver answering 500 gets the same event again, with the same id, until it answers 2xx', async (t) => {
+    let failures = 2;
+    const backend = await startHookBackend(t, () => (failures-- > 0 ? { status: 500, json: {} } : { json: {} }));
+    const { port } = await startHerald(t, { ...OPTIONS, webhooks: [backend.url], webhookEvents: ['channel.occupied'] });
+    await member(t, port, '/chat/retry');
+    await waitFor('three attempts', () => backend.calls.length === 3);
+    const ids = eventsOf(backend.calls).map((event) => event.id);
+    assert.deepEqual(kinds(backend.calls), Array(3).fill('channel.occupied /chat/retry'));
+    assert.equal(new Set(ids).size, 1, 'one event, sent three times');
+    assert.ok(backend.calls.every(verified));
+  });
+
+  test('past the last attempt the events are dropped and logged', async (t) => {
+    const backend = await startHookBackend(t, () => ({ status: 503, json: {} }));
+    const lines: string[] = [];
+    const { port } = await startHerald(t, { ...OPTIONS, webhooks: [backend.url], webhookAttempts: 2, logger: recordingLogger(lines) });
+    await member(t, port, '/chat/doomed');
+    await waitFor('dropped after two attempts', () => lines.some((line) => line.startsWith('webhook events dropped') && line.includes('2 attempts failed, the last answered 503')));
+    assert.equal(backend.calls.length, 2);
+  });
+
+  test('a receiver that hangs delays neither publishing nor delivery; its pending events are bounded, the oldest dropped', async (t) => {
+    const backend = await startHookBackend(t, () => ({ hang: true }));
+    const lines: string[] = [];
+    const { port } = await startHerald(t, { ...OPTIONS, webhooks: [backend.url], webhookMaxPending: 2, logger: recordingLogger(lines) });
+    const listener = await member(t, port, '/chat/busy');
+    await waitFor('the first request hangs', () => backend.inFlight() === 1);
+
+    // While it hangs, a publish is answered and delivered.
+    const published = await postJson(port, '/pub/chat/busy', { text: 'still here' });
+    assert.equal(published.status, 200, published.text);
+    await waitFor('delivered while the webhook hangs', () => listener.text().includes('still here'));
+    assert.equal(backend.inFlight(), 1, 'the webhook request was still hanging');
+
+    // Three more channels occupied while it hangs: two fit, the oldest goes.
+    for (const channel of ['/chat/b1', '/chat/b2', '/chat/b3']) await member(t, port, channel);
+    await waitFor('one dropped', () => lines.some((line) => line.startsWith('webhook events dropped') && line.includes('more than 2 pending')));
+    backend.answer(() => ({ json: {} }));
+    backend.release({ json: {} });
+    await waitFor('the rest sent', () => kinds(backend.calls).includes('channel.occupied /chat/b3'));
+    assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/busy', 'channel.occupied /chat/b2', 'channel.occupied /chat/b3'], 'the pending two, in one batch, after the hanging one');
+    assert.equal(backend.calls.length, 2);
+  });
+
+  test('webhooks without a secret are refused, naming it; bad targets and events are named', async () => {
+    const { createHerald } = await import('../../src/server/create-herald.js');
+    assert.throws(() => createHerald({ webhooks: ['http://127.0.0.1:9/hook'] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /webhookSecret \(--webhook-secret\)/ });
+    assert.throws(() => createHerald({ webhooks: ['ftp://x/hook'], webhookSecret: WEBHOOK_SECRET }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^webhooks must be a list of URLs or \{url, events\}/ });
+    assert.throws(() => createHerald({ webhooks: [{ url: 'http://x/', events: ['channel.opened' as never] }], webhookSecret: WEBHOOK_SECRET }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^webhooks must be/ });
+    assert.throws(() => createHerald({ webhookEvents: ['user.online' as never] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^webhookEvents must be comma-separated events \(channel.occupied, channel.vacated\)/ });
+  });
+});
+
+/** A node's engine that counts the claims it has made and heard back on, by key. */
+class ClaimCountingEngine extends RedisEngine {
+  readonly claimed: string[] = [];
+  override async claim(key: string, ttlMs: number): Promise<boolean> {
+    const won = await super.claim(key, ttlMs);
+    this.claimed.push(key);
+    return won;
+  }
+}
+
+test('three Redis nodes: every node sees the channel vacated, one sends it; the next occupancy is sent again', async (t) => {
+  const redis = await startRedis(t);
+  const backend = await startHookBackend(t, () => ({ json: {} }));
+  const engines: ClaimCountingEngine[] = [];
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const engine = new ClaimCountingEngine({ url: redis.url, presenceTtlMs: 400 });
+    // A first read of presence that fails makes the next one the baseline: its member would be taken as there already.
+    await engine.ready();
+    engines.push(engine);
+    nodes.push(await startHerald(t, { ...OPTIONS, engine, webhooks: [backend.url] }));
+  }
+  const vacatedClaims = (engine: ClaimCountingEngine) => engine.claimed.filter((key) => key === 'webhook:channel.vacated:/chat/cluster').length;
+  for (let round = 1; round <= 2; round++) {
+    const members = [];
+    for (const node of nodes) members.push(await member(t, node.port, '/chat/cluster'));
+    await waitFor('occupied', () => kinds(backend.calls).filter((kind) => kind === 'channel.occupied /chat/cluster').length === round);
+    for (const stream of members) stream.req.destroy();
+    // Each node had a member of its own: each follows the channel to its end, and claims the vacated.
+    await waitFor('every node claimed the vacated', () => engines.every((engine) => vacatedClaims(engine) === round));
+    await waitFor('vacated', () => kinds(backend.calls).filter((kind) => kind === 'channel.vacated /chat/cluster').length === round);
+  }
+  await waitFor('no request in flight', () => backend.inFlight() === 0);
+  const sent = eventsOf(backend.calls);
+  assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/cluster', 'channel.vacated /chat/cluster', 'channel.occupied /chat/cluster', 'channel.vacated /chat/cluster']);
+  assert.equal(new Set(sent.map((event) => event.id)).size, 4);
+  assert.ok(backend.calls.every(verified));
+});
