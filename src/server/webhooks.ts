@@ -103,8 +103,8 @@ interface Receiver {
 }
 
 export interface WebhookCounters {
-  /** Events dropped: past `maxPending`, or after the last attempt. */
-  dropped(count: number, reason: 'pending' | 'attempts'): void;
+  /** Events dropped: past `maxPending`, after the last attempt, or unclaimed (the engine failed). */
+  dropped(count: number, reason: 'pending' | 'attempts' | 'claim'): void;
   /** A request answered 2xx, or failed. */
   sent(ok: boolean): void;
 }
@@ -144,7 +144,11 @@ export class Webhooks {
     // transitions (a grace window apart) never overlap.
     this.engine.claim(`webhook:${type}:${channel}`, this.options.claimMs).then(
       (won) => won && this.#enqueue({ id: randomUUID(), type, channel, at }),
-      (error: unknown) => this.logger.warn('webhook claim failed', { type, channel, error: (error as Error).message ?? String(error) }),
+      (error: unknown) => {
+        // No node can tell whether another sent it: dropped here rather than sent twice.
+        this.counters.dropped(1, 'claim');
+        this.logger.warn('webhook events dropped', { type, channel, dropped: 1, reason: `the engine could not claim it: ${(error as Error).message ?? String(error)}` });
+      },
     );
   }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../../src/server/logger.js';
 import { startHookBackend } from '../helpers/hook-backend.js';
 import type { HookCall } from '../helpers/hook-backend.js';
 import { startHerald } from '../helpers/herald.js';
-import { openStream, postJson } from '../helpers/http.js';
+import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { startRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -118,6 +118,9 @@ describe('webhooks on one node', () => {
     await waitFor('the rest sent', () => kinds(backend.calls).includes('channel.occupied /chat/b3'));
     assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/busy', 'channel.occupied /chat/b2', 'channel.occupied /chat/b3'], 'the pending two, in one batch, after the hanging one');
     assert.equal(backend.calls.length, 2);
+    const metrics = (await httpRequest(port, { path: '/metrics' })).text;
+    assert.match(metrics, /herald_webhook_events_dropped_total\{reason="pending"\} 1\n/);
+    await waitFor('both requests counted', async () => /herald_webhook_requests_total\{outcome="ok"\} 2\n/.test((await httpRequest(port, { path: '/metrics' })).text));
   });
 
   test('webhooks without a secret are refused, naming it; bad targets and events are named', async () => {
