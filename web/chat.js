@@ -1,28 +1,24 @@
 // Herald chat demo: one channel per room (/chat/<room>), history then live messages, and
-// "who is here" built from plain pub/sub on /presence/<room>. Everything received is untrusted:
-// it is checked before use and only ever rendered as text.
+// "who is here" from Herald's presence: the room's members when it is joined, then its join and
+// leave events (the demo's rooms have them: `herald serve --demo` adds the rule
+// `{"pattern": "/chat/**", "presence": "events"}`). No token here: each page names itself with a
+// handle sent at the handshake (`ext.herald.info`), shown as the member's `info`. Everything
+// received is untrusted: it is checked before use and only ever rendered as text.
 'use strict';
 
 (() => {
-  const herald = new Herald('/bayeux');
-  window.demo = { herald };
-
   const DEFAULT_ROOMS = ['lobby', 'random', 'dev'];
-  const NAME_KEY = 'herald-demo-name';
+  const NAME_KEY = 'herald-demo-name', BROWSER_KEY = 'herald-demo-browser';
   const MAX_TEXT = 2000, MAX_USER = 64;
-  const HEARTBEAT_MS = 10_000, PRESENCE_TTL_MS = 25_000, PRUNE_MS = 5_000, ANSWER_EVERY_MS = 2_000;
-  // Per page, not per name: two tabs of one person are two entries, and a rename keeps the entry.
-  const pageId = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
 
   const $ = (id) => document.getElementById(id);
   const [status, nameInput, list, textInput, sendButton, sendError] =
     ['status', 'name', 'messages', 'text', 'send', 'send-error'].map((id) => $(id));
 
   const knownRooms = new Set(DEFAULT_ROOMS);
-  let room, heartbeat, roomSubs = [];
-  let joinSeq = 0; // bumped on every join, so a late history answer for a room we left is dropped
-  const people = new Map(); // page id → { user, lastSeen }
-  let lastHereAt = 0, answerTimer;
+  let room, roomSubs = [];
+  let joinSeq = 0; // bumped on every join, so a late answer for a room we left is dropped
+  const people = new Map(); // member key → name
 
   // Strings become text nodes, never markup: user text cannot inject HTML.
   function el(tag, className, ...children) {
@@ -32,36 +28,48 @@
     return node;
   }
 
-  showConnectionStatus(herald, status);
-  herald.on('state', (state) => {
-    // Others may have dropped us while we were away: tell them now rather than at the next heartbeat.
-    if (state === 'connected') announce();
-  });
-  herald.on('error', (error) => console.warn('herald:', error));
-  herald.on('gap', (channel) => {
-    if (room !== undefined && channel === `/chat/${room}`) append(el('li', 'notice', 'Some messages may have been missed while disconnected.'));
-  });
-
   // localStorage throws where storage is off (private mode): the name then just won't stick.
   const cleanName = (value) => String(value ?? '').trim().slice(0, 40);
-  function saveName(name) {
-    try { localStorage.setItem(NAME_KEY, name); } catch { /* see above */ }
+  function stored(key, make) {
+    let value = '';
+    try { value = cleanName(localStorage.getItem(key)); } catch { /* see above */ }
+    if (value) return value;
+    value = make();
+    try { localStorage.setItem(key, value); } catch { /* see above */ } // so a reload or a second tab keeps it
+    return value;
   }
-  let myName = '';
-  try { myName = cleanName(localStorage.getItem(NAME_KEY)); } catch { /* see above */ }
-  if (!myName) {
-    myName = `guest-${1000 + Math.floor(Math.random() * 9000)}`;
-    saveName(myName); // so a reload or a second tab keeps the same guest
+  let myName = stored(NAME_KEY, () => `guest-${1000 + Math.floor(Math.random() * 9000)}`);
+  // Tabs of one browser share one connection, so one member: this id tells the page it is itself.
+  const browserId = stored(BROWSER_KEY, () => Math.random().toString(36).slice(2, 10) + Date.now().toString(36));
+
+  // The handle is sent at the handshake: a new name is a new connection (others see the new name
+  // join now, and the old one leave after the server's grace window).
+  let herald, stopStatus;
+  function connect() {
+    stopStatus?.();
+    herald?.close();
+    herald = new Herald('/bayeux', { ext: { herald: { info: { name: myName, id: browserId } } } });
+    window.demo = { herald };
+    stopStatus = showConnectionStatus(herald, status);
+    herald.on('error', (error) => console.warn('herald:', error));
+    herald.on('gap', (channel) => {
+      if (room !== undefined && channel === `/chat/${room}`) append(el('li', 'notice', 'Some messages may have been missed while disconnected.'));
+    });
   }
+  connect();
+
   nameInput.value = myName;
   nameInput.addEventListener('change', () => {
     const name = cleanName(nameInput.value);
     nameInput.value = name || myName;
     if (!name || name === myName) return;
     myName = name;
-    saveName(name);
-    renderPresence();
-    announce();
+    try { localStorage.setItem(NAME_KEY, name); } catch { /* see above */ }
+    const current = room;
+    leaveRoom();
+    room = undefined;
+    connect();
+    joinRoom(current);
   });
 
   const sanitiseRoom = (raw) =>
@@ -92,12 +100,6 @@
     people.clear();
     renderPresence();
 
-    const presence = herald.subscribe(`/presence/${room}`, onPresence);
-    roomSubs.push(presence);
-    // Announce once subscribed, or the others' answers could come before we listen.
-    presence.ready.then(() => seq === joinSeq && announce(), () => undefined);
-    heartbeat = setInterval(announce, HEARTBEAT_MS);
-
     const channel = `/chat/${room}`;
     let since;
     try {
@@ -112,16 +114,26 @@
       console.warn('no history, live messages only:', error);
     }
     // Resuming right after the last history message: nothing is lost or shown twice in between.
-    roomSubs.push(herald.subscribe(channel, renderMessage, since === undefined ? {} : { since }));
+    const sub = herald.subscribe(channel, renderMessage, since === undefined ? {} : { since });
+    roomSubs.push(sub);
     list.scrollTop = list.scrollHeight;
+    // Joins and leaves from now on; those already here from a listing once subscribed (a join
+    // told meanwhile is in both: the map holds it once).
+    sub.on('join', (member) => seq === joinSeq && addPerson(member) && renderPresence());
+    sub.on('leave', (member) => seq === joinSeq && people.delete(memberKey(member)) && renderPresence());
+    try {
+      await sub.ready;
+      const { members } = await herald.presence(channel);
+      if (seq !== joinSeq) return;
+      for (const member of Array.isArray(members) ? members : []) addPerson(member);
+      renderPresence();
+    } catch (error) {
+      if (seq === joinSeq) console.warn('who is here is unknown:', error);
+    }
   }
 
   function leaveRoom() {
     if (room === undefined) return;
-    clearInterval(heartbeat);
-    clearTimeout(answerTimer);
-    answerTimer = undefined;
-    publishQuietly(`/presence/${room}`, { type: 'leave', id: pageId });
     for (const sub of roomSubs) sub.unsubscribe();
     roomSubs = [];
   }
@@ -177,62 +189,25 @@
   });
   textInput.addEventListener('input', () => { sendError.textContent = ''; });
 
-  function publishQuietly(channel, data) {
-    herald.publish(channel, data).catch((error) => console.warn(`publish on ${channel}:`, error));
-  }
+  const memberKey = (member) => `${member?.anonymous === true ? 's' : 'u'}:${member?.user}`;
 
-  function announce() {
-    if (room === undefined) return;
-    lastHereAt = Date.now();
-    publishQuietly(`/presence/${room}`, { type: 'here', user: myName, id: pageId });
-  }
-
-  // A newcomer should see us without waiting for our heartbeat, but a crowd of newcomers must not
-  // make us flood the room: at most one answer per ANSWER_EVERY_MS, later ones folded into one.
-  function answerSoon() {
-    if (answerTimer !== undefined) return;
-    const wait = lastHereAt + ANSWER_EVERY_MS - Date.now();
-    if (wait <= 0) return announce();
-    answerTimer = setTimeout(() => { answerTimer = undefined; announce(); }, wait);
-  }
-
-  function onPresence(data) {
-    if (data === null || typeof data !== 'object' || typeof data.id !== 'string' || !data.id || data.id.length > 64) return;
-    if (data.id === pageId) return; // our own echo: we always list ourselves anyway
-    if (data.type === 'leave') {
-      if (people.delete(data.id)) renderPresence();
-      return;
-    }
-    if (data.type !== 'here' || typeof data.user !== 'string' || !data.user || data.user.length > MAX_USER) return;
-    const known = people.get(data.id);
-    people.set(data.id, { user: data.user, lastSeen: Date.now() });
-    if (known?.user !== data.user) renderPresence();
-    if (known === undefined) answerSoon();
+  // A member is shown by the name in its info (a page's handle); itself (this browser) is always listed as "(you)".
+  function addPerson(member) {
+    if (member === null || typeof member !== 'object' || typeof member.user !== 'string') return false;
+    const info = member.info !== null && typeof member.info === 'object' ? member.info : {};
+    if (info.id === browserId) return false;
+    const name = typeof info.name === 'string' && info.name.trim() ? cleanName(info.name) : 'guest';
+    people.set(memberKey(member), name);
+    return true;
   }
 
   function renderPresence() {
-    const entries = [...people.values()].map(({ user }) => ({ user, you: false }));
+    const entries = [...people.values()].map((user) => ({ user, you: false }));
     entries.push({ user: myName, you: true });
     entries.sort((a, b) => a.user.localeCompare(b.user, undefined, { sensitivity: 'base' }) || b.you - a.you);
     $('presence').replaceChildren(...entries.map(({ user, you }) =>
       (you ? el('li', '', user, ' ', el('span', 'you', '(you)')) : el('li', '', user))));
   }
-
-  setInterval(() => {
-    const cutoff = Date.now() - PRESENCE_TTL_MS;
-    let changed = false;
-    for (const [id, person] of people) {
-      if (person.lastSeen < cutoff) changed = people.delete(id) || changed;
-    }
-    if (changed) renderPresence();
-  }, PRUNE_MS);
-
-  window.addEventListener('pagehide', () => {
-    if (room !== undefined) publishQuietly(`/presence/${room}`, { type: 'leave', id: pageId });
-  });
-  // Back from the back/forward cache, or from a hidden tab whose timers the browser slowed down.
-  window.addEventListener('pageshow', (event) => event.persisted && announce());
-  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && announce());
 
   joinRoom(roomFromHash());
 })();

@@ -1,5 +1,5 @@
 // Shared by the demo pages: shows the client's connection state and transport in #status, and
-// mirrors them in data-state / data-transport for tests and styling.
+// mirrors them in data-state / data-transport for tests and styling. Returns the way to stop.
 'use strict';
 
 function showConnectionStatus(herald, status) {
@@ -14,5 +14,5 @@ function showConnectionStatus(herald, status) {
     status.querySelector('.transport').textContent = transport;
   }
   render(herald.state);
-  herald.on('state', render);
+  return herald.on('state', render);
 }

@@ -101,6 +101,8 @@ function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal |
   const { options } = deps;
   const session = deps.sessions.create(batch.context.remoteAddress);
   session.principal = principal;
+  // An anonymous page may name itself for presence (a chat handle); a token's info is the token's.
+  if (principal === undefined) session.handle = handshakeHandle(message);
   const { context } = batch;
   // Until its first connect says otherwise, the one the handshake came by (herald.on('session')).
   session.transport = context.connectionType;
@@ -119,4 +121,10 @@ function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal |
   }
   if (Object.keys(ext).length > 0) success.ext = ext;
   return success;
+}
+
+/** `ext.herald.info` of a handshake: what an anonymous session shows in presence (size-capped there). */
+function handshakeHandle(message: BayeuxMessage): unknown {
+  const ext = isObject(message.ext) ? message.ext : {};
+  return isObject(ext.herald) ? ext.herald.info : undefined;
 }

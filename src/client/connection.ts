@@ -90,7 +90,9 @@ export class Connection implements TransportSink {
     try {
       const source = this.options.token;
       const token = typeof source === 'function' ? await source() : source;
-      const ext: Record<string, unknown> = { ...this.options.handshakeExt, herald: { ids: true } };
+      const { herald } = this.options.handshakeExt;
+      // Herald's ids are always asked for; the caller's ext.herald (an anonymous page's info) rides along.
+      const ext: Record<string, unknown> = { ...this.options.handshakeExt, herald: { ...(typeof herald === 'object' && herald !== null ? herald : {}), ids: true } };
       if (token !== undefined && token !== '') ext.auth = { token };
       const reply = await this.request({
         channel: '/meta/handshake',

@@ -35,7 +35,10 @@ export interface HeraldClientOptions {
   upgradeAfterMs?: number;
   /** Tabs of one origin share one server connection (default true where the browser can). */
   shareConnection?: boolean;
-  /** Sent in the handshake's `ext`. */
+  /**
+   * Sent in the handshake's `ext`. `ext.herald.info` (e.g. `{ name: 'Ada' }`) is what a client
+   * without a token shows in presence and join events: a handle, not an identity (it stays anonymous).
+   */
   ext?: Record<string, unknown>;
   /**
    * A token (JWT, or one from the server's `POST /sign`) naming what this client may subscribe to

@@ -65,7 +65,7 @@ export class Hub {
     if (session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);
     if (session.inPresence) {
-      const entry = presenceJoin(session.publicId, session.principal);
+      const entry = presenceJoin(session.publicId, session.principal, session.handle);
       this.#presence(pattern, true, () => this.engine.join(pattern, entry));
     }
     const added = this.#index.add(pattern, session);

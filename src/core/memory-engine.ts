@@ -81,9 +81,9 @@ export class MemoryEngine implements Engine {
   #bytes = 0;
   /**
    * Per channel, who is present and since when (ms): for an anonymous session (its user is its
-   * public id) only the time, else what it shows too; entries are made only when asked for (presence).
+   * public id) without info only the time, else what it shows too; entries are made only when asked for (presence).
    */
-  readonly #presence = new Map<string, Map<string, number | { readonly user: string; readonly info?: unknown; readonly joinedAt: number }>>();
+  readonly #presence = new Map<string, Map<string, number | { readonly user: string; readonly anonymous?: true; readonly info?: unknown; readonly joinedAt: number }>>();
   #presenceListener: PresenceListener | undefined;
   readonly #nodeId: string;
   /** Idempotency keys of this node's publishes (one node: nothing to share). */
@@ -182,7 +182,8 @@ export class MemoryEngine implements Engine {
     if (entries.has(entry.session)) return;
     const joinedAt = this.#clock.now();
     const anonymous = entry.anonymous === true && entry.user === entry.session;
-    entries.set(entry.session, anonymous ? joinedAt : { user: entry.user, ...(entry.info === undefined ? {} : { info: entry.info }), joinedAt });
+    const info = entry.info === undefined ? {} : { info: entry.info };
+    entries.set(entry.session, anonymous && entry.info === undefined ? joinedAt : { user: entry.user, ...(anonymous ? { anonymous } : {}), ...info, joinedAt });
     this.#presenceListener?.(channel);
   }
 

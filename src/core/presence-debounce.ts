@@ -26,6 +26,8 @@ interface Tracked {
 export class MemberDebouncer {
   readonly #members = new Map<string, Tracked>();
   #started = false;
+  /** Set when the baseline read failed: members of the first snapshot that joined at or after it are new. */
+  #newSince: number | undefined;
 
   constructor(private readonly graceMs: number) {}
 
@@ -45,15 +47,33 @@ export class MemberDebouncer {
   }
 
   /**
+   * The read that was to be the baseline failed (the engine was not ready) at a time `since`
+   * when no member had yet been told: the first snapshot that does come in cannot be taken whole
+   * as "there already" — a member that joined in between would never join. Its members that
+   * joined at or after `since` (their first session's `joinedAt`) join; the others were there
+   * already and join silently, so that no storm follows. Exact for this node's sessions; for other
+   * nodes' members, up to the skew between the nodes' clocks. The earliest failure counts.
+   */
+  missedBaseline(since: number): void {
+    if (!this.#started && this.#newSince === undefined) this.#newSince = since;
+  }
+
+  /**
    * Who is subscribed now, everywhere. The first snapshot is the baseline: its members were there
-   * already, and join silently. Returns the joins (and `occupied`); leaves come from due().
+   * already, and join silently (but see missedBaseline). Returns the joins (and `occupied`);
+   * leaves come from due().
    */
   observe(snapshot: readonly PresenceMember[], now: number): MemberTransition[] {
     const baseline = !this.#started;
     this.#started = true;
+    const newSince = this.#newSince;
+    this.#newSince = undefined;
+    const thereAlready = (member: PresenceMember) => baseline && (newSince === undefined || member.joinedAt < newSince);
     const transitions: MemberTransition[] = [];
     const seen = new Set<string>();
-    for (const member of snapshot) {
+    // Those there already first: a channel they were in was not occupied by a newcomer.
+    const ordered = baseline ? [...snapshot.filter(thereAlready), ...snapshot.filter((member) => !thereAlready(member))] : snapshot;
+    for (const member of ordered) {
       const key = memberKey(member);
       seen.add(key);
       const tracked = this.#members.get(key);
@@ -63,9 +83,10 @@ export class MemberDebouncer {
         tracked.leavingSince = undefined;
         continue;
       }
-      if (!baseline && this.#members.size === 0) transitions.push({ kind: 'occupied' });
+      const joins = !thereAlready(member);
+      if (joins && this.#members.size === 0) transitions.push({ kind: 'occupied' });
       this.#members.set(key, { member, leavingSince: undefined });
-      if (!baseline) transitions.push({ kind: 'join', member });
+      if (joins) transitions.push({ kind: 'join', member });
     }
     for (const [key, tracked] of this.#members) {
       if (!seen.has(key) && tracked.leavingSince === undefined) tracked.leavingSince = now;

@@ -8,7 +8,9 @@
  * subscribers to it, or members of its own, or members in their grace window. It reads the
  * channel's presence (every node's sessions) whenever the engine says it changed — coalesced, one
  * read at a time — and every `sweepMs`, which is how a node that died without a word is noticed
- * (its entries lapse). The first read is the baseline: those members were there already.
+ * (its entries lapse). The first read is the baseline: those members were there already. When
+ * that read fails (the engine not ready yet), the next one that succeeds is the baseline only for
+ * members that joined before this node began following: later ones join (MemberDebouncer.missedBaseline).
  *
  * Above `maxMembers`, a channel is crowded: its subscribers get a `count` event (users and
  * connections) every `sweepMs` when it changed instead of joins and leaves, and it is read only
@@ -52,6 +54,8 @@ export function sessionMemberKey(session: Session): string {
 
 interface Followed {
   readonly debouncer: MemberDebouncer;
+  /** When this node began following: members that joined since were not there already. */
+  readonly since: number;
   /** The baseline read; joins and leaves of this node's sessions wait for it, so none is taken for a member already there. */
   readonly ready: Promise<void>;
   reading: boolean;
@@ -113,6 +117,7 @@ export class PresenceEvents {
   #follow(channel: string): Followed {
     const followed: Followed = {
       debouncer: new MemberDebouncer(this.options.graceMs),
+      since: this.clock.now(),
       ready: Promise.resolve(),
       reading: false,
       dirty: false,
@@ -155,7 +160,8 @@ export class PresenceEvents {
       const transitions = [...followed.debouncer.observe(members, now), ...followed.debouncer.due(now)];
       this.#tell(channel, followed, transitions, members);
     } catch (error) {
-      // Read again on the next sweep.
+      // Read again on the next change or sweep; a missed baseline does not make newcomers old.
+      followed.debouncer.missedBaseline(followed.since);
       this.onError(error, `presence events ${channel}`);
     } finally {
       followed.reading = false;

@@ -30,10 +30,16 @@ export interface PresenceMember {
   readonly sessions: readonly { readonly id: string; readonly node: string; readonly joinedAt: number }[];
 }
 
-/** What a session shows as a member: its token's subject and info, or its public id. */
-export function presenceJoin(publicId: string, principal: Principal | undefined): PresenceJoin {
+/**
+ * What a session shows as a member: its token's subject and info, or its public id (with the
+ * handle an anonymous session's page chose as its info, if any).
+ */
+export function presenceJoin(publicId: string, principal: Principal | undefined, handle?: unknown): PresenceJoin {
   const user = principal?.subject;
-  if (user === undefined || user === '') return { session: publicId, user: publicId, anonymous: true };
+  if (user === undefined || user === '') {
+    const shown = shownInfo(handle);
+    return shown === undefined ? { session: publicId, user: publicId, anonymous: true } : { session: publicId, user: publicId, anonymous: true, info: shown };
+  }
   const info = shownInfo(principal!.claims.info);
   return info === undefined ? { session: publicId, user } : { session: publicId, user, info };
 }

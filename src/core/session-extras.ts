@@ -17,6 +17,8 @@ export class SessionExtras {
   guards: Map<string, SubscriptionGuard> | undefined;
   /** The `BAYEUX_BROWSER` cookie the session was created under, if any. */
   browserId: string | undefined;
+  /** What an anonymous session shows in presence (its handshake's `ext.herald.info`): a name the page chose. */
+  handle: unknown;
   /** An operator's words on why it was closed (control plane), if any. */
   closeNote: string | undefined;
   rate: RateBucket | undefined;

@@ -107,6 +107,18 @@ export class Session {
     if (browserId !== undefined || this.#extras !== undefined) this.#more().browserId = browserId;
   }
 
+  /**
+   * What an anonymous session shows as its presence `info` — a handle its page chose at the
+   * handshake (a chat name), unverified: members stay `anonymous`, keyed by their session.
+   */
+  get handle(): unknown {
+    return this.#extras?.handle;
+  }
+
+  set handle(handle: unknown) {
+    if (handle !== undefined || this.#extras !== undefined) this.#more().handle = handle;
+  }
+
   /** An operator's words on why it was closed (control plane), if any. */
   get closeNote(): string | undefined {
     return this.#extras?.closeNote;

@@ -12,6 +12,7 @@ import type { Extension } from '../bayeux/extensions.js';
 import { BAYEUX_JSON, BAYEUX_JSON_WITH_ID } from '../bayeux/message.js';
 import type { ServiceHandler } from '../bayeux/services.js';
 import { ChannelAccess } from '../core/access.js';
+import type { Permissions } from '../core/access.js';
 import { parseChannel } from '../core/channel.js';
 import { systemClock } from '../core/clock.js';
 import type { Clock } from '../core/clock.js';
@@ -169,7 +170,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   // Every token use, at every door, is screened against the revocations the node knows.
   const control = new ControlPlane(engine, sessions, clock, signingSecretFrom(config.publishKey), (error, context) => logger.error('control error', { context, error }));
   const inspector = new Inspector(engine, sessions, { connections: connectionsByTransport, showAddresses: config.inspectAddresses });
-  const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, config.permissions);
+  const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, withDemoRules(config.permissions, config.demo));
   const hooks = createDecisionHooks(config, metrics.registry, logger);
   const gate = createRestGate(config.publishKey, access, hooks);
   const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters: metrics.webhooks });
@@ -440,4 +441,14 @@ function buildEngine(engine: Engine | string, config: Settings, logger: Logger, 
     return new RedisEngine({ url: engine, ...history, onError: (error, context) => logger.warn('redis', { context, error: (error as Error).message ?? String(error) }) });
   }
   throw new HeraldError('HERALD_ERR_INVALID_OPTION', 'engine must be an Engine, "memory", or a redis:// URL');
+}
+
+/**
+ * The demo chat's rooms (`/chat/<room>`) have join/leave events: its "who is here" is real
+ * presence. Appended last, and a rule that only says `presence` decides no access: any rule of
+ * the operator's covering `/chat/**` first (`"presence": "off"` too) wins.
+ */
+function withDemoRules(permissions: Permissions | undefined, demo: boolean): Permissions | undefined {
+  if (!demo) return permissions;
+  return { ...permissions, channels: [...(permissions?.channels ?? []), { pattern: '/chat/**', presence: 'events' }] };
 }

@@ -174,7 +174,7 @@ export const SETTINGS: readonly Setting[] = [
     defaultText: '30% of the heap limit',
     help: 'bytes history (memory engine) and session queues may hold together; beyond it the oldest history goes (with gap signals) or the heaviest queues get the slow-consumer policy (see below)',
   },
-  { flag: 'demo', option: 'demo', kind: onOff, default: false, serveDefault: true, help: 'serve the demo chat at `/` and the ticker at `/ticker` (`on`/`off`)' },
+  { flag: 'demo', option: 'demo', kind: onOff, default: false, serveDefault: true, help: 'serve the demo chat at `/` and the ticker at `/ticker` (`on`/`off`); its rooms `/chat/**` get join/leave events (a rule appended after yours)' },
   { flag: 'log-level', kind: choice(LOG_LEVELS), default: 'info', help: `${LOG_LEVELS.join(', ')} (JSON lines on stderr)` },
   // Options of createHerald only.
   { option: 'maxSessionsPerBrowser', kind: count('a number of long-polls (-1 = unlimited)', -1, 1000), default: BAYEUX_DEFAULTS.maxSessionsPerBrowser, help: 'long-polls one browser may hold at once; -1 = unlimited' },

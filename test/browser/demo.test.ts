@@ -1,11 +1,14 @@
-/** The demo pages `herald serve` shows at `/` and `/ticker`, in Chromium: two browsers chat, a ticker is fed by `herald publish`. */
+/** The demo pages `herald serve` shows at `/` and `/ticker`, in Chromium: two browsers chat and see who is here (real presence), a ticker is fed by `herald publish`. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { WebSocket } from 'ws';
+import { Herald } from '../../src/client/herald.js';
 import { launchChromium } from '../helpers/browser.js';
+import { onCleanup } from '../helpers/cleanup.js';
 import { startClientRig } from '../helpers/client-rig.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -38,7 +41,7 @@ const presenceOn = (page: Page) => page.$$eval('#presence li', (items) => items.
 
 describe('demo pages', () => {
   test('two browsers chat in a room, see who is here, and a latecomer gets the history', async (t) => {
-    const rig = await startClientRig(t, { demo: true, historySize: 100 });
+    const rig = await startClientRig(t, { demo: true, historySize: 100, presenceGraceMs: 300 });
     const browser = await launchChromium(t);
     const problems: string[] = [];
     const alice = await openDemo(browser, `${rig.origin}/#room=lobby`, problems);
@@ -54,6 +57,15 @@ describe('demo pages', () => {
     assert.equal(await bob.$$eval('#messages b', (found) => found.length), 0, 'text is never markup');
 
     await waitFor('each in the other’s list', async () => (await presenceOn(alice)).includes('bob') && (await presenceOn(bob)).includes('alice'));
+    // Real presence, not the pages' own chatter: the guests they were before renaming left (after
+    // the grace window), and a client that is no demo page at all shows up by its handle, and leaves.
+    await waitFor('only alice and bob', async () => JSON.stringify(await presenceOn(alice)) === JSON.stringify(['alice (you)', 'bob']));
+    const dave = new Herald(`${rig.origin}/bayeux`, { shareConnection: false, WebSocket: WebSocket as never, ext: { herald: { info: { name: 'dave' } } } });
+    onCleanup(t, () => dave.close());
+    await dave.subscribe('/chat/lobby', () => {}).ready;
+    await waitFor('dave in alice’s list', async () => (await presenceOn(alice)).includes('dave'));
+    dave.close();
+    await waitFor('dave gone from it', async () => !(await presenceOn(alice)).includes('dave'));
 
     const carol = await openDemo(browser, `${rig.origin}/#room=lobby`, problems);
     await waitFor('the history', async () => (await messagesOn(carol)).length === 2);

@@ -153,19 +153,29 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       await engine.join('/room', { session: 's2', user: 'alice' });
       await engine.join('/room', { session: 's3', user: 's3', anonymous: true });
       await engine.join('/room/**', { session: 's4', user: 'carol' });
+      // An anonymous page's handle (the demo's chat name) is kept as its info.
+      await engine.join('/room', { session: 's5', user: 's5', anonymous: true, info: { name: 'guest' } });
       const entries = await engine.presence('/room');
-      assert.deepEqual(entries.map((e) => `${e.session}:${e.user}`).sort(), ['s1:alice', 's2:alice', 's3:s3']);
+      assert.deepEqual(entries.map((e) => `${e.session}:${e.user}`).sort(), ['s1:alice', 's2:alice', 's3:s3', 's5:s5']);
+      assert.deepEqual(
+        entries.filter((e) => e.anonymous === true).map((e) => [e.session, e.info]).sort(),
+        [
+          ['s3', undefined],
+          ['s5', { name: 'guest' }],
+        ],
+      );
       assert.deepEqual(entries.find((e) => e.session === 's1')!.info, { name: 'Alice' });
       assert.equal(entries.find((e) => e.session === 's3')!.anonymous, true);
       assert.ok(entries.every((e) => typeof e.node === 'string' && e.node.length > 0 && Number.isFinite(e.joinedAt)));
       await engine.leave('/room', 's1');
       await engine.leave('/room', 'nobody');
+      await engine.leave('/room', 's5');
       assert.deepEqual((await engine.presence('/room')).map((e) => e.session).sort(), ['s2', 's3']);
       assert.deepEqual((await engine.presence('/room/**')).map((e) => e.user), ['carol']);
       assert.deepEqual(await engine.presence('/empty'), []);
       // Each real change once (Redis announces through pub/sub: it arrives a moment later).
-      await waitFor('every change is announced', () => announced.length >= 5);
-      assert.deepEqual([...announced].sort(), ['/room', '/room', '/room', '/room', '/room/**']);
+      await waitFor('every change is announced', () => announced.length >= 7);
+      assert.deepEqual([...announced].sort(), ['/room', '/room', '/room', '/room', '/room', '/room', '/room/**']);
     });
 
     test('an idempotency key stores a message once within its window: retries, even at the same moment, get the first id', async (t) => {

@@ -23,8 +23,8 @@ import { SessionStore } from '../../src/core/session-store.js';
 
 const GRACE = 1000;
 
-function member(user: string, connections = 1, info?: unknown): PresenceMember {
-  return { user, connections, joinedAt: 0, sessions: [], ...(info === undefined ? {} : { info }) };
+function member(user: string, connections = 1, info?: unknown, joinedAt = 0): PresenceMember {
+  return { user, connections, joinedAt, sessions: [], ...(info === undefined ? {} : { info }) };
 }
 
 const said = (transitions: MemberTransition[]) => transitions.map((t) => ('member' in t ? `${t.kind} ${t.member.user}` : t.kind));
@@ -37,6 +37,17 @@ describe('the debouncing state machine', () => {
     const empty = new MemberDebouncer(GRACE);
     empty.observe([], 0);
     assert.deepEqual(said(empty.observe([member('ada')], 5)), ['occupied', 'join ada']);
+  });
+
+  test('a missed baseline: members that joined since the node began following join (and occupy); older ones were there', () => {
+    const machine = new MemberDebouncer(GRACE);
+    machine.missedBaseline(100);
+    machine.missedBaseline(200);
+    assert.deepEqual(said(machine.observe([member('bob', 1, undefined, 150), member('ada', 1, undefined, 99)], 300)), ['join bob'], 'the earliest failure counts; ada was there');
+    const empty = new MemberDebouncer(GRACE);
+    empty.missedBaseline(100);
+    assert.deepEqual(said(empty.observe([member('bob', 1, undefined, 100)], 300)), ['occupied', 'join bob']);
+    assert.deepEqual(said(empty.observe([member('bob'), member('cy')], 400)), ['join cy'], 'once: later snapshots are as ever');
   });
 
   test('a member unseen leaves only when the whole grace window has passed, and the last one vacates', () => {
@@ -89,12 +100,12 @@ describe('the debouncing state machine', () => {
 const principal = (sub: string, info?: unknown): Principal => ({ subject: sub, expiresAt: undefined, claims: { sub, ...(info === undefined ? {} : { info }) }, grants: { subscribe: [], publish: [] } });
 
 /** A node's presence parts on mock timers: engine, sessions, hub and the follower. */
-function node(t: TestContext, maxMembers = 100) {
+function node(t: TestContext, maxMembers = 100, onError: (error: unknown) => void = (error) => assert.fail(String(error))) {
   t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
   const engine = new MemoryEngine({ clock: systemClock });
   const sessions = new SessionStore({ maxIntervalMs: 3_600_000, maxQueue: 100, clock: systemClock });
   const hub = new Hub(engine, sessions);
-  const events = new PresenceEvents(engine, hub, systemClock, { graceMs: GRACE, maxMembers, sweepMs: 60_000, eventsFor: (channel) => channel.startsWith('/chat/') }, (error) => assert.fail(String(error)));
+  const events = new PresenceEvents(engine, hub, systemClock, { graceMs: GRACE, maxMembers, sweepMs: 60_000, eventsFor: (channel) => channel.startsWith('/chat/') }, onError);
   const transitions: string[] = [];
   events.onTransition((transition: ChannelTransition) => transitions.push('member' in transition ? `${transition.kind} ${transition.member.user} ${transition.channel}` : `${transition.kind} ${transition.channel}`));
   t.after(() => {
@@ -190,5 +201,21 @@ describe('the follower of a node (mock timers through the injected clock)', () =
     await settle();
     assert.deepEqual(heard(bob), ['count {"users":4,"connections":4}']);
     assert.ok(transitions.includes('join di /chat/a'), 'code still hears every member change');
+  });
+
+  test('a failed baseline read (engine not ready) does not make the member who joined meanwhile one that was there already', async (t) => {
+    const errors: unknown[] = [];
+    const { engine, transitions, settle, join } = node(t, 100, (error) => errors.push(error));
+    // Ada is in /chat/b before this node follows it (another node's member, say).
+    await engine.join('/chat/b', presenceJoin('remote-1', principal('ada')));
+    t.mock.timers.tick(10);
+    const read = engine.presence.bind(engine);
+    const failed = new Set<string>();
+    // The first read of each channel fails.
+    engine.presence = (channel) => (failed.has(channel) ? read(channel) : (failed.add(channel), Promise.reject(new Error('engine not ready'))));
+    await join('bob', '/chat/a');
+    await join('bob', '/chat/b');
+    assert.equal(errors.length, 2, 'both baselines failed');
+    assert.deepEqual(transitions, ['occupied /chat/a', 'join bob /chat/a', 'join bob /chat/b'], 'bob joined both; ada was in /chat/b already, so it stays occupied and she does not join');
   });
 });
