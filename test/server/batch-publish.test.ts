@@ -5,15 +5,14 @@
  * subscribers, real CLI processes; a publisher that cuts its connection before reading the answer.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { runCli } from '../helpers/cli.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -21,7 +20,7 @@ import { waitFor } from '../helpers/wait.js';
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
 const KEY = 'batch-publish-test-key';
 const BACKEND = { Authorization: `Bearer ${KEY}` };
-const MAIN = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+const cli = (args: string[], stdin?: string) => runCli(args, KEY, stdin);
 type Hookable = { after(fn: () => unknown): void };
 
 function start(t: Hookable, options: Record<string, unknown> = {}) {
@@ -45,16 +44,6 @@ function token(publish: string[]): Promise<string> {
 
 async function history(port: number, channel: string): Promise<unknown[]> {
   return (await httpRequest(port, { path: `/history${channel}`, headers: BACKEND })).json().messages.map((message: { data: unknown }) => message.data);
-}
-
-function cli(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HERALD_URL: '', HERALD_PUBLISH_KEY: KEY }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin.end(stdin);
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
 /**

@@ -4,11 +4,10 @@
  * Real server, raw Bayeux long-polls and REST streams, real CLI processes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { runCli } from '../helpers/cli.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
@@ -17,7 +16,7 @@ import { waitFor } from '../helpers/wait.js';
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
 const KEY = 'control-plane-test-key';
 const ADMIN = { Authorization: `Bearer ${KEY}` };
-const MAIN = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+const cli = (args: string[]) => runCli(args, KEY);
 const nowS = () => Math.floor(Date.now() / 1000);
 
 function token(sub: string, claims: Record<string, unknown> = {}, issuedAt = nowS() - 10): Promise<string> {
@@ -37,15 +36,6 @@ async function heldSession(port: number, channel: string, jwt?: string): Promise
   assert.equal((await peer.subscribe(channel)).successful, true);
   const reply = peer.connect().then((res) => res.json()[0]);
   return { peer, reply };
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HERALD_URL: '', HERALD_PUBLISH_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
 describe('disconnect', () => {

@@ -5,11 +5,9 @@
  * streams, real CLI processes.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { runCli } from '../helpers/cli.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, openStream } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
@@ -18,20 +16,11 @@ import { waitFor } from '../helpers/wait.js';
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
 const KEY = 'inspection-test-key';
 const BACKEND = { Authorization: `Bearer ${KEY}` };
-const MAIN = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+const cli = (args: string[]) => runCli(args, KEY);
 type Hookable = { after(fn: () => unknown): void };
 
 function token(sub: string): Promise<string> {
   return new SignJWT({ subscribe: ['/**'], publish: ['/**'] }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(Buffer.from(SECRET));
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HERALD_URL: '', HERALD_PUBLISH_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
 const get = async (port: number, path: string, headers: Record<string, string> = BACKEND) => httpRequest(port, { path, headers });

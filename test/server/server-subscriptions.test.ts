@@ -5,11 +5,9 @@
  * exactly), REST streams, real CLI processes; the grants that let a client come back subscribed.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { SignJWT } from 'jose';
+import { runCli } from '../helpers/cli.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, openStream, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
@@ -18,7 +16,7 @@ import { waitFor } from '../helpers/wait.js';
 const SECRET = 'a-test-secret-of-at-least-32-characters!';
 const KEY = 'server-subscriptions-test-key';
 const ADMIN = { Authorization: `Bearer ${KEY}` };
-const MAIN = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+const cli = (args: string[]) => runCli(args, KEY);
 const NOTES = '/user/42/notifications';
 
 /** A token that may subscribe to `/probe` only: every other channel is out of its own reach. */
@@ -89,15 +87,6 @@ async function publish(port: number, channel: string, data: unknown): Promise<nu
 async function settle(port: number, peers: Peer[], mark: string): Promise<void> {
   await publish(port, '/probe', mark);
   await waitFor(`${mark} at every peer`, () => peers.every((peer) => peer.data('/probe').includes(mark)));
-}
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, HERALD_URL: '', HERALD_PUBLISH_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, stdout, stderr }));
 }
 
 describe('server subscriptions on one node', () => {
