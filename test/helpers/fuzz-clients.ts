@@ -169,3 +169,17 @@ export async function withWs(path: string, headers: Record<string, string>, act:
     ws.terminate();
   }
 }
+
+/**
+ * The oracle for an HTTP door under fuzz: never a 5xx or a broken connection, only a status from
+ * `allowed` (0: no answer in time), and every refusal names its problem (`{"error": "…"}`).
+ * Counts each status in `outcomes`.
+ */
+export function judgeAnswer(answer: Answer, what: string, method: string, allowed: ReadonlySet<number>, outcomes: Map<number, number>): void {
+  outcomes.set(answer.status, (outcomes.get(answer.status) ?? 0) + 1);
+  if (answer.status >= 500 || fatal(answer.error)) throw new Error(`HTTP ${answer.status || answer.error} for ${what}: ${answer.body}`);
+  if (answer.status !== 0 && !allowed.has(answer.status)) throw new Error(`unexpected HTTP ${answer.status} for ${what}: ${answer.body}`);
+  if (answer.status >= 400 && method !== 'HEAD' && answer.body !== undefined && answer.body !== '' && !/"error":"[^"]+/.test(answer.body)) {
+    throw new Error(`a refusal that names nothing for ${what}: ${answer.body}`);
+  }
+}

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { fatal, fire, realSession } from '../helpers/fuzz-clients.js';
+import { fire, judgeAnswer, realSession } from '../helpers/fuzz-clients.js';
 import { anyJson, hugeString } from '../helpers/fuzz-messages.js';
 import { BUDGET_MS, finishCase, fuzz, RUNS, SEED, startCase, startFuzzServer, stopFuzzServer } from '../helpers/fuzz.js';
 
@@ -77,10 +77,7 @@ describe('fuzz: the control plane endpoints', () => {
         if (c.authorization !== undefined) headers.authorization = c.authorization;
         const what = `${c.method} ${c.path} ${JSON.stringify(headers)} body=${c.body.slice(0, 200)}`;
         const answer = await fire({ method: c.method, path: c.path, headers, body: c.method === 'GET' ? undefined : c.body });
-        outcomes.set(answer.status, (outcomes.get(answer.status) ?? 0) + 1);
-        if (answer.status >= 500 || fatal(answer.error)) throw new Error(`HTTP ${answer.status || answer.error} for ${what}: ${answer.body}`);
-        if (answer.status !== 0 && !ANSWERS.has(answer.status)) throw new Error(`unexpected HTTP ${answer.status} for ${what}: ${answer.body}`);
-        if (answer.status >= 400 && answer.body !== undefined && answer.body !== '' && !/"error":"[^"]+/.test(answer.body)) throw new Error(`a refusal that names nothing for ${what}: ${answer.body}`);
+        judgeAnswer(answer, what, c.method, ANSWERS, outcomes);
         await finishCase(started, what);
       },
       { seed: SEED, runs: Math.min(RUNS, 600), budgetMs: Math.min(BUDGET_MS, 6_000) },
