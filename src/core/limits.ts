@@ -3,6 +3,7 @@
  * Every limit Herald enforces has a name, and every time one refuses something it is counted
  * here: operators see which limit bites (in /health now, in /metrics later) without reading logs.
  */
+import { addressGroup } from './address-group.js';
 
 export const LIMIT_NAMES = [
   'message_size', // a published message's data over maxMessageBytes
@@ -89,7 +90,7 @@ export class AddressRates {
   allow(address: string | undefined): boolean {
     if (this.ratePerSecond <= 0) return true;
     // Behind no socket (an in-process request) there is nobody to tell apart: they share a bucket.
-    const key = address ?? '';
+    const key = addressGroup(address) ?? '';
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       bucket = new RateBucket(this.ratePerSecond, this.ratePerSecond * 2, this.now());

@@ -5,6 +5,7 @@
  */
 import type { Clock, Timer } from './clock.js';
 import { systemClock } from './clock.js';
+import { addressGroup } from './address-group.js';
 import { randomId } from './ids.js';
 import { LimitCounters } from './limits.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -151,7 +152,8 @@ export class SessionStore {
   /** Whether `address` already holds as many sessions as it may (counted as a refusal). */
   atAddressLimit(address: string | undefined): boolean {
     const max = this.options.maxSessionsPerAddress;
-    if (address === undefined || max === undefined || (this.#perAddress.get(address) ?? 0) < max) return false;
+    const group = addressGroup(address);
+    if (group === undefined || max === undefined || (this.#perAddress.get(group) ?? 0) < max) return false;
     this.counters.hit('sessions_per_address');
     return true;
   }
@@ -162,7 +164,8 @@ export class SessionStore {
     this.#sessions.set(session.id, session);
     if (address !== undefined) {
       session.address = address;
-      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+      const group = addressGroup(address)!;
+      this.#perAddress.set(group, (this.#perAddress.get(group) ?? 0) + 1);
     }
     for (const listener of this.#createdListeners) listener(session);
     return session;
@@ -190,9 +193,10 @@ export class SessionStore {
     if (session.isClosed || this.#sessions.get(session.id) !== session) return;
     this.#sessions.delete(session.id);
     if (session.address !== undefined) {
-      const left = this.#perAddress.get(session.address)! - 1;
-      if (left === 0) this.#perAddress.delete(session.address);
-      else this.#perAddress.set(session.address, left);
+      const group = addressGroup(session.address)!;
+      const left = this.#perAddress.get(group)! - 1;
+      if (left === 0) this.#perAddress.delete(group);
+      else this.#perAddress.set(group, left);
     }
     if (reason === 'queue_full') this.counters.hit('queue_closed');
     if (reason !== 'client' && CLOSE_REASONS[reason].reconnect === 'none') {

@@ -17,6 +17,7 @@ and waiting). The backend proves who calls it by `Authorization: Bearer
 import { createHash } from 'node:crypto';
 import { Counter, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
+import { addressGroup } from '../core/address-group.js';
 import { parseChannel } from '../core/channel.js';
 import type { DecisionHooks, HookDecision, HookKind, HookRequest } from '../core/hooks.js';
 import { redactUrl } from '../core/redact.js';
@@ -178,18 +179,20 @@ export class HttpDecisionHooks implements DecisionHooks {
    * held every slot, and every other client was refused.
    */
   #enter(kind: HookKind, address: string | undefined): void {
-    if (address === undefined) return;
+    const group = addressGroup(address);
+    if (group === undefined) return;
     const share = Math.ceil(this.settings.hookConcurrency / 2);
-    const held = this.#byAddress.get(address) ?? 0;
-    if (held >= share) throw new HookFailure('busy', `too many ${kind} hook calls from ${address} at once (at most ${share} of one address)`);
-    this.#byAddress.set(address, held + 1);
+    const held = this.#byAddress.get(group) ?? 0;
+    if (held >= share) throw new HookFailure('busy', `too many ${kind} hook calls from ${group} at once (at most ${share} of one address)`);
+    this.#byAddress.set(group, held + 1);
   }
 
   #leave(address: string | undefined): void {
-    if (address === undefined) return;
-    const held = this.#byAddress.get(address)! - 1;
-    if (held === 0) this.#byAddress.delete(address);
-    else this.#byAddress.set(address, held);
+    const group = addressGroup(address);
+    if (group === undefined) return;
+    const held = this.#byAddress.get(group)! - 1;
+    if (held === 0) this.#byAddress.delete(group);
+    else this.#byAddress.set(group, held);
   }
 
   /**

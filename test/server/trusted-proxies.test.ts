@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { describe, test } from 'node:test';
+import { addressGroup } from '../../src/core/address-group.js';
 import { clientAddressResolver, parseAddressRange } from '../../src/server/client-address.js';
 import { connectionCap, FALLBACK_CONNECTIONS } from '../../src/server/connection-cap.js';
 import { HERALD_DEFAULTS } from '../../src/server/create-herald.js';
@@ -65,6 +66,32 @@ async function holdStream(t: Hookable, port: number, path: string, options: { lo
   res.resume();
   return res.statusCode ?? 0;
 }
+
+describe('one client per IPv6 /64', () => {
+  test('an address is grouped: IPv4 as itself, IPv4-mapped as IPv4, IPv6 by its /64 in any spelling', () => {
+    assert.equal(addressGroup('203.0.113.7'), '203.0.113.7');
+    assert.equal(addressGroup('::ffff:203.0.113.7'), '203.0.113.7');
+    assert.equal(addressGroup('2001:db8:1:2::a'), '2001:db8:1:2::/64');
+    assert.equal(addressGroup('2001:0DB8:0001:0002:ffff:1:2:3'), '2001:db8:1:2::/64', 'leading zeros and case');
+    assert.equal(addressGroup('2001:db8::1'), '2001:db8:0:0::/64', 'the :: inside the prefix');
+    assert.equal(addressGroup('[::1]'), '0:0:0:0::/64');
+    assert.equal(addressGroup('fe80::1%eth0'), 'fe80:0:0:0::/64', 'a zone');
+    assert.equal(addressGroup('::1.2.3.4'), '0:0:0:0::/64');
+    assert.equal(addressGroup('not an address'), 'not an address');
+    assert.equal(addressGroup(undefined), undefined);
+  });
+
+  test('rotating addresses inside one /64 gains no sessions; another /64 is another client', async (t) => {
+    const { port, herald } = await startHerald(t, { maxSessionsPerAddress: 1, trustedProxies: ['127.0.0.1'] });
+    const from = (address: string) => holdStream(t, port, '/sub/room', { headers: { 'X-Forwarded-For': address } });
+    assert.equal(await from('2001:db8:1:2::a'), 200);
+    await waitFor('the session', () => herald.sessionCount === 1);
+    assert.equal(await from('2001:db8:1:2:abcd::b'), 429, 'the same /64, another address');
+    assert.equal(await from('2001:db8:1:3::a'), 200, 'the next /64');
+    assert.equal(await from('::ffff:203.0.113.7'), 200);
+    assert.equal(await from('203.0.113.7'), 429, 'an IPv4 client however it is written');
+  });
+});
 
 describe('behind nginx', () => {
   test('the per-address session limit counts the clients behind the documented nginx.conf, and a forged X-Forwarded-For gains nothing', async (t) => {
