@@ -14,6 +14,7 @@ import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
 import { clientAddress, FLOWING_HEADERS } from './http.js';
 import type { LifecycleListener } from './http.js';
+import { directBytesPending, writeToSocket } from './socket-write.js';
 import { asChunk, endTaken, takeConnection } from './taken-connection.js';
 import type { TakenConnection } from './taken-connection.js';
 
@@ -173,7 +174,7 @@ export class PushStream implements Stream {
     }
     // One write per flush of bytes shared by every stream, straight to the socket: res.write would
     // convert the string again for each socket, frame the chunk in four writes and uncork on the next tick.
-    socket.write(encodeBatch(deliveries, this.#frames));
+    writeToSocket(socket, encodeBatch(deliveries, this.#frames));
     this.#checkBuffered(socket);
     return true;
   }
@@ -203,7 +204,7 @@ export class PushStream implements Stream {
     const socket = this.#socket();
     if (socket === null) this.write(this.format.heartbeat);
     else if (socket !== undefined) {
-      socket.write(this.#heartbeat);
+      writeToSocket(socket, this.#heartbeat);
       this.#checkBuffered(socket);
     }
   }
@@ -241,8 +242,8 @@ export class PushStream implements Stream {
 
   #checkBuffered(socket: Socket | null): void {
     // A client that stops reading would make Node buffer everything for it (the response's
-    // writableLength counts its socket's buffer too).
-    const buffered = this.#taken !== undefined ? socket!.writableLength : this.#res!.writableLength;
+    // writableLength counts its socket's buffer too), and what direct writes left with libuv.
+    const buffered = (this.#taken !== undefined ? socket!.writableLength : this.#res!.writableLength) + (socket === null ? 0 : directBytesPending(socket));
     if (buffered > this.streams.maxBufferedBytes) this.destroy();
   }
 }

@@ -17,6 +17,7 @@ import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
 import { clientAddress, destroyOnError, readCookie, readToken } from './http.js';
+import { bufferedBytes, writeToSocket } from './socket-write.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
@@ -211,10 +212,10 @@ export class WsPeer {
   sendFrame(frame: Buffer): boolean {
     if (this.ws.readyState !== OPEN) return false;
     const raw = this.raw;
-    raw.write(frame);
-    // The socket's own count, which is all of bufferedAmount without compression: checked on the
-    // object just written to, once per delivery, rather than through ws and its sender.
-    if (raw.writableLength > this.shared.maxBufferedBytes) this.#slowConsumer();
+    writeToSocket(raw, frame);
+    // The socket's own count, which is all of bufferedAmount without compression (plus what
+    // direct writes left with libuv): checked once per delivery, rather than through ws and its sender.
+    if (bufferedBytes(raw) > this.shared.maxBufferedBytes) this.#slowConsumer();
     return true;
   }
 
