@@ -106,6 +106,17 @@ export interface PresenceEntry extends PresenceJoin {
  */
 export type PresenceListener = (channel: string) => void;
 
+/** What a sweep of the user records found (Engine.sweepUsers). */
+export interface UserSweep {
+  /** Users whose last connection has been gone for the grace window: offline now. */
+  readonly offline: readonly string[];
+  /**
+   * Users this node's connections made online without a call saying so: it counted them while
+   * the store was out of reach, and wrote them when it came back.
+   */
+  readonly online: readonly string[];
+}
+
 export interface EngineHealth {
   readonly healthy: boolean;
   /** What is wrong, when something is. */
@@ -195,5 +206,23 @@ export interface Engine {
    * the same event agree which one acts on it (webhooks: exactly one sends it).
    */
   claim(key: string, ttlMs: number): Promise<boolean>;
+  /**
+   * User tracking (core/user-presence.ts, states in core/user-records.ts): a connection of `user`
+   * (a token's `sub`) opened on this node. True when the user thereby came online — its first
+   * connection anywhere in the cluster, not one back within its grace window — answered true to
+   * this one call in the cluster. Calls of one node take effect in the order they were made.
+   */
+  userConnected(user: string): Promise<boolean>;
+  /**
+   * A connection of `user` on this node closed. True when it was the user's last anywhere: the
+   * user is leaving from now (the store's clock), offline once a sweep finds its grace window passed.
+   */
+  userDisconnected(user: string): Promise<boolean>;
+  /**
+   * Users that have been leaving for `graceMs`: offline, each given to one caller in the cluster.
+   * The connections of dead nodes (their liveness lapsed, as for presence) are dropped first, and
+   * users left without any begin leaving then.
+   */
+  sweepUsers(graceMs: number): Promise<UserSweep>;
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { expandChannel } from './channel.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { ControlCommand, Revocation } from './control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from './engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest, UserSweep } from './engine.js';
 import { HeraldError } from './errors.js';
 import { HISTORY_DEFAULTS } from './history-defaults.js';
 import { IdempotencyKeys } from './idempotency.js';
@@ -15,6 +15,7 @@ import { MESSAGE_OVERHEAD_BYTES } from './memory-budget.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
 import { serialisedSize } from './message.js';
+import { UserRecords } from './user-records.js';
 
 export interface MemoryEngineOptions {
   /** Messages kept per channel for resumption; 0 keeps none. */
@@ -85,6 +86,8 @@ export class MemoryEngine implements Engine {
    */
   readonly #presence = new Map<string, Map<string, number | { readonly user: string; readonly anonymous?: true; readonly info?: unknown; readonly joinedAt: number }>>();
   #presenceListener: PresenceListener | undefined;
+  /** Who is online (user tracking): one node, so the process's own record. */
+  readonly #users = new UserRecords();
   readonly #nodeId: string;
   /** Idempotency keys of this node's publishes (one node: nothing to share). */
   readonly #idempotencyKeys = new IdempotencyKeys();
@@ -164,6 +167,19 @@ export class MemoryEngine implements Engine {
     if (this.#claims.has(key)) return false;
     this.#claims.set(key, now + ttlMs);
     return true;
+  }
+
+  async userConnected(user: string): Promise<boolean> {
+    return this.#users.connected(user);
+  }
+
+  async userDisconnected(user: string): Promise<boolean> {
+    return this.#users.disconnected(user, this.#clock.now());
+  }
+
+  /** One node: none dies while the others live. */
+  async sweepUsers(graceMs: number): Promise<UserSweep> {
+    return { offline: this.#users.sweep(this.#clock.now(), graceMs), online: [] };
   }
 
   async deleteHistory(channel: string): Promise<void> {
@@ -251,6 +267,7 @@ export class MemoryEngine implements Engine {
     this.#charge(-this.#bytes);
     this.#patterns.clear();
     this.#presence.clear();
+    this.#users.clear();
     this.#idempotencyKeys.clear();
   }
 

@@ -47,6 +47,8 @@ export interface PublisherOptions {
 export const DEFAULT_IDEMPOTENCY_WINDOW_MS = 300_000;
 
 export class Publisher {
+  readonly #published: ((message: Message) => void)[] = [];
+
   constructor(
     private readonly engine: Engine,
     private readonly hub: Hub,
@@ -58,6 +60,18 @@ export class Publisher {
    * engine saw nothing); rejects only when the engine fails (e.g. HERALD_ERR_ENGINE_UNAVAILABLE).
    */
   async publish(channel: string, data: unknown, idempotencyKey?: string): Promise<PublishOutcome> {
+    const outcome = await this.#publish(channel, data, idempotencyKey);
+    // A duplicate published nothing.
+    if (outcome.ok && !outcome.duplicate) for (const listener of this.#published) listener(outcome.message);
+    return outcome;
+  }
+
+  /** Tells `listener` of every message stored through this node (not duplicates), in the order the engine gave their ids per channel. Must not throw. */
+  onPublished(listener: (message: Message) => void): void {
+    this.#published.push(listener);
+  }
+
+  async #publish(channel: string, data: unknown, idempotencyKey?: string): Promise<PublishOutcome> {
     const checked = this.#measure(channel, data);
     if ('reason' in checked) return { ok: false, ...checked };
     // The data is serialised once, here: its size is the one the memory budget counts, and its

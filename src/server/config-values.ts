@@ -33,6 +33,8 @@ export interface ValueKind<T = unknown> {
   readonly verbatim?: boolean;
   /** A config file may give the value itself as an object (checked by this). */
   readonly object?: (value: unknown, key: string) => unknown;
+  /** A config file may give any value that is not text (a list of mappings…): read by this, which throws naming `where`. */
+  readonly structured?: (value: unknown, where: string) => T;
 }
 
 export const SECOND = 1000;

@@ -173,6 +173,9 @@ function parseFileValue(name: Name, entry: { readonly key: string; readonly valu
       throw new HeraldError('HERALD_ERR_INVALID_OPTION', `${file.label}: ${(error as Error).message}`, { cause: error });
     }
   }
+  if (kind.structured !== undefined && typeof entry.value === 'object' && entry.value !== null) {
+    return { source: 'file', given: entry.value, value: kind.structured(entry.value, where) };
+  }
   let text = fileValueText(name, entry.value, where);
   // A relative path in the file is relative to the file, wherever herald is started from.
   if (kind.path === true && text.trim() !== '' && !isAbsolute(text.trim())) text = resolve(file.dir, text.trim());

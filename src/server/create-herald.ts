@@ -64,7 +64,7 @@ import { signingSecretFrom, Tokens } from './tokens.js';
 export { HERALD_DEFAULTS, TRANSPORT_NAMES } from './options.js';
 export type { HeraldOptions, TransportName } from './options.js';
 export type { BatchItem, BatchResult, ChannelsPage, LiveChannel, NodeTotals, SessionSummary } from './server-api.js';
-export type { HeraldEventName, HeraldEvents, MemberEvent, SessionCloseEvent, SessionEvent, SubscriptionEvent } from './herald-events.js';
+export type { HeraldEventName, HeraldEvents, MemberEvent, SessionCloseEvent, SessionEvent, SubscriptionEvent, UserEvent } from './herald-events.js';
 
 export interface HeraldStats {
   readonly sessions: number;
@@ -173,7 +173,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
   const access = new ChannelAccess(async (token) => control.screen(await tokens.verify(token)), tokens.verifiesApplicationTokens, withDemoRules(config.permissions, config.demo));
   const hooks = createDecisionHooks(config, metrics.registry, logger);
   const gate = createRestGate(config.publishKey, access, hooks);
-  const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters: metrics.webhooks });
+  const presence = wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters: metrics.webhooks, publisher });
   const enabled = new Set<TransportName>(config.transports);
   const bayeux = new BayeuxServer(
     { sessions, hub, engine, publisher, access, hooks, isDraining: () => closing !== undefined, clock: options.clock, addressRates, control },

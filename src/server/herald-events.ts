@@ -4,13 +4,17 @@
  * code — for audit logs and presence-driven logic. Session and subscription events are this
  * node's; `join` and `leave` are the debounced member changes of channels with join/leave events
  * (core/presence-events.ts), as this node saw them: in a cluster, every node with subscribers
- * on the channel, or members of its own, tells its own listeners.
+ * on the channel, or members of its own, tells its own listeners. `online` and `offline`
+ * (core/user-presence.ts) are told once in the cluster, by the node that saw the change; user
+ * tracking starts with the first such listener (every node must track: give each one a listener,
+ * or webhooks that want user events).
  */
 import type { Principal } from '../core/access.js';
 import type { Hub } from '../core/hub.js';
 import type { PresenceEvents } from '../core/presence-events.js';
 import type { CloseReason, Session } from '../core/session.js';
 import type { SessionStore } from '../core/session-store.js';
+import type { UserPresence } from '../core/user-presence.js';
 
 /** Who acts, as a session event tells it. */
 export interface SessionEvent {
@@ -46,6 +50,13 @@ export interface MemberEvent {
   readonly connections: number;
 }
 
+/** A user (a token's `sub`) came online — its first connection anywhere — or went offline, its last one gone for the grace window. */
+export interface UserEvent {
+  readonly subject: string;
+  /** When it was seen, ms since the epoch. */
+  readonly at: number;
+}
+
 export interface HeraldEvents {
   session: (event: SessionEvent) => void;
   sessionClose: (event: SessionCloseEvent) => void;
@@ -53,6 +64,8 @@ export interface HeraldEvents {
   unsubscribe: (event: SubscriptionEvent) => void;
   join: (event: MemberEvent) => void;
   leave: (event: MemberEvent) => void;
+  online: (event: UserEvent) => void;
+  offline: (event: UserEvent) => void;
 }
 
 export type HeraldEventName = keyof HeraldEvents;
@@ -61,6 +74,8 @@ export interface HeraldEventsParts {
   readonly sessions: SessionStore;
   readonly hub: Hub;
   readonly presenceEvents: PresenceEvents | undefined;
+  /** Starts user tracking (once) and returns it. */
+  readonly trackUsers: () => UserPresence;
   readonly onError: (error: unknown, event: string) => void;
 }
 
@@ -68,7 +83,7 @@ export interface HeraldEventsParts {
  * Wires the listeners and returns `on`. Nothing is computed for an event nobody listens to: a
  * server without listeners pays one size check per event.
  */
-export function heraldEvents({ sessions, hub, presenceEvents, onError }: HeraldEventsParts): <K extends HeraldEventName>(event: K, listener: HeraldEvents[K]) => () => void {
+export function heraldEvents({ sessions, hub, presenceEvents, trackUsers, onError }: HeraldEventsParts): <K extends HeraldEventName>(event: K, listener: HeraldEvents[K]) => () => void {
   const listeners: { [K in HeraldEventName]: Set<HeraldEvents[K]> } = {
     session: new Set(),
     sessionClose: new Set(),
@@ -76,7 +91,10 @@ export function heraldEvents({ sessions, hub, presenceEvents, onError }: HeraldE
     unsubscribe: new Set(),
     join: new Set(),
     leave: new Set(),
+    online: new Set(),
+    offline: new Set(),
   };
+  let trackingUsers = false;
   const emit = <K extends HeraldEventName>(name: K, event: () => Parameters<HeraldEvents[K]>[0]): void => {
     const set = listeners[name] as Set<(event: Parameters<HeraldEvents[K]>[0]) => void>;
     if (set.size === 0) return;
@@ -104,6 +122,10 @@ export function heraldEvents({ sessions, hub, presenceEvents, onError }: HeraldE
     if (set === undefined) throw new TypeError(`no such event: ${String(event)} (use ${Object.keys(listeners).join(', ')})`);
     if (typeof listener !== 'function') throw new TypeError(`the listener of ${event} must be a function`);
     set.add(listener);
+    if ((event === 'online' || event === 'offline') && !trackingUsers) {
+      trackingUsers = true;
+      trackUsers().onTransition(({ kind, user, at }) => emit(kind, () => ({ subject: user, at })));
+    }
     return () => void set.delete(listener);
   };
 }

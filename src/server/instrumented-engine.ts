@@ -4,10 +4,10 @@
  * round trips to Redis (or the memory engine's, for comparison) as operators see them.
  */
 import type { ControlCommand, Revocation } from '../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from '../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest, UserSweep } from '../core/engine.js';
 import type { Message } from '../core/message.js';
 
-export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire' | 'claim';
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire' | 'claim' | 'users';
 
 export interface EngineObserver {
   /** `seconds` the call took; `failed` when it rejected. */
@@ -64,6 +64,18 @@ export class InstrumentedEngine implements Engine {
 
   claim(key: string, ttlMs: number): Promise<boolean> {
     return this.#time('claim', this.inner.claim(key, ttlMs));
+  }
+
+  userConnected(user: string): Promise<boolean> {
+    return this.#time('users', this.inner.userConnected(user));
+  }
+
+  userDisconnected(user: string): Promise<boolean> {
+    return this.#time('users', this.inner.userDisconnected(user));
+  }
+
+  sweepUsers(graceMs: number): Promise<UserSweep> {
+    return this.#time('users', this.inner.sweepUsers(graceMs));
   }
 
   deleteHistory(channel: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * @module
- * Presence, wired: join/leave events for the channels whose rules opt in, `herald.on(…)`, webhooks
- * (their occupied/vacated), and the
+ * Presence, wired: join/leave events for the channels whose rules opt in, who is online (users,
+ * when webhooks or `herald.on` want it), `herald.on(…)`, webhooks (channels occupied/vacated,
+ * users online/offline, and subscriptions and publishes when a receiver names them), and the
  * Bayeux service `/service/presence` through which a client (the Herald client's `presence()`,
  * CometD's `remoteCall`, a Faye publish) asks who is on a channel — the same answer as
  * `GET /presence/{channel}`.
@@ -14,7 +15,9 @@ import type { Engine } from '../core/engine.js';
 import type { Hub } from '../core/hub.js';
 import { presenceListing } from '../core/presence.js';
 import { PresenceEvents } from '../core/presence-events.js';
+import type { Publisher } from '../core/publisher.js';
 import type { SessionStore } from '../core/session-store.js';
+import { UserPresence } from '../core/user-presence.js';
 import { heraldEvents } from './herald-events.js';
 import type { Logger } from './logger.js';
 import type { Settings } from './options.js';
@@ -37,9 +40,10 @@ export interface PresenceParts {
   readonly config: Settings;
   readonly logger: Logger;
   readonly webhookCounters: WebhookCounters;
+  readonly publisher: Publisher;
 }
 
-export function wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters }: PresenceParts) {
+export function wirePresence({ engine, hub, sessions, clock, access, config, logger, webhookCounters, publisher }: PresenceParts) {
   const graceMs = config.presenceGraceMs > 0 ? config.presenceGraceMs : config.intervalMs + config.maxIntervalMs + GRACE_BEYOND_MAX_INTERVAL_MS;
   // No rule opts in: nothing to follow, no timer.
   const presenceEvents = access.hasPresenceEvents
@@ -47,14 +51,31 @@ export function wirePresence({ engine, hub, sessions, clock, access, config, log
         logger.warn('presence', { context, error: (error as Error).message ?? String(error) }),
       )
     : undefined;
-  const on = heraldEvents({ sessions, hub, presenceEvents, onError: (error, event) => logger.error('herald.on listener failed', { event, error }) });
+  // Who is online runs only once something wants it (webhooks, herald.on): else no session pays.
+  let users: UserPresence | undefined;
+  const trackUsers = (): UserPresence =>
+    (users ??= new UserPresence(engine, sessions, clock, { graceMs, sweepMs: config.presenceSweepMs }, (error, context) =>
+      logger.warn('user presence', { context, error: (error as Error).message ?? String(error) }),
+    ));
+  const on = heraldEvents({ sessions, hub, presenceEvents, trackUsers, onError: (error, event) => logger.error('herald.on listener failed', { event, error }) });
   const webhooks = config.webhooks.length === 0 ? undefined : new Webhooks(engine, clock, webhookOptions(config, graceMs), logger, webhookCounters);
   if (webhooks !== undefined) {
-    if (presenceEvents === undefined) logger.warn('webhooks are set, but no channel rule says "presence": "events": no channel will be occupied or vacated');
+    const channelEvents = webhooks.wants('channel.occupied') || webhooks.wants('channel.vacated');
+    if (channelEvents && presenceEvents === undefined) logger.warn('webhooks want channel events, but no channel rule says "presence": "events": no channel will be occupied or vacated');
     presenceEvents?.onTransition((transition) => webhooks.transition(transition));
+    if (webhooks.wants('user.online') || webhooks.wants('user.offline')) trackUsers().onTransition(({ kind, user, at }) => webhooks.emit({ type: `user.${kind}`, user, at }));
+    if (webhooks.wants('subscribe') || webhooks.wants('unsubscribe')) {
+      hub.onSubscription((session, channel, subscribed) => {
+        const user = session.principal?.subject;
+        webhooks.emit({ type: subscribed ? 'subscribe' : 'unsubscribe', channel, session: session.publicId, ...(user === undefined || user === '' ? {} : { user }) });
+      });
+    }
+    // The message's channel and id, not its data: the backend has it already or reads history.
+    if (webhooks.wants('publish')) publisher.onPublished((message) => webhooks.emit({ type: 'publish', channel: message.channel, messageId: message.id }));
   }
   const close = () => {
     presenceEvents?.close();
+    users?.close();
     webhooks?.close();
   };
   return { presenceEvents, webhooks, on, close, service: presenceService(engine, sessions, access) };

@@ -41,7 +41,8 @@ import { LOCALHOST_ORIGINS } from './cors.js';
 import { LOG_LEVELS } from './logger.js';
 import { readJwks, readPublicKey } from './tokens.js';
 import type { HeraldOptions } from './options.js';
-import { isWebhookEvents, isWebhookTargets, isWebhookUrl, WEBHOOK_EVENT_TYPES } from './webhooks.js';
+import { parseWebhookTargets, showWebhookTargets, webhookTargetsFromFile } from './webhook-targets.js';
+import { DEFAULT_WEBHOOK_EVENTS, isWebhookEvents, isWebhookTargets, WEBHOOK_EVENT_TYPES } from './webhooks.js';
 import type { WebhookTarget } from './webhooks.js';
 
 export const TRANSPORT_NAMES = ['websocket', 'long-polling', 'callback-polling', 'eventsource'] as const;
@@ -84,6 +85,16 @@ export function defaultMemoryBudget(): number {
   // Whole mebibytes, so that `herald config --print` shows it as a size one would write.
   return Math.max(1, Math.floor((getHeapStatistics().heap_size_limit * MEMORY_BUDGET_SHARE) / MB)) * MB;
 }
+
+/** Receivers, each with its own filter if it likes (webhook-targets.ts). */
+const webhookTargetsKind: ValueKind<WebhookTarget[]> = {
+  expected: 'http:// or https:// URLs separated by commas, each optionally followed by events=<event>,<event>…',
+  expectedOption: 'a list of URLs or {url, events}',
+  parse: parseWebhookTargets,
+  structured: webhookTargetsFromFile,
+  accepts: isWebhookTargets,
+  show: showWebhookTargets,
+};
 
 const isPath = (path: string) => /^\/[\w\-./]*$/.test(path) && !path.endsWith('/');
 const cap = connectionCap();
@@ -158,8 +169,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'presence-grace', option: 'presenceGraceMs', kind: duration(0, HOUR), default: 0, defaultText: '`--max-interval` + 5 s', help: 'a member of a channel with join/leave events (rule `"presence": "events"`) leaves only after being away this long: a reconnect, a move to another node or a tab handover within it is not a leave and a join (0: `--max-interval` + 5 s)' },
   { flag: 'presence-max-members', option: 'presenceMaxMembers', kind: count('a number of members', 1, 1_000_000), default: 100, help: 'above this many members, a channel\'s subscribers get `count` events (users, connections) every `--presence-sweep` instead of joins and leaves' },
   { flag: 'presence-sweep', option: 'presenceSweepMs', kind: duration(100, 10 * MINUTE), default: 5_000, help: 'how often a node reads again the presence of the channels with events it follows: members of a node that died are noticed, crowded channels counted' },
-  { flag: 'webhook-url', option: 'webhooks', kind: { ...list('comma-separated http:// or https:// URLs', isWebhookUrl), accepts: isWebhookTargets, expectedOption: 'a list of URLs or {url, events}', show: (targets: readonly WebhookTarget[]) => targets.map((target) => redactUrl(typeof target === 'string' ? target : target.url)) }, default: [], defaultText: '—', secret: true, help: 'backend URLs sent signed `channel.occupied` / `channel.vacated` events of channels with join/leave events (see *Webhooks*); needs `--webhook-secret`' },
-  { flag: 'webhook-events', option: 'webhookEvents', kind: { ...list(`comma-separated events (${WEBHOOK_EVENT_TYPES.join(', ')})`, (type) => isWebhookEvents([type])), accepts: isWebhookEvents }, defaultText: 'all', help: 'the events sent to `--webhook-url`' },
+  { flag: 'webhook-url', option: 'webhooks', kind: webhookTargetsKind, default: [], defaultText: '—', secret: true, help: 'backends sent signed events (see *Webhooks*): URLs separated by commas, each may be followed by its own filter, `https://app/hook events=user.online,user.offline`; in a config file also a list of `{url, events}`; needs `--webhook-secret`' },
+  { flag: 'webhook-events', option: 'webhookEvents', kind: { ...list(`comma-separated events (${WEBHOOK_EVENT_TYPES.join(', ')})`, (type) => isWebhookEvents([type])), accepts: isWebhookEvents }, defaultText: DEFAULT_WEBHOOK_EVENTS.join(','), help: 'the events sent to a `--webhook-url` without `events=` of its own; `subscribe`, `unsubscribe` and `publish` are sent only when named' },
   { flag: 'webhook-secret', option: 'webhookSecret', kind: secret('a secret', 16), secret: true, help: 'signs every webhook request: `Herald-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`' },
   { flag: 'webhook-max-pending', option: 'webhookMaxPending', kind: count('a number of events', 1, 10_000_000), default: 10_000, help: 'webhook events waiting per receiver at most; past it the oldest are dropped (counted, logged)' },
   { flag: 'webhook-attempts', option: 'webhookAttempts', kind: count('a number of attempts', 1, 100), default: 8, help: 'attempts per webhook request (a failure, a timeout of 10 s or a non-2xx answer fails one) before its events are dropped' },

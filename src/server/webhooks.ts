@@ -1,17 +1,24 @@
 /**
  * @module
- * Webhooks: what happens on channels, told to the application's backend — `channel.occupied`
- * when the first member comes to a channel with join/leave events, `channel.vacated` when the
- * last one has left (after the grace window: the same debouncing as join/leave).
+ * Webhooks: what happens on channels and to users, told to the application's backend.
+ * - `channel.occupied` when the first member comes to a channel with join/leave events,
+ *   `channel.vacated` when the last one has left (after the grace window: the same debouncing as
+ *   join/leave). Every node following the channel sees these: they are claimed (below).
+ * - `user.online` when a user's (a token's `sub`) first connection anywhere in the cluster
+ *   appears, `user.offline` once its last one has been gone for the grace window
+ *   (core/user-presence.ts). The engine tells each to one node only: no claim.
+ * - Sent only to receivers whose filter names them: `subscribe` and `unsubscribe` (a session,
+ *   this node's), `publish` (a message published through this node: its channel and id, not its
+ *   data). Each happens on one node: no claim.
  *
  * Each event goes through three steps, none of them on the publish or delivery path:
- * 1. **Claim.** Every node following the channel sees the transition; the one whose
+ * 1. **Claim** (channel events only). Every node following the channel sees the transition; the one whose
  *    `engine.claim(type + channel)` wins sends it (SET NX on Redis). Two transitions of one type
  *    on one channel are at least a grace window apart (a vacated needs a member gone that long,
  *    and an occupied a vacated before it), so a claim lasting half of it tells one from the next.
  * 2. **Queue**, per receiver, bounded: past `maxPending` events not yet sent, the oldest goes
  *    (counted, logged).
- * 3. **Send**, per receiver, one request at a time so a channel's events arrive in order: the
+ * 3. **Send**, per receiver, one request at a time so a channel's (and a user's) events arrive in order: the
  *    events queued so far in one batch, `{"events": [...]}`, signed; retried on a failure or a
  *    non-2xx answer with exponential back-off and jitter, `attempts` times at most, then dropped.
  *    A slow or failing receiver holds up only its own queue.
@@ -22,10 +29,14 @@ import type { Engine } from '../core/engine.js';
 import type { ChannelTransition } from '../core/presence-events.js';
 import type { Logger } from './logger.js';
 
-export const WEBHOOK_EVENT_TYPES = ['channel.occupied', 'channel.vacated'] as const;
+export const WEBHOOK_EVENT_TYPES = ['channel.occupied', 'channel.vacated', 'user.online', 'user.offline', 'subscribe', 'unsubscribe', 'publish'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/** What a receiver without a filter is sent; the others only to receivers whose filter names them. */
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['channel.occupied', 'channel.vacated', 'user.online', 'user.offline'];
+/** Seen by every node following the channel: one claims each (see above). */
+const CLAIMED_EVENTS: ReadonlySet<WebhookEventType> = new Set(['channel.occupied', 'channel.vacated']);
 
-/** A receiver: its URL, and the events it wants (every one when unset). */
+/** A receiver: its URL, and the events it wants (DEFAULT_WEBHOOK_EVENTS when unset). */
 export type WebhookTarget = string | { readonly url: string; readonly events?: readonly WebhookEventType[] };
 
 /** What a receiver is sent, in `{"events": [...]}`. */
@@ -33,10 +44,20 @@ export interface WebhookEvent {
   /** Unique per event; the same on every retry (the receiver may see an event twice: at least once). */
   readonly id: string;
   readonly type: WebhookEventType;
-  readonly channel: string;
   /** When the transition was seen, ms since the epoch. */
   readonly at: number;
+  /** channel.*, subscribe, unsubscribe (the channel or pattern), publish. */
+  readonly channel?: string;
+  /** user.* (the token's `sub`); subscribe, unsubscribe when the session has a token. */
+  readonly user?: string;
+  /** subscribe, unsubscribe: the session's public id. */
+  readonly session?: string;
+  /** publish: the message's id. */
+  readonly messageId?: string;
 }
+
+/** What emit() is given: an event without its id (made here) and time (now, unless given). */
+export type WebhookEventFields = Omit<WebhookEvent, 'id' | 'at'> & { readonly at?: number };
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. */
 export const SIGNATURE_HEADER = 'Herald-Signature';
@@ -49,7 +70,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface WebhookOptions {
   readonly targets: readonly WebhookTarget[];
-  /** The filter of the targets given as bare URLs; every event when unset. */
+  /** The filter of the targets given as bare URLs; DEFAULT_WEBHOOK_EVENTS when unset. */
   readonly events: readonly WebhookEventType[] | undefined;
   readonly secret: string;
   readonly maxPending: number;
@@ -94,7 +115,7 @@ export function isWebhookEvents(value: unknown): value is WebhookEventType[] {
 
 interface Receiver {
   readonly url: string;
-  readonly events: ReadonlySet<WebhookEventType> | undefined;
+  readonly events: ReadonlySet<WebhookEventType>;
   /** Events not yet sent; the batch in flight (or waiting to be retried) is apart. */
   readonly queue: WebhookEvent[];
   sending: boolean;
@@ -121,8 +142,8 @@ export class Webhooks {
     private readonly counters: WebhookCounters,
   ) {
     this.#receivers = options.targets.map((target) => {
-      const { url, events = options.events } = typeof target === 'string' ? { url: target } : target;
-      return { url, events: events === undefined ? undefined : new Set(events), queue: [], sending: false, retry: undefined, abort: undefined };
+      const { url, events = options.events ?? DEFAULT_WEBHOOK_EVENTS } = typeof target === 'string' ? { url: target } : target;
+      return { url, events: new Set(events), queue: [], sending: false, retry: undefined, abort: undefined };
     });
   }
 
@@ -131,19 +152,30 @@ export class Webhooks {
     return this.#receivers.reduce((sum, receiver) => sum + receiver.queue.length, 0);
   }
 
-  /** A presence transition: occupied and vacated become events (joins and leaves are not webhooks yet). */
-  transition(transition: ChannelTransition): void {
-    if (transition.kind === 'occupied' || transition.kind === 'vacated') this.emit(`channel.${transition.kind}`, transition.channel);
+  /** Whether some receiver's filter names `type` (what is not wanted need not be tracked). */
+  wants(type: WebhookEventType): boolean {
+    return this.#receivers.some((receiver) => wants(receiver, type));
   }
 
-  /** Sends `type` on `channel` if this node wins its claim. Returns at once: nothing waits for the claim or the send. */
-  emit(type: WebhookEventType, channel: string): void {
-    if (this.#closed || !this.#receivers.some((receiver) => wants(receiver, type))) return;
-    const at = this.clock.now();
+  /** A presence transition: occupied and vacated become events (joins and leaves are not webhooks). */
+  transition(transition: ChannelTransition): void {
+    if (transition.kind === 'occupied' || transition.kind === 'vacated') this.emit({ type: `channel.${transition.kind}`, channel: transition.channel });
+  }
+
+  /**
+   * Sends an event to the receivers that want it: a channel event if this node wins its claim,
+   * any other at once. Returns at once: nothing waits for the claim or the send.
+   */
+  emit(fields: WebhookEventFields): void {
+    const { type } = fields;
+    if (this.#closed || !this.wants(type)) return;
+    const event: WebhookEvent = { id: randomUUID(), ...fields, at: fields.at ?? this.clock.now() };
+    if (!CLAIMED_EVENTS.has(type)) return this.#enqueue(event);
+    const channel = fields.channel!;
     // In order per channel: a claim is one Redis round trip, and the claims of one channel's
     // transitions (a grace window apart) never overlap.
     this.engine.claim(`webhook:${type}:${channel}`, this.options.claimMs).then(
-      (won) => won && this.#enqueue({ id: randomUUID(), type, channel, at }),
+      (won) => won && this.#enqueue(event),
       (error: unknown) => {
         // No node can tell whether another sent it: dropped here rather than sent twice.
         this.counters.dropped(1, 'claim');
@@ -217,7 +249,7 @@ export class Webhooks {
 }
 
 function wants(receiver: Receiver, type: WebhookEventType): boolean {
-  return receiver.events === undefined || receiver.events.has(type);
+  return receiver.events.has(type);
 }
 
 /** The wait after failed attempt `attempt`: `first` doubled each time (capped), between half and all of it. */

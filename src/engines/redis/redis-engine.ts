@@ -21,7 +21,7 @@
 import { Redis, ReplyError } from 'ioredis';
 import { expandChannel } from '../../core/channel.js';
 import type { ControlCommand, Revocation } from '../../core/control.js';
-import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest } from '../../core/engine.js';
+import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest, UserSweep } from '../../core/engine.js';
 import { HeraldError } from '../../core/errors.js';
 import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { isFutureId, randomId } from '../../core/ids.js';
@@ -31,6 +31,7 @@ import { Echoes } from './echoes.js';
 import { RedisControl } from './redis-control.js';
 import { RedisInquiry } from './redis-inquiry.js';
 import { RedisPresence } from './redis-presence.js';
+import { RedisUsers } from './redis-users.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
 import { heraldIdOf, idBefore, msOf, rangeStartAfter, timeOf } from './stream-ids.js';
 
@@ -80,6 +81,7 @@ export class RedisEngine implements Engine {
   /** For pub/sub only; resubscribed by the engine itself after a reconnect (then it catches up). */
   readonly #subscriber: Redis;
   readonly #presence: RedisPresence;
+  readonly #users: RedisUsers;
   readonly #control: RedisControl;
   readonly #inquiry: RedisInquiry;
   readonly #nodeId: string;
@@ -163,6 +165,7 @@ export class RedisEngine implements Engine {
     this.#commands.defineCommand('heraldDeleteHistory', { numberOfKeys: 1, lua: DELETE_HISTORY_SCRIPT });
     const nodeId = options.nodeId ?? randomId().slice(0, 12);
     this.#presence = new RedisPresence(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, ttlMs: presenceTtlMs, nodeId, onError: this.#onError });
+    this.#users = new RedisUsers(this.#commands, { keyPrefix: this.#options.keyPrefix, nodeId, onError: this.#onError });
     this.#control = new RedisControl(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, onError: this.#onError });
     this.#inquiry = new RedisInquiry(this.#commands, this.#subscriber, { keyPrefix: this.#options.keyPrefix, nodeId, liveNodes: () => this.#presence.liveNodes(), onError: this.#onError });
     this.#nodeId = nodeId;
@@ -359,6 +362,19 @@ export class RedisEngine implements Engine {
     return reply === 'OK';
   }
 
+  userConnected(user: string): Promise<boolean> {
+    return this.#users.connected(user);
+  }
+
+  userDisconnected(user: string): Promise<boolean> {
+    return this.#users.disconnected(user);
+  }
+
+  /** Nothing while Redis is out of reach (no error each sweep): the records wait there, and so do the windows. */
+  sweepUsers(graceMs: number): Promise<UserSweep> {
+    return this.#users.sweep(graceMs);
+  }
+
   join(channel: string, entry: PresenceJoin): Promise<void> {
     return this.#presence.join(channel, entry);
   }
@@ -414,6 +430,7 @@ export class RedisEngine implements Engine {
     this.#gapListener = undefined;
     this.#echoes.clear();
     this.#inquiry.close();
+    await this.#users.close();
     await this.#presence.close();
     await Promise.all([this.#commands, this.#subscriber].map((connection) => (connection.status === 'ready' ? connection.quit().catch(() => connection.disconnect()) : connection.disconnect())));
   }
@@ -455,7 +472,7 @@ export class RedisEngine implements Engine {
     if (this.#wasReady) this.#floor = floor;
     const first = !this.#wasReady;
     this.#wasReady = true;
-    if (!first && !lostData && !this.#subscriberLost) return this.#presence.connected();
+    if (!first && !lostData && !this.#subscriberLost) return this.#livenessWritten();
     this.#subscriberLost = false;
     const gaps = new Set<string>();
     if (lostData) {
@@ -496,7 +513,13 @@ export class RedisEngine implements Engine {
     await this.#control.connected(lostData);
     await this.#inquiry.connected();
     this.#floor = floor;
-    await Promise.all([this.#presence.connected(), ...behind.map((channel) => this.#catchUp(channel))]);
+    await Promise.all([this.#livenessWritten(), ...behind.map((channel) => this.#catchUp(channel))]);
+  }
+
+  /** The node's liveness (presence's) first: user records of a node without it are a dead node's. */
+  async #livenessWritten(): Promise<void> {
+    await this.#presence.connected();
+    await this.#users.reconnected();
   }
 
   async #catchUp(channel: string): Promise<void> {
