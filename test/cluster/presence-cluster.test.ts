@@ -7,8 +7,6 @@
  * not leave at all.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
@@ -16,12 +14,13 @@ import { Herald } from '../../src/client/herald.js';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
 import type { HeraldOptions, MemberEvent } from '../../src/server/create-herald.js';
 import { onCleanup } from '../helpers/cleanup.js';
+import { startChildNode } from '../helpers/cluster.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, openStream } from '../helpers/http.js';
 import { CometdPeer, FayePeer } from '../helpers/interop.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { startRedis } from '../helpers/redis.js';
-import { waitFor, withTimeout } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'presence-secret-of-at-least-32-chars!';
 const TTL_MS = 400;
@@ -35,24 +34,6 @@ const OPTIONS: HeraldOptions = {
 
 const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(Buffer.from(SECRET));
 
-/** A node in a process of its own, so that it can die for real; resolves with its port. */
-async function doomedNode(t: { after(fn: () => unknown): void }, redisUrl: string) {
-  const heraldModule = new URL('../../src/server/create-herald.js', import.meta.url).href;
-  const engineModule = new URL('../../src/engines/redis/redis-engine.js', import.meta.url).href;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `
-    const { createHerald } = await import(${JSON.stringify(heraldModule)});
-    const { RedisEngine } = await import(${JSON.stringify(engineModule)});
-    const engine = new RedisEngine({ url: ${JSON.stringify(redisUrl)}, presenceTtlMs: ${TTL_MS}, nodeId: 'doomed' });
-    await engine.ready();
-    const herald = createHerald({ ...${JSON.stringify(OPTIONS)}, engine });
-    const { port } = await herald.listen(0, '127.0.0.1');
-    console.log(port);
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
-  onCleanup(t, () => child.kill('SIGKILL'));
-  const [chunk] = (await withTimeout('the doomed node listens', once(child.stdout!, 'data'))) as [Buffer];
-  return { port: Number(chunk.toString().trim()), kill: () => child.kill('SIGKILL') };
-}
-
 type Heard = { kind: string; user: string }[];
 const of = (user: string, heard: Heard) => heard.filter((event) => event.user === user).map((event) => event.kind);
 
@@ -60,7 +41,7 @@ test('three Redis nodes: every door hears members of other nodes; kill -9 makes 
   const redis = await startRedis(t);
   const node = async () => startHerald(t, { ...OPTIONS, engine: new RedisEngine({ url: redis.url, presenceTtlMs: TTL_MS }) });
   const [a, b] = [await node(), await node()];
-  const c = await doomedNode(t, redis.url);
+  const c = await startChildNode(t, redis.url, OPTIONS as Record<string, unknown>, { presenceTtlMs: TTL_MS, nodeId: 'doomed' });
   const inCode: Record<'a' | 'b', string[]> = { a: [], b: [] };
   for (const [name, running] of [['a', a], ['b', b]] as const) {
     for (const kind of ['join', 'leave'] as const) running.herald.on(kind, (event: MemberEvent) => inCode[name].push(`${kind} ${event.subject}`));

@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { onCleanup } from './cleanup.js';
-import { waitFor } from './wait.js';
+import { waitFor, withTimeout } from './wait.js';
 import { httpRequest } from './http.js';
 
 const MAIN = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
@@ -101,4 +101,25 @@ export async function startBalancer(t: Hookable, ports: readonly number[], prefe
     server.close();
   });
   return (server.address() as AddressInfo).port;
+}
+
+/**
+ * A Herald node (createHerald over a RedisEngine named `nodeId`) in a process of its own, so that
+ * it can die for real: `kill()` is kill -9, no goodbye. `options` must be JSON.
+ */
+export async function startChildNode(t: Hookable, redisUrl: string, options: Record<string, unknown>, engine: { presenceTtlMs: number; nodeId: string }): Promise<{ port: number; kill(): void }> {
+  const heraldModule = new URL('../../src/server/create-herald.js', import.meta.url).href;
+  const engineModule = new URL('../../src/engines/redis/redis-engine.js', import.meta.url).href;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { createHerald } = await import(${JSON.stringify(heraldModule)});
+    const { RedisEngine } = await import(${JSON.stringify(engineModule)});
+    const engine = new RedisEngine({ url: ${JSON.stringify(redisUrl)}, ...${JSON.stringify(engine)} });
+    await engine.ready();
+    const herald = createHerald({ ...${JSON.stringify(options)}, engine });
+    const { port } = await herald.listen(0, '127.0.0.1');
+    console.log(port);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  onCleanup(t, () => child.kill('SIGKILL'));
+  const [chunk] = (await withTimeout('the child node listens', once(child.stdout!, 'data'))) as [Buffer];
+  return { port: Number(chunk.toString().trim()), kill: () => child.kill('SIGKILL') };
 }

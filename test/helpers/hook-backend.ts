@@ -2,6 +2,7 @@
  * A real HTTP backend on 127.0.0.1 for Herald's decision hooks: it records every call and answers
  * as the test says — JSON, any status, raw bytes, or never (a hang the test may release).
  */
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -85,4 +86,14 @@ export async function deadUrl(): Promise<string> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return `http://127.0.0.1:${port}/hook`;
+}
+
+/**
+ * The README's verification of a webhook request: `Herald-Signature: t=…,v1=…` is the HMAC-SHA256
+ * of `<t>.<raw body>` keyed with `secret`, compared in constant time, `t` within 5 minutes.
+ */
+export function verifiedWebhook(call: HookCall, secret: string): boolean {
+  const [t, v1] = String(call.headers['herald-signature']).split(',').map((part) => part.slice(part.indexOf('=') + 1)) as [string, string];
+  const expected = createHmac('sha256', secret).update(`${t}.${call.raw}`).digest('hex');
+  return v1.length === expected.length && timingSafeEqual(Buffer.from(v1), Buffer.from(expected)) && Math.abs(Date.now() / 1000 - Number(t)) < 300;
 }
