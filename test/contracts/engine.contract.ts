@@ -219,6 +219,21 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.equal(await engine.claim('webhook:x', 100), true);
     });
 
+    test('users: online at the first connection, to one caller; leaving at the last; offline once its window passed, to one sweeper', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      assert.deepEqual(await Promise.all([engine.userConnected('ada'), engine.userConnected('ada')]), [true, false]);
+      assert.equal(await engine.userDisconnected('ada'), false, 'a connection is left');
+      assert.equal(await engine.userDisconnected('ada'), true, 'the last one');
+      assert.deepEqual(await engine.sweepUsers(60_000), { offline: [], online: [] }, 'within its window');
+      assert.equal(await engine.userConnected('ada'), false, 'back within the window: not online again');
+      assert.equal(await engine.userDisconnected('ada'), true);
+      const sweeps = await Promise.all([engine.sweepUsers(0), engine.sweepUsers(0)]);
+      assert.deepEqual(sweeps.flatMap((sweep) => sweep.offline), ['ada'], 'offline once');
+      assert.equal(await engine.userConnected('ada'), true, 'online again');
+      assert.equal(await engine.userDisconnected('bob'), false, 'never connected');
+    });
+
     test('reports itself healthy while it can serve, and refuses publishes once closed', async () => {
       const engine = await engines.make(0);
       assert.deepEqual(engine.health(), { healthy: true });
