@@ -5,6 +5,7 @@
  * unanswered, or the server advises otherwise, it ends and says why (`onLost`); `link.ts` decides
  * what comes next.
  */
+import type { PollSchedule } from './poll-schedule.js';
 import type { Advice, ConnectionType, Message, ServerSubscriptionNotice } from './protocol.js';
 import { isDelivery, mergeAdvice, serverSubscriptionOf } from './protocol.js';
 import type { Transport, TransportSink } from './transports/transport.js';
@@ -21,6 +22,11 @@ export interface ConnectionOptions {
   readonly token?: TokenSource | undefined;
   /** Every type this client could use: the handshake offers them all, as Bayeux clients do. */
   readonly offeredTypes: readonly ConnectionType[];
+  /**
+   * Interval polling (the last resort where held requests are cut): every connect asks to be
+   * answered at once (`advice.timeout: 0`) and the next one waits as `poll` says.
+   */
+  readonly poll?: PollSchedule | undefined;
 }
 
 /** A token, or a function that fetches a fresh one (called on every handshake). */
@@ -32,6 +38,11 @@ export interface ConnectionHandlers {
   onGaps?(channels: string[]): void;
   /** The server put the session on a channel, or took it off. */
   onServerSubscription?(notice: ServerSubscriptionNotice): void;
+  /**
+   * A hold ended — a held connect, or the event stream: answered after `heldMs`, or `cut` (broken
+   * before its time was up). Told before `onLost`, so a run of cuts can be judged then.
+   */
+  onHoldEnded?(heldMs: number, cut: boolean): void;
   /** Called once, when the session can no longer be used. */
   onLost(reconnect: Reconnect, error: Error, advice: Advice): void;
 }
@@ -64,6 +75,11 @@ export class Connection implements TransportSink {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** The connect the server may be holding. */
   #heldConnect: Promise<Message> | undefined;
+  /** Connects sent and not answered yet (held, or being answered at once). */
+  #connectsOut = 0;
+  /** Since when a hold (held connect, or the event stream) has been under way, and how long it may last. */
+  #hold: { since: number; forMs: number } | undefined;
+  #stopWaking: (() => void) | undefined;
   #ended = false;
   /** Saying goodbye: no more connects. */
   #closing = false;
@@ -78,6 +94,19 @@ export class Connection implements TransportSink {
 
   get type(): ConnectionType {
     return this.#transport.type;
+  }
+
+  /** Interval polling: no connect is ever held. */
+  get polling(): boolean {
+    return this.options.poll !== undefined;
+  }
+
+  /**
+   * True while a connect is on its way or held: the server has a reply on which to send
+   * deliveries. False between two polls (or two long-polls): deliveries wait on the server.
+   */
+  get connectOutstanding(): boolean {
+    return this.#connectsOut > 0;
   }
 
   /**
@@ -107,11 +136,17 @@ export class Connection implements TransportSink {
       this.clientId = reply.clientId;
       const offered = reply.supportedConnectionTypes;
       if (Array.isArray(offered) && !offered.includes(this.type)) throw new TransportError(`the server does not offer ${this.type}`);
-      if (this.#transport.started !== undefined) await within(this.#transport.started(reply.clientId), this.options.maxNetworkDelayMs, `${this.type} did not open`);
+      if (this.#transport.started !== undefined) {
+        await within(this.#transport.started(reply.clientId), this.options.maxNetworkDelayMs, `${this.type} did not open`);
+        // The stream is this session's hold: a proxy that cuts it after N seconds cuts it again.
+        this.#hold = { since: Date.now(), forMs: Infinity };
+      }
       // The first connect is answered at once: it proves the whole path works before we rely on it.
       const connected = await this.request(this.#connectMessage(0), 0);
       if (connected.successful !== true) throw new HandshakeError(connected, mergeAdvice({ reconnect: 'handshake' }, connected.advice).reconnect!);
       this.#scheduleConnect(connected);
+      // A page waking (shown again, its user back) should not wait out a long poll interval.
+      this.#stopWaking = this.options.poll?.onWake(() => this.#connectSooner());
       return reply;
     } catch (error) {
       this.#end();
@@ -129,7 +164,7 @@ export class Connection implements TransportSink {
     const outgoing: Message = { ...message, id };
     if (this.clientId !== undefined && message.channel !== '/meta/handshake') outgoing.clientId = this.clientId;
     const replyWithinMs = holdMs + this.options.maxNetworkDelayMs;
-    return new Promise<Message>((resolve, reject) => {
+    const answered = new Promise<Message>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new TransportError(`no reply to ${message.channel} within ${replyWithinMs} ms`)), replyWithinMs);
       this.#pending.set(id, { resolve, reject, timer });
       if (message.channel === '/meta/connect') {
@@ -140,6 +175,11 @@ export class Connection implements TransportSink {
       this.#outbox.push(outgoing);
       if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
     });
+    if (message.channel !== '/meta/connect') return answered;
+    this.#connectsOut++;
+    const settled = () => void this.#connectsOut--;
+    answered.then(settled, settled);
+    return answered;
   }
 
   #flush(): void {
@@ -161,6 +201,7 @@ export class Connection implements TransportSink {
         // handshake is open()'s to judge.
         if (message.channel !== '/meta/handshake') this.#obeyAdvice(message);
       } else if (isDelivery(message)) {
+        this.options.poll?.delivered();
         this.#handlers?.onDelivery(message);
       } else {
         const notice = serverSubscriptionOf(message);
@@ -170,6 +211,12 @@ export class Connection implements TransportSink {
   }
 
   fail(error: Error): void {
+    const hold = this.#hold;
+    if (hold !== undefined && !this.#ended) {
+      // Broken before its time was up (a timeout of ours comes after it, and is no cut).
+      const heldMs = Date.now() - hold.since;
+      if (heldMs < hold.forMs) this.#handlers?.onHoldEnded?.(heldMs, true);
+    }
     this.#lose('retry', error);
   }
 
@@ -178,6 +225,7 @@ export class Connection implements TransportSink {
     if (this.#ended || this.#closing) return;
     this.#closing = true;
     this.#handlers = undefined;
+    this.#stopWaking?.();
     clearTimeout(this.#connectTimer);
     this.#goodbye();
   }
@@ -230,19 +278,33 @@ export class Connection implements TransportSink {
       this.#lose('retry', new Error(reply.error ?? 'connect failed'));
       return;
     }
-    const interval = Math.max(0, this.advice.interval ?? 0);
+    const interval = this.options.poll?.nextDelayMs(this.advice) ?? Math.max(0, this.advice.interval ?? 0);
     this.#connectTimer = setTimeout(() => this.#connect(), interval);
+  }
+
+  /** Polls now (within the server's interval) rather than when the timer says. */
+  #connectSooner(): void {
+    if (this.#connectTimer === undefined || this.#ended || this.#closing) return;
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = setTimeout(() => this.#connect(), Math.max(0, this.advice.interval ?? 0));
   }
 
   #connect(): void {
     this.#connectTimer = undefined;
     if (this.#ended || this.#closing) return;
-    const hold = this.type === 'eventsource' ? 0 : (this.advice.timeout ?? 30_000);
-    const held = this.request(this.#connectMessage(undefined), hold);
+    const polling = this.options.poll !== undefined;
+    const hold = this.type === 'eventsource' || polling ? 0 : (this.advice.timeout ?? 30_000);
+    const held = this.request(this.#connectMessage(polling ? 0 : undefined), hold);
     this.#heldConnect = held;
+    const since = Date.now();
+    if (hold > 0) this.#hold = { since, forMs: hold };
     held.then(
       (reply) => {
         if (this.#heldConnect === held) this.#heldConnect = undefined;
+        if (hold > 0) {
+          this.#hold = undefined;
+          this.#handlers?.onHoldEnded?.(Date.now() - since, false);
+        }
         const gaps = reply.ext?.herald?.gaps;
         if (Array.isArray(gaps)) this.#handlers?.onGaps?.(gaps.filter((channel): channel is string => typeof channel === 'string'));
         this.#scheduleConnect(reply);
@@ -263,6 +325,7 @@ export class Connection implements TransportSink {
     if (this.#ended) return;
     this.#ended = true;
     this.#handlers = undefined;
+    this.#stopWaking?.();
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
     for (const pending of this.#pending.values()) {
       clearTimeout(pending.timer);

@@ -13,9 +13,13 @@
  * subscription.unsubscribe();
  */
 import { expandChannel, parseChannel } from '../core/channel.js';
+import type { ActivitySource } from './activity.js';
+import { ALWAYS_ACTIVE, PageActivity } from './activity.js';
 import type { BackoffOptions } from './backoff.js';
 import type { TokenSource } from './connection.js';
 import { Link } from './link.js';
+import type { IntervalPolling } from './link.js';
+import { PollSchedule } from './poll-schedule.js';
 import type { ConnectionType } from './protocol.js';
 import { CONNECTION_TYPES } from './protocol.js';
 import { canShareTabs, TabShare } from './tabs.js';
@@ -33,6 +37,23 @@ export interface HeraldClientOptions {
   maxNetworkDelayMs?: number;
   /** After falling back, try the best transport again after this long, doubling while it fails (default 60 s; 0 = never). */
   upgradeAfterMs?: number;
+  /**
+   * Interval polling, the last resort where every held request is cut (a proxy's N-second
+   * timeout): `'fallback'` (default) when holds keep being cut at the same age — climbing back to
+   * the better transports later, as from any fallback; `'always'`, from the start; `'never'`.
+   */
+  intervalPolling?: IntervalPolling;
+  /** While polling: the interval while the page is visible and its user active, or messages flow (default 1 s). */
+  pollIntervalMs?: number;
+  /** While polling: the interval doubles up to this while the page is hidden or its user idle (default 30 s; the server's max-interval may cap it lower). */
+  maxPollIntervalMs?: number;
+  /** In a browser: no input (pointer, keys, wheel, touch, scroll) for this long and the user counts as idle (default 60 s). */
+  idleAfterMs?: number;
+  /**
+   * Whether the page is resting (hidden or idle) and when it wakes, for polling's intervals.
+   * Default: in a browser the page's visibility and input; elsewhere always visible and active.
+   */
+  activity?: ActivitySource;
   /** Tabs of one origin share one server connection (default true where the browser can). */
   shareConnection?: boolean;
   /**
@@ -118,7 +139,7 @@ interface Listener {
   events?: Map<string, Set<(value: any) => void>>;
 }
 
-export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000 } as const;
+export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000, intervalPolling: 'fallback', pollIntervalMs: 1000, maxPollIntervalMs: 30_000, idleAfterMs: 60_000 } as const;
 
 /** Channels whose newest message id the client keeps to drop duplicates (see #markSeen). */
 export const MAX_SEEN_CHANNELS = 10_000;
@@ -138,6 +159,9 @@ export class Herald {
   readonly #token: TokenSource | undefined;
   #state: State = 'connecting';
   #transport: ConnectionType | undefined;
+  #polling = false;
+  /** The page's visibility and input listeners, removed on close. */
+  readonly #page: PageActivity | undefined;
 
   constructor(url: string, options: HeraldClientOptions = {}) {
     this.url = resolveEndpoint(url);
@@ -152,6 +176,13 @@ export class Herald {
       document: host.document,
     };
     const transports = (options.transports ?? CONNECTION_TYPES).filter((type) => isAvailable(type, env));
+    if (options.activity === undefined && host.document !== undefined) {
+      this.#page = new PageActivity(host.document, globalThis as any, options.idleAfterMs ?? CLIENT_DEFAULTS.idleAfterMs);
+    }
+    const poll = new PollSchedule(
+      { minMs: options.pollIntervalMs ?? CLIENT_DEFAULTS.pollIntervalMs, maxMs: options.maxPollIntervalMs ?? CLIENT_DEFAULTS.maxPollIntervalMs },
+      options.activity ?? this.#page ?? ALWAYS_ACTIVE,
+    );
     const downstream = this.#downstream();
     const makeLink = (to: Downstream, seenIds: ReadonlyMap<string, string>) =>
       new Link(
@@ -164,6 +195,8 @@ export class Herald {
           upgradeAfterMs: options.upgradeAfterMs ?? CLIENT_DEFAULTS.upgradeAfterMs,
           handshakeExt: options.ext ?? {},
           token: options.token,
+          intervalPolling: options.intervalPolling ?? CLIENT_DEFAULTS.intervalPolling,
+          poll,
         },
         to,
         seenIds,
@@ -179,6 +212,11 @@ export class Herald {
   /** The connection type in use while connected (for a tab that shares, the leader's). */
   get transport(): ConnectionType | undefined {
     return this.#transport;
+  }
+
+  /** True while connected by interval polling (the last resort where held requests are cut). */
+  get polling(): boolean {
+    return this.#polling;
   }
 
   /** Calls `handler` with each message published on `channel` (a name, or a pattern ending in `*` or `**`). */
@@ -279,6 +317,7 @@ export class Herald {
   /** Disconnects from the server (or leaves the tab group) for good. */
   close(): void {
     this.#upstream.close();
+    this.#page?.stop();
     for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.settle(new Error('the client is closed'));
     this.#listeners.clear();
   }
@@ -319,6 +358,7 @@ export class Herald {
       state: (state, detail) => {
         this.#state = state;
         this.#transport = state === 'connected' ? detail.transport : undefined;
+        this.#polling = state === 'connected' && detail.polling === true;
         for (const listener of [...this.#events.state]) listener(state, detail);
       },
       subscribed: (channel, error) => {

@@ -9,6 +9,8 @@
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { Connection, HandshakeError } from './connection.js';
+import { HoldCuts } from './hold-cuts.js';
+import type { PollSchedule } from './poll-schedule.js';
 import type { Reconnect, TokenSource } from './connection.js';
 import type { Advice, ConnectionType, Message, ServerSubscriptionNotice } from './protocol.js';
 import { messageIdOf, presenceEventOf } from './protocol.js';
@@ -32,7 +34,19 @@ export interface LinkOptions {
   readonly upgradeAfterMs: number;
   readonly handshakeExt: Record<string, unknown>;
   readonly token?: TokenSource | undefined;
+  /**
+   * Interval polling: `fallback` when held requests keep being cut (climbing back later, as from
+   * any fallback), `always` from the start, or `never`.
+   */
+  readonly intervalPolling: IntervalPolling;
+  /** When each poll goes, in interval polling. */
+  readonly poll: PollSchedule;
 }
+
+export type IntervalPolling = 'fallback' | 'always' | 'never';
+
+/** Connection types that can poll: each request ends, so a proxy that cuts held ones lets them through. */
+const POLLING_TYPES: readonly ConnectionType[] = ['long-polling', 'callback-polling'];
 
 interface Wanted {
   /** Resume point: an id the server gave when it confirmed the subscription, or one the caller gave. */
@@ -83,6 +97,11 @@ export class Link implements Upstream {
   /** A session taking over from another holds its messages until the other has handed over its last. */
   readonly #waiting = new Map<Connection, Message[]>();
   #closed = false;
+  /** In interval polling: no connect is held (the last resort, after every transport's holds were cut). */
+  #polling: boolean;
+  readonly #cuts = new HoldCuts();
+  /** Climbed back from interval polling, and not yet shown that held requests last now. */
+  #climbedFromPolling = false;
 
   constructor(
     private readonly options: LinkOptions,
@@ -92,6 +111,7 @@ export class Link implements Upstream {
     if (options.transports.length === 0) throw new TransportError('no usable transport in this environment');
     this.#backoff = new Backoff(options.backoff, options.random);
     this.#upgradeDelayMs = options.upgradeAfterMs;
+    this.#polling = options.intervalPolling === 'always';
     for (const [channel, id] of seedIds) this.#lastIds.set(channel, id);
     this.#open();
   }
@@ -162,6 +182,19 @@ export class Link implements Upstream {
     this.downstream.serverSubscription(channel, true, wanted.grant);
   }
 
+  /** In interval polling now. */
+  get polling(): boolean {
+    return this.#polling;
+  }
+
+  /**
+   * A connect is on its way or held: deliveries have a reply to ride on. False between polls,
+   * and while no session is open.
+   */
+  get connectOutstanding(): boolean {
+    return this.#connection?.connectOutstanding ?? false;
+  }
+
   publish(channel: string, data: unknown): Promise<PublishReply> {
     if (this.#closed) return Promise.reject(new PublishError('the client is closed'));
     return new Promise((resolve, reject) => {
@@ -189,10 +222,9 @@ export class Link implements Upstream {
   #open(): void {
     if (this.#closed) return;
     this.downstream.state(this.#everConnected ? 'reconnecting' : 'connecting', {});
-    const type = this.options.transports[this.#index]!;
     let connection: Connection;
     try {
-      connection = this.#connect(type);
+      connection = this.#connect(this.#polling ? this.#pollingType() : this.options.transports[this.#index]!, this.#polling);
     } catch (error) {
       this.#failed(error as Error, 'retry');
       return;
@@ -210,9 +242,32 @@ export class Link implements Upstream {
     );
   }
 
-  #connect(type: ConnectionType): Connection {
+  #connect(type: ConnectionType, polling = false): Connection {
     const { env, maxNetworkDelayMs, handshakeExt, token } = this.options;
-    return new Connection((sink) => createTransport(type, env, sink), { maxNetworkDelayMs, handshakeExt, token, offeredTypes: this.options.transports });
+    const poll = polling ? this.options.poll : undefined;
+    return new Connection((sink) => createTransport(type, env, sink), { maxNetworkDelayMs, handshakeExt, token, offeredTypes: this.options.transports, poll });
+  }
+
+  /** What interval polling runs on: the current candidate or the next one whose requests end, else the first such. */
+  #pollingType(): ConnectionType {
+    const { transports } = this.options;
+    const from = transports.findIndex((type, index) => index >= this.#index && POLLING_TYPES.includes(type));
+    const any = transports.findIndex((type) => POLLING_TYPES.includes(type));
+    return transports[from >= 0 ? from : any >= 0 ? any : this.#index]!;
+  }
+
+  /**
+   * Held requests keep being cut at the same age (a proxy's timeout): the session about to be
+   * opened polls instead. The better transports are tried again later, as from any fallback.
+   */
+  #enterPolling(): void {
+    this.#polling = true;
+    this.#shortLived = 0;
+    // The transport is not down, the network cuts it: no quick retry; and a climb that ended here
+    // again waits twice as long before the next.
+    this.#quickUpgradeTried = true;
+    if (this.#climbedFromPolling) this.#upgradeDelayMs = Math.min(this.#upgradeDelayMs * 2, this.options.upgradeAfterMs * MAX_UPGRADE_DELAY_FACTOR);
+    this.#climbedFromPolling = false;
   }
 
   #handlersFor(connection: Connection) {
@@ -224,6 +279,14 @@ export class Link implements Upstream {
       },
       onGaps: (channels: string[]) => {
         for (const channel of channels) this.downstream.gap(channel);
+      },
+      onHoldEnded: (heldMs: number, cut: boolean) => {
+        this.#cuts.record(heldMs, cut);
+        if (!cut && this.#climbedFromPolling && this.#cuts.cutAfterMs === undefined) {
+          // A hold outlived the cuts: the climb back held, and the next fallback starts afresh.
+          this.#climbedFromPolling = false;
+          this.#upgradeDelayMs = this.options.upgradeAfterMs;
+        }
       },
       onServerSubscription: (notice: ServerSubscriptionNotice) => {
         // Told by a session not (or no longer) in use: the one in use subscribes with the grant.
@@ -279,7 +342,7 @@ export class Link implements Upstream {
           for (const message of waiting) this.#deliver(message);
         });
     }
-    this.downstream.state('connected', { transport: connection.type });
+    this.downstream.state('connected', { transport: connection.type, polling: connection.polling });
     this.#scheduleUpgrade();
   }
 
@@ -317,7 +380,10 @@ export class Link implements Upstream {
     if (stable) {
       this.#backoff.reset();
       this.#shortLived = 0;
-    } else if (reconnect === 'retry' && ++this.#shortLived >= SHORT_LIVED_LIMIT && this.#index + 1 < this.options.transports.length) {
+    }
+    if (!this.#polling && this.options.intervalPolling === 'fallback' && this.#cuts.cutAfterMs !== undefined) {
+      this.#enterPolling();
+    } else if (!stable && reconnect === 'retry' && ++this.#shortLived >= SHORT_LIVED_LIMIT && this.#index + 1 < this.options.transports.length) {
       // Opens, then is cut, again and again (a proxy that kills WebSockets after a while): the
       // next transport may hold.
       this.#shortLived = 0;
@@ -411,7 +477,8 @@ export class Link implements Upstream {
   /** On a fallback transport: later, open a session on the best one and move over if it works. */
   #scheduleUpgrade(): void {
     clearTimeout(this.#upgradeTimer);
-    if (this.#closed || this.#index === 0 || this.options.upgradeAfterMs <= 0) return;
+    if (this.#closed || this.options.upgradeAfterMs <= 0 || this.options.intervalPolling === 'always') return;
+    if (this.#index === 0 && !this.#polling) return;
     let delayMs = this.#upgradeDelayMs;
     if (!this.#quickUpgradeTried && this.#proven.has(this.options.transports[0]!)) {
       this.#quickUpgradeTried = true;
@@ -435,8 +502,14 @@ export class Link implements Upstream {
             return;
           }
           this.#index = 0;
-          this.#upgradeDelayMs = this.options.upgradeAfterMs;
-          this.#quickUpgradeTried = false;
+          if (this.#polling) {
+            // Held requests may be cut still: the delay is reset only once one outlives the cuts.
+            this.#polling = false;
+            this.#climbedFromPolling = true;
+          } else {
+            this.#upgradeDelayMs = this.options.upgradeAfterMs;
+            this.#quickUpgradeTried = false;
+          }
           this.#adopt(candidate);
         },
         () => {

@@ -20,6 +20,8 @@ export interface Advice {
   reconnect?: 'retry' | 'handshake' | 'none';
   interval?: number;
   timeout?: number;
+  /** How long after `interval` the server keeps a session that sends no connect (CometD's `maxInterval`). */
+  maxInterval?: number;
   'multiple-clients'?: boolean;
 }
 
@@ -37,11 +39,12 @@ export const MAX_ADVICE_MS = 24 * 60 * 60 * 1000;
  */
 export function mergeAdvice(current: Advice, advised: unknown): Advice {
   if (typeof advised !== 'object' || advised === null) return current;
-  const { reconnect, interval, timeout } = advised as Record<string, unknown>;
+  const { reconnect, interval, timeout, maxInterval } = advised as Record<string, unknown>;
   const next: Advice = { ...current };
   if (reconnect === 'retry' || reconnect === 'handshake' || reconnect === 'none') next.reconnect = reconnect;
   if (isDuration(interval)) next.interval = Math.min(interval, MAX_ADVICE_MS);
   if (isDuration(timeout)) next.timeout = Math.min(timeout, MAX_ADVICE_MS);
+  if (isDuration(maxInterval)) next.maxInterval = Math.min(maxInterval, MAX_ADVICE_MS);
   if (typeof (advised as Advice)['multiple-clients'] === 'boolean') next['multiple-clients'] = (advised as Advice)['multiple-clients'];
   return next;
 }

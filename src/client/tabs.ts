@@ -20,7 +20,7 @@ type Relay =
   | { t: 'publish'; from: string; ref: number; channel: string; data: unknown }
   | { t: 'published'; to: string; ref: number; reply?: PublishReply; error?: string }
   | { t: 'deliver'; channel: string; data: unknown; id: string | undefined; event?: PresenceEvent }
-  | { t: 'state'; state: State; transport?: ConnectionType; delayMs?: number; error?: string }
+  | { t: 'state'; state: State; transport?: ConnectionType; polling?: boolean; delayMs?: number; error?: string }
   | { t: 'subscribed'; channel: string; error?: string }
   | { t: 'gap'; channel: string }
   | { t: 'server'; channel: string; subscribed: boolean; grant?: string | undefined };
@@ -158,7 +158,7 @@ export class TabShare implements Upstream {
       },
       state: (state, detail) => {
         this.downstream.state(state, detail);
-        this.#lastState = { t: 'state', state, transport: detail.transport, delayMs: detail.delayMs, error: detail.error?.message };
+        this.#lastState = { t: 'state', state, transport: detail.transport, polling: detail.polling, delayMs: detail.delayMs, error: detail.error?.message };
         this.#post(this.#lastState);
       },
       subscribed: (channel, error) => {
@@ -234,6 +234,7 @@ export class TabShare implements Upstream {
       case 'state':
         this.downstream.state(relay.state, {
           transport: relay.transport,
+          polling: relay.polling,
           delayMs: relay.delayMs,
           error: relay.error === undefined ? undefined : new Error(relay.error),
         } satisfies StateDetail);

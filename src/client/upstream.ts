@@ -10,6 +10,8 @@ export type State = 'connecting' | 'connected' | 'reconnecting' | 'disconnected'
 export interface StateDetail {
   /** The connection type in use, once connected. */
   readonly transport?: ConnectionType;
+  /** Once connected: interval polling (no request held; the last resort where held ones are cut). */
+  readonly polling?: boolean;
   /** Before a retry: how long the client waits. */
   readonly delayMs?: number;
   /** What went wrong, when something did. */

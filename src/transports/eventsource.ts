@@ -34,13 +34,16 @@ export class EventSourceTransport {
     options: EventSourceOptions,
   ) {
     this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
-    const formatOf = (messageFormat: WireFormat): PushFormat => ({
+    // Herald's client (the sessions that take ids) waits for a first event, an empty batch, before
+    // it relies on the stream: behind a proxy that buffers streamed bodies it never comes, and the
+    // client moves on to a transport whose responses end. Faye's client gets the plain preamble.
+    const formatOf = (messageFormat: WireFormat, hello: string): PushFormat => ({
       contentType: 'text/event-stream; charset=utf-8',
-      preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n`,
+      preamble: `${SSE_PADDING}retry: ${options.retryMs}\n\n${hello}`,
       frame: { encode: (message: Message, json?: string) => `data: [${messageFormat.encode(message, json)}]\n\n` },
       heartbeat: ':\n\n',
     });
-    this.#formats = { plain: formatOf(options.messageFormats.plain), withIds: formatOf(options.messageFormats.withIds) };
+    this.#formats = { plain: formatOf(options.messageFormats.plain, ''), withIds: formatOf(options.messageFormats.withIds, 'data: []\n\n') };
   }
 
   /** True when this GET asks for an event stream. */

@@ -34,12 +34,14 @@ export class EventSourceTransport implements Transport {
       const source = new this.env.EventSource!(url, { withCredentials: true });
       this.#source = source;
       let open = false;
+      // Open is not enough: a proxy that buffers streamed bodies passes the headers and holds
+      // every event. The server's first event (an empty batch) proves the stream delivers.
       source.onopen = () => {
         open = true;
-        resolve();
       };
       source.onmessage = (event) => {
         if (this.#closed) return;
+        resolve();
         try {
           this.sink.receive(parseBatch(event.data));
         } catch (error) {
