@@ -10,6 +10,7 @@
  */
 import type { ControlCommand, Revocation } from './control.js';
 import type { Message } from './message.js';
+import type { Outbox } from './outbox.js';
 
 export interface PublishRequest {
   readonly channel: string;
@@ -201,11 +202,11 @@ export interface Engine {
   /** Sets how this node answers other nodes' inquiries. */
   onInquiry(responder: InquiryResponder): void;
   /**
-   * Claims `key` for `ttlMs`: true for the one caller that claims it first while no claim of it
-   * lasts, cluster-wide on Redis (`SET NX PX`), per engine in memory. How the nodes that all see
-   * the same event agree which one acts on it (webhooks: exactly one sends it).
+   * The outbox `name` (core/outbox.ts), keeping at most `maxLength` entries: events owed to
+   * outside receivers, stored once cluster-wide and sent by one node at a time — in Redis, so that
+   * they outlive the node that saw them; in memory, on this one node. One per name per node.
    */
-  claim(key: string, ttlMs: number): Promise<boolean>;
+  outbox(name: string, maxLength: number): Outbox;
   /**
    * User tracking (core/user-presence.ts, states in core/user-records.ts): a connection of `user`
    * (a token's `sub`) opened on this node. True when the user thereby came online — its first

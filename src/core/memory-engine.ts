@@ -16,6 +16,8 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
 import { serialisedSize } from './message.js';
 import { UserRecords } from './user-records.js';
+import { MemoryOutbox } from './memory-outbox.js';
+import type { Outbox } from './outbox.js';
 
 export interface MemoryEngineOptions {
   /** Messages kept per channel for resumption; 0 keeps none. */
@@ -68,8 +70,6 @@ export class MemoryEngine implements Engine {
   /** Readers from before this id have a gap on every channel (see the class comment). */
   #floor: string;
   readonly #clock: Clock;
-  /** Keys claimed (claim()), each until when. */
-  readonly #claims = new Map<string, number>();
   readonly #ids: MessageIdGenerator;
   readonly #patterns = new Map<string, number>();
   /** In order of last write, oldest first (for the channel cap and the memory budget). */
@@ -160,13 +160,8 @@ export class MemoryEngine implements Engine {
     return messages?.[messages.length - 1]?.id ?? this.#ids.next();
   }
 
-  async claim(key: string, ttlMs: number): Promise<boolean> {
-    const now = this.#clock.now();
-    // Lapsed claims go when the next one is made: no timer, and at most as many as claimed within a ttl.
-    for (const [claimed, until] of this.#claims) if (until <= now) this.#claims.delete(claimed);
-    if (this.#claims.has(key)) return false;
-    this.#claims.set(key, now + ttlMs);
-    return true;
+  outbox(_name: string, maxLength: number): Outbox {
+    return new MemoryOutbox(this.#clock, maxLength);
   }
 
   async userConnected(user: string): Promise<boolean> {

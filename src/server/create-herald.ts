@@ -387,7 +387,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     restSubscribe.destroyAll();
     sessions.dispose();
     dashboard.close();
-    presence.close();
+    await presence.close();
     await engine.close();
   }
 

@@ -6,8 +6,9 @@
 import type { ControlCommand, Revocation } from '../core/control.js';
 import type { ControlListener, Engine, EngineHealth, GapListener, HistoryPage, HistoryQuery, Inquiry, InquiryAnswers, InquiryResponder, MessageListener, PresenceEntry, PresenceJoin, PresenceListener, Published, PublishRequest, UserSweep } from '../core/engine.js';
 import type { Message } from '../core/message.js';
+import type { Outbox } from '../core/outbox.js';
 
-export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire' | 'claim' | 'users';
+export type EngineOperation = 'publish' | 'subscribe' | 'unsubscribe' | 'history' | 'position' | 'join' | 'leave' | 'presence' | 'deleteHistory' | 'broadcast' | 'revoke' | 'inquire' | 'users';
 
 export interface EngineObserver {
   /** `seconds` the call took; `failed` when it rejected. */
@@ -62,8 +63,9 @@ export class InstrumentedEngine implements Engine {
     this.inner.onPresence(listener);
   }
 
-  claim(key: string, ttlMs: number): Promise<boolean> {
-    return this.#time('claim', this.inner.claim(key, ttlMs));
+  /** Not timed: the outbox is webhooks' traffic, off the paths clients wait on. */
+  outbox(name: string, maxLength: number): Outbox {
+    return this.inner.outbox(name, maxLength);
   }
 
   userConnected(user: string): Promise<boolean> {

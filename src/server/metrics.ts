@@ -111,7 +111,7 @@ export class Metrics {
         setCounts(this, LIMIT_NAMES.map((limit) => [{ limit }, counters.get(limit)]));
       },
     });
-    const webhookDropped = new Counter({ name: 'herald_webhook_events_dropped_total', help: 'Webhook events dropped by reason: pending (past --webhook-max-pending), attempts (every attempt failed) or claim (the engine could not say which node sends it).', labelNames: ['reason'], registers });
+    const webhookDropped = new Counter({ name: 'herald_webhook_events_dropped_total', help: 'Webhook events dropped by reason: pending (a receiver further behind than --webhook-max-pending), attempts (every attempt failed) or engine (the engine could not store it).', labelNames: ['reason'], registers });
     const webhookRequests = new Counter({ name: 'herald_webhook_requests_total', help: 'Webhook requests sent by outcome: ok (2xx) or failed (another status, an error or a timeout).', labelNames: ['outcome'], registers });
     this.webhooks = {
       dropped: (count, reason) => webhookDropped.inc({ reason }, count),

@@ -144,7 +144,7 @@ export interface HeraldOptions {
   webhookEvents?: readonly WebhookEventType[];
   /** Signs each webhook request (header `Herald-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`). */
   webhookSecret?: string;
-  /** Webhook events waiting per receiver at most; past it the oldest are dropped (default 10,000). */
+  /** Webhook events kept at most (cluster-wide, in the engine's outbox); a receiver further behind loses the oldest it had not taken (default 10,000). */
   webhookMaxPending?: number;
   /** Attempts per webhook request before its events are dropped (default 8). */
   webhookAttempts?: number;

@@ -73,10 +73,11 @@ export function wirePresence({ engine, hub, sessions, clock, access, config, log
     // The message's channel and id, not its data: the backend has it already or reads history.
     if (webhooks.wants('publish')) publisher.onPublished((message) => webhooks.emit({ type: 'publish', channel: message.channel, messageId: message.id }));
   }
-  const close = () => {
+  /** Stops following; the webhook sender gives its lease up (its events stay for the next node). */
+  const close = async () => {
     presenceEvents?.close();
     users?.close();
-    webhooks?.close();
+    await webhooks?.close();
   };
   return { presenceEvents, webhooks, on, close, service: presenceService(engine, sessions, access) };
 }

@@ -11,29 +11,37 @@
  *   this node's), `publish` (a message published through this node: its channel and id, not its
  *   data). Each happens on one node: no claim.
  *
- * Each event goes through three steps, none of them on the publish or delivery path:
- * 1. **Claim** (channel events only). Every node following the channel sees the transition; the one whose
- *    `engine.claim(type + channel)` wins sends it (SET NX on Redis). Two transitions of one type
- *    on one channel are at least a grace window apart (a vacated needs a member gone that long,
- *    and an occupied a vacated before it), so a claim lasting half of it tells one from the next.
- * 2. **Queue**, per receiver, bounded: past `maxPending` events not yet sent, the oldest goes
- *    (counted, logged).
- * 3. **Send**, per receiver, one request at a time so a channel's (and a user's) events arrive in order: the
- *    events queued so far in one batch, `{"events": [...]}`, signed; retried on a failure or a
- *    non-2xx answer with exponential back-off and jitter, `attempts` times at most, then dropped.
- *    A slow or failing receiver holds up only its own queue.
+ * Each event goes through two steps, none of them on the publish or delivery path:
+ * 1. **Store**, once cluster-wide, in the engine's outbox (core/outbox.ts). A channel event is
+ *    seen by every node following the channel: each adds it with a claim on its type and channel,
+ *    the first add stores it and the others are refused (claim and store in one step). Two
+ *    transitions of one type on one channel are at least a grace window apart (a vacated needs a
+ *    member gone that long, and an occupied a vacated before it), so a claim lasting half of it
+ *    tells one from the next. Other events are stored by the one node they happen on. On Redis
+ *    the outbox outlives the node: its death loses no event. It keeps `maxPending` events at
+ *    most; a receiver further behind is told of (and counts, logs) the ones it lost. An event
+ *    the engine cannot store (Redis unreachable) is dropped, counted, logged.
+ * 2. **Send**, from the one node holding the outbox's lease (webhook-sender.ts): per receiver,
+ *    in the outbox's order (so a channel's, and a user's, events in order), one request at a
+ *    time, batched, signed, retried with back-off.
  */
-import { createHmac, randomUUID } from 'node:crypto';
-import type { Clock, Timer } from '../core/clock.js';
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
 import type { Engine } from '../core/engine.js';
+import type { Outbox } from '../core/outbox.js';
 import type { ChannelTransition } from '../core/presence-events.js';
 import type { Logger } from './logger.js';
+import { WebhookSender } from './webhook-sender.js';
+import type { WebhookCounters } from './webhook-sender.js';
+
+export { backoff, MAX_BATCH_EVENTS, SIGNATURE_HEADER, webhookSignature } from './webhook-sender.js';
+export type { WebhookCounters } from './webhook-sender.js';
 
 export const WEBHOOK_EVENT_TYPES = ['channel.occupied', 'channel.vacated', 'user.online', 'user.offline', 'subscribe', 'unsubscribe', 'publish'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** What a receiver without a filter is sent; the others only to receivers whose filter names them. */
 export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['channel.occupied', 'channel.vacated', 'user.online', 'user.offline'];
-/** Seen by every node following the channel: one claims each (see above). */
+/** Seen by every node following the channel: claimed as they are stored (see above). */
 const CLAIMED_EVENTS: ReadonlySet<WebhookEventType> = new Set(['channel.occupied', 'channel.vacated']);
 
 /** A receiver: its URL, and the events it wants (DEFAULT_WEBHOOK_EVENTS when unset). */
@@ -59,15 +67,6 @@ export interface WebhookEvent {
 /** What emit() is given: an event without its id (made here) and time (now, unless given). */
 export type WebhookEventFields = Omit<WebhookEvent, 'id' | 'at'> & { readonly at?: number };
 
-/** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. */
-export const SIGNATURE_HEADER = 'Herald-Signature';
-/** Events sent in one request at most. */
-export const MAX_BATCH_EVENTS = 100;
-/** The longest wait between two attempts. */
-const MAX_BACKOFF_MS = 5 * 60_000;
-/** A receiver that has not answered within this long has failed the attempt. */
-const REQUEST_TIMEOUT_MS = 10_000;
-
 export interface WebhookOptions {
   readonly targets: readonly WebhookTarget[];
   /** The filter of the targets given as bare URLs; DEFAULT_WEBHOOK_EVENTS when unset. */
@@ -79,12 +78,14 @@ export interface WebhookOptions {
   readonly retryMs: number;
   /** How long a claim on an event lasts: half the grace window. */
   readonly claimMs: number;
+  /** How long the sending node's lease lasts unless renewed (default LEASE_MS). */
+  readonly leaseMs?: number;
 }
 
-/** `t=…,v1=…` for `body` sent at `unixSeconds`. */
-export function webhookSignature(secret: string, unixSeconds: number, body: string): string {
-  return `t=${unixSeconds},v1=${createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex')}`;
-}
+/** The sender's lease: a node that dies stops sending this long at most before another takes over. */
+export const LEASE_MS = 3_000;
+/** How often a receiver with nothing to send looks for events stored by other nodes. */
+const POLL_MS = 250;
 
 /** Whether a target's URL is one webhooks can be sent to. */
 export function isWebhookUrl(text: string): boolean {
@@ -115,27 +116,17 @@ export function isWebhookEvents(value: unknown): value is WebhookEventType[] {
 
 interface Receiver {
   readonly url: string;
-  readonly events: ReadonlySet<WebhookEventType>;
-  /** Events not yet sent; the batch in flight (or waiting to be retried) is apart. */
-  readonly queue: WebhookEvent[];
-  sending: boolean;
-  retry: Timer | undefined;
-  abort: AbortController | undefined;
-}
-
-export interface WebhookCounters {
-  /** Events dropped: past `maxPending`, after the last attempt, or unclaimed (the engine failed). */
-  dropped(count: number, reason: 'pending' | 'attempts' | 'claim'): void;
-  /** A request answered 2xx, or failed. */
-  sent(ok: boolean): void;
+  readonly events: ReadonlySet<string>;
 }
 
 export class Webhooks {
   readonly #receivers: Receiver[];
+  readonly #outbox: Outbox;
+  readonly #sender: WebhookSender;
   #closed = false;
 
   constructor(
-    private readonly engine: Engine,
+    engine: Engine,
     private readonly clock: Clock,
     private readonly options: WebhookOptions,
     private readonly logger: Logger,
@@ -143,13 +134,11 @@ export class Webhooks {
   ) {
     this.#receivers = options.targets.map((target) => {
       const { url, events = options.events ?? DEFAULT_WEBHOOK_EVENTS } = typeof target === 'string' ? { url: target } : target;
-      return { url, events: new Set(events), queue: [], sending: false, retry: undefined, abort: undefined };
+      return { url, events: new Set(events) };
     });
-  }
-
-  /** Events waiting to be sent (not those in flight), every receiver's. */
-  get pending(): number {
-    return this.#receivers.reduce((sum, receiver) => sum + receiver.queue.length, 0);
+    this.#outbox = engine.outbox('webhooks', options.maxPending);
+    const receivers = this.#receivers.map((receiver) => ({ url: receiver.url, wants: (type: string) => wants(receiver, type) }));
+    this.#sender = new WebhookSender(this.#outbox, receivers, clock, { ...options, leaseMs: options.leaseMs ?? LEASE_MS, pollMs: POLL_MS }, logger, counters);
   }
 
   /** Whether some receiver's filter names `type` (what is not wanted need not be tracked). */
@@ -163,97 +152,39 @@ export class Webhooks {
   }
 
   /**
-   * Sends an event to the receivers that want it: a channel event if this node wins its claim,
-   * any other at once. Returns at once: nothing waits for the claim or the send.
+   * Stores an event for the receivers that want it: a channel event unless another node did. Returns at
+   * once: nothing waits for the store or the send.
    */
   emit(fields: WebhookEventFields): void {
-    const { type } = fields;
-    if (this.#closed || !this.wants(type)) return;
-    const event: WebhookEvent = { id: randomUUID(), ...fields, at: fields.at ?? this.clock.now() };
-    if (!CLAIMED_EVENTS.has(type)) return this.#enqueue(event);
-    const channel = fields.channel!;
-    // In order per channel: a claim is one Redis round trip, and the claims of one channel's
-    // transitions (a grace window apart) never overlap.
-    this.engine.claim(`webhook:${type}:${channel}`, this.options.claimMs).then(
-      (won) => won && this.#enqueue(event),
+    if (this.#closed || !this.wants(fields.type)) return;
+    this.#store({ id: randomUUID(), ...fields, at: fields.at ?? this.clock.now() });
+  }
+
+  /** Stops sending (the events stay in the outbox, for the next sender) and gives up the lease. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#sender.close();
+  }
+
+  /**
+   * Adds the event to the outbox, a channel event claimed by its type and channel so that the
+   * nodes that all saw it store it once. In order per channel: an add is one Redis round trip,
+   * and the adds of one channel's transitions (a grace window apart) never overlap.
+   */
+  #store(event: WebhookEvent): void {
+    const { type, channel, user } = event;
+    const claim = CLAIMED_EVENTS.has(type) ? { key: `webhook:${type}:${channel}`, ttlMs: this.options.claimMs } : undefined;
+    this.#outbox.add(JSON.stringify(event), claim).then(
+      (added) => added && this.#sender.wake(),
       (error: unknown) => {
-        // No node can tell whether another sent it: dropped here rather than sent twice.
-        this.counters.dropped(1, 'claim');
-        this.logger.warn('webhook events dropped', { type, channel, dropped: 1, reason: `the engine could not claim it: ${(error as Error).message ?? String(error)}` });
+        // No node can tell whether another stored it: dropped here rather than sent twice.
+        this.counters.dropped(1, 'engine');
+        this.logger.warn('webhook events dropped', { type, channel, user, dropped: 1, reason: `the engine could not store it: ${(error as Error).message ?? String(error)}` });
       },
     );
   }
-
-  close(): void {
-    this.#closed = true;
-    for (const receiver of this.#receivers) {
-      if (receiver.retry !== undefined) this.clock.clearTimeout(receiver.retry);
-      receiver.abort?.abort();
-      receiver.queue.length = 0;
-    }
-  }
-
-  #enqueue(event: WebhookEvent): void {
-    if (this.#closed) return;
-    for (const receiver of this.#receivers) {
-      if (!wants(receiver, event.type)) continue;
-      receiver.queue.push(event);
-      const over = receiver.queue.length - this.options.maxPending;
-      if (over > 0) {
-        // The oldest go: what the backend needs most is where channels are now.
-        receiver.queue.splice(0, over);
-        this.counters.dropped(over, 'pending');
-        this.logger.warn('webhook events dropped', { url: receiver.url, dropped: over, reason: `more than ${this.options.maxPending} pending` });
-      }
-      if (!receiver.sending && receiver.retry === undefined) void this.#send(receiver, 1);
-    }
-  }
-
-  /** Sends the events queued (at most a batch), then the next, one request at a time; `batch` is retried as it was. */
-  async #send(receiver: Receiver, attempt: number, batch = receiver.queue.splice(0, MAX_BATCH_EVENTS)): Promise<void> {
-    receiver.sending = true;
-    const body = JSON.stringify({ events: batch });
-    const signature = webhookSignature(this.options.secret, Math.floor(this.clock.now() / 1000), body);
-    const abort = (receiver.abort = new AbortController());
-    const timeout = this.clock.setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
-    let failure: string | undefined;
-    try {
-      const response = await fetch(receiver.url, { method: 'POST', headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signature }, body, signal: abort.signal, redirect: 'error' });
-      // The answer's body is not read: drop it, so the connection is free again.
-      await response.body?.cancel();
-      if (response.status < 200 || response.status > 299) failure = `answered ${response.status}`;
-    } catch (error) {
-      failure = abort.signal.aborted ? `no answer within ${REQUEST_TIMEOUT_MS} ms` : ((error as Error).message ?? String(error));
-    } finally {
-      this.clock.clearTimeout(timeout);
-      receiver.abort = undefined;
-      receiver.sending = false;
-    }
-    if (this.#closed) return;
-    this.counters.sent(failure === undefined);
-    if (failure !== undefined && attempt < this.options.attempts) {
-      const delay = backoff(this.options.retryMs, attempt);
-      this.logger.warn('webhook failed, will retry', { url: receiver.url, attempt, failure, retryInMs: Math.round(delay) });
-      receiver.retry = this.clock.setTimeout(() => {
-        receiver.retry = undefined;
-        if (!this.#closed) void this.#send(receiver, attempt + 1, batch);
-      }, delay);
-      return;
-    }
-    if (failure !== undefined) {
-      this.counters.dropped(batch.length, 'attempts');
-      this.logger.warn('webhook events dropped', { url: receiver.url, dropped: batch.length, reason: `${attempt} attempts failed, the last ${failure}` });
-    }
-    if (receiver.queue.length > 0) void this.#send(receiver, 1);
-  }
 }
 
-function wants(receiver: Receiver, type: WebhookEventType): boolean {
+function wants(receiver: Receiver, type: string): boolean {
   return receiver.events.has(type);
-}
-
-/** The wait after failed attempt `attempt`: `first` doubled each time (capped), between half and all of it. */
-export function backoff(first: number, attempt: number): number {
-  const full = Math.min(MAX_BACKOFF_MS, first * 2 ** (attempt - 1));
-  return full / 2 + Math.random() * (full / 2);
 }

@@ -208,15 +208,42 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.ok(later.id > first.id);
     });
 
-    test('a claim is won once while it lasts, even by callers at the same moment, and can be won again once it lapsed', async (t) => {
+    test('an outbox stores a claimed event once, even when added at the same moment; the claim lapses; unclaimed events are all stored', async (t) => {
       const engine = await engines.make(0);
       t.after(() => engine.close());
-      const wins = await Promise.all(Array.from({ length: 5 }, () => engine.claim('webhook:x', 100)));
-      assert.deepEqual(wins.filter(Boolean).length, 1);
-      assert.equal(await engine.claim('webhook:other', 100), true, 'another key is another claim');
+      const outbox = engine.outbox('contract', 100);
+      const adds = await Promise.all(Array.from({ length: 5 }, (_, i) => outbox.add(`{"n":${i}}`, { key: 'x', ttlMs: 100 })));
+      assert.equal(adds.filter(Boolean).length, 1);
+      assert.equal(await outbox.add('{"n":"other"}', { key: 'other', ttlMs: 100 }), true, 'another key is another claim');
+      assert.equal(await outbox.add('{"n":"free"}'), true);
+      assert.equal(await outbox.add('{"n":"free"}'), true);
       const claimedAt = Date.now();
       await waitFor('the claim lapses', () => Date.now() - claimedAt > 150);
-      assert.equal(await engine.claim('webhook:x', 100), true);
+      assert.equal(await outbox.add('{"n":"again"}', { key: 'x', ttlMs: 100 }), true);
+      const read = await outbox.read('reader', 10);
+      assert.deepEqual(read.entries.map((entry) => JSON.parse(entry.event).n).slice(1), ['other', 'free', 'free', 'again']);
+      assert.deepEqual(read.entries.map((entry) => entry.seq), [1, 2, 3, 4, 5]);
+      assert.deepEqual([read.skipped, read.reset], [0, false]);
+    });
+
+    test('an outbox reader reads from its cursor, which moves only forward; past its length the oldest go, and a reader behind is told how many it missed', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const outbox = engine.outbox('bounded', 3);
+      for (let n = 1; n <= 3; n++) await outbox.add(String(n));
+      assert.equal(await outbox.lease(1000), true);
+      const first = await outbox.read('slow', 2);
+      assert.deepEqual(first.entries.map((entry) => entry.event), ['1', '2']);
+      assert.equal(await outbox.ack('slow', first.entries[1]!), true);
+      assert.equal(await outbox.ack('slow', first.entries[0]!), true, 'an older ack is no error…');
+      assert.deepEqual((await outbox.read('slow', 10)).entries.map((entry) => entry.event), ['3'], '…and moves nothing back');
+      assert.deepEqual((await outbox.read('fast', 10)).entries.map((entry) => entry.event), ['1', '2', '3'], 'each reader its own cursor');
+      for (let n = 4; n <= 7; n++) await outbox.add(String(n));
+      const behind = await outbox.read('slow', 10);
+      assert.deepEqual(behind.entries.map((entry) => entry.event), ['5', '6', '7'], 'three kept, the oldest went');
+      assert.equal(behind.skipped, 2, '3 and 4 went before the reader took them');
+      const fresh = await outbox.read('new', 10);
+      assert.deepEqual([fresh.entries.length, fresh.skipped], [3, 0], 'a reader without a cursor starts from what is kept, missing nothing');
     });
 
     test('users: online at the first connection, to one caller; leaving at the last; offline once its window passed, to one sweeper', async (t) => {

@@ -20,6 +20,8 @@ type Hookable = { after(fn: () => unknown): void };
 export interface ClusterNode {
   readonly port: number;
   readonly child: ChildProcess;
+  /** The node's log lines so far, as logged (JSON). */
+  readonly logs: Record<string, unknown>[];
   /** kill -9: no drain, no goodbye. */
   kill(): Promise<void>;
 }
@@ -31,6 +33,7 @@ export async function startNode(t: Hookable, redisUrl: string, args: readonly st
   });
   let pending = '';
   let port: number | undefined;
+  const logs: Record<string, unknown>[] = [];
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     pending += chunk;
     let end: number;
@@ -39,6 +42,7 @@ export async function startNode(t: Hookable, redisUrl: string, args: readonly st
       pending = pending.slice(end + 1);
       try {
         const entry = JSON.parse(line);
+        logs.push(entry);
         if (entry.message === 'listening') port = entry.port;
       } catch {
         /* not a log line */
@@ -54,7 +58,7 @@ export async function startNode(t: Hookable, redisUrl: string, args: readonly st
   onCleanup(t, kill);
   const listening = await waitFor('the node listens', () => port);
   await waitFor('the node is ready', async () => (await httpRequest(listening, { path: '/ready' }).catch(() => undefined))?.status === 200, 15_000);
-  return { port: listening, child, kill };
+  return { port: listening, child, logs, kill };
 }
 
 /**

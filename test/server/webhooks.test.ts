@@ -3,10 +3,12 @@
  * `channel.vacated` of a channel with join/leave events arrive signed, once per id, in order; a
  * receiver answering 500 gets the same events again until it takes them; a receiver that hangs
  * holds up neither publishing nor delivery, and its pending events are bounded (oldest dropped,
- * logged); with three nodes on one Redis, each event is sent by one node only.
+ * logged); with three nodes on one Redis, each event is stored and sent once; a Redis restarted
+ * empty loses the sending for no later event. A sending node killed: test/cluster/webhooks-cluster.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { Outbox } from '../../src/core/outbox.js';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
 import type { HeraldOptions } from '../../src/server/create-herald.js';
 import type { Logger } from '../../src/server/logger.js';
@@ -104,12 +106,13 @@ describe('webhooks on one node', () => {
     await waitFor('delivered while the webhook hangs', () => listener.text().includes('still here'));
     assert.equal(backend.inFlight(), 1, 'the webhook request was still hanging');
 
-    // Three more channels occupied while it hangs: two fit, the oldest goes.
+    // Three more channels occupied while it hangs: two are kept, the oldest goes — found and
+    // told when the receiver gets that far.
     for (const channel of ['/chat/b1', '/chat/b2', '/chat/b3']) await member(t, port, channel);
-    await waitFor('one dropped', () => lines.some((line) => line.startsWith('webhook events dropped') && line.includes('more than 2 pending')));
     backend.answer(() => ({ json: {} }));
     backend.release({ json: {} });
     await waitFor('the rest sent', () => kinds(backend.calls).includes('channel.occupied /chat/b3'));
+    assert.ok(lines.some((line) => line.startsWith('webhook events dropped') && line.includes('more than 2 pending')), lines.join('\n'));
     assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/busy', 'channel.occupied /chat/b2', 'channel.occupied /chat/b3'], 'the pending two, in one batch, after the hanging one');
     assert.equal(backend.calls.length, 2);
     const metrics = (await httpRequest(port, { path: '/metrics' })).text;
@@ -126,41 +129,76 @@ describe('webhooks on one node', () => {
   });
 });
 
-/** A node's engine that counts the claims it has made and heard back on, by key. */
-class ClaimCountingEngine extends RedisEngine {
-  readonly claimed: string[] = [];
-  override async claim(key: string, ttlMs: number): Promise<boolean> {
-    const won = await super.claim(key, ttlMs);
-    this.claimed.push(key);
-    return won;
+/** A node's engine that records each event it offered its outbox, and whether it was the one that stored it. */
+class AddCountingEngine extends RedisEngine {
+  readonly offered: { type: string; stored: boolean }[] = [];
+  override outbox(name: string, maxLength: number): Outbox {
+    const outbox = super.outbox(name, maxLength);
+    const add = outbox.add.bind(outbox);
+    outbox.add = async (event, claim) => {
+      const stored = await add(event, claim);
+      this.offered.push({ type: JSON.parse(event).type, stored });
+      return stored;
+    };
+    return outbox;
   }
 }
 
-test('three Redis nodes: every node sees the channel vacated, one sends it; the next occupancy is sent again', async (t) => {
-  const redis = await startRedis(t);
-  const backend = await startHookBackend(t, () => ({ json: {} }));
-  const engines: ClaimCountingEngine[] = [];
-  const nodes = [];
-  for (let i = 0; i < 3; i++) {
-    const engine = new ClaimCountingEngine({ url: redis.url, presenceTtlMs: 400 });
-    // A first read of presence that fails makes the next one the baseline: its member would be taken as there already.
+describe('webhooks on Redis', () => {
+  test('three nodes: every node sees the channel vacated and offers it, one stores it, one node sends each event once', async (t) => {
+    const redis = await startRedis(t);
+    const backend = await startHookBackend(t, () => ({ json: {} }));
+    const engines: AddCountingEngine[] = [];
+    const nodes = [];
+    for (let i = 0; i < 3; i++) {
+      const engine = new AddCountingEngine({ url: redis.url, presenceTtlMs: 400 });
+      // A first read of presence that fails makes the next one the baseline: its member would be taken as there already.
+      await engine.ready();
+      engines.push(engine);
+      nodes.push(await startHerald(t, { ...OPTIONS, engine, webhooks: [backend.url] }));
+    }
+    const vacatedOffers = (engine: AddCountingEngine) => engine.offered.filter((offer) => offer.type === 'channel.vacated').length;
+    for (let round = 1; round <= 2; round++) {
+      const members = [];
+      for (const node of nodes) members.push(await member(t, node.port, '/chat/cluster'));
+      await waitFor('occupied', () => kinds(backend.calls).filter((kind) => kind === 'channel.occupied /chat/cluster').length === round);
+      for (const stream of members) stream.req.destroy();
+      // Each node had a member of its own: each follows the channel to its end, and offers the vacated.
+      await waitFor('every node offered the vacated', () => engines.every((engine) => vacatedOffers(engine) === round));
+      await waitFor('vacated', () => kinds(backend.calls).filter((kind) => kind === 'channel.vacated /chat/cluster').length === round);
+    }
+    await waitFor('no request in flight', () => backend.inFlight() === 0);
+    const stored = engines.flatMap((engine) => engine.offered.filter((offer) => offer.stored));
+    assert.equal(stored.length, 4, 'each event stored once');
+    const sent = eventsOf(backend.calls);
+    assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/cluster', 'channel.vacated /chat/cluster', 'channel.occupied /chat/cluster', 'channel.vacated /chat/cluster']);
+    assert.equal(new Set(sent.map((event) => event.id)).size, 4, 'a healthy receiver sees no event twice');
+    assert.ok(backend.calls.every(verified));
+  });
+
+  test('Redis restarted empty: the node takes the lease again and sends the events that come after; a hanging receiver holds up no publish', async (t) => {
+    const redis = await startRedis(t);
+    const backend = await startHookBackend(t, () => ({ json: {} }));
+    const lines: string[] = [];
+    const engine = new RedisEngine({ url: redis.url, presenceTtlMs: 400 });
     await engine.ready();
-    engines.push(engine);
-    nodes.push(await startHerald(t, { ...OPTIONS, engine, webhooks: [backend.url] }));
-  }
-  const vacatedClaims = (engine: ClaimCountingEngine) => engine.claimed.filter((key) => key === 'webhook:channel.vacated:/chat/cluster').length;
-  for (let round = 1; round <= 2; round++) {
-    const members = [];
-    for (const node of nodes) members.push(await member(t, node.port, '/chat/cluster'));
-    await waitFor('occupied', () => kinds(backend.calls).filter((kind) => kind === 'channel.occupied /chat/cluster').length === round);
-    for (const stream of members) stream.req.destroy();
-    // Each node had a member of its own: each follows the channel to its end, and claims the vacated.
-    await waitFor('every node claimed the vacated', () => engines.every((engine) => vacatedClaims(engine) === round));
-    await waitFor('vacated', () => kinds(backend.calls).filter((kind) => kind === 'channel.vacated /chat/cluster').length === round);
-  }
-  await waitFor('no request in flight', () => backend.inFlight() === 0);
-  const sent = eventsOf(backend.calls);
-  assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/cluster', 'channel.vacated /chat/cluster', 'channel.occupied /chat/cluster', 'channel.vacated /chat/cluster']);
-  assert.equal(new Set(sent.map((event) => event.id)).size, 4);
-  assert.ok(backend.calls.every(verified));
+    const { port } = await startHerald(t, { ...OPTIONS, engine, webhooks: [backend.url], webhookEvents: ['channel.occupied'], logger: recordingLogger(lines) });
+    await member(t, port, '/chat/before');
+    await waitFor('occupied before the restart', () => kinds(backend.calls).includes('channel.occupied /chat/before'));
+
+    await redis.stop();
+    await redis.start();
+    await waitFor('the node is ready again', async () => (await httpRequest(port, { path: '/ready' })).status === 200);
+    backend.answer(() => ({ hang: true }));
+    const listener = await member(t, port, '/chat/after');
+    await waitFor('occupied after the restart, sent', () => kinds(backend.calls).includes('channel.occupied /chat/after'));
+    assert.ok(lines.filter((line) => line.startsWith('webhooks: this node sends them')).length >= 1);
+
+    // The receiver hangs on it: publishing and delivery go on.
+    const published = await postJson(port, '/pub/chat/after', { text: 'not held up' });
+    assert.equal(published.status, 200, published.text);
+    await waitFor('delivered while the webhook hangs', () => listener.text().includes('not held up'));
+    assert.ok(backend.inFlight() >= 1, 'the webhook request was still hanging');
+    backend.release({ json: {} });
+  });
 });

@@ -8,6 +8,7 @@
  * - Fan-out: Redis pub/sub, one subscription per channel or pattern in use on this node (never
  *   per client); the node's hub then fans out to its sessions.
  * - Presence: see redis-presence.ts. Control commands and kept revocations: see redis-control.ts.
+ *   Webhook events owed: see redis-outbox.ts.
  * - Faults: commands never queue while Redis is away (publishes fail at once with
  *   HERALD_ERR_ENGINE_UNAVAILABLE, a 503 to clients); ioredis reconnects by itself; the node then
  *   subscribes again and reads from the streams whatever it missed meanwhile on every channel it
@@ -27,9 +28,11 @@ import { HISTORY_DEFAULTS } from '../../core/history-defaults.js';
 import { isFutureId, randomId } from '../../core/ids.js';
 import { redactUrl } from '../../core/redact.js';
 import type { Message } from '../../core/message.js';
+import type { Outbox } from '../../core/outbox.js';
 import { Echoes } from './echoes.js';
 import { RedisControl } from './redis-control.js';
 import { RedisInquiry } from './redis-inquiry.js';
+import { RedisOutbox } from './redis-outbox.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisUsers } from './redis-users.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
@@ -357,9 +360,8 @@ export class RedisEngine implements Engine {
     await this.#run('delete history', () => this.#call('heraldDeleteHistory', this.#streamKey(channel)));
   }
 
-  async claim(key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('claim', () => this.#commands.set(`${this.#options.keyPrefix}claim:${key}`, this.nodeId, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX'));
-    return reply === 'OK';
+  outbox(name: string, maxLength: number): Outbox {
+    return new RedisOutbox(this.#commands, { keyPrefix: this.#options.keyPrefix, name, maxLength, run: (what, operation) => this.#run(what, operation) });
   }
 
   userConnected(user: string): Promise<boolean> {

@@ -1,0 +1,67 @@
+/**
+ * The Redis outbox beyond the engine contract: one lease holder among the nodes, cursors moved
+ * only by the holder, a cursor that outlived its stream, and adds refused while Redis is away.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Redis } from 'ioredis';
+import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
+import { startRedis } from '../helpers/redis.js';
+import type { TestRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
+
+type Hookable = { after(fn: () => unknown): void };
+
+async function engineOn(t: Hookable, redis: TestRedis): Promise<RedisEngine> {
+  const engine = new RedisEngine({ url: redis.url, commandTimeoutMs: 500 });
+  t.after(() => engine.close());
+  await engine.ready();
+  return engine;
+}
+
+test('one node holds the lease at a time: the others can neither take it nor move a cursor; given up or lapsed, another takes it', async (t) => {
+  const redis = await startRedis(t);
+  const [first, second] = [(await engineOn(t, redis)).outbox('webhooks', 10), (await engineOn(t, redis)).outbox('webhooks', 10)];
+  await first.add('"e1"');
+  assert.equal(await first.lease(200), true);
+  assert.equal(await second.lease(200), false);
+  assert.equal(await first.lease(200), true, 'renewed by its holder');
+  const [entry] = (await second.read('r', 10)).entries;
+  assert.equal(await second.ack('r', entry!), false, 'not the holder: the cursor stays');
+  assert.equal((await first.read('r', 10)).entries.length, 1);
+  assert.equal(await first.ack('r', entry!), true);
+  assert.equal((await second.read('r', 10)).entries.length, 0, 'the cursor is shared: whoever holds the lease next resumes from it');
+
+  await first.release();
+  assert.equal(await second.lease(200), true, 'given up: taken at once');
+  await second.release();
+  assert.equal(await first.lease(100), true);
+  const takenAt = Date.now();
+  await waitFor('the lease lapses', async () => Date.now() - takenAt > 100 && (await second.lease(1000)));
+  assert.equal(await first.ack('r', entry!), false, 'a holder whose lease lapsed can no longer move a cursor');
+});
+
+test('a cursor that outlived its stream (Redis lost the rest) is dropped: the reader starts from the new stream, told of the reset', async (t) => {
+  const redis = await startRedis(t);
+  const outbox = (await engineOn(t, redis)).outbox('webhooks', 10);
+  for (const event of ['"a"', '"b"', '"c"']) await outbox.add(event);
+  await outbox.lease(5_000);
+  const read = await outbox.read('r', 10);
+  await outbox.ack('r', read.entries[2]!);
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  await admin.del('herald:outbox:webhooks', 'herald:outbox:webhooks:seq');
+  await outbox.add('"new"');
+  const after = await outbox.read('r', 10);
+  assert.deepEqual([after.reset, after.skipped, after.entries.map((entry) => entry.event)], [true, 0, ['"new"']]);
+  assert.equal(await outbox.ack('r', after.entries[0]!), true);
+  assert.deepEqual((await outbox.read('r', 10)).entries, [], 'the new cursor holds');
+});
+
+test('while Redis is away, adding is refused (the caller drops and counts the event) rather than queued', async (t) => {
+  const redis = await startRedis(t);
+  const outbox = (await engineOn(t, redis)).outbox('webhooks', 10);
+  await redis.stop();
+  await assert.rejects(outbox.add('"lost"', { key: 'k', ttlMs: 100 }), { code: 'HERALD_ERR_ENGINE_UNAVAILABLE' });
+  await assert.rejects(outbox.lease(1000), { code: 'HERALD_ERR_ENGINE_UNAVAILABLE' });
+});
