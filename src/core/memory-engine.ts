@@ -16,7 +16,7 @@ import type { MemoryBudget } from './memory-budget.js';
 import type { Message } from './message.js';
 import { serialisedSize } from './message.js';
 import { UserRecords } from './user-records.js';
-import { MemoryOutbox } from './memory-outbox.js';
+import { MemoryOutbox, MemoryOutboxStore } from './memory-outbox.js';
 import type { Outbox } from './outbox.js';
 
 export interface MemoryEngineOptions {
@@ -71,6 +71,8 @@ export class MemoryEngine implements Engine {
   #floor: string;
   readonly #clock: Clock;
   readonly #ids: MessageIdGenerator;
+  /** Outboxes by name: every handle on a name shares one (webhooks of servers sharing this engine). */
+  readonly #outboxes = new Map<string, MemoryOutboxStore>();
   readonly #patterns = new Map<string, number>();
   /** In order of last write, oldest first (for the channel cap and the memory budget). */
   readonly #history = new Map<string, ChannelHistory>();
@@ -160,8 +162,10 @@ export class MemoryEngine implements Engine {
     return messages?.[messages.length - 1]?.id ?? this.#ids.next();
   }
 
-  outbox(_name: string, maxLength: number): Outbox {
-    return new MemoryOutbox(this.#clock, maxLength);
+  outbox(name: string, maxLength: number): Outbox {
+    let store = this.#outboxes.get(name);
+    if (store === undefined) this.#outboxes.set(name, (store = new MemoryOutboxStore()));
+    return new MemoryOutbox(store, this.#clock, maxLength);
   }
 
   async userConnected(user: string): Promise<boolean> {

@@ -261,6 +261,28 @@ export function runEngineContract(name: string, engines: ContractEngines): void 
       assert.equal(await engine.userDisconnected('bob'), false, 'never connected');
     });
 
+    test('one outbox handle holds the lease at a time (a node each): the others can neither take it nor move a cursor; given up or lapsed, another takes it', async (t) => {
+      const engine = await engines.make(0);
+      t.after(() => engine.close());
+      const [first, second] = [engine.outbox('leased', 10), engine.outbox('leased', 10)];
+      await first.add('"e1"');
+      assert.equal(await first.lease(200), true);
+      assert.equal(await second.lease(200), false);
+      assert.equal(await first.lease(200), true, 'renewed by its holder');
+      const [entry] = (await second.read('r', 10)).entries;
+      assert.equal(await second.ack('r', entry!), false, 'not the holder: the cursor stays');
+      assert.equal((await first.read('r', 10)).entries.length, 1);
+      assert.equal(await first.ack('r', entry!), true);
+      assert.equal((await second.read('r', 10)).entries.length, 0, 'the cursor is shared: whoever holds the lease next resumes from it');
+      await first.release();
+      assert.equal(await second.lease(200), true, 'given up: taken at once');
+      await second.release();
+      assert.equal(await first.lease(100), true);
+      const takenAt = Date.now();
+      await waitFor('the lease lapses', async () => Date.now() - takenAt > 100 && (await second.lease(1000)));
+      assert.equal(await first.ack('r', entry!), false, 'a holder whose lease lapsed can no longer move a cursor');
+    });
+
     test('reports itself healthy while it can serve, and refuses publishes once closed', async () => {
       const engine = await engines.make(0);
       assert.deepEqual(engine.health(), { healthy: true });

@@ -1,6 +1,6 @@
 /**
- * The Redis outbox beyond the engine contract: one lease holder among the nodes, cursors moved
- * only by the holder, a cursor that outlived its stream, and adds refused while Redis is away.
+ * The Redis outbox beyond the engine contract (which has the lease and cursors): a cursor that
+ * outlived its stream, and adds refused while Redis is away.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -8,7 +8,6 @@ import { Redis } from 'ioredis';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
 import { startRedis } from '../helpers/redis.js';
 import type { TestRedis } from '../helpers/redis.js';
-import { waitFor } from '../helpers/wait.js';
 
 type Hookable = { after(fn: () => unknown): void };
 
@@ -18,28 +17,6 @@ async function engineOn(t: Hookable, redis: TestRedis): Promise<RedisEngine> {
   await engine.ready();
   return engine;
 }
-
-test('one node holds the lease at a time: the others can neither take it nor move a cursor; given up or lapsed, another takes it', async (t) => {
-  const redis = await startRedis(t);
-  const [first, second] = [(await engineOn(t, redis)).outbox('webhooks', 10), (await engineOn(t, redis)).outbox('webhooks', 10)];
-  await first.add('"e1"');
-  assert.equal(await first.lease(200), true);
-  assert.equal(await second.lease(200), false);
-  assert.equal(await first.lease(200), true, 'renewed by its holder');
-  const [entry] = (await second.read('r', 10)).entries;
-  assert.equal(await second.ack('r', entry!), false, 'not the holder: the cursor stays');
-  assert.equal((await first.read('r', 10)).entries.length, 1);
-  assert.equal(await first.ack('r', entry!), true);
-  assert.equal((await second.read('r', 10)).entries.length, 0, 'the cursor is shared: whoever holds the lease next resumes from it');
-
-  await first.release();
-  assert.equal(await second.lease(200), true, 'given up: taken at once');
-  await second.release();
-  assert.equal(await first.lease(100), true);
-  const takenAt = Date.now();
-  await waitFor('the lease lapses', async () => Date.now() - takenAt > 100 && (await second.lease(1000)));
-  assert.equal(await first.ack('r', entry!), false, 'a holder whose lease lapsed can no longer move a cursor');
-});
 
 test('a cursor that outlived its stream (Redis lost the rest) is dropped: the reader starts from the new stream, told of the reset', async (t) => {
   const redis = await startRedis(t);
