@@ -35,6 +35,25 @@ test('a cursor that outlived its stream (Redis lost the rest) is dropped: the re
   assert.deepEqual((await outbox.read('r', 10)).entries, [], 'the new cursor holds');
 });
 
+test('a cursor acknowledged after Redis restarted empty moves on: behind the new counter but before the new ids, or ahead of both', async (t) => {
+  const redis = await startRedis(t);
+  const outbox = (await engineOn(t, redis)).outbox('webhooks', 10);
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  await outbox.lease(5_000);
+  // A batch sent before the restart, its cursor written after: an old id, a seq the new stream reaches.
+  await admin.set('herald:outbox:webhooks:cursor:r', '1000-0 2');
+  for (const event of ['"n1"', '"n2"', '"n3"']) await outbox.add(event);
+  const read = await outbox.read('r', 10);
+  assert.deepEqual([read.reset, read.entries.map((entry) => entry.event)], [false, ['"n1"', '"n2"', '"n3"']]);
+  assert.equal(await outbox.ack('r', read.entries[2]!), true);
+  assert.deepEqual((await outbox.read('r', 10)).entries, [], 'moved past them: not sent again and again');
+  // A cursor from a Redis whose clock was ahead: an id after every new one.
+  await admin.set('herald:outbox:webhooks:cursor:r', `${Date.now() + 3_600_000}-0 1`);
+  const ahead = await outbox.read('r', 10);
+  assert.deepEqual([ahead.reset, ahead.entries.length], [true, 3]);
+});
+
 test('while Redis is away, adding is refused (the caller drops and counts the event) rather than queued', async (t) => {
   const redis = await startRedis(t);
   const outbox = (await engineOn(t, redis)).outbox('webhooks', 10);

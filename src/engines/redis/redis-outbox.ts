@@ -6,10 +6,10 @@
  *   step: a claimed event is always stored, and an event seen by every node is stored once.
  * - `…:lease`: the node that sends (SET PX, renewed by its holder; a holder that dies lets it lapse).
  * - `…:cursor:<reader>`: `"<stream id> <seq>"` of the last entry the reader took; moved only by
- *   the lease holder (OUTBOX_ACK checks it in the same step), and only forward.
+ *   the lease holder (OUTBOX_ACK checks it in the same step), and only forward (by stream id).
  * A Redis that lost its data lost all of it together: readers then start from the new stream.
- * A cursor that survived its stream (its seq above the counter) is dropped and the reader starts
- * over, said by `reset`.
+ * A cursor written into a Redis that lost its data (a batch sent before, acknowledged after) or
+ * otherwise beyond the stream is dropped and the reader starts over, said by `reset`.
  */
 import type { Redis } from 'ioredis';
 import { randomId } from '../../core/ids.js';
@@ -24,13 +24,28 @@ redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'n', n, 'e', ARGV[4])
 return 1
 `;
 
-/** KEYS[1] stream, KEYS[2] cursor, KEYS[3] seq · ARGV count → { reset 0|1, cursor seq or -1, entries }. */
-const OUTBOX_READ = `
+/** Whether stream id `a` is after `b`. */
+const LATER = `
+local function later(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+`;
+
+/**
+ * KEYS[1] stream, KEYS[2] cursor, KEYS[3] seq · ARGV count → { reset 0|1, cursor seq or -1, entries }.
+ * A cursor beyond the stream (its seq above the counter, its id after the newest entry, or no
+ * stream at all: trimming always keeps the newest) outlived the data it pointed into.
+ */
+const OUTBOX_READ = `${LATER}
 local cursor = redis.call('GET', KEYS[2])
 local from, seq, reset = '-', -1, 0
 if cursor then
   local id, n = string.match(cursor, '^(%S+) (%d+)$')
-  if tonumber(n) > tonumber(redis.call('GET', KEYS[3]) or '0') then
+  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  if tonumber(n) > tonumber(redis.call('GET', KEYS[3]) or '0') or #newest == 0 or later(id, newest[1][1]) then
     redis.call('DEL', KEYS[2])
     reset = 1
   else
@@ -56,10 +71,10 @@ return 1
 `;
 
 /** KEYS[1] lease, KEYS[2] cursor · ARGV holder, stream id, seq → 0 when the lease is not the holder's. */
-const OUTBOX_ACK = `
+const OUTBOX_ACK = `${LATER}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local cursor = redis.call('GET', KEYS[2])
-if cursor and tonumber(string.match(cursor, ' (%d+)$')) >= tonumber(ARGV[3]) then return 1 end
+if cursor and not later(ARGV[2], string.match(cursor, '^(%S+) ')) then return 1 end
 redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[3])
 return 1
 `;
