@@ -33,6 +33,7 @@ import { Echoes } from './echoes.js';
 import { RedisControl } from './redis-control.js';
 import { RedisInquiry } from './redis-inquiry.js';
 import { RedisOutbox } from './redis-outbox.js';
+import { redisTarget } from './redis-target.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisUsers } from './redis-users.js';
 import { DELETE_HISTORY_SCRIPT, FLOOR_SCRIPT, HISTORY_SCRIPT, POSITION_SCRIPT, PUBLISH_SCRIPT } from './scripts.js';
@@ -640,17 +641,4 @@ export class RedisEngine implements Engine {
 function splitOnce(text: string): [string, string] {
   const space = text.indexOf(' ');
   return [text.slice(0, space), text.slice(space + 1)];
-}
-
-/**
- * The Redis subscription that brings a pattern's messages: the channel itself, or a glob over its
- * prefix (`/a/*` and `/a/**` both → `…/a/*`, which also matches deeper channels; the engine keeps
- * only those its patterns match). The prefix is matched literally: glob characters in it (a key
- * prefix such as `app[1]:`, a name the doors did not check) are escaped, or the glob would bring
- * other key spaces' traffic too.
- */
-function redisTarget(pattern: string, prefix: string): { name: string; glob: boolean } {
-  if (!pattern.endsWith('*')) return { name: prefix + pattern, glob: false };
-  const literal = prefix + pattern.slice(0, pattern.lastIndexOf('/') + 1);
-  return { name: literal.replace(/[*?[\]\\]/g, '\\$&') + '*', glob: true };
 }
