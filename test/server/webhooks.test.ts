@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MemoryEngine } from '../../src/core/memory-engine.js';
 import type { Outbox } from '../../src/core/outbox.js';
 import { RedisEngine } from '../../src/engines/redis/redis-engine.js';
 import type { HeraldOptions } from '../../src/server/create-herald.js';
@@ -93,33 +94,6 @@ describe('webhooks on one node', () => {
     assert.equal(backend.calls.length, 2);
   });
 
-  test('a receiver that hangs delays neither publishing nor delivery; its pending events are bounded, the oldest dropped', async (t) => {
-    const backend = await startHookBackend(t, () => ({ hang: true }));
-    const lines: string[] = [];
-    const { port } = await startHerald(t, { ...OPTIONS, webhooks: [backend.url], webhookMaxPending: 2, logger: recordingLogger(lines) });
-    const listener = await member(t, port, '/chat/busy');
-    await waitFor('the first request hangs', () => backend.inFlight() === 1);
-
-    // While it hangs, a publish is answered and delivered.
-    const published = await postJson(port, '/pub/chat/busy', { text: 'still here' });
-    assert.equal(published.status, 200, published.text);
-    await waitFor('delivered while the webhook hangs', () => listener.text().includes('still here'));
-    assert.equal(backend.inFlight(), 1, 'the webhook request was still hanging');
-
-    // Three more channels occupied while it hangs: two are kept, the oldest goes — found and
-    // told when the receiver gets that far.
-    for (const channel of ['/chat/b1', '/chat/b2', '/chat/b3']) await member(t, port, channel);
-    backend.answer(() => ({ json: {} }));
-    backend.release({ json: {} });
-    await waitFor('the rest sent', () => kinds(backend.calls).includes('channel.occupied /chat/b3'));
-    assert.ok(lines.some((line) => line.startsWith('webhook events dropped') && line.includes('more than 2 pending')), lines.join('\n'));
-    assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/busy', 'channel.occupied /chat/b2', 'channel.occupied /chat/b3'], 'the pending two, in one batch, after the hanging one');
-    assert.equal(backend.calls.length, 2);
-    const metrics = (await httpRequest(port, { path: '/metrics' })).text;
-    assert.match(metrics, /herald_webhook_events_dropped_total\{reason="pending"\} 1\n/);
-    await waitFor('both requests counted', async () => /herald_webhook_requests_total\{outcome="ok"\} 2\n/.test((await httpRequest(port, { path: '/metrics' })).text));
-  });
-
   test('webhooks without a secret are refused, naming it; bad targets and events are named', async () => {
     const { createHerald } = await import('../../src/server/create-herald.js');
     assert.throws(() => createHerald({ webhooks: ['http://127.0.0.1:9/hook'] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /webhookSecret \(--webhook-secret\)/ });
@@ -127,6 +101,49 @@ describe('webhooks on one node', () => {
     assert.throws(() => createHerald({ webhooks: [{ url: 'http://x/', events: ['channel.opened' as never] }], webhookSecret: WEBHOOK_SECRET }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^webhooks must be/ });
     assert.throws(() => createHerald({ webhookEvents: ['user.away' as never] }), { code: 'HERALD_ERR_INVALID_OPTION', message: /^webhookEvents must be comma-separated events \(channel.occupied, channel.vacated, user.online, user.offline, subscribe, unsubscribe, publish\)/ });
   });
+});
+
+/** A Redis engine on a Redis of the test's own, ready. */
+async function redisEngine(t: { after(fn: () => unknown): void }): Promise<RedisEngine> {
+  const redis = await startRedis(t);
+  const engine = new RedisEngine({ url: redis.url, presenceTtlMs: 400 });
+  await engine.ready();
+  return engine;
+}
+
+describe('webhooks on either engine', () => {
+  for (const engineKind of ['memory', 'redis'] as const) {
+    test(`${engineKind}: a receiver that hangs delays neither publishing nor delivery; its pending events are bounded, the oldest dropped`, async (t) => {
+      const engine = engineKind === 'redis' ? await redisEngine(t) : new MemoryEngine();
+      const backend = await startHookBackend(t, () => ({ hang: true }));
+      const lines: string[] = [];
+      const { port } = await startHerald(t, { ...OPTIONS, engine, webhooks: [backend.url], webhookMaxPending: 2, logger: recordingLogger(lines) });
+      const listener = await member(t, port, '/chat/busy');
+      await waitFor('the first request hangs', () => backend.inFlight() === 1);
+
+      // While it hangs, a publish is answered and delivered.
+      const published = await postJson(port, '/pub/chat/busy', { text: 'still here' });
+      assert.equal(published.status, 200, published.text);
+      await waitFor('delivered while the webhook hangs', () => listener.text().includes('still here'));
+      assert.equal(backend.inFlight(), 1, 'the webhook request was still hanging');
+
+      // Three more channels occupied while it hangs: two are kept, the oldest goes — found and
+      // told when the receiver gets that far.
+      for (const channel of ['/chat/b1', '/chat/b2', '/chat/b3']) await member(t, port, channel);
+      // Read with a cursor of the test's own (the sender's stays where it is).
+      const outbox = engine.outbox('webhooks', 2);
+      await waitFor('the last stored', async () => (await outbox.read('test', 10)).entries.some((entry) => entry.event.includes('/chat/b3')));
+      backend.answer(() => ({ json: {} }));
+      backend.release({ json: {} });
+      await waitFor('the rest sent', () => kinds(backend.calls).includes('channel.occupied /chat/b3'));
+      assert.ok(lines.some((line) => line.startsWith('webhook events dropped') && line.includes('more than 2 pending')), lines.join('\n'));
+      assert.deepEqual(kinds(backend.calls), ['channel.occupied /chat/busy', 'channel.occupied /chat/b2', 'channel.occupied /chat/b3'], 'the pending two, in one batch, after the hanging one');
+      assert.equal(backend.calls.length, 2);
+      const metrics = (await httpRequest(port, { path: '/metrics' })).text;
+      assert.match(metrics, /herald_webhook_events_dropped_total\{reason="pending"\} 1\n/);
+      await waitFor('both requests counted', async () => /herald_webhook_requests_total\{outcome="ok"\} 2\n/.test((await httpRequest(port, { path: '/metrics' })).text));
+    });
+  }
 });
 
 /** A node's engine that records each event it offered its outbox, and whether it was the one that stored it. */
