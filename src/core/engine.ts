@@ -202,9 +202,10 @@ export interface Engine {
   /** Sets how this node answers other nodes' inquiries. */
   onInquiry(responder: InquiryResponder): void;
   /**
-   * The outbox `name` (core/outbox.ts), keeping at most `maxLength` entries: events owed to
-   * outside receivers, stored once cluster-wide and sent by one node at a time — in Redis, so that
-   * they outlive the node that saw them; in memory, on this one node. One per name per node.
+   * A handle on the outbox `name` (core/outbox.ts), which keeps at most `maxLength` entries:
+   * events owed to outside receivers, stored once cluster-wide and sent by one handle's holder of
+   * the lease at a time — in Redis, so that they outlive the node that saw them; in memory, in
+   * this process (every handle on a name shares it).
    */
   outbox(name: string, maxLength: number): Outbox;
   /**
