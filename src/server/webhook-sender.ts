@@ -166,7 +166,7 @@ export class WebhookSender {
         if (read.reset) this.logger.warn('webhooks: the outbox lost its data (Redis restarted empty?): sending from its start', { url: pump.url });
         if (read.skipped > 0) {
           this.counters.dropped(read.skipped, 'pending');
-          this.logger.warn('webhook events dropped', { url: pump.url, dropped: read.skipped, reason: `more than ${this.options.maxPending} pending` });
+          this.logger.warn('webhook events dropped', { url: pump.url, dropped: read.skipped, reason: `more than ${this.options.maxPending} pending (the outbox keeps that many, of every type)` });
         }
       } catch (error) {
         // Redis is away: the lease goes with it (the renewal fails), or the next read goes through.
