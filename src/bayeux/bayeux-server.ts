@@ -28,6 +28,7 @@ import { handleDisconnect } from './disconnect.js';
 import { BayeuxErrors } from './errors.js';
 import type { Extension, ExtensionContext } from './extensions.js';
 import { ExtensionPipeline } from './extensions.js';
+import { asksPiggyback, canPiggyback } from './ext/piggyback.js';
 import { withTimesync } from './ext/timesync.js';
 import { Batch, sessionFor } from './handler.js';
 import type { BayeuxDeps, BayeuxOptions, HeldConnect, MetaHandler } from './handler.js';
@@ -148,14 +149,38 @@ export class BayeuxServer {
     }
     const { held, session, newBrowserId } = batch;
     if (held !== undefined) return { body: '', pending: this.#pending(held, batch), session, newBrowserId };
+    // Decided now, as the body is made (in the same turn): a connect that arrived while the batch
+    // was handled is held, and what is queued is its to carry.
+    if (batch.piggybackFor !== undefined && batch.deliverFrom === undefined && batch.taken.length === 0) batch.deliverFrom = this.#piggybacking(batch.piggybackFor, context);
     return { body: encodeBody(replies, batch.takeDeliveries(), formatFor(batch.deliverFrom ?? session)), session, newBrowserId };
   };
+
+  /**
+   * What is queued for the session `clientId` names, taken now as a JSON array of deliveries for
+   * an application's own reply (`herald.piggyback`), if the request may speak for it and it may
+   * have them now (ext/piggyback.ts); undefined otherwise, or when nothing is queued.
+   */
+  readonly piggyback = (clientId: unknown, context: RequestContext): { json: string; count: number } | undefined => {
+    const session = this.#piggybacking(clientId, context);
+    const deliveries = session?.drain() ?? [];
+    return deliveries.length === 0 ? undefined : { json: encodeBody([], deliveries, formatFor(session)), count: deliveries.length };
+  };
+
+  /** The session whose deliveries a reply may carry, as asked for `clientId`, if any. */
+  #piggybacking(clientId: unknown, context: RequestContext): Session | undefined {
+    const session = sessionFor(clientId, context, this.#deps);
+    if (session === undefined || !canPiggyback(session)) return undefined;
+    session.touch();
+    return session;
+  }
 
   /** The session a push connection names, if this request may use it (same rules as a clientId in a message). */
   readonly findSession: SessionFinder = (clientId, context) => sessionFor(clientId, context, this.#deps);
 
   #handleOne(raw: unknown, batch: Batch): BayeuxReply[] | Promise<BayeuxReply[]> {
     if (!isObject(raw)) return [{ channel: '/meta/unknown', successful: false, error: BayeuxErrors.notAnObject() }];
+    // The client's word, before any extension rewrites the message. A handshake's offer is another matter (handshake.ts).
+    if (batch.piggybackFor === undefined && raw.channel !== '/meta/handshake' && raw.clientId !== undefined && asksPiggyback(raw)) batch.piggybackFor = raw.clientId;
     const invalid = checkEnvelope(raw);
     if (invalid !== undefined) return [invalid];
     const message = this.#extensions.incoming(raw, () => this.#extensionContext(batch, raw));

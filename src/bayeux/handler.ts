@@ -76,6 +76,8 @@ export class Batch {
   newBrowserId: string | undefined;
   /** Deliveries a connect reply already took (acknowledged delivery numbers them as it takes them). */
   taken: Delivery[] = [];
+  /** The clientId of the first message that offered to take deliveries on this reply (ext/piggyback.ts). */
+  piggybackFor: unknown;
 
   constructor(
     readonly context: RequestContext,

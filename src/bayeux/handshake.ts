@@ -12,6 +12,7 @@ import { HANDSHAKE_ADVICE, NONE_ADVICE, retryAdvice } from './advice.js';
 import { BayeuxErrors } from './errors.js';
 import { enableAck, wantsAck } from './ext/ack.js';
 import { authenticate, carriesToken, refusalReason } from './ext/auth.js';
+import { asksPiggyback } from './ext/piggyback.js';
 import { wantsIds } from './ext/resume.js';
 import type { Batch, BayeuxDeps, MetaHandler } from './handler.js';
 import { askHook, hookRefusal } from './hooks.js';
@@ -115,10 +116,17 @@ function open(message: BayeuxMessage, reply: BayeuxReply, principal: Principal |
     enableAck(session);
     ext.ack = true;
   }
+  const herald: Record<string, unknown> = {};
   if (wantsIds(message)) {
     session.messageIds = true;
-    ext.herald = { ids: true };
+    herald.ids = true;
   }
+  // Acknowledged delivery numbers connect replies alone: such a session is not offered it.
+  if (asksPiggyback(message) && !session.connectOnly) {
+    session.piggybacks = true;
+    herald.piggyback = true;
+  }
+  if (Object.keys(herald).length > 0) ext.herald = herald;
   if (Object.keys(ext).length > 0) success.ext = ext;
   return success;
 }

@@ -61,7 +61,11 @@ export class HandshakeError extends Error {
 interface Pending {
   resolve(reply: Message): void;
   reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** A connect, sent: counted in #connectsOut until answered. */
+  connect?: boolean;
+  /** Part of a request whose reply may carry deliveries (piggyback): counted in #inSequence until answered. */
+  inSequence?: boolean;
 }
 
 export class Connection implements TransportSink {
@@ -84,6 +88,16 @@ export class Connection implements TransportSink {
   /** Saying goodbye: no more connects. */
   #closing = false;
   #handlers: ConnectionHandlers | undefined;
+  /** The server puts deliveries on replies other than connects' when asked (its handshake reply said so). */
+  #piggyback = false;
+  /**
+   * Replies out that may carry deliveries besides connects' (a marked batch's, a herald.fetch's).
+   * While any is, no connect goes and no other request is marked: two replies carrying deliveries
+   * could arrive in either order, and what arrives after a newer id of its channel is dropped.
+   */
+  #inSequence = 0;
+  /** Connects waiting for those replies. */
+  #waitingConnects: (() => void)[] = [];
 
   constructor(
     makeTransport: (sink: TransportSink) => Transport,
@@ -106,7 +120,7 @@ export class Connection implements TransportSink {
    * deliveries. False between two polls (or two long-polls): deliveries wait on the server.
    */
   get connectOutstanding(): boolean {
-    return this.#connectsOut > 0;
+    return this.#connectsOut > 0 || this.#waitingConnects.length > 0;
   }
 
   /**
@@ -121,7 +135,8 @@ export class Connection implements TransportSink {
       const token = typeof source === 'function' ? await source() : source;
       const { herald } = this.options.handshakeExt;
       // Herald's ids are always asked for; the caller's ext.herald (an anonymous page's info) rides along.
-      const ext: Record<string, unknown> = { ...this.options.handshakeExt, herald: { ...(typeof herald === 'object' && herald !== null ? herald : {}), ids: true } };
+      // Piggyback: this connection takes its replies in sequence (see #inSequence).
+      const ext: Record<string, unknown> = { ...this.options.handshakeExt, herald: { ...(typeof herald === 'object' && herald !== null ? herald : {}), ids: true, piggyback: true } };
       if (token !== undefined && token !== '') ext.auth = { token };
       const reply = await this.request({
         channel: '/meta/handshake',
@@ -134,6 +149,7 @@ export class Connection implements TransportSink {
         throw new HandshakeError(reply, reply.advice?.reconnect === 'none' ? 'none' : 'handshake');
       }
       this.clientId = reply.clientId;
+      this.#piggyback = reply.ext?.herald?.piggyback === true;
       const offered = reply.supportedConnectionTypes;
       if (Array.isArray(offered) && !offered.includes(this.type)) throw new TransportError(`the server does not offer ${this.type}`);
       if (this.#transport.started !== undefined) {
@@ -164,28 +180,70 @@ export class Connection implements TransportSink {
     const outgoing: Message = { ...message, id };
     if (this.clientId !== undefined && message.channel !== '/meta/handshake') outgoing.clientId = this.clientId;
     const replyWithinMs = holdMs + this.options.maxNetworkDelayMs;
-    const answered = new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new TransportError(`no reply to ${message.channel} within ${replyWithinMs} ms`)), replyWithinMs);
-      this.#pending.set(id, { resolve, reject, timer });
+    return new Promise<Message>((resolve, reject) => {
+      const pending: Pending = { resolve, reject, timer: undefined };
+      this.#pending.set(id, pending);
+      const timeOut = () => setTimeout(() => this.fail(new TransportError(`no reply to ${message.channel} within ${replyWithinMs} ms`)), replyWithinMs);
       if (message.channel === '/meta/connect') {
-        // A held connect travels alone, so nothing else waits behind it.
-        this.#transport.send([outgoing], replyWithinMs);
+        // A held connect travels alone, so nothing else waits behind it; and after any reply that
+        // may carry deliveries, so that its own come after those.
+        const send = () => {
+          if (this.#ended || !this.#pending.has(id)) return;
+          pending.connect = true;
+          this.#connectsOut++;
+          pending.timer = timeOut();
+          this.#transport.send([outgoing], replyWithinMs);
+        };
+        if (this.#inSequence > 0) this.#waitingConnects.push(send);
+        else send();
         return;
       }
+      pending.timer = timeOut();
       this.#outbox.push(outgoing);
       if (this.#outbox.length === 1) queueMicrotask(() => this.#flush());
     });
-    if (message.channel !== '/meta/connect') return answered;
-    this.#connectsOut++;
-    const settled = () => void this.#connectsOut--;
-    answered.then(settled, settled);
-    return answered;
   }
 
   #flush(): void {
     const batch = this.#outbox;
     this.#outbox = [];
-    if (batch.length > 0 && !this.#ended) this.#transport.send(batch, this.options.maxNetworkDelayMs);
+    if (batch.length === 0 || this.#ended) return;
+    if (this.#mayTakeDeliveries()) {
+      // Its reply may carry what is queued for the session (ext/piggyback.ts on the server).
+      const [first] = batch;
+      batch[0] = { ...first!, ext: { ...first!.ext, herald: { ...first!.ext?.herald, piggyback: true } } };
+      for (const message of batch) this.#pending.get(message.id!)!.inSequence = true;
+      this.#inSequence += batch.length;
+    }
+    this.#transport.send(batch, this.options.maxNetworkDelayMs);
+  }
+
+  /**
+   * Takes the one place for a reply that may carry deliveries besides connects' (for
+   * `herald.fetch`), if it is free: no connect is out and no other such reply is. Returns the
+   * session to name and a function to call once that reply is in (or given up on); undefined
+   * when the place is taken (or the server does not piggyback).
+   */
+  takeDeliveriesSlot(): { clientId: string; release: () => void } | undefined {
+    if (!this.#mayTakeDeliveries() || this.clientId === undefined) return undefined;
+    this.#inSequence++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#leaveSequence();
+    };
+    return { clientId: this.clientId, release };
+  }
+
+  #mayTakeDeliveries(): boolean {
+    return this.#piggyback && !this.#ended && !this.#closing && !this.connectOutstanding && this.#inSequence === 0;
+  }
+
+  /** One reply that may have carried deliveries is in: once none is out, the connects held back go. */
+  #leaveSequence(): void {
+    if (--this.#inSequence > 0) return;
+    for (const send of this.#waitingConnects.splice(0)) send();
   }
 
   receive(messages: Message[]): void {
@@ -196,6 +254,8 @@ export class Connection implements TransportSink {
       if (pending !== undefined && message.successful !== undefined) {
         this.#pending.delete(message.id!);
         clearTimeout(pending.timer);
+        if (pending.connect === true) this.#connectsOut--;
+        if (pending.inSequence === true) this.#leaveSequence();
         pending.resolve(message);
         // Any reply may send the client back to the start (an unknown session, say); a refused
         // handshake is open()'s to judge.
@@ -333,6 +393,7 @@ export class Connection implements TransportSink {
     }
     this.#pending.clear();
     this.#outbox = [];
+    this.#waitingConnects = [];
     this.#transport.close();
   }
 }

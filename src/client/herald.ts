@@ -287,6 +287,24 @@ export class Herald {
   }
 
   /**
+   * `fetch`, for the application's own endpoints on the Herald server's origin: while this client
+   * polls (no connect out), the reply may bring its queued messages (the server sends them with
+   * `herald.piggyback(req, res, body)`), which go to the subscribers in order as if a poll had
+   * brought them; the caller gets the application's response unchanged. Requests elsewhere, or
+   * with a `signal`, go out untouched.
+   * @example const answer = await (await herald.fetch('/validate', { method: 'POST', body })).json();
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const fetchImpl = this.#fetch;
+    if (fetchImpl === undefined) return Promise.reject(new Error('herald.fetch needs fetch'));
+    const base = (globalThis as { location?: { href: string } }).location?.href ?? this.url;
+    const url = new URL(typeof input === 'object' && 'url' in input ? input.url : String(input), base);
+    // The clientId is the session's secret: it goes to the Herald server's origin only.
+    if (url.origin !== new URL(this.url).origin) return fetchImpl(input, init);
+    return this.#upstream.fetch(fetchImpl, typeof input === 'object' && 'url' in input ? input : url, init);
+  }
+
+  /**
    * Who is on `channel` (a name or pattern), on every node of the server: its users with their
    * connections and info, or with `count`, how many. Asks over the Bayeux connection (the
    * `/service/presence` service); the server answers what `GET /presence/{channel}` would.

@@ -18,6 +18,7 @@ import { createTransport } from './transports/create.js';
 import type { TransportEnvironment } from './transports/transport.js';
 import { TransportError } from './transports/transport.js';
 import type { Downstream, PublishReply, Upstream } from './upstream.js';
+import { fetchWithDeliveries } from './piggyback-fetch.js';
 import { PublishError, sendPublishes } from './publishes.js';
 import type { QueuedPublish } from './publishes.js';
 
@@ -201,6 +202,12 @@ export class Link implements Upstream {
       this.#publishes.push({ channel, data, resolve, reject });
       if (this.#connection !== undefined) this.#sendPublishes(this.#connection);
     });
+  }
+
+  fetch(fetchImpl: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
+    const connection = this.#connection;
+    if (connection === undefined) return fetchImpl(input, init);
+    return fetchWithDeliveries(connection, fetchImpl, input, init, this.options.maxNetworkDelayMs);
   }
 
   close(): void {

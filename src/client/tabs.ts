@@ -107,6 +107,11 @@ export class TabShare implements Upstream {
     });
   }
 
+  /** Only the leader's connection can bring messages on a reply: another tab's requests go out as they are. */
+  fetch(fetchImpl: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
+    return this.#link !== undefined ? this.#link.fetch(fetchImpl, input, init) : fetchImpl(input, init);
+  }
+
   close(): void {
     if (this.#closed) return;
     if (this.#link === undefined) this.#post({ t: 'bye', from: this.#tab });

@@ -52,5 +52,7 @@ export interface Upstream {
   /** Keeps a server subscription (known from another tab) on the connection: subscribes again with `grant` when needed. */
   serverWant?(channel: string, grant: string): void;
   publish(channel: string, data: unknown): Promise<PublishReply>;
+  /** A request to the Herald server's origin whose reply may bring this client's messages (herald.fetch). */
+  fetch(fetchImpl: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response>;
   close(): void;
 }

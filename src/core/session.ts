@@ -40,6 +40,11 @@ export class Session {
   /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
   connectOnly = false;
   /**
+   * The client takes deliveries on the replies to its other requests too, while no connect is
+   * held (it said so at the handshake, and marks the requests it can take them on).
+   */
+  piggybacks = false;
+  /**
    * Deliveries sent but kept to be sent again until the client acknowledges them (acknowledged
    * delivery): they count toward the queue limit, so a client that never acknowledges is a slow consumer.
    */

@@ -52,6 +52,7 @@ import { logsDebug, redactingLogger, silentLogger } from './logger.js';
 import { answerClientError, LISTEN_BACKLOG } from './listen.js';
 import { Metrics } from './metrics.js';
 import type { HeraldEventName, HeraldEvents } from './herald-events.js';
+import { sendPiggybacked } from './piggyback.js';
 import { PRESENCE_SERVICE, wirePresence } from './presence.js';
 import { connectionTypes, definedOnly, HERALD_DEFAULTS, validate } from './options.js';
 import type { HeraldOptions, Settings, TransportName } from './options.js';
@@ -92,6 +93,14 @@ export interface Herald extends ServerApi {
   use(extension: Extension): void;
   /** Answers messages published on a `/service/**` channel or pattern. */
   service(pattern: string, handler: ServiceHandler): void;
+  /**
+   * Sends `body` as the JSON reply to one of the application's own requests (Node http or
+   * Express; the status is `res.statusCode`), carrying the messages queued for the browser's
+   * Bayeux session when the request came from the Herald client's `herald.fetch()` and that
+   * session is between polls (piggyback.ts). Other callers get exactly `body`.
+   * @example app.post('/validate', (req, res) => herald.piggyback(req, res, { ok: check(req.body) }));
+   */
+  piggyback(req: IncomingMessage, res: ServerResponse, body: unknown): void;
   /**
    * Listens to sessions opening and closing, subscriptions, and members joining and leaving
    * channels with join/leave events (herald-events.ts); returns a function that stops listening.
@@ -397,6 +406,7 @@ export function createHerald(options: HeraldOptions = {}): Herald {
     listen,
     ...createServerApi({ publisher, control, inspector, clock, maxBatchMessages: config.maxBatchMessages }),
     use: (extension) => bayeux.use(extension),
+    piggyback: (req, res, body) => sendPiggybacked(req, res, body, bayeux.piggyback),
     on: presence.on,
     service(pattern, handler) {
       const parsed = parseChannel(pattern);

@@ -133,4 +133,31 @@ describe('Herald client in Chromium', () => {
     assert.deepEqual(await received(leader), ['old', 'in between', 'after'], 'the leader sees nothing twice');
     assert.equal(rig.herald.stats().sessions, 1);
   });
+  test('herald.fetch: the application’s validation reply brings the chat message, with no request of its own', async (t) => {
+    // Polls 20 s apart: the message can only come on the application's reply.
+    const rig = await startClientRig(t, { timeoutMs: 10, intervalMs: 20_000 });
+    const sessions: (string | undefined)[] = [];
+    rig.app = (req, res) => {
+      if (req.url !== '/validate') return false;
+      sessions.push(req.headers['herald-session'] as string | undefined);
+      res.statusCode = 422;
+      rig.herald.piggyback(req, res, { valid: false, field: 'name' });
+      return true;
+    };
+    const browser = await launchChromium(t);
+    const page = await openPage(await browser.newContext(), rig.origin + BLANK_PAGE);
+    await startPageClient(page, '/bayeux', '/chat/a', { transports: ['long-polling'] });
+    await rig.herald.publish('/chat/a', 'while you type');
+    const plain = await page.evaluate(async () => (await fetch('/validate', { method: 'POST', body: '{}' })).json());
+    assert.deepEqual(plain, { valid: false, field: 'name' }, 'a plain fetch gets the body as it is');
+    assert.deepEqual(await received(page), []);
+    const answer = await page.evaluate(async () => {
+      const response = await (globalThis as any).client.fetch('/validate', { method: 'POST', body: '{"name":""}' });
+      // Delivered before the caller sees its answer.
+      return { status: response.status, body: await response.json(), received: [...(globalThis as any).received] };
+    });
+    assert.deepEqual(answer, { status: 422, body: { valid: false, field: 'name' }, received: ['while you type'] });
+    assert.equal(sessions[0], undefined);
+    assert.equal(typeof sessions[1], 'string');
+  });
 });

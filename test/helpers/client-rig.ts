@@ -24,6 +24,8 @@ export interface ClientRig {
   /** Answers every WebSocket upgrade with 403, as a proxy that does not pass them would. */
   refuseUpgrades: boolean;
   upgradesSeen: number;
+  /** The application's own routes, beside Herald's and the blank page: true when it answered. */
+  app: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
   /** Stops Herald and its server, runs `meanwhile` against the next Herald, then serves it on the same port. */
   restart(meanwhile: (next: Herald) => Promise<void>): Promise<void>;
 }
@@ -36,6 +38,7 @@ export async function startClientRig(t: Hookable, options: HeraldOptions = {}, h
     origin: '',
     refuseUpgrades: false,
     upgradesSeen: 0,
+    app: undefined as ClientRig['app'],
     async restart(meanwhile: (next: Herald) => Promise<void>) {
       await rig.herald.close();
       await new Promise((resolve) => server!.close(resolve));
@@ -47,7 +50,7 @@ export async function startClientRig(t: Hookable, options: HeraldOptions = {}, h
   const serve = async (herald: Herald, port: number) => {
     const created = createServer((req: IncomingMessage, res: ServerResponse) => {
       if (req.url === BLANK_PAGE) res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(BLANK);
-      else res.writeHead(404).end();
+      else if (rig.app?.(req, res) !== true) res.writeHead(404).end();
     });
     herald.attach(created);
     const heraldUpgrade = created.listeners('upgrade')[0] as (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
