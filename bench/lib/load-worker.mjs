@@ -10,7 +10,7 @@
 //                                          0..seqs-1 for every ready client, latencies; with perClient,
 //                                          each client's subscribedAt and which of those seqs it got
 //   stop                                   close every client and exit
-import { CLIENT_KINDS, destroyAgents } from './clients.mjs';
+import { CLIENT_KINDS } from './clients.mjs';
 
 const MAX_ATTEMPTS = 5; // a client whose start fails (refused, reset) is started again, this many times in all
 
@@ -118,7 +118,6 @@ process.on('message', (message) => {
       break;
     case 'stop':
       for (const state of clients) state.client.stop();
-      destroyAgents();
       send({ type: 'stopped' });
       process.disconnect();
       setTimeout(() => process.exit(0), 200).unref();

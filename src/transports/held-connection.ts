@@ -19,6 +19,9 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
+import { systemClock } from '../core/clock.js';
+import { Deadlines } from '../core/deadlines.js';
+import type { Deadline, DeadlineTarget } from '../core/deadlines.js';
 import { dropSpentTimer, releaseFromNode } from './taken-connection.js';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -67,6 +70,11 @@ const DONE = 2;
 /** The long-poll connections taken from Node: held, or idle between requests. */
 export class HeldConnections {
   readonly #all = new Set<HeldConnection>();
+  /**
+   * Keep-alive timeouts of the connections idle after their reply: one queue and timer for all,
+   * where a socket timeout each would make a timer and a bound callback every poll cycle.
+   */
+  readonly idleDeadlines = new Deadlines(systemClock);
   /** Set once the server closes: answered connections close rather than wait for another request. */
   closing = false;
 
@@ -106,6 +114,7 @@ export class HeldConnections {
 
   destroyAll(): void {
     for (const held of this.#all) held.destroy();
+    this.idleDeadlines.dispose();
   }
 
   /** @internal */
@@ -114,11 +123,13 @@ export class HeldConnections {
   }
 }
 
-export class HeldConnection {
+export class HeldConnection implements DeadlineTarget {
   #state = HELD;
   #owner: HeldConnectionOwner | undefined;
   /** Bytes of the client's next request, sent while this one was held. */
   #pipelined: Buffer[] | undefined;
+  /** While idle after the reply: when the keep-alive timeout closes the connection. */
+  #idleUntil: Deadline | undefined;
 
   constructor(
     private readonly registry: HeldConnections,
@@ -166,8 +177,13 @@ export class HeldConnection {
       return;
     }
     this.#state = IDLE;
-    if (timeout) socket.setTimeout(timeout + KEEP_ALIVE_MARGIN_MS);
-    socket.on('timeout', destroySocket);
+    if (timeout) this.#idleUntil = this.registry.idleDeadlines.add(this, timeout + KEEP_ALIVE_MARGIN_MS);
+  }
+
+  /** @internal The keep-alive timeout passed with no further request: close, as Node would. */
+  deadlinePassed(): void {
+    this.#idleUntil = undefined;
+    if (this.#state === IDLE) this.socket.destroy();
   }
 
   /** @internal The client sent bytes. */
@@ -193,6 +209,7 @@ export class HeldConnection {
     this.#state = DONE;
     this.#owner = undefined;
     this.#pipelined = undefined;
+    this.#forgetDeadline();
     this.socket[OWNER] = undefined;
     this.registry.forget(this);
     owner?.gone();
@@ -206,19 +223,24 @@ export class HeldConnection {
     this.socket.destroy();
   }
 
+  #forgetDeadline(): void {
+    if (this.#idleUntil === undefined) return;
+    this.registry.idleDeadlines.cancel(this.#idleUntil);
+    this.#idleUntil = undefined;
+  }
+
   /** Gives the connection back to Node's HTTP server as if new, with the bytes already read from it. */
   #returnToNode(chunks: Buffer[]): void {
     const socket = this.socket;
     this.#state = DONE;
     this.#pipelined = undefined;
+    this.#forgetDeadline();
     this.registry.forget(this);
-    socket.setTimeout(0);
     dropSpentTimer(socket);
     socket.removeListener('data', heldData);
     socket.removeListener('end', destroySocket);
     socket.removeListener('error', destroySocket);
     socket.removeListener('close', heldClosed);
-    socket.removeListener('timeout', destroySocket);
     socket[OWNER] = undefined;
     // Node's parser then reads the socket natively again, as it reads a new connection.
     if (socket._handle != null && socket.readableLength === 0) socket._handle._consumed = false;

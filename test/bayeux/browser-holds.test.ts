@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BrowserHolds } from '../../src/bayeux/browser-holds.js';
+import { SessionStore } from '../../src/core/session-store.js';
+
+test('counts the other sessions of a browser holding a connect, one or several, as they come and go', (t) => {
+  const store = new SessionStore({ maxIntervalMs: 10_000, maxQueue: 10, sweepIntervalMs: 1_000_000 });
+  t.after(() => store.dispose());
+  const [a, b, c] = [store.create(), store.create(), store.create()];
+  const holds = new BrowserHolds();
+  assert.equal(holds.othersHolding('tab', a), 0);
+  holds.add('tab', a);
+  holds.add('tab', a);
+  assert.equal(holds.othersHolding('tab', a), 0, 'a session is not its own other');
+  assert.equal(holds.othersHolding('tab', b), 1);
+  assert.equal(holds.othersHolding('other-browser', b), 0);
+  holds.add('tab', b);
+  holds.add('tab', c);
+  assert.equal(holds.othersHolding('tab', a), 2);
+  holds.remove('tab', a);
+  assert.equal(holds.othersHolding('tab', a), 2);
+  assert.equal(holds.othersHolding('tab', b), 1);
+  holds.remove('tab', c);
+  assert.equal(holds.othersHolding('tab', b), 0, 'back to one holder');
+  assert.equal(holds.othersHolding('tab', c), 1);
+  holds.remove('tab', c);
+  assert.equal(holds.othersHolding('tab', c), 1, 'removing a session that does not hold changes nothing');
+  holds.remove('tab', b);
+  assert.equal(holds.othersHolding('tab', a), 0);
+  holds.remove('tab', b);
+  assert.equal(holds.othersHolding('tab', a), 0);
+});
