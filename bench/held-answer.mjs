@@ -8,7 +8,8 @@
 //            then the next connects (read, handled, held again) apart
 //   cycle    the clients re-poll at once, as real ones do: answers and next connects together, until settled
 //
-// --profile <file> writes a CPU profile of the publishes alone (not the set-up): bench/profile-summary.mjs.
+// --profile <file> writes a CPU profile of the publishes alone (not the set-up): bench/profile-summary.mjs;
+// with --mode answer, --phase answers|next profiles only that phase of each publish (<file>.<k>).
 //
 //   node bench/held-answer.mjs [--n 3000] [--publishes 10] [--mode cycle|answer] [--profile /tmp/held.cpuprofile]
 import { request } from 'node:http';
@@ -16,7 +17,7 @@ import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { startNodeServer } from './lib/servers.mjs';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '3000' }, publishes: { type: 'string', default: '10' }, mode: { type: 'string', default: 'cycle' }, profile: { type: 'string' } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '3000' }, publishes: { type: 'string', default: '10' }, mode: { type: 'string', default: 'cycle' }, profile: { type: 'string' }, phase: { type: 'string' } } });
 const N = Number(values.n);
 const K = Number(values.publishes);
 const DEFER = values.mode === 'answer';
@@ -110,7 +111,13 @@ try {
   for (const client of clients) void client.loop(() => (DEFER ? gateOpen : undefined), onData);
   await sleep(1000);
   const ask = (message) => new Promise((resolve) => (server.child.once('message', resolve), server.child.send(message)));
-  if (values.profile) await ask('profile-start');
+  const PHASE = DEFER ? values.phase : undefined;
+  if (values.profile && !PHASE) await ask('profile-start');
+  const phase = async (name, k, run) => {
+    if (values.profile && PHASE === name) await ask('profile-start');
+    await run();
+    if (values.profile && PHASE === name) await ask({ profile: `${values.profile}.${k}` });
+  };
   const cpu = [];
   const system = [];
   const repoll = [];
@@ -119,19 +126,24 @@ try {
     got = 0;
     if (DEFER) gateOpen = new Promise((resolve) => (openGate = resolve));
     const everyone = new Promise((resolve) => (allGot = resolve));
-    const before = server.cpu();
-    const t0 = performance.now();
-    await publish(server.port, k);
-    await everyone;
-    wall.push(performance.now() - t0);
+    let before;
+    await phase('answers', k, async () => {
+      before = server.cpu();
+      const t0 = performance.now();
+      await publish(server.port, k);
+      await everyone;
+      wall.push(performance.now() - t0);
+    });
     // Deferred: the answers alone, then the next connects; otherwise the whole cycle, settled.
     if (DEFER) {
       const answeredAt = server.cpu();
       const answered = answeredAt.total;
       cpu.push(answered - before.total);
       system.push(answeredAt.system - before.system);
-      openGate();
-      await sleep(1500);
+      await phase('next', k, async () => {
+        openGate();
+        await sleep(1500);
+      });
       repoll.push(server.cpu().total - answered);
     } else {
       await sleep(1000);
@@ -140,7 +152,7 @@ try {
       system.push(after.system - before.system);
     }
   }
-  if (values.profile) await ask({ profile: values.profile });
+  if (values.profile && !PHASE) await ask({ profile: values.profile });
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
   console.log(`held-answer: N = ${N}, ${K} publishes, mode ${values.mode}`);
   const perPoll = (list) => `${list.map((v) => v.toFixed(0)).join(' ')} (median ${median(list).toFixed(0)}: ${((median(list) / N) * 1000).toFixed(1)} µs per poll)`;

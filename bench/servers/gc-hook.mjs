@@ -19,7 +19,7 @@ export function installGcHook() {
     if (message === 'profile-start') {
       inspector ??= new Session();
       inspector.connect();
-      inspector.post('Profiler.enable', () => inspector.post('Profiler.start', () => process.send('profile-started')));
+      inspector.post('Profiler.enable', () => inspector.post('Profiler.setSamplingInterval', { interval: 100 }, () => inspector.post('Profiler.start', () => process.send('profile-started'))));
       return;
     }
     if (typeof message?.profile === 'string') {

@@ -164,5 +164,8 @@ function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxD
   const reply = replyTo('/meta/connect', held.request);
   const closeReason = held.session.closeReason;
   if (reason === 'closed' && closeReason !== undefined) return { ...reply, ...closedSession(closeReason, held.session.closeNote) };
-  return { ...reply, successful: true, advice: retryAdvice(deps.options) };
+  // Filled in place, not spread: held connects are answered by the thousand in one go.
+  reply.successful = true;
+  reply.advice = retryAdvice(deps.options);
+  return reply;
 }

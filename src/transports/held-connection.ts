@@ -22,7 +22,7 @@ import type { Socket } from 'node:net';
 import { systemClock } from '../core/clock.js';
 import { Deadlines } from '../core/deadlines.js';
 import type { Deadline, DeadlineTarget } from '../core/deadlines.js';
-import { dropSpentTimer, releaseFromNode } from './taken-connection.js';
+import { dropSpentTimer, listenerNamed, releaseFromNode } from './taken-connection.js';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
@@ -147,21 +147,17 @@ export class HeldConnection implements DeadlineTarget {
   }
 
   /**
-   * Writes the reply Node would write for `writeHead(status, headers)` and `end(body)`, then keeps
-   * the connection for the next request (or closes it: no keep-alive, or the server is closing).
+   * Writes the reply Node would write for `writeHead(status, headers)` and `end(body)`, given the
+   * headers as their head lines (http.ts headerLines), then keeps the connection for the next
+   * request (or closes it: no keep-alive, or the server is closing).
    */
-  reply(status: number, statusText: string, headers: Readonly<Record<string, string | string[] | number>>, body: string): void {
+  reply(status: number, statusText: string, headLines: string, body: string): void {
     if (this.#state !== HELD) return;
     this.#owner = undefined;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) return;
     const keepAlive = this.keepAlive && this.socket.server.listening && !this.registry.closing;
-    let head = `HTTP/1.1 ${status} ${statusText}\r\n`;
-    for (const name in headers) {
-      const value = headers[name]!;
-      if (!Array.isArray(value)) head += `${name}: ${value}\r\n`;
-      else for (const item of value) head += `${name}: ${item}\r\n`;
-    }
+    let head = `HTTP/1.1 ${status} ${statusText}\r\n${headLines}`;
     head += `Date: ${httpDate()}\r\n`;
     const timeout = this.socket.server.keepAliveTimeout;
     head += keepAlive ? (timeout ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeout / 1000)}\r\n` : 'Connection: keep-alive\r\n') : 'Connection: close\r\n';
@@ -245,7 +241,7 @@ export class HeldConnection implements DeadlineTarget {
     // Node's parser then reads the socket natively again, as it reads a new connection.
     if (socket._handle != null && socket.readableLength === 0) socket._handle._consumed = false;
     connectionListener!.call(socket.server, socket);
-    const onData = socket.listeners('data').find((listener) => listener.name === 'bound socketOnData') as ((chunk: Buffer) => void) | undefined;
+    const onData = listenerNamed(socket, 'data', 'bound socketOnData');
     if (onData === undefined) {
       socket.destroy();
       return;

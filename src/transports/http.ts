@@ -126,12 +126,20 @@ function dropRest(req: IncomingMessage, declared: number): Promise<void> {
   });
 }
 
+/**
+ * The value of the cookie `name` (its first occurrence, trimmed), read in place: every long-poll
+ * cycle reads two cookies, and splitting the header each time made garbage by the thousand.
+ */
 export function readCookie(req: IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  for (let at = 0; at < header.length; ) {
+    let end = header.indexOf(';', at);
+    if (end < 0) end = header.length;
+    const eq = header.indexOf('=', at);
+    // The pair's name is what stands before its first '=', blanks trimmed (an empty one names nothing).
+    if (eq > at && eq < end && header.slice(at, eq).trim() === name) return header.slice(eq + 1, end).trim();
+    at = end + 1;
   }
   return undefined;
 }
@@ -292,6 +300,24 @@ export function jsonHeaders(body: string, headers: Readonly<Record<string, strin
     'Content-Length': Buffer.byteLength(body),
     ...FLOWING_HEADERS,
   };
+}
+
+/** `headers` as the lines of a response head, in order (a list: a line per value), for replies written by hand. */
+export function headerLines(headers: Readonly<Record<string, string | string[] | number>>): string {
+  let lines = '';
+  for (const name in headers) {
+    const value = headers[name]!;
+    if (!Array.isArray(value)) lines += `${name}: ${value}\r\n`;
+    else for (const item of value) lines += `${name}: ${item}\r\n`;
+  }
+  return lines;
+}
+
+const FLOWING_LINES = headerLines(FLOWING_HEADERS);
+
+/** The head lines of jsonHeaders(body, headers), written out without making that object (`headers` names none of its own). */
+export function jsonHeadLines(body: string, headers: Readonly<Record<string, string | string[]>>): string {
+  return `${headerLines(headers)}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${FLOWING_LINES}`;
 }
 
 /** `body` with exactly `headers` (which give its length), unless the response is already over. */

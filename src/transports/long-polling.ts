@@ -12,7 +12,7 @@ import { JSONP_PARAM, jsonpCallback, jsonpReply } from './callback-polling.js';
 import type { CallbackName } from './callback-polling.js';
 import { HeldConnections } from './held-connection.js';
 import type { HeldConnection, HeldConnectionOwner } from './held-connection.js';
-import { clientAddress, HttpError, isJson, isTls, jsonHeaders, parseMessages, readBody, readCookie, readToken, sendError, sendReply } from './http.js';
+import { clientAddress, headerLines, HttpError, isJson, isTls, jsonHeadLines, jsonHeaders, parseMessages, readBody, readCookie, readToken, sendError, sendReply } from './http.js';
 
 export const BROWSER_COOKIE = 'BAYEUX_BROWSER';
 export const CALLBACK_POLLING = 'callback-polling';
@@ -133,9 +133,13 @@ class HeldPoll implements Responder, HeldConnectionOwner {
   }
 
   respond(body: string): void {
-    const reply = this.callback === undefined ? { body, headers: jsonHeaders(body, this.headers) } : jsonpReply(this.callback, body, this.headers);
-    if (this.connection !== undefined) this.connection.reply(200, 'OK', reply.headers, reply.body);
-    else if (this.res !== undefined) sendReply(this.res, 200, reply.body, reply.headers);
+    const connection = this.connection;
+    if (connection !== undefined && this.callback === undefined) connection.reply(200, 'OK', jsonHeadLines(body, this.headers), body);
+    else {
+      const reply = this.callback === undefined ? { body, headers: jsonHeaders(body, this.headers) } : jsonpReply(this.callback, body, this.headers);
+      if (connection !== undefined) connection.reply(200, 'OK', headerLines(reply.headers), reply.body);
+      else if (this.res !== undefined) sendReply(this.res, 200, reply.body, reply.headers);
+    }
     this.res = undefined;
   }
 

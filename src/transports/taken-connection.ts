@@ -46,7 +46,7 @@ type Listener = (...args: unknown[]) => void;
  * The listener for `event` named `name`, read where EventEmitter keeps them (one function, or an
  * array of them): `listeners()` would copy the array, for every event, twice a poll.
  */
-function listenerNamed(socket: Socket, event: string, name: string): Listener | undefined {
+export function listenerNamed(socket: Socket, event: string, name: string): Listener | undefined {
   const entry = (socket as unknown as { _events?: Record<string, Listener | Listener[] | undefined> })._events?.[event];
   if (typeof entry === 'function') return entry.name === name ? entry : undefined;
   return entry?.find((candidate) => candidate.name === name);
