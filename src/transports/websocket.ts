@@ -101,7 +101,10 @@ export class WebSocketTransport {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const token = readToken(req, new URLSearchParams(req.url?.split('?')[1] ?? ''));
     this.accept(req, socket, head, (peer) => {
-      const context: RequestContext = {
+      const bayeux = new BayeuxSocket(peer, this.handleBatch, this.#frames);
+      // Made whole, with its stream, in one literal: a copy spread from another object and then
+      // extended got a hidden class of its own per socket (some 300 B each, held as long as the socket).
+      bayeux.context = {
         connectionType: WebSocketTransport.connectionType,
         browserId: readCookie(req, BROWSER_COOKIE),
         canSetCookie: false,
@@ -109,8 +112,8 @@ export class WebSocketTransport {
         headers: req.headers,
         token: token.ok ? token.token : undefined,
         tokenRefused: token.ok ? undefined : token.error,
+        stream: bayeux,
       };
-      new BayeuxSocket(peer, context, this.handleBatch, this.#frames);
     });
   }
 
@@ -301,8 +304,10 @@ class BayeuxSocket implements Stream, PeerOwner {
   /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
   readonly carriesConnects = true;
   #session: Session | undefined;
-  /** Connects held for this socket, each answered by a frame (made when there is one: usually none or one). */
-  #held: Set<HeldFrame> | undefined;
+  /** The connect held for this socket (nearly always none or one), answered by a frame. */
+  #held: HeldFrame | undefined;
+  /** Further connects held at once (a client that sends a second before the first is answered). */
+  #moreHeld: Set<HeldFrame> | undefined;
   /** Frames are handled one after another, so a client's messages keep their order (none while idle). */
   #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
@@ -310,15 +315,14 @@ class BayeuxSocket implements Stream, PeerOwner {
   /** The session ended for good while no connect was held: the next reply is the last (sessionClosed). */
   #closeAfterReply: { code: number; text: string } | undefined;
 
-  readonly #context: RequestContext;
+  /** What the socket's upgrade request said, for every batch on it (set once, by the transport, before any frame is read). */
+  context!: RequestContext;
 
   constructor(
     private readonly peer: WsPeer,
-    context: RequestContext,
     private readonly handleBatch: BatchHandler,
     private readonly formats: Formats,
   ) {
-    this.#context = { ...context, stream: this };
     peer.owner = this;
     peer.listenForMessages();
   }
@@ -377,7 +381,7 @@ class BayeuxSocket implements Stream, PeerOwner {
   }
 
   async #handle(messages: unknown[]): Promise<void> {
-    const outcome = await this.handleBatch(messages, this.#context);
+    const outcome = await this.handleBatch(messages, this.context);
     if (!this.peer.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {
@@ -386,13 +390,15 @@ class BayeuxSocket implements Stream, PeerOwner {
       return;
     }
     const frame = new HeldFrame(this);
-    (this.#held ??= new Set()).add(frame);
+    if (this.#held === undefined) this.#held = frame;
+    else (this.#moreHeld ??= new Set()).add(frame);
     frame.hold = outcome.pending.wait(frame);
   }
 
   /** A held connect's answer (HeldFrame). */
   answer(frame: HeldFrame, body: string): void {
-    this.#held?.delete(frame);
+    if (this.#held === frame) this.#held = undefined;
+    else this.#moreHeld?.delete(frame);
     this.peer.sendText(body);
   }
 
@@ -406,8 +412,11 @@ class BayeuxSocket implements Stream, PeerOwner {
     this.#session?.detachStream(this);
     this.#session = undefined;
     const held = this.#held;
+    const more = this.#moreHeld;
     this.#held = undefined;
-    if (held !== undefined) for (const frame of held) frame.hold?.cancel();
+    this.#moreHeld = undefined;
+    held?.hold?.cancel();
+    if (more !== undefined) for (const frame of more) frame.hold?.cancel();
   }
 }
 

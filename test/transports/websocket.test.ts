@@ -49,6 +49,19 @@ describe('websocket transport', () => {
     assert.equal(reply.successful, true);
   });
 
+  test('connects sent one after another on a socket: each replaces the one held, and the last is let go when the socket closes', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
+    const { ws, clientId } = await openSession(port, t);
+    for (const [id, replaced] of [['c1'], ['c2', 'c1'], ['c3', 'c2']]) {
+      ws.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id }]);
+      if (replaced !== undefined) assert.equal((await ws.next(`${replaced}, replaced by ${id}`, (m) => m.id === replaced)).successful, true);
+      await waitFor(`${id} to be held`, () => herald.stats().heldConnects === 1);
+    }
+    assert.deepEqual(ws.frames.flat().filter((m) => m.channel === '/meta/connect').map((m) => m.id), ['c0', 'c1', 'c2']);
+    ws.close();
+    await waitFor('the last hold to be let go', () => herald.stats().heldConnects === 0);
+  });
+
   test('a client may switch from long-polling to WebSocket mid-session, and a new socket may carry an old clientId', async (t) => {
     const { port, herald } = await startHerald(t);
     const poller = new RawBayeux(port);
