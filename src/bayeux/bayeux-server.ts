@@ -142,7 +142,7 @@ export class BayeuxServer {
       const handled = this.#handleOne(message, batch);
       for (let reply of handled instanceof Promise ? await handled.catch((error: unknown) => engineFailure(message, error)) : handled) {
         if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
-        const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
+        const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(batch.context, reply));
         const out = extended instanceof Promise ? await extended : extended;
         if (out !== null) replies.push(out as BayeuxReply);
       }
@@ -151,7 +151,7 @@ export class BayeuxServer {
     if (held !== undefined) return { body: '', pending: this.#pending(held, batch), session, newBrowserId };
     // Decided now, as the body is made (in the same turn): a connect that arrived while the batch
     // was handled is held, and what is queued is its to carry.
-    if (batch.piggybackFor !== undefined && batch.deliverFrom === undefined && batch.taken.length === 0) batch.deliverFrom = this.#piggybacking(batch.piggybackFor, context);
+    if (batch.piggybackFor !== undefined && batch.deliverFrom === undefined && (batch.taken === undefined || batch.taken.length === 0)) batch.deliverFrom = this.#piggybacking(batch.piggybackFor, context);
     return { body: encodeBody(replies, batch.takeDeliveries(), formatFor(batch.deliverFrom ?? session)), session, newBrowserId };
   };
 
@@ -183,7 +183,7 @@ export class BayeuxServer {
     if (batch.piggybackFor === undefined && raw.channel !== '/meta/handshake' && raw.clientId !== undefined && asksPiggyback(raw)) batch.piggybackFor = raw.clientId;
     const invalid = checkEnvelope(raw);
     if (invalid !== undefined) return [invalid];
-    const message = this.#extensions.incoming(raw, () => this.#extensionContext(batch, raw));
+    const message = this.#extensions.incoming(raw, () => this.#extensionContext(batch.context, raw));
     if (message instanceof Promise) return message.then((extended) => this.#route(raw, extended, batch));
     return this.#route(raw, message, batch);
   }
@@ -209,7 +209,7 @@ export class BayeuxServer {
   #pending(held: HeldConnect, batch: Batch): PendingReply {
     return {
       wait: (responder) => {
-        const waiter = new HeldConnectWaiter(this, held, batch, responder);
+        const waiter = new HeldConnectWaiter(this, held, batch.context, responder);
         // Hold first: the connect this one replaces releases its browser slot as it resumes.
         held.session.hold(waiter, held.timeoutMs);
         if (waiter.browserId !== undefined && held.session.isHeld) this.#deps.browsers.add(waiter.browserId, held.session);
@@ -224,20 +224,20 @@ export class BayeuxServer {
   }
 
   /** @internal Answers a held connect once it resumes (HeldConnectWaiter). */
-  completeHeld(held: HeldConnect, reason: ResumeReason, batch: Batch, responder: Responder): void {
+  completeHeld(held: HeldConnect, reason: ResumeReason, context: RequestContext, responder: Responder): void {
     const completed = completeHeldConnect(held, reason, this.#deps);
     const reply = withTimesync(completed.reply, held.request, held.receivedAt, Date.now());
     const deliveries = completed.deliveries;
-    const out = this.#extensions.outgoing(reply, () => this.#extensionContext(batch, reply));
+    const out = this.#extensions.outgoing(reply, () => this.#extensionContext(context, reply));
     const send = (final: BayeuxMessage | null) => responder.respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)));
     // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.
     if (out instanceof Promise) void out.then(send);
     else send(out);
   }
 
-  #extensionContext(batch: Batch, message: BayeuxMessage): ExtensionContext {
+  #extensionContext(context: RequestContext, message: BayeuxMessage): ExtensionContext {
     const clientId = typeof message.clientId === 'string' ? message.clientId : undefined;
-    return { ...batch.context, clientId };
+    return { ...context, clientId };
   }
 }
 
@@ -282,15 +282,16 @@ class HeldConnectWaiter implements Waiter, HeldReply {
   constructor(
     private readonly server: BayeuxServer,
     private readonly held: HeldConnect,
-    private readonly batch: Batch,
+    /** The request's context (not its batch, which the hold would keep for nothing else), for outgoing extensions. */
+    private readonly context: RequestContext,
     private readonly responder: Responder,
   ) {
-    this.browserId = occupiesBrowserConnection(batch.context) ? held.session.browserId : undefined;
+    this.browserId = occupiesBrowserConnection(context) ? held.session.browserId : undefined;
   }
 
   resume(reason: ResumeReason): void {
     this.#release();
-    this.server.completeHeld(this.held, reason, this.batch, this.responder);
+    this.server.completeHeld(this.held, reason, this.context, this.responder);
   }
 
   cancel(): void {

@@ -17,7 +17,7 @@ import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
 import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeChannels } from './ext/resume.js';
 import type { Batch, BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
-import { findSession } from './handler.js';
+import { findSession, heldRequest } from './handler.js';
 import { describe, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 
@@ -116,7 +116,7 @@ function answerConnect(message: BayeuxMessage, connectionType: string, session: 
     const limit = deps.options.maxSessionsPerBrowser;
     const crowded = occupiesBrowserConnection(batch.context) && browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit;
     if (!crowded) {
-      batch.held = { session, request: message, timeoutMs, receivedAt: Date.now() };
+      batch.held = { session, request: heldRequest(message), timeoutMs, receivedAt: Date.now() };
       return [];
     }
     advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);

@@ -60,6 +60,7 @@ export interface BayeuxDeps {
 /** A held connect, waiting for messages. */
 export interface HeldConnect {
   readonly session: Session;
+  /** What the reply echoes of the request: its `id` and `ext` (heldRequest), not the whole message. */
   readonly request: BayeuxMessage;
   readonly timeoutMs: number;
   /** When the request arrived (ms since the epoch), for timesync. */
@@ -74,8 +75,8 @@ export class Batch {
   session: Session | undefined;
   held: HeldConnect | undefined;
   newBrowserId: string | undefined;
-  /** Deliveries a connect reply already took (acknowledged delivery numbers them as it takes them). */
-  taken: Delivery[] = [];
+  /** Deliveries a connect reply already took (acknowledged delivery numbers them as it takes them); none: undefined. */
+  taken: Delivery[] | undefined;
   /** The clientId of the first message that offered to take deliveries on this reply (ext/piggyback.ts). */
   piggybackFor: unknown;
 
@@ -86,7 +87,8 @@ export class Batch {
 
   takeDeliveries(): Delivery[] {
     const rest = this.deliverFrom?.drain() ?? [];
-    return this.taken.length === 0 ? rest : this.taken.concat(rest);
+    const taken = this.taken;
+    return taken === undefined || taken.length === 0 ? rest : taken.concat(rest);
   }
 }
 
@@ -108,3 +110,16 @@ export function sessionFor(clientId: unknown, context: RequestContext, deps: Bay
   if (cookie !== undefined && session.browserId !== undefined && cookie !== session.browserId) return undefined;
   return session;
 }
+
+/**
+ * What a held connect keeps of its request for the reply: the `id` it echoes and the `ext` timesync
+ * reads. The rest (channel, clientId, connectionType, advice, each a fresh string) would stay in
+ * memory with every held connect, by the ten thousand.
+ */
+export function heldRequest(message: BayeuxMessage): BayeuxMessage {
+  const { id, ext } = message;
+  if (ext !== undefined) return { id, ext };
+  return id === undefined ? NO_FIELDS : { id };
+}
+
+const NO_FIELDS: BayeuxMessage = Object.freeze({});

@@ -16,6 +16,31 @@ describe('/meta/connect', () => {
     assert.equal(reply.advice.reconnect, 'retry');
   });
 
+  test("a held connect's reply echoes its id and answers its timesync; with neither, it carries neither", async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
+    const client = new RawBayeux(port);
+    await client.open();
+    await client.subscribe('/held/echo');
+    const tc = Date.now();
+    const held = client.connect({ id: 'held-7', ext: { timesync: { tc, l: 0, o: 0 } } });
+    await waitFor('the connect to be held', () => herald.stats().heldConnects === 1);
+    await herald.publish('/held/echo', 'x');
+    const [reply, delivery] = (await held).json();
+    assert.equal(reply.id, 'held-7');
+    assert.equal(reply.successful, true);
+    assert.equal(reply.ext.timesync.tc, tc);
+    assert.ok(reply.ext.timesync.p >= 0);
+    assert.deepEqual(delivery, { channel: '/held/echo', data: 'x' });
+
+    const bare = client.send([{ channel: '/meta/connect', clientId: client.clientId, connectionType: 'long-polling' }]);
+    await waitFor('the bare connect to be held', () => herald.stats().heldConnects === 1);
+    await herald.publish('/held/echo', 'y');
+    const [bareReply] = (await bare).json();
+    assert.equal(bareReply.successful, true);
+    assert.equal('id' in bareReply, false);
+    assert.equal(bareReply.ext, undefined);
+  });
+
   test('holds an idle connect for the advised timeout and then answers successfully', async (t) => {
     const { port } = await startHerald(t, { timeoutMs: 400 });
     const client = new RawBayeux(port);
