@@ -1,6 +1,6 @@
 /**
  * @module
- * Which Redis pub/sub subscription carries a Herald channel or pattern (redis-engine.ts).
+ * Which Redis pub/sub subscription carries a Herald channel or pattern (redis-subscriptions.ts).
  */
 
 /**
