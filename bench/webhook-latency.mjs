@@ -19,8 +19,10 @@
 // so that a noisy neighbour spreads over the cases; the table gives medians over the runs.
 //
 //   node bench/webhook-latency.mjs [--subscribers 200] [--rate 100] [--seconds 10] [--runs 3]
-//                                  [--engines memory,redis] [--cases none,fast,slow,failing]
+//                                  [--engines memory,redis] [--cases none,fast,slow,failing] [-- node args…]
 //
+// Arguments after `--` go to Herald's node (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, then
+// bench/profile-summary.mjs).
 // Run from the repository root after `npm run build`. Redis needs redis-server on the PATH (or
 // REDIS_SERVER=…): the bench starts its own on a free loopback port, flushed between runs; without
 // one the Redis rows are skipped. Every process it starts is killed by PID when it ends, also on
@@ -33,7 +35,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({
+const { values, positionals: NODE_ARGS } = parseArgs({
+  allowPositionals: true,
   options: {
     subscribers: { type: 'string', default: '200' },
     rate: { type: 'string', default: '100' },
@@ -160,37 +163,39 @@ function freePort() {
   });
 }
 
-// ---- the webhook receiver (in this process) ----
+// ---- the webhook receiver: a process of its own, as the backend is (its work must not delay this one's timestamps) ----
+
+const RECEIVER = `import { createServer } from 'node:http';
+const kind = process.argv[1];
+let events = 0;
+const server = createServer((req, res) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    try { events += JSON.parse(body).events.length; } catch {}
+    if (kind === 'fast') res.writeHead(200).end();
+    else if (kind === 'failing') res.writeHead(500).end();
+    // slow: never answered; Herald gives the request up after 10 s
+  });
+});
+server.listen(0, '127.0.0.1', () => console.log('ready ' + server.address().port));
+process.on('message', () => process.send({ events }));
+process.on('disconnect', () => process.exit(0));`;
 
 async function startReceiver(kind) {
-  const state = { requests: 0, events: 0 };
-  const sockets = new Set();
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      state.requests++;
-      try {
-        state.events += JSON.parse(body).events.length;
-      } catch {}
-      if (kind === 'fast') res.writeHead(200).end();
-      else if (kind === 'failing') res.writeHead(500).end();
-      // slow: never answered; Herald gives the request up after 10 s, the socket goes at the end
-    });
-  });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const child = track(spawn(process.execPath, ['--input-type=module', '-e', RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
+  const port = Number((await waitForLine(child, /ready (\d+)/, 'the receiver'))[1]);
   return {
-    url: `http://127.0.0.1:${server.address().port}/hook`,
-    state,
-    close() {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(resolve));
+    url: `http://127.0.0.1:${port}/hook`,
+    /** Events it was sent, retries included. */
+    events() {
+      return new Promise((resolve) => {
+        child.once('message', (message) => resolve(message.events));
+        child.send('count');
+      });
     },
+    close: () => stop(child),
   };
 }
 
@@ -255,7 +260,7 @@ async function runOnce(engine, kind, redis) {
   const receiver = kind === 'none' ? undefined : await startReceiver(kind);
   const permissions = join(dir, 'permissions.json');
   writeFileSync(permissions, JSON.stringify({ channels: [{ pattern: '/bench/**', presence: 'events' }] }));
-  const args = [HERALD, '0', '--permissions', permissions, '--drain-window', '0s'];
+  const args = [...NODE_ARGS, HERALD, '0', '--permissions', permissions, '--drain-window', '0s'];
   if (redis !== undefined) args.push('--engine', `redis://127.0.0.1:${redis.port}`);
   if (receiver !== undefined) args.push('--webhook-url', receiver.url, '--webhook-secret', 'bench-webhook-secret-0123456789', '--webhook-events', EVENT_TYPES, '--webhook-retry', '100ms', '--webhook-attempts', '3');
   const herald = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -313,6 +318,7 @@ async function runOnce(engine, kind, redis) {
   cpu.herald = cpuMs(herald.pid) - cpu.herald;
   if (redis !== undefined) cpu.redis = cpuMs(redis.child.pid) - cpu.redis;
   const counted = await metrics(port);
+  const received = (await receiver?.events()) ?? 0;
 
   for (const req of subscriptions) req.destroy();
   agent.destroy();
@@ -331,7 +337,7 @@ async function runOnce(engine, kind, redis) {
     heraldCpuPer1k: (cpu.herald * 1000) / delivered,
     redisCpuPer1k: redis === undefined ? NaN : (cpu.redis * 1000) / delivered,
     ...counted,
-    received: receiver?.state.events ?? 0,
+    received,
     warnings,
   };
 }
