@@ -22,7 +22,8 @@
 //                                  [--engines memory,redis] [--cases none,fast,slow,failing] [-- node args…]
 //
 // Arguments after `--` go to Herald's node (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, then
-// bench/profile-summary.mjs).
+// bench/profile-summary.mjs). The receiver is a process of its own, as a backend is.
+//
 // Run from the repository root after `npm run build`. Redis needs redis-server on the PATH (or
 // REDIS_SERVER=…): the bench starts its own on a free loopback port, flushed between runs; without
 // one the Redis rows are skipped. Every process it starts is killed by PID when it ends, also on
