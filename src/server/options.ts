@@ -150,6 +150,8 @@ export interface HeraldOptions {
   webhookAttempts?: number;
   /** The wait before a webhook's first retry; each next one doubles, with jitter (default 1 s). */
   webhookRetryMs?: number;
+  /** How long the sender, woken by a webhook event, waits before sending, so that events fired together go in one request (default 50 ms; 0: at once). */
+  webhookBatchWaitMs?: number;
   /** Messages kept per channel for resumption and `/history` (engines built from a name or URL). */
   historySize?: number;
   /** Messages older than this leave history; 0 = no age limit (engines built from a name or URL). */

@@ -90,6 +90,7 @@ function webhookOptions(config: Settings, graceMs: number): WebhookOptions {
     maxPending: config.webhookMaxPending,
     attempts: config.webhookAttempts,
     retryMs: config.webhookRetryMs,
+    batchWaitMs: config.webhookBatchWaitMs,
     // Two transitions of one kind on a channel are a grace window apart at least (webhooks.ts).
     claimMs: Math.max(1, graceMs / 2),
   };

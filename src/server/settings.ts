@@ -175,6 +175,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'webhook-max-pending', option: 'webhookMaxPending', kind: count('a number of events', 1, 10_000_000), default: 10_000, help: 'webhook events kept at most (cluster-wide, in the outbox); a receiver further behind loses the oldest it had not taken (counted, logged)' },
   { flag: 'webhook-attempts', option: 'webhookAttempts', kind: count('a number of attempts', 1, 100), default: 8, help: 'attempts per webhook request (a failure, a timeout of 10 s or a non-2xx answer fails one) before its events are dropped' },
   { flag: 'webhook-retry', option: 'webhookRetryMs', kind: duration(10, 10 * MINUTE), default: 1_000, help: 'wait before a webhook\'s first retry; each next one doubles (at most 5 min), with jitter' },
+  { flag: 'webhook-batch-wait', option: 'webhookBatchWaitMs', kind: duration(0, 10 * SECOND), default: 50, help: 'how long the sender, woken by a webhook event, waits before sending it, so that events fired together go in one request (at most 100 events); 0: at once' },
   { flag: 'history-size', option: 'historySize', kind: count('a number of messages', 0, 1_000_000), default: HISTORY_DEFAULTS.historySize, help: 'messages kept per channel for resume and `/history` (engines built from a name or URL)' },
   { flag: 'history-ttl', option: 'historyTtlMs', kind: duration(0, 7 * DAY), default: HISTORY_DEFAULTS.historyTtlMs, help: 'drop history older than this (0: no age limit)' },
   {

@@ -3,10 +3,17 @@
  * Sends what the webhook outbox holds (core/outbox.ts) to the receivers — from the one node of
  * the cluster that holds the outbox's lease. Every node runs a sender; each tries to take the
  * lease every third of its time, and the holder renews it. The holder runs one pump per receiver:
- * it reads the events after the receiver's cursor (at most a batch), POSTs them signed, retries
- * with exponential back-off and jitter until the receiver answers 2xx or the attempts run out,
- * then moves the cursor past them. So a receiver has one request in flight and gets the events
- * in the outbox's order; a slow one holds up only its own pump.
+ * it reads the events after the receiver's cursor (at most a batch), POSTs them signed
+ * (webhook-request.ts), retries with exponential back-off and jitter until the receiver answers
+ * 2xx or the attempts run out, then moves the cursor past them. So a receiver has one request in
+ * flight and gets the events in the outbox's order; a slow one holds up only its own pump.
+ *
+ * A pump with nothing to send waits: for a wake (an event stored on this node) or its next poll
+ * (events stored on other nodes). Woken, it lingers `batchWaitMs` before reading, so that events
+ * fired together (a publish burst, a crowd joining) go in one request rather than one each: a
+ * receiver answering at once would otherwise cost a request, a read and a cursor move per event.
+ * After a batch that was not full it reads again only when woken or polled (the outbox held no
+ * more when read), so each request costs one read and one cursor move.
  *
  * When the holder dies, its lease lapses and another node takes it, resuming from the cursors: a
  * batch in flight then may be sent again, with the same event ids (at least once). When the holder
@@ -18,6 +25,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Clock, Timer } from '../core/clock.js';
 import type { Outbox, OutboxEntry } from '../core/outbox.js';
 import type { Logger } from './logger.js';
+import { WebhookTarget } from './webhook-request.js';
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. */
 export const SIGNATURE_HEADER = 'Herald-Signature';
@@ -56,6 +64,11 @@ export interface SenderOptions {
   readonly leaseMs: number;
   /** How often an idle receiver looks for events added on other nodes (this node's wake it at once). */
   readonly pollMs: number;
+  /**
+   * How long a receiver woken by a new event waits before reading the outbox, so that events
+   * fired together go in one request (0: it reads at once).
+   */
+  readonly batchWaitMs: number;
 }
 
 export interface SenderReceiver {
@@ -67,6 +80,8 @@ export interface SenderReceiver {
 interface Pump extends SenderReceiver {
   /** Its cursor's name in the outbox (the URL may carry a secret: not in key names). */
   readonly reader: string;
+  /** Where its requests go, over a connection kept alive. */
+  readonly target: WebhookTarget;
   /** Ends the pump's idle wait, when it waits. */
   wake: (() => void) | undefined;
   /** Woken while not waiting: the next wait ends at once. */
@@ -91,7 +106,7 @@ export class WebhookSender {
     private readonly logger: Logger,
     private readonly counters: WebhookCounters,
   ) {
-    this.#pumps = receivers.map((receiver) => ({ ...receiver, wants: receiver.wants, reader: createHash('sha256').update(receiver.url).digest('hex').slice(0, 24), wake: undefined, woken: false }));
+    this.#pumps = receivers.map((receiver) => ({ ...receiver, wants: receiver.wants, reader: createHash('sha256').update(receiver.url).digest('hex').slice(0, 24), target: new WebhookTarget(receiver.url), wake: undefined, woken: false }));
     this.#renewer = clock.setInterval(() => void this.#renew(), Math.max(1, options.leaseMs / 3));
     void this.#renew();
   }
@@ -111,6 +126,7 @@ export class WebhookSender {
     if (this.#renewer !== undefined) this.clock.clearInterval(this.#renewer);
     const wasSending = this.#sending !== undefined;
     this.#stop();
+    for (const pump of this.#pumps) pump.target.close();
     if (wasSending) await this.outbox.release().catch((error: unknown) => this.logger.warn('webhook lease not given up', { error: message(error) }));
   }
 
@@ -159,6 +175,8 @@ export class WebhookSender {
   async #pump(pump: Pump, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       let entries: readonly OutboxEntry[];
+      // Whatever this node stored before this read is in it: a wake from now on is for later events.
+      pump.woken = false;
       try {
         const read = await this.outbox.read(pump.reader, MAX_BATCH_EVENTS);
         entries = read.entries;
@@ -175,7 +193,7 @@ export class WebhookSender {
         continue;
       }
       if (entries.length === 0) {
-        await this.#wait(signal, this.options.pollMs, pump);
+        await this.#idle(pump, signal);
         continue;
       }
       const wanted = entries.filter((entry) => pump.wants(typeOf(entry.event)));
@@ -189,7 +207,16 @@ export class WebhookSender {
       });
       if (acked === false) this.#lost('another node holds the lease');
       if (acked === undefined) await this.#wait(signal, this.options.leaseMs / 3);
+      // A full batch: more may be waiting, read at once. Else the outbox held no more when it was
+      // read: only a wake (this node stored more since) or the poll (other nodes' events) has any.
+      else if (entries.length < MAX_BATCH_EVENTS) await this.#idle(pump, signal);
     }
+  }
+
+  /** Waits for a wake or the next poll; after a wake, lingers `batchWaitMs` so that the events fired with it come too. */
+  async #idle(pump: Pump, signal: AbortSignal): Promise<void> {
+    const woken = await this.#wait(signal, this.options.pollMs, pump);
+    if (woken && this.options.batchWaitMs > 0) await this.#wait(signal, this.options.batchWaitMs);
   }
 
   /** Sends `entries` until the receiver answers 2xx or the attempts run out (then they are dropped). */
@@ -198,7 +225,7 @@ export class WebhookSender {
     const body = `{"events":[${entries.map((entry) => entry.event).join(',')}]}`;
     for (let attempt = 1; ; attempt++) {
       if (!this.#holds()) return;
-      const failure = await this.#post(pump.url, body, signal);
+      const failure = await this.#post(pump, body, signal);
       if (signal.aborted) return;
       this.counters.sent(failure === undefined);
       if (failure === undefined) return;
@@ -214,42 +241,32 @@ export class WebhookSender {
   }
 
   /** One attempt: undefined when answered 2xx, else what went wrong. */
-  async #post(url: string, body: string, signal: AbortSignal): Promise<string | undefined> {
+  #post(pump: Pump, body: string, signal: AbortSignal): Promise<string | undefined> {
     const signature = webhookSignature(this.options.secret, Math.floor(this.clock.now() / 1000), body);
-    const abort = new AbortController();
-    const timeout = this.clock.setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
-    const stop = () => abort.abort();
-    signal.addEventListener('abort', stop, { once: true });
-    try {
-      const response = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signature }, body, signal: abort.signal, redirect: 'error' });
-      // The answer's body is not read: drop it, so the connection is free again.
-      await response.body?.cancel();
-      return response.status >= 200 && response.status <= 299 ? undefined : `answered ${response.status}`;
-    } catch (error) {
-      return abort.signal.aborted && !signal.aborted ? `no answer within ${REQUEST_TIMEOUT_MS} ms` : message(error);
-    } finally {
-      this.clock.clearTimeout(timeout);
-      signal.removeEventListener('abort', stop);
-    }
+    return pump.target.post(body, { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signature }, signal, REQUEST_TIMEOUT_MS, this.clock);
   }
 
-  /** Waits `ms`, or less: until this node stops sending, or (with `pump`) until it is woken. */
-  #wait(signal: AbortSignal, ms: number, pump?: Pump): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
+  /**
+   * Waits `ms`, or less: until this node stops sending, or (with `pump`) until it is woken.
+   * Resolves with whether it was woken (then at once if it was woken before).
+   */
+  #wait(signal: AbortSignal, ms: number, pump?: Pump): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
     if (pump?.woken === true) {
       pump.woken = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (woken: boolean) => {
         this.clock.clearTimeout(timer);
-        signal.removeEventListener('abort', done);
+        signal.removeEventListener('abort', stop);
         if (pump !== undefined) pump.wake = undefined;
-        resolve();
+        resolve(woken);
       };
-      const timer = this.clock.setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      if (pump !== undefined) pump.wake = done;
+      const stop = () => done(false);
+      const timer = this.clock.setTimeout(stop, ms);
+      signal.addEventListener('abort', stop, { once: true });
+      if (pump !== undefined) pump.wake = () => done(true);
     });
   }
 }

@@ -23,7 +23,8 @@
  *    the engine cannot store (Redis unreachable) is dropped, counted, logged.
  * 2. **Send**, from the one node holding the outbox's lease (webhook-sender.ts): per receiver,
  *    in the outbox's order (so a channel's, and a user's, events in order), one request at a
- *    time, batched, signed, retried with back-off.
+ *    time, batched (events fired within `batchWaitMs` of each other go together), signed,
+ *    retried with back-off.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -76,6 +77,8 @@ export interface WebhookOptions {
   readonly attempts: number;
   /** The first wait before a retry; each next one doubles, with jitter. */
   readonly retryMs: number;
+  /** How long a receiver woken by an event waits before reading, gathering the events fired with it into one request. */
+  readonly batchWaitMs: number;
   /** How long a claim on an event lasts: half the grace window. */
   readonly claimMs: number;
   /** How long the sending node's lease lasts unless renewed (default LEASE_MS). */
