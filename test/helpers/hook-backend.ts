@@ -16,8 +16,8 @@ export interface HookCall {
   readonly raw: string;
 }
 
-/** What the backend answers: JSON (status 200 unless given), raw text, or a hang. */
-export type HookAnswer = { status?: number; json?: unknown; raw?: string; hang?: true };
+/** What the backend answers: JSON (status 200 unless given), raw text, or a hang; with headers of its own if given. */
+export type HookAnswer = { status?: number; json?: unknown; raw?: string; hang?: true; headers?: Record<string, string> };
 
 export interface HookBackend {
   readonly url: string;
@@ -39,8 +39,8 @@ export async function startHookBackend(t: { after(fn: () => unknown): void }, be
   let active = 0;
   const reply = (res: ServerResponse, answer: HookAnswer) => {
     active--;
-    if (answer.raw !== undefined) res.writeHead(answer.status ?? 200, { 'Content-Type': 'application/json' }).end(answer.raw);
-    else res.writeHead(answer.status ?? 200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer.json ?? {}));
+    const headers = { 'Content-Type': 'application/json', ...answer.headers };
+    res.writeHead(answer.status ?? 200, headers).end(answer.raw ?? JSON.stringify(answer.json ?? {}));
   };
   const server = createServer((req, res) => {
     active++;
