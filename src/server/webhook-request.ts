@@ -22,7 +22,7 @@ import type { Clock } from '../core/clock.js';
 const IDLE_SOCKET_MS = 30_000;
 
 /** A receiver's URL and the connection kept to it. */
-export class WebhookTarget {
+export class WebhookEndpoint {
   readonly #url: URL;
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;

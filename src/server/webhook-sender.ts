@@ -25,7 +25,7 @@ import { createHash, createHmac } from 'node:crypto';
 import type { Clock, Timer } from '../core/clock.js';
 import type { Outbox, OutboxEntry } from '../core/outbox.js';
 import type { Logger } from './logger.js';
-import { WebhookTarget } from './webhook-request.js';
+import { WebhookEndpoint } from './webhook-request.js';
 
 /** The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`. */
 export const SIGNATURE_HEADER = 'Herald-Signature';
@@ -81,7 +81,7 @@ interface Pump extends SenderReceiver {
   /** Its cursor's name in the outbox (the URL may carry a secret: not in key names). */
   readonly reader: string;
   /** Where its requests go, over a connection kept alive. */
-  readonly target: WebhookTarget;
+  readonly endpoint: WebhookEndpoint;
   /** Ends the pump's idle wait, when it waits. */
   wake: (() => void) | undefined;
   /** Woken while not waiting: the next wait ends at once. */
@@ -106,7 +106,7 @@ export class WebhookSender {
     private readonly logger: Logger,
     private readonly counters: WebhookCounters,
   ) {
-    this.#pumps = receivers.map((receiver) => ({ ...receiver, wants: receiver.wants, reader: createHash('sha256').update(receiver.url).digest('hex').slice(0, 24), target: new WebhookTarget(receiver.url), wake: undefined, woken: false }));
+    this.#pumps = receivers.map((receiver) => ({ ...receiver, wants: receiver.wants, reader: createHash('sha256').update(receiver.url).digest('hex').slice(0, 24), endpoint: new WebhookEndpoint(receiver.url), wake: undefined, woken: false }));
     this.#renewer = clock.setInterval(() => void this.#renew(), Math.max(1, options.leaseMs / 3));
     void this.#renew();
   }
@@ -126,7 +126,7 @@ export class WebhookSender {
     if (this.#renewer !== undefined) this.clock.clearInterval(this.#renewer);
     const wasSending = this.#sending !== undefined;
     this.#stop();
-    for (const pump of this.#pumps) pump.target.close();
+    for (const pump of this.#pumps) pump.endpoint.close();
     if (wasSending) await this.outbox.release().catch((error: unknown) => this.logger.warn('webhook lease not given up', { error: message(error) }));
   }
 
@@ -243,7 +243,7 @@ export class WebhookSender {
   /** One attempt: undefined when answered 2xx, else what went wrong. */
   #post(pump: Pump, body: string, signal: AbortSignal): Promise<string | undefined> {
     const signature = webhookSignature(this.options.secret, Math.floor(this.clock.now() / 1000), body);
-    return pump.target.post(body, { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signature }, signal, REQUEST_TIMEOUT_MS, this.clock);
+    return pump.endpoint.post(body, { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: signature }, signal, REQUEST_TIMEOUT_MS, this.clock);
   }
 
   /**
