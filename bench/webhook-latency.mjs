@@ -19,7 +19,8 @@
 // so that a noisy neighbour spreads over the cases; the table gives medians over the runs.
 //
 //   node bench/webhook-latency.mjs [--subscribers 200] [--rate 100] [--seconds 10] [--runs 3]
-//                                  [--engines memory,redis] [--cases none,fast,slow,failing] [-- node args…]
+//                                  [--engines memory,redis] [--cases none,fast,slow,failing]
+//                                  [--batch-wait 50ms] [-- node args…]
 //
 // Arguments after `--` go to Herald's node (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof, then
 // bench/profile-summary.mjs). The receiver is a process of its own, as a backend is.
@@ -45,6 +46,8 @@ const { values, positionals: NODE_ARGS } = parseArgs({
     runs: { type: 'string', default: '3' },
     engines: { type: 'string', default: 'memory,redis' },
     cases: { type: 'string', default: 'none,fast,slow,failing' },
+    // Herald's --webhook-batch-wait (left to Herald's default when not given: older builds lack it).
+    'batch-wait': { type: 'string' },
   },
 });
 const SUBSCRIBERS = Number(values.subscribers);
@@ -264,6 +267,7 @@ async function runOnce(engine, kind, redis) {
   const args = [...NODE_ARGS, HERALD, '0', '--permissions', permissions, '--drain-window', '0s'];
   if (redis !== undefined) args.push('--engine', `redis://127.0.0.1:${redis.port}`);
   if (receiver !== undefined) args.push('--webhook-url', receiver.url, '--webhook-secret', 'bench-webhook-secret-0123456789', '--webhook-events', EVENT_TYPES, '--webhook-retry', '100ms', '--webhook-attempts', '3');
+  if (receiver !== undefined && values['batch-wait'] !== undefined) args.push('--webhook-batch-wait', values['batch-wait']);
   const herald = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let warnings = 0;
   herald.stderr.setEncoding('utf8').on('data', (text) => { if (process.env.WHB_LOG) process.stderr.write(text); warnings += text.split('\n').filter((line) => line.includes('webhook')).length; });
