@@ -18,7 +18,7 @@ import { ALWAYS_ACTIVE, PageActivity } from './activity.js';
 import type { BackoffOptions } from './backoff.js';
 import type { TokenSource } from './connection.js';
 import { Link } from './link.js';
-import type { IntervalPolling } from './link.js';
+import type { IntervalPolling } from './transport-choice.js';
 import { PollSchedule } from './poll-schedule.js';
 import type { ConnectionType } from './protocol.js';
 import { CONNECTION_TYPES } from './protocol.js';

@@ -7,7 +7,7 @@ export type { HeraldClientOptions, HistoryMessage, MessageHandler, MessageInfo, 
 export { Backoff, BACKOFF_DEFAULTS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { PublishError } from './link.js';
-export type { IntervalPolling } from './link.js';
+export type { IntervalPolling } from './transport-choice.js';
 export type { ActivitySource } from './activity.js';
 export { HandshakeError } from './connection.js';
 export type { TokenSource } from './connection.js';
