@@ -12,68 +12,19 @@
  * await herald.publish('/chat/lobby', { text: 'hi' });
  * subscription.unsubscribe();
  */
-import { expandChannel, parseChannel } from '../core/channel.js';
-import type { ActivitySource } from './activity.js';
-import { ALWAYS_ACTIVE, PageActivity } from './activity.js';
-import type { BackoffOptions } from './backoff.js';
+import { parseChannel } from '../core/channel.js';
+import type { PageActivity } from './activity.js';
+import type { HeraldClientOptions } from './client-options.js';
+import { createUpstream } from './client-options.js';
 import type { TokenSource } from './connection.js';
-import { Link } from './link.js';
-import type { IntervalPolling } from './transport-choice.js';
-import { PollSchedule } from './poll-schedule.js';
+import type { ClientEvents, Listener, MessageHandler } from './dispatch.js';
+import { Dispatch } from './dispatch.js';
 import type { ConnectionType } from './protocol.js';
-import { CONNECTION_TYPES } from './protocol.js';
-import { canShareTabs, TabShare } from './tabs.js';
-import { isAvailable } from './transports/create.js';
-import type { EventSourceConstructor, TransportEnvironment, WebSocketConstructor } from './transports/transport.js';
 import type { PresenceListing, SubscriptionEvents } from './presence.js';
-import type { Downstream, PublishReply, State, StateDetail, Upstream } from './upstream.js';
+import type { PublishReply, State, Upstream } from './upstream.js';
 
-export interface HeraldClientOptions {
-  /** Connection types to use, best first (default: websocket, eventsource, long-polling, callback-polling). */
-  transports?: readonly ConnectionType[];
-  /** Reconnection delays after errors (default: from 1 s, doubling, up to 30 s, half of each drawn at random). */
-  backoff?: BackoffOptions;
-  /** How long a reply may take beyond the server's hold time before the connection counts as broken (default 10 s). */
-  maxNetworkDelayMs?: number;
-  /** After falling back, try the best transport again after this long, doubling while it fails (default 60 s; 0 = never). */
-  upgradeAfterMs?: number;
-  /**
-   * Interval polling, the last resort where every held request is cut (a proxy's N-second
-   * timeout): `'fallback'` (default) when holds keep being cut at the same age — climbing back to
-   * the better transports later, as from any fallback; `'always'`, from the start; `'never'`.
-   */
-  intervalPolling?: IntervalPolling;
-  /** While polling: the interval while the page is visible and its user active, or messages flow (default 1 s). */
-  pollIntervalMs?: number;
-  /** While polling: the interval doubles up to this while the page is hidden or its user idle (default 30 s; the server's max-interval may cap it lower). */
-  maxPollIntervalMs?: number;
-  /** In a browser: no input (pointer, keys, wheel, touch, scroll) for this long and the user counts as idle (default 60 s). */
-  idleAfterMs?: number;
-  /**
-   * Whether the page is resting (hidden or idle) and when it wakes, for polling's intervals.
-   * Default: in a browser the page's visibility and input; elsewhere always visible and active.
-   */
-  activity?: ActivitySource;
-  /** Tabs of one origin share one server connection (default true where the browser can). */
-  shareConnection?: boolean;
-  /**
-   * Sent in the handshake's `ext`. `ext.herald.info` (e.g. `{ name: 'Ada' }`) is what a client
-   * without a token shows in presence and join events: a handle, not an identity (it stays anonymous).
-   */
-  ext?: Record<string, unknown>;
-  /**
-   * A token (JWT, or one from the server's `POST /sign`) naming what this client may subscribe to
-   * and publish on; or a function returning a fresh one, asked on every handshake — so a client
-   * whose token expired comes back with a new one and resumes where it was. Also sent with `history()`.
-   */
-  token?: TokenSource;
-  /** A WebSocket implementation where there is no global one (in Node 20, the WebSocket class of the `ws` package). */
-  WebSocket?: WebSocketConstructor;
-  EventSource?: EventSourceConstructor;
-  fetch?: typeof fetch;
-  /** Source of the back-off jitter, in [0, 1). */
-  random?: () => number;
-}
+export type { HeraldClientOptions } from './client-options.js';
+export type { MessageHandler, MessageInfo } from './dispatch.js';
 
 export interface SubscribeOptions {
   /**
@@ -82,16 +33,6 @@ export interface SubscribeOptions {
    */
   since?: string;
 }
-
-/** What a handler is told besides the data. */
-export interface MessageInfo {
-  /** The concrete channel the message was published on. */
-  readonly channel: string;
-  /** Herald's id for the message. */
-  readonly id: string | undefined;
-}
-
-export type MessageHandler = (data: any, info: MessageInfo) => void;
 
 export interface Subscription {
   readonly channel: string;
@@ -108,7 +49,6 @@ export interface Subscription {
   on<K extends keyof SubscriptionEvents>(event: K, listener: SubscriptionEvents[K]): () => void;
 }
 
-
 export interface HistoryMessage {
   readonly id: string;
   readonly channel: string;
@@ -116,50 +56,13 @@ export interface HistoryMessage {
   readonly publishedAt: number;
 }
 
-interface ClientEvents {
-  state: (state: State, detail: StateDetail) => void;
-  /** Messages on a channel may have been lost while disconnected: history could not vouch for the time away. */
-  gap: (channel: string) => void;
-  /** A handler threw, or a subscription was refused. */
-  error: (error: Error) => void;
-  /**
-   * The server's backend subscribed this client to `channel` (a channel or pattern), or no longer
-   * does. Its messages go to `serverMessage` handlers (and to this client's own handlers of the
-   * channel, if any); the client keeps it across reconnects, resuming from the last id seen.
-   */
-  serverSubscription: (channel: string, subscribed: boolean) => void;
-  /** A message on a channel the server subscribed this client to; `info.subscription` names which. */
-  serverMessage: (data: any, info: MessageInfo & { readonly subscription: string }) => void;
-}
-
-interface Listener {
-  readonly handler: MessageHandler;
-  readonly settle: (error?: Error) => void;
-  /** Its presence event listeners (`subscription.on`), by event. */
-  events?: Map<string, Set<(value: any) => void>>;
-}
-
-export const CLIENT_DEFAULTS = { maxNetworkDelayMs: 10_000, upgradeAfterMs: 60_000, intervalPolling: 'fallback', pollIntervalMs: 1000, maxPollIntervalMs: 30_000, idleAfterMs: 60_000 } as const;
-
-/** Channels whose newest message id the client keeps to drop duplicates (see #markSeen). */
-export const MAX_SEEN_CHANNELS = 10_000;
-
 export class Herald {
   /** The Bayeux endpoint, as an absolute http(s) URL. */
   readonly url: string;
   readonly #upstream: Upstream;
-  readonly #listeners = new Map<string, Set<Listener>>();
-  readonly #confirmed = new Set<string>();
-  /** Newest id delivered per concrete channel: older or equal ids are duplicates. */
-  readonly #seen = new Map<string, string>();
-  readonly #events: { [K in keyof ClientEvents]: Set<ClientEvents[K]> } = { state: new Set(), gap: new Set(), error: new Set(), serverSubscription: new Set(), serverMessage: new Set() };
-  /** The channels the server subscribed this client to. */
-  readonly #server = new Set<string>();
+  readonly #dispatch = new Dispatch();
   readonly #fetch: typeof fetch | undefined;
   readonly #token: TokenSource | undefined;
-  #state: State = 'connecting';
-  #transport: ConnectionType | undefined;
-  #polling = false;
   /** The page's visibility and input listeners, removed on close. */
   readonly #page: PageActivity | undefined;
 
@@ -168,55 +71,23 @@ export class Herald {
     this.#token = options.token;
     const host = globalThis as Record<string, any>;
     this.#fetch = options.fetch ?? (typeof host.fetch === 'function' ? host.fetch.bind(globalThis) : undefined);
-    const env: TransportEnvironment = {
-      url: this.url,
-      WebSocket: options.WebSocket ?? host.WebSocket,
-      EventSource: options.EventSource ?? host.EventSource,
-      fetch: this.#fetch,
-      document: host.document,
-    };
-    const transports = (options.transports ?? CONNECTION_TYPES).filter((type) => isAvailable(type, env));
-    if (options.activity === undefined && host.document !== undefined) {
-      this.#page = new PageActivity(host.document, globalThis as any, options.idleAfterMs ?? CLIENT_DEFAULTS.idleAfterMs);
-    }
-    const poll = new PollSchedule(
-      { minMs: options.pollIntervalMs ?? CLIENT_DEFAULTS.pollIntervalMs, maxMs: options.maxPollIntervalMs ?? CLIENT_DEFAULTS.maxPollIntervalMs },
-      options.activity ?? this.#page ?? ALWAYS_ACTIVE,
-    );
-    const downstream = this.#downstream();
-    const makeLink = (to: Downstream, seenIds: ReadonlyMap<string, string>) =>
-      new Link(
-        {
-          env,
-          transports,
-          backoff: options.backoff ?? {},
-          random: options.random ?? Math.random,
-          maxNetworkDelayMs: options.maxNetworkDelayMs ?? CLIENT_DEFAULTS.maxNetworkDelayMs,
-          upgradeAfterMs: options.upgradeAfterMs ?? CLIENT_DEFAULTS.upgradeAfterMs,
-          handshakeExt: options.ext ?? {},
-          token: options.token,
-          intervalPolling: options.intervalPolling ?? CLIENT_DEFAULTS.intervalPolling,
-          poll,
-        },
-        to,
-        seenIds,
-      );
-    const share = (options.shareConnection ?? true) && canShareTabs();
-    this.#upstream = share ? new TabShare(`herald:${this.url}`, downstream, makeLink, () => this.#seen) : makeLink(downstream, new Map());
+    const { upstream, page } = createUpstream(this.url, options, this.#fetch, this.#dispatch, () => this.#dispatch.seen);
+    this.#upstream = upstream;
+    this.#page = page;
   }
 
   get state(): State {
-    return this.#state;
+    return this.#dispatch.connectionState;
   }
 
   /** The connection type in use while connected (for a tab that shares, the leader's). */
   get transport(): ConnectionType | undefined {
-    return this.#transport;
+    return this.#dispatch.transport;
   }
 
   /** True while connected by interval polling (the last resort where held requests are cut). */
   get polling(): boolean {
-    return this.#polling;
+    return this.#dispatch.polling;
   }
 
   /** Calls `handler` with each message published on `channel` (a name, or a pattern ending in `*` or `**`). */
@@ -231,15 +102,10 @@ export class Herald {
     // Awaiting `ready` is optional: an unobserved refusal must not become an unhandled rejection.
     ready.catch(() => undefined);
     const listener: Listener = { handler, settle };
-    let listeners = this.#listeners.get(channel);
-    if (listeners === undefined) {
-      listeners = new Set();
-      this.#listeners.set(channel, listeners);
-    }
-    listeners.add(listener);
-    if (options.since !== undefined) this.#markSeen(channel, options.since);
-    if (listeners.size === 1 || options.since !== undefined) this.#upstream.want(channel, options.since);
-    else if (this.#confirmed.has(channel)) settle();
+    const first = this.#dispatch.add(channel, listener);
+    if (options.since !== undefined) this.#dispatch.markSeen(channel, options.since);
+    if (first || options.since !== undefined) this.#upstream.want(channel, options.since);
+    else if (this.#dispatch.confirmed(channel)) settle();
     return {
       channel,
       ready,
@@ -251,11 +117,7 @@ export class Herald {
         return () => void set.delete(eventListener);
       },
       unsubscribe: () => {
-        // A set the client already dropped (a refused subscription) is no longer this channel's.
-        if (!listeners.delete(listener) || listeners.size > 0 || this.#listeners.get(channel) !== listeners) return;
-        this.#listeners.delete(channel);
-        this.#confirmed.delete(channel);
-        this.#upstream.unwant(channel);
+        if (this.#dispatch.remove(channel, listener)) this.#upstream.unwant(channel);
       },
     };
   }
@@ -321,121 +183,19 @@ export class Herald {
 
   /** The channels (and patterns) the server has subscribed this client to. */
   get serverSubscriptions(): string[] {
-    return [...this.#server];
+    return this.#dispatch.serverSubscriptions;
   }
 
   /** Listens for `state` changes, `gap`s, handler `error`s and server subscriptions; returns a function that stops listening. */
   on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
-    const listeners = this.#events[event] as Set<ClientEvents[K]> | undefined;
-    if (listeners === undefined) throw new TypeError(`no such event: ${String(event)}`);
-    listeners.add(listener);
-    return () => listeners.delete(listener);
+    return this.#dispatch.on(event, listener);
   }
 
   /** Disconnects from the server (or leaves the tab group) for good. */
   close(): void {
     this.#upstream.close();
     this.#page?.stop();
-    for (const listeners of this.#listeners.values()) for (const listener of listeners) listener.settle(new Error('the client is closed'));
-    this.#listeners.clear();
-  }
-
-  #downstream(): Downstream {
-    return {
-      deliver: (channel, data, id, event) => {
-        if (event !== undefined) return this.#presenceEvent(channel, event, data);
-        const matched: MessageHandler[] = [];
-        let subscription: string | undefined;
-        for (const pattern of expandChannel(channel)) {
-          const listeners = this.#listeners.get(pattern);
-          if (listeners !== undefined) for (const listener of listeners) matched.push(listener.handler);
-          if (subscription === undefined && this.#server.has(pattern)) subscription = pattern;
-        }
-        if (subscription !== undefined) {
-          const named = subscription;
-          for (const listener of this.#events.serverMessage) matched.push((data, info) => listener(data, { ...info, subscription: named }));
-        }
-        // Only what this tab listens to counts as seen: a tab that subscribes later from an older
-        // id (other tabs' traffic is relayed to all) must still get the messages after it.
-        if (matched.length === 0 || (id !== undefined && !this.#markSeen(channel, id))) return;
-        for (const handler of matched) {
-          try {
-            handler(data, { channel, id });
-          } catch (error) {
-            this.#emitError(error instanceof Error ? error : new Error(String(error)));
-          }
-        }
-      },
-      serverSubscription: (channel, subscribed) => {
-        // Told again when a grant is renewed: only a change is news.
-        if (subscribed === this.#server.has(channel)) return;
-        if (subscribed) this.#server.add(channel);
-        else this.#server.delete(channel);
-        for (const listener of [...this.#events.serverSubscription]) listener(channel, subscribed);
-      },
-      state: (state, detail) => {
-        this.#state = state;
-        this.#transport = state === 'connected' ? detail.transport : undefined;
-        this.#polling = state === 'connected' && detail.polling === true;
-        for (const listener of [...this.#events.state]) listener(state, detail);
-      },
-      subscribed: (channel, error) => {
-        const listeners = this.#listeners.get(channel);
-        if (listeners === undefined) return;
-        if (error === undefined) {
-          this.#confirmed.add(channel);
-          for (const listener of listeners) listener.settle();
-          return;
-        }
-        this.#listeners.delete(channel);
-        for (const listener of listeners) listener.settle(error);
-        listeners.clear();
-        this.#emitError(error);
-      },
-      gap: (channel) => {
-        for (const listener of [...this.#events.gap]) listener(channel);
-      },
-    };
-  }
-
-  /**
-   * Records `id` as seen on `channel`; false when it was seen already. Kept for the channels heard
-   * from most recently, at most MAX_SEEN_CHANNELS: a pattern may bring messages from channels
-   * without number, and a duplicate (a resume or transport switch replaying what came just before)
-   * only ever follows close behind the original.
-   */
-  #markSeen(channel: string, id: string): boolean {
-    const last = this.#seen.get(channel);
-    if (last !== undefined && id <= last) return false;
-    this.#seen.delete(channel);
-    this.#seen.set(channel, id);
-    if (this.#seen.size > MAX_SEEN_CHANNELS) this.#seen.delete(this.#seen.keys().next().value!);
-    return true;
-  }
-
-  /** A presence event goes to the `on(…)` listeners of the subscriptions to exactly its channel. */
-  #presenceEvent(channel: string, event: keyof SubscriptionEvents, data: unknown): void {
-    if (typeof data !== 'object' || data === null) return;
-    for (const listener of this.#listeners.get(channel) ?? []) {
-      for (const handler of listener.events?.get(event) ?? []) {
-        try {
-          handler(data);
-        } catch (error) {
-          this.#emitError(error instanceof Error ? error : new Error(String(error)));
-        }
-      }
-    }
-  }
-
-  #emitError(error: Error): void {
-    if (this.#events.error.size === 0) {
-      // Nobody listens: surface it the way an uncaught error in an event handler would be.
-      queueMicrotask(() => {
-        throw error;
-      });
-      return;
-    }
-    for (const listener of [...this.#events.error]) listener(error);
+    this.#dispatch.close();
   }
 }
 

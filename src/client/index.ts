@@ -2,7 +2,8 @@
  * @module
  * `herald/client`: the Herald client for browsers, Node and bundlers.
  */
-export { Herald, CLIENT_DEFAULTS } from './herald.js';
+export { Herald } from './herald.js';
+export { CLIENT_DEFAULTS } from './client-options.js';
 export type { HeraldClientOptions, HistoryMessage, MessageHandler, MessageInfo, SubscribeOptions, Subscription } from './herald.js';
 export { Backoff, BACKOFF_DEFAULTS } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

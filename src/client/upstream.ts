@@ -1,7 +1,7 @@
 /**
  * @module
- * The seam between the public client (handlers, de-duplication, events) and whatever holds the
- * server connection: this tab itself (`link.ts`), or another tab of the same origin (`tabs.ts`).
+ * The seam between the public client (handlers, de-duplication, events: `dispatch.ts`) and whatever
+ * holds the server connection: this tab itself (`link.ts`), or another tab of the same origin (`tabs.ts`).
  */
 import type { ConnectionType, PresenceEvent } from './protocol.js';
 
