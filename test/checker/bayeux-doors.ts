@@ -7,6 +7,7 @@
  */
 import { WebSocket } from 'ws';
 import { Herald } from '../../src/client/herald.js';
+import type { HeraldClientOptions } from '../../src/client/herald.js';
 import type { ConnectionType } from '../../src/client/protocol.js';
 import { CometdPeer, FayePeer } from '../helpers/interop.js';
 import type { Door, DoorContext } from './rest-doors.js';
@@ -19,9 +20,16 @@ export class HeraldClientDoor implements Door {
 
   constructor(
     readonly recorder: Recorder,
-    private readonly context: DoorContext,
+    protected readonly context: DoorContext,
     private readonly transport: ConnectionType,
+    /** More client options (interval polling, a fetch that watches the wire). */
+    private readonly tuning: HeraldClientOptions = {},
   ) {}
+
+  /** The client, once started. */
+  protected get client(): Herald | undefined {
+    return this.#client;
+  }
 
   start(): void {
     const tokens = this.context.tokens;
@@ -33,6 +41,7 @@ export class HeraldClientDoor implements Door {
       maxNetworkDelayMs: 3000,
       upgradeAfterMs: 0,
       ...(tokens === undefined ? {} : { token: () => tokens.fresh() }),
+      ...this.tuning,
     });
     this.#client = client;
     client.on('gap', (channel) => this.recorder.gap(channel, 'client gap event'));

@@ -15,7 +15,7 @@ test('three nodes on Redis: every acked message reaches every subscriber once, i
 });
 
 test('three nodes on Redis, pub/sub cut again and again: channels nobody heard yet and patterns are caught up or told of a gap (seed 7)', async (t) => {
-  const result = await runChecker(t, { seed: 7, nodes: 3, faultPhaseMs: 8_000, faults: ['cut-pubsub'], doors: ['sse-fresh', 'herald-ws-pattern', 'sse', 'sse-away'] });
+  const result = await runChecker(t, { seed: 7, nodes: 3, faultPhaseMs: 8_000, faults: ['cut-pubsub'], doors: ['sse-fresh', 'herald-ws-pattern', 'sse', 'sse-away', 'herald-piggyback'] });
   t.diagnostic(result.stats);
   assert.equal(result.violations.length, 0, result.report);
 });

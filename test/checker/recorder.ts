@@ -11,6 +11,10 @@ export interface CheckerData {
   readonly s: number;
 }
 
+/** What the application route of the checker's topology answers through `herald.piggyback`: it must reach the caller unchanged. */
+export const APP_BODY = { valid: false, errors: [{ field: 'name', message: 'required' }] };
+export const APP_STATUS = 422;
+
 export const seqOf = (data: unknown): number | undefined =>
   typeof data === 'object' && data !== null && typeof (data as CheckerData).s === 'number' ? (data as CheckerData).s : undefined;
 

@@ -15,6 +15,8 @@ export interface Door {
   readonly clientId?: string | undefined;
   start(): void;
   close(): Promise<void>;
+  /** What the door saw beyond its record (which paths its deliveries took), for the run's stats. */
+  summary?(): string;
 }
 
 export interface DoorContext {
@@ -23,6 +25,8 @@ export interface DoorContext {
   readonly tokens: TokenMint | undefined;
   /** The run's seeded randomness, for doors that choose when to leave and come back. */
   readonly random: () => number;
+  /** The application's route answering through `herald.piggyback`, behind the same port (undefined: the topology has none). */
+  readonly appPath?: string | undefined;
 }
 
 const RETRY_MS = 100;

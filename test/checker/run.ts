@@ -7,6 +7,7 @@
  */
 import type { ConnectionType } from '../../src/client/protocol.js';
 import { CometdDoor, FayeDoor, HeraldClientDoor } from './bayeux-doors.js';
+import { HeraldPiggybackDoor, HeraldPollDoor } from './herald-poll-doors.js';
 import { checkHistory, covers, describeViolations } from './model.js';
 import type { FaultRecord, History, Violation } from './model.js';
 import { apiPublish, bayeuxPublisher, Publisher, restPublish, retryingBayeuxPublisher } from './publishers.js';
@@ -115,6 +116,10 @@ const DOORS: readonly DoorSpec[] = [
   // One channel, so the Redis engine catches it up after an outage: no gap to excuse a lost retry.
   ['sse-retry', CHANNELS.retry, (r, c) => new SseDoor(r, c)],
   ['sse-fresh', FRESH_PATTERN, (r, c) => new SseDoor(r, c)],
+  // Issue 19: interval polling (no connect ever held), and piggyback (deliveries on the replies to
+  // its own publishes and to the application's route, called with herald.fetch, more than on polls).
+  ['herald-poll', CHANNELS.rest, (r, c) => new HeraldPollDoor(r, c, 100)],
+  ['herald-piggyback', CHANNELS.bayeux, (r, c) => new HeraldPiggybackDoor(r, c)],
 ];
 
 const PROXY_FAULTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'stall'];
@@ -155,7 +160,7 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   const ports = new Map<Door, number>();
   const doors = DOORS.flatMap(([name, target, make], i) => {
     if ((options.doors !== undefined && !options.doors.includes(name)) || benched.has(name)) return [];
-    const door = make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens, random: extra });
+    const door = make(new Recorder(name, name, target), { port: proxyPort(i, name), tokens, random: extra, appPath: topology.appPath });
     ports.set(door, proxyPort(i, name));
     return [door];
   });
@@ -216,7 +221,9 @@ export async function runChecker(t: Hookable, options: CheckerOptions): Promise<
   };
   await Promise.all(doors.map((door) => door.close()));
   const violations = checkHistory(history);
-  return { history, violations, report: violations.length === 0 ? '' : describeViolations(history, violations), stats: summarize(history) };
+  const seen = doors.flatMap((door) => door.summary?.() ?? []);
+  const stats = [summarize(history), ...seen].join('; ');
+  return { history, violations, report: violations.length === 0 ? '' : describeViolations(history, violations), stats };
 }
 
 /**

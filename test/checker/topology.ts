@@ -5,6 +5,8 @@
  * Herald only through fault proxies; each fault is done, lasts, and is undone by `inject`.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { startNode } from '../helpers/cluster.js';
 import type { ClusterNode } from '../helpers/cluster.js';
 import { freePort } from '../helpers/redis.js';
 import { FaultProxy } from './proxy.js';
-import { JWT_SECRET } from './recorder.js';
+import { APP_BODY, APP_STATUS, JWT_SECRET } from './recorder.js';
 import type { PlannedFault } from './schedule.js';
 
 type Hookable = { after(fn: () => unknown): void };
@@ -26,6 +28,8 @@ export interface Topology {
   readonly proxies: readonly FaultProxy[];
   /** Proxies to the same nodes that no fault touches: for doors shielded from a known-open fault. */
   readonly calm: readonly FaultProxy[];
+  /** The application's route answering through `herald.piggyback` on every node (undefined: the nodes have none). */
+  readonly appPath?: string;
   /** `herald.publish` of an in-process Herald on the run's engine. */
   readonly publish: (channel: string, data: unknown) => Promise<{ id: string }>;
   /** Does `fault`, waits its duration, undoes it; returns what it did, for the history. */
@@ -35,6 +39,7 @@ export interface Topology {
 /** Settings that make faults bite within a short run: small queues, short holds. */
 const HOLD_MS = 4000;
 const MAX_QUEUE = 64;
+const APP_PATH = '/ck-app';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -79,7 +84,20 @@ export async function oneNode(t: Hookable, options: TopologyOptions): Promise<To
     ...(options.tokens ? { jwtSecret: JWT_SECRET } : {}),
   };
   const herald: Herald = createHerald(config);
-  const { port } = await herald.listen(0, '127.0.0.1');
+  // The server herald.listen makes, with an application route of its own beside Herald's paths:
+  // a form's validation, whose answer carries the session's queued messages (issue 19.3).
+  const server = createServer({ noDelay: true, requestTimeout: 30_000, headersTimeout: 30_000, connectionsCheckingInterval: 1000 }, (req, res) => {
+    if (req.url !== APP_PATH || req.method !== 'POST') return void res.writeHead(404).end();
+    req.resume();
+    req.on('end', () => {
+      res.statusCode = APP_STATUS;
+      herald.piggyback(req, res, APP_BODY);
+    });
+  });
+  herald.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
   const proxy = new FaultProxy(() => [port]);
   const calm = new FaultProxy(() => [port]);
   await proxy.listen();
@@ -88,10 +106,13 @@ export async function oneNode(t: Hookable, options: TopologyOptions): Promise<To
     await proxy.close();
     await calm.close();
     await herald.close();
+    server.closeAllConnections();
+    server.close();
   });
   return {
     proxies: [proxy],
     calm: [calm],
+    appPath: APP_PATH,
     publish: (channel, data) => herald.publish(channel, data),
     async inject(fault, random) {
       const done = proxyFaults([proxy], fault, random);
