@@ -22,6 +22,8 @@ export class HeraldPollDoor extends HeraldClientDoor {
   #clientId: string | undefined;
   protected readonly paths: Paths = { connect: 0, publish: 0, meta: 0, app: 0 };
   protected closed = false;
+  readonly #lastOnWire = new Map<string, string>();
+  #repeats = 0;
 
   constructor(recorder: Recorder, context: DoorContext, pollIntervalMs: number) {
     super(recorder, context, 'long-polling', {
@@ -39,7 +41,7 @@ export class HeraldPollDoor extends HeraldClientDoor {
 
   /** Deliveries per path (for the run's stats). */
   summary(): string {
-    return `${this.recorder.name} deliveries on connect replies ${this.paths.connect}, publish replies ${this.paths.publish}, other Bayeux replies ${this.paths.meta}, app replies ${this.paths.app}`;
+    return `${this.recorder.name} deliveries on connect replies ${this.paths.connect}, publish replies ${this.paths.publish}, other Bayeux replies ${this.paths.meta}, app replies ${this.paths.app}, ids repeated or out of order on the wire within a session ${this.#repeats}`;
   }
 
   override async close(): Promise<void> {
@@ -49,21 +51,41 @@ export class HeraldPollDoor extends HeraldClientDoor {
 
   async #watch(input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> {
     const body = typeof init?.body === 'string' ? init.body : undefined;
-    const clientId = body === undefined ? undefined : /"clientId":"([^"]+)"/.exec(body)?.[1];
-    if (clientId !== undefined) this.#clientId = clientId;
+    const named = new Headers(init?.headers).get('Herald-Session') ?? undefined;
+    const clientId = named ?? (body === undefined ? undefined : /"clientId":"([^"]+)"/.exec(body)?.[1]);
+    if (clientId !== undefined && named === undefined) this.#clientId = clientId;
     const response = await fetch(input, init);
-    const piggybacked = response.headers.get('Herald-Deliveries');
-    if (piggybacked !== null) this.paths.app += Number(piggybacked);
-    else if (body?.startsWith('[') === true && response.ok) {
-      const path: keyof Paths = body.includes('"/meta/connect"') ? 'connect' : body.includes('"/meta/') ? 'meta' : 'publish';
-      // A copy of the body: the client reads the original.
-      const replies = await response
-        .clone()
-        .json()
-        .catch(() => []);
-      if (Array.isArray(replies)) this.paths[path] += replies.filter((m) => m?.data !== undefined && typeof m.channel === 'string' && !m.channel.startsWith('/meta/')).length;
+    const piggybacked = response.headers.get('Herald-Deliveries') !== null;
+    if (!response.ok && !piggybacked) return response;
+    if (!piggybacked && body?.startsWith('[') !== true) return response;
+    const path: keyof Paths = piggybacked ? 'app' : body!.includes('"/meta/connect"') ? 'connect' : body!.includes('"/meta/') ? 'meta' : 'publish';
+    // A copy of the body: the client reads the original. One cut on its way is not counted.
+    const parsed: unknown = await response
+      .clone()
+      .json()
+      .catch(() => undefined);
+    const messages: unknown = piggybacked ? (parsed as { herald?: unknown } | undefined)?.herald : parsed;
+    if (!Array.isArray(messages)) return response;
+    for (const message of messages) {
+      if (message?.data === undefined || typeof message.channel !== 'string' || message.channel.startsWith('/meta/')) continue;
+      this.paths[path]++;
+      this.#onTheWire(clientId, message.channel, message.ext?.herald?.id);
     }
     return response;
+  }
+
+  /**
+   * The server sends a session each message once, in order, whichever reply carries it: the
+   * client would hide a repeat (it drops ids it has seen), so it is counted here.
+   */
+  #onTheWire(clientId: string | undefined, channel: string, id: unknown): void {
+    if (clientId === undefined || typeof id !== 'string') return;
+    const key = `${clientId} ${channel}`;
+    const last = this.#lastOnWire.get(key);
+    if (last !== undefined && id <= last) {
+      this.#repeats++;
+      if (this.#repeats <= 3) this.recorder.note(`on the wire: ${channel} id ${id} after ${last} in one session`);
+    } else this.#lastOnWire.set(key, id);
   }
 }
 
