@@ -21,11 +21,14 @@ export const DELIVERIES_HEADER = 'Herald-Deliveries';
 export async function fetchWithDeliveries(connection: Connection, fetchImpl: typeof fetch, input: RequestInfo | URL, init: RequestInit | undefined, maxNetworkDelayMs: number): Promise<Response> {
   const slot = init?.signal == null ? connection.takeDeliveriesSlot() : undefined;
   if (slot === undefined) return fetchImpl(input, init);
-  // Past this, connects go on: what this reply still brings may then be out of order.
+  // Past this, polls must go on, and not in this session: what the server took off its queue for
+  // this reply would come after what they bring, and a resume from the newest id seen would skip
+  // it. The connection starts over now, resuming from what was seen before this request, as when
+  // a Bayeux request's reply is that late; this reply's messages are then dropped.
   let late = false;
   const timer = setTimeout(() => {
     late = true;
-    slot.release();
+    connection.fail(new TransportError(`no reply within ${maxNetworkDelayMs} ms to a request that could carry deliveries`));
   }, maxNetworkDelayMs);
   try {
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
@@ -38,9 +41,8 @@ export async function fetchWithDeliveries(connection: Connection, fetchImpl: typ
     if (!Array.isArray(deliveries) || !deliveries.every((m) => typeof m === 'object' && m !== null && typeof m.channel === 'string')) {
       throw new TransportError('the server sent deliveries that are not Bayeux messages');
     }
-    // Out of order they would be dropped as already seen: resume them from history instead.
-    if (late) connection.fail(new TransportError(`deliveries came on a reply later than ${maxNetworkDelayMs} ms, after later ones`));
-    else connection.receive(deliveries);
+    // Late, the connection has started over already: history brings them to the next one.
+    if (!late) connection.receive(deliveries);
     const unwrapped = new Headers(response.headers);
     unwrapped.delete(DELIVERIES_HEADER);
     unwrapped.delete('content-length');

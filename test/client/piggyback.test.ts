@@ -4,13 +4,17 @@
  * once, in order, as if a poll had brought it; the caller sees the application's response as is.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Herald } from '../../src/client/herald.js';
 import type { HeraldClientOptions } from '../../src/client/herald.js';
+import { createHerald } from '../../src/server/create-herald.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
 import { startPiggybackApp, VALIDATION_BODY } from '../helpers/piggyback-app.js';
-import { waitFor } from '../helpers/wait.js';
+import { deferred, waitFor } from '../helpers/wait.js';
 
 type Hookable = { after(fn: () => unknown): void };
 
@@ -108,4 +112,56 @@ test('herald.fetch never sends the session to another origin', async (t) => {
   const response = await herald.fetch(`${elsewhere.origin}/validate`, { method: 'POST', body: '{}' });
   assert.deepEqual(await response.json(), VALIDATION_BODY);
   assert.equal(elsewhere.seen[0]!['herald-session'], undefined);
+});
+
+test('herald.fetch: a reply later than maxNetworkDelayMs loses nothing — no poll overtakes the messages it may carry', async (t) => {
+  const server = createHerald({ timeoutMs: 10 });
+  // The route publishes, then answers: the message can only leave on this reply (the client holds
+  // no connect while a request carries its session).
+  const app = createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      if (req.headers['herald-session'] !== undefined) await server.publish('/chat/room', 'older');
+      res.statusCode = 422;
+      server.piggyback(req, res, VALIDATION_BODY);
+    });
+  });
+  server.attach(app);
+  app.listen(0, '127.0.0.1');
+  await once(app, 'listening');
+  onCleanup(t, async () => {
+    await server.close();
+    app.closeAllConnections();
+    app.close();
+  });
+  const origin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+  // The reply carrying the session's messages comes back slowly (a stalled network): after maxNetworkDelayMs.
+  const answered = deferred();
+  const gate = deferred();
+  const slowFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (response.headers.get('herald-deliveries') === null) return response;
+    answered.resolve();
+    await gate.promise;
+    return response;
+  };
+  const herald = client(t, origin, { intervalPolling: 'always', pollIntervalMs: 50, maxNetworkDelayMs: 300, fetch: slowFetch });
+  const received: unknown[] = [];
+  await herald.subscribe('/chat/room', (data) => received.push(data)).ready;
+
+  // A poll may be out when it is called (the request then goes without the session): again until one carries it.
+  let pending: Promise<Response> | undefined;
+  while (pending === undefined) {
+    const call = herald.fetch('/validate', { method: 'POST', body: '{}' });
+    if ((await Promise.race([answered.promise.then(() => 'carried'), call.then(() => 'plain')])) === 'carried') pending = call;
+  }
+  await server.publish('/chat/room', 'newer');
+  // Either a poll brings the newer message while the older one is on its way, or the connection
+  // starts over and history brings both: wait for the newer, then let the slow reply in.
+  await waitFor('the newer message', () => received.includes('newer'), 5_000);
+  gate.resolve();
+  const response = await pending;
+  assert.deepEqual(await response.json(), VALIDATION_BODY, 'the caller gets the application’s body');
+  await waitFor('the older message', () => received.includes('older'), 3_000).catch(() => undefined);
+  assert.deepEqual(received, ['older', 'newer'], 'each once, in order');
 });
