@@ -13,7 +13,9 @@
 // (defects still open on main). Three nodes need redis-server on the PATH (or REDIS_SERVER=…).
 // --history-ttl makes history forget (the sse-away door resumes across what it forgot: issue 14
 // item 1); --max-interval (one node) makes long stalls expire Bayeux sessions (item 6). See
-// test/checker/README.md for which run catches which defect when it is put back.
+// test/checker/README.md for the doors and which run catches which defect when it is put back;
+// --doors herald-poll,herald-piggyback plays issue 19's paths (interval polling, deliveries on
+// publish replies and on the application's replies through herald.fetch) alone.
 // Every process and server a run starts is stopped when the run ends.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -25,8 +25,9 @@ export class HeraldPollDoor extends HeraldClientDoor {
   readonly #lastOnWire = new Map<string, string>();
   #repeats = 0;
 
-  constructor(recorder: Recorder, context: DoorContext, pollIntervalMs: number) {
+  constructor(recorder: Recorder, context: DoorContext, pollIntervalMs: number, maxNetworkDelayMs = 3000) {
     super(recorder, context, 'long-polling', {
+      maxNetworkDelayMs,
       intervalPolling: 'always',
       pollIntervalMs,
       // Never longer than this, whatever the server's max-interval: deliveries must keep moving.
@@ -96,7 +97,8 @@ export class HeraldPollDoor extends HeraldClientDoor {
  */
 export class HeraldPiggybackDoor extends HeraldPollDoor {
   constructor(recorder: Recorder, context: DoorContext) {
-    super(recorder, context, 1000);
+    // Shorter than most stalls: a reply held up by one comes after the next poll's (herald.fetch's late path).
+    super(recorder, context, 1000, 1000);
   }
 
   override start(): void {
