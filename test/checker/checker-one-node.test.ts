@@ -21,7 +21,7 @@ test('one node, history that forgets within half a second: a resume across what 
     faultPhaseMs: 10_000,
     historyTtlMs: 500,
     faults: ['cut-some', 'stall'],
-    doors: ['sse-away', 'sse', 'long-poll', 'herald-lp', 'herald-poll', 'herald-piggyback'],
+    doors: ['sse-away', 'sse', 'long-poll', 'herald-lp'],
   });
   t.diagnostic(result.stats);
   assert.equal(result.violations.length, 0, result.report);
