@@ -169,6 +169,8 @@ export interface Engine {
   deleteHistory(channel: string): Promise<void>;
   /** What this node's history holds, when the engine can tell without I/O (for metrics). */
   historyCounts?(): { readonly channels: number; readonly messages: number };
+  /** Idempotency keys forgotten before their window ended, to stay within the engine's bound (an engine that keeps them per node). */
+  idempotencyKeysForgotten?(): number;
   /** Sets the node's single message listener. */
   onMessage(listener: MessageListener): void;
   /** Sets the node's single gap listener (an engine that never loses a message never calls it). */

@@ -31,11 +31,17 @@ export interface FirstPublish {
 /** The memory engine's keys: oldest first, each until its window ends. */
 export class IdempotencyKeys {
   readonly #records = new Map<string, { first: FirstPublish; until: number }>();
+  /** Keys forgotten while their window lasted, to make room (a retry with one of them publishes again). */
+  #forgottenEarly = 0;
 
   constructor(private readonly max = MEMORY_IDEMPOTENCY_KEYS) {}
 
   get size(): number {
     return this.#records.size;
+  }
+
+  get forgottenEarly(): number {
+    return this.#forgottenEarly;
   }
 
   /** The first publish made with `key`, while its window lasts. */
@@ -51,6 +57,7 @@ export class IdempotencyKeys {
     // Windows are alike, so the oldest record ends first: drop the ended ones from the front.
     for (const [oldest, record] of this.#records) {
       if (record.until > now && this.#records.size < this.max) break;
+      if (record.until > now) this.#forgottenEarly++;
       this.#records.delete(oldest);
     }
     this.#records.set(key, { first, until: now + windowMs });

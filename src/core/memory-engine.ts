@@ -36,6 +36,8 @@ export interface MemoryEngineOptions {
   memoryBudget?: MemoryBudget;
   /** The name presence gives this node (default: random). */
   nodeId?: string;
+  /** Idempotency keys kept at most; past it the oldest are forgotten before their window ends (counted). */
+  idempotencyMaxKeys?: number;
   clock?: Clock;
 }
 
@@ -92,7 +94,7 @@ export class MemoryEngine implements Engine {
   readonly #users = new UserRecords();
   readonly #nodeId: string;
   /** Idempotency keys of this node's publishes (one node: nothing to share). */
-  readonly #idempotencyKeys = new IdempotencyKeys();
+  readonly #idempotencyKeys: IdempotencyKeys;
   #listener: MessageListener | undefined;
   #closed = false;
 
@@ -109,6 +111,7 @@ export class MemoryEngine implements Engine {
     this.#floor = this.#ids.next();
     this.#nodeId = options.nodeId ?? randomId().slice(0, 12);
     this.#budget = options.memoryBudget;
+    this.#idempotencyKeys = new IdempotencyKeys(options.idempotencyMaxKeys);
     this.#budget?.reclaimWith('history', (bytes) => this.#reclaim(bytes));
   }
 
@@ -274,6 +277,10 @@ export class MemoryEngine implements Engine {
     if (this.#patterns.size === 0) return false;
     for (const pattern of expandChannel(channel)) if (this.#patterns.has(pattern)) return true;
     return false;
+  }
+
+  idempotencyKeysForgotten(): number {
+    return this.#idempotencyKeys.forgottenEarly;
   }
 
   historyCounts(): { channels: number; messages: number } {

@@ -15,7 +15,7 @@ export function buildEngine(engine: Engine | string, config: Settings, logger: L
   if (typeof engine !== 'string') return engine;
   const history = { historySize: config.historySize, historyTtlMs: config.historyTtlMs };
   // Redis keeps its history out of this process: only queues count against the budget then.
-  if (engine === 'memory') return new MemoryEngine({ ...history, clock, memoryBudget });
+  if (engine === 'memory') return new MemoryEngine({ ...history, clock, memoryBudget, idempotencyMaxKeys: config.idempotencyMaxKeys });
   if (/^rediss?:\/\//.test(engine)) {
     return new RedisEngine({ url: engine, ...history, onError: (error, context) => logger.warn('redis', { context, error: (error as Error).message ?? String(error) }) });
   }

@@ -144,6 +144,17 @@ export class Metrics {
         },
       });
     }
+    if (engine.idempotencyKeysForgotten !== undefined) {
+      const forgotten = () => engine.idempotencyKeysForgotten!();
+      new Counter({
+        name: 'herald_idempotency_keys_forgotten_total',
+        help: 'Idempotency keys forgotten before their window ended, past --idempotency-max-keys (a retry with one of them publishes again).',
+        registers,
+        collect() {
+          setCounts(this, [[{}, forgotten()]]);
+        },
+      });
+    }
     if (engine.historyCounts !== undefined) {
       const counts = () => engine.historyCounts!();
       new Gauge({ name: 'herald_history_messages', help: 'Messages kept in history on this node.', registers, collect() { this.set(counts().messages); } });

@@ -45,6 +45,8 @@ export interface HeraldOptions {
    * answered with the first publish's id): cluster-wide with Redis, per node in memory.
    */
   idempotencyWindowMs?: number;
+  /** Idempotency keys the memory engine keeps at most (per node); past it the oldest are forgotten before their window ends. */
+  idempotencyMaxKeys?: number;
   /** Messages per second one Bayeux client may send (publish, subscribe, unsubscribe; bursts of twice that); 0 = unlimited. */
   maxMessageRate?: number;
   /** Subscriptions one session may hold. */

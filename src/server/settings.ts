@@ -11,6 +11,7 @@ import { BAYEUX_DEFAULTS } from '../bayeux/bayeux-server.js';
 import { validatePermissions } from '../core/access.js';
 import { HeraldError } from '../core/errors.js';
 import { HISTORY_DEFAULTS } from '../core/history-defaults.js';
+import { MEMORY_IDEMPOTENCY_KEYS } from '../core/idempotency.js';
 import { redactUrl } from '../core/redact.js';
 import { parseAddressRange } from './client-address.js';
 import {
@@ -114,7 +115,8 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'max-body', option: 'maxBodyBytes', kind: size(KB, 256 * MB), default: MB, help: 'largest request body or WebSocket frame (413 / close 1009 above)' },
   { flag: 'max-message', option: 'maxMessageBytes', kind: size(16, 256 * MB), default: 128 * KB, help: 'largest published message, as JSON (`413:…` / HTTP 413)' },
   { flag: 'max-batch', option: 'maxBatchMessages', kind: count('a number of messages', 1, 10_000), default: 100, help: 'messages one batch publish (`POST /pub`) may carry (413 above; the body is bounded by `--max-body`)' },
-  { flag: 'idempotency-window', option: 'idempotencyWindowMs', kind: duration(SECOND, DAY), default: 5 * MINUTE, help: 'a publish carrying an idempotency key takes effect at most once within this window (cluster-wide on Redis; per node, at most 100,000 keys, in memory)' },
+  { flag: 'idempotency-window', option: 'idempotencyWindowMs', kind: duration(SECOND, DAY), default: 5 * MINUTE, help: 'a publish carrying an idempotency key takes effect at most once within this window (cluster-wide on Redis; per node, at most `--idempotency-max-keys` keys, in memory)' },
+  { flag: 'idempotency-max-keys', option: 'idempotencyMaxKeys', kind: count('a number of keys', 1, 10_000_000), default: MEMORY_IDEMPOTENCY_KEYS, help: 'idempotency keys the memory engine keeps at most (per node); past it the oldest are forgotten before their window ends, counted in `herald_idempotency_keys_forgotten_total` (Redis keeps every key for its window)' },
   { flag: 'max-rate', option: 'maxMessageRate', kind: count('a number of messages per second', 0, 1_000_000, 'unlimited'), default: 100, help: 'messages per second one Bayeux client may send, bursts of twice that (`429:…`); publishes without a session (sessionless Bayeux, REST with a client token) count per client address at the same rate (REST 429)' },
   { flag: 'max-subscriptions', option: 'maxSubscriptions', kind: count('a number of subscriptions', 1, 1_000_000), default: BAYEUX_DEFAULTS.maxSubscriptions, help: 'subscriptions per session (`403:…:too many subscriptions…`)' },
   { flag: 'max-sessions-per-ip', option: 'maxSessionsPerAddress', kind: count('a number of sessions', 0, 10_000_000, 'unlimited'), default: 1000, help: 'sessions one client address may hold (handshake denied, REST 429); behind a proxy, set `--trusted-proxies`' },

@@ -201,6 +201,18 @@ describe('from code and the CLI', () => {
     assert.deepEqual(await history(port, '/code'), [1, 3]);
   });
 
+  test('past --idempotency-max-keys the oldest key is forgotten before its window ends, and counted: a retry with it publishes again', async (t) => {
+    const { herald, port } = await start(t, { idempotencyMaxKeys: 2 });
+    for (const key of ['k-1', 'k-2']) await herald.publish('/keys', key, { idempotencyKey: key });
+    const forgotten = async () => Number(/^herald_idempotency_keys_forgotten_total (\d+)$/m.exec((await httpRequest(port, { path: '/metrics', headers: BACKEND })).text)?.[1]);
+    assert.equal(await forgotten(), 0);
+    await herald.publish('/keys', 'k-3', { idempotencyKey: 'k-3' });
+    assert.equal(await forgotten(), 1, 'k-1 went to make room, inside its window');
+    assert.equal((await herald.publish('/keys', 'k-3', { idempotencyKey: 'k-3' })).duplicate, true, 'the newest are kept');
+    assert.notEqual((await herald.publish('/keys', 'k-1', { idempotencyKey: 'k-1' })).duplicate, true, 'the forgotten one publishes again');
+    assert.deepEqual(await history(port, '/keys'), ['k-1', 'k-2', 'k-3', 'k-1']);
+  });
+
   test('herald publish --batch FILE|- and --idempotency-key', async (t) => {
     const { port, url } = await start(t);
     const file = join(tmpdir(), `herald-batch-${process.pid}-${port}.json`);
