@@ -176,3 +176,71 @@ test('a held REST poll refused while Redis is away (503) leaves no subscription 
   // Left behind, it would keep the channel's interest without a resume point, and be answered to no one.
   assert.equal(await sessions(), 0, 'the poll\'s session ended with it');
 });
+
+test('pub/sub cut again while the last reconnect is still catching up: a pattern subscriber gets every message, or a gap after the last one it got', async (t) => {
+  const redis = await startRedis(t);
+  const { engine: a } = await orderedEngine(t, redis);
+  const { engine: b, events } = await orderedEngine(t, redis);
+  await b.subscribe('/p/*');
+  const delivered = (data: number) => events.some((e) => 'message' in e && e.message.data === data);
+  const gapsSaid = () => events.filter((e) => 'gap' in e).length;
+  const publish = async (data: number) => {
+    while (!(await a.publish({ channel: '/p/x', data }).then(() => true, () => false)));
+  };
+  await publish(0);
+  await waitFor('b delivers on /p/x (so it catches /p/x up after a cut)', () => delivered(0));
+  // A loaded node: the first catch-up's read of history returns only once the test lets it.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let reads = 0;
+  const history = b.history.bind(b);
+  b.history = async (channel, query) => {
+    if (reads++ === 0) {
+      const page = await history(channel, query);
+      await released;
+      return page;
+    }
+    // The second reconnect's catch-up comes after the first one's (the node was busy meanwhile).
+    await released;
+    await new Promise((resolve) => setImmediate(resolve));
+    return history(channel, query);
+  };
+
+  await killPubSub(redis);
+  // Sees what pub/sub carries (subscribed after the cut, which would take it down too).
+  const witness = new Redis(redis.url);
+  onCleanup(t, () => witness.disconnect());
+  let witnessed = 0;
+  witness.on('pmessage', () => witnessed++);
+  await witness.psubscribe('*');
+  await publish(1); // while b's subscription is down: only its catch-up can bring it
+  await waitFor('b resubscribed and reads history', () => gapsSaid() >= 1 && reads >= 1, 10_000);
+  const before = witnessed;
+  await publish(2); // brought by the restored subscription, held while the channel catches up
+  await waitFor('pub/sub carried 2', () => witnessed > before);
+  await new Promise((resolve) => setImmediate(resolve));
+  await killPubSub(redis);
+  await publish(3); // while down again
+  await waitFor('b resubscribed again', () => gapsSaid() >= 2, 10_000);
+  witness.disconnect(); // the second cut took it down too
+  const again = new Redis(redis.url);
+  onCleanup(t, () => again.disconnect());
+  let carried = false;
+  again.on('pmessage', () => (carried = true));
+  await again.psubscribe('*');
+  await publish(4); // brought by the subscription restored a second time
+  await waitFor('pub/sub carried 4', () => carried);
+  await new Promise((resolve) => setImmediate(resolve));
+  release();
+  await waitFor('b delivers 4', () => delivered(4), 10_000);
+
+  const order: (number | 'gap')[] = events.map((e) => ('gap' in e ? 'gap' : (e.message.data as number)));
+  for (const seq of [1, 2, 3]) {
+    if (delivered(seq)) continue;
+    const lastBefore = order.reduce<number>((found, o, index) => (typeof o === 'number' && o < seq ? index : found), -1);
+    assert.ok(order.slice(lastBefore + 1).includes('gap'), `${seq} never delivered, and no gap after the last message before it: ${order.join(', ')}`);
+  }
+  const numbers = order.filter((o) => o !== 'gap');
+  assert.deepEqual(numbers, [...numbers].sort((x, y) => (x as number) - (y as number)), `in order: ${order.join(', ')}`);
+  assert.equal(new Set(numbers).size, numbers.length, `once each: ${order.join(', ')}`);
+});

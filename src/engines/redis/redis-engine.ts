@@ -274,12 +274,12 @@ export class RedisEngine implements Engine {
     this.#wasReady = true;
     if (!first && !lostData && !this.#subscriberLost) return this.#livenessWritten();
     this.#subscriberLost = false;
-    const behind = await this.#subscriptions.resubscribe({ first, lostData, floor });
+    const catchUps = await this.#subscriptions.resubscribe({ first, lostData, floor });
     // Before the node counts as healthy: a token revoked while it was away (or down) is known first.
     await this.#control.connected(lostData);
     await this.#inquiry.connected();
     this.#streams.floor = floor;
-    await Promise.all([this.#livenessWritten(), ...behind.map((channel) => this.#subscriptions.catchUp(channel))]);
+    await Promise.all([this.#livenessWritten(), ...catchUps.map((catchUp) => catchUp())]);
   }
 
   /** The node's liveness (presence's) first: user records of a node without it are a dead node's. */

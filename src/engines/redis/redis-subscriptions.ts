@@ -46,7 +46,10 @@ export class RedisSubscriptions {
    * taken when interest in the channel began: where catching up starts.
    */
   readonly #delivered = new Map<string, string>();
-  /** Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. */
+  /**
+   * Channels being caught up after a reconnect: what pub/sub brought meanwhile waits here. A later
+   * reconnect replaces a channel's list: its catch-up, not the earlier one, hands the channel over.
+   */
   readonly #catchingUp = new Map<string, Message[]>();
   /** While resubscribing, until its gaps are said: what the restored subscriptions bring waits here. */
   #heldUntilGaps: Message[] | undefined;
@@ -134,8 +137,8 @@ export class RedisSubscriptions {
 
   /**
    * Subscribes to everything again (the first time, or after pub/sub was cut, or Redis lost its
-   * data) and returns the channels to catch up on (catchUp), each with what pub/sub brings from
-   * now on held back until it has. A new data set (`lostData`) means whatever was not delivered is
+   * data) and returns the catch-ups to run, one per channel behind, each with what pub/sub brings
+   * from now on held back until it has run. A new data set (`lostData`) means whatever was not delivered is
    * gone, so every subscription is told, and what the node delivered before says nothing about the
    * ids of the new data set: each channel starts again from `floor`.
    *
@@ -145,7 +148,7 @@ export class RedisSubscriptions {
    * subscriptions bring meanwhile waits, and follows the gaps: a session must get a message after
    * the gap that precedes it, or the client cannot tell where the loss was.
    */
-  async resubscribe({ first, lostData, floor }: { first: boolean; lostData: boolean; floor: string }): Promise<string[]> {
+  async resubscribe({ first, lostData, floor }: { first: boolean; lostData: boolean; floor: string }): Promise<Array<() => Promise<void>>> {
     const gaps = new Set<string>();
     if (lostData) {
       this.#delivered.clear();
@@ -166,14 +169,18 @@ export class RedisSubscriptions {
       }
     }
     // Subscribed before reading, so that whatever the read misses, pub/sub brings.
-    for (const channel of behind) this.#catchingUp.set(channel, []);
+    const waiting = behind.map((channel) => {
+      const arrived: Message[] = [];
+      this.#catchingUp.set(channel, arrived);
+      return { channel, arrived };
+    });
     const held: Message[] = (this.#heldUntilGaps = []);
     try {
       if (channels.length > 0) await this.subscriber.subscribe(...channels);
       if (globs.length > 0) await this.subscriber.psubscribe(...globs);
     } catch (error) {
       // Caught up by the next try (which subscribes to everything again), not by this one.
-      for (const channel of behind) this.#catchingUp.delete(channel);
+      for (const { channel, arrived } of waiting) if (this.#catchingUp.get(channel) === arrived) this.#catchingUp.delete(channel);
       throw error;
     } finally {
       // Said even when subscribing failed: whatever came meanwhile follows them either way.
@@ -181,24 +188,32 @@ export class RedisSubscriptions {
       for (const channel of gaps) this.#gapListener?.(channel);
       for (const message of held) this.#hand(message);
     }
-    return behind;
+    return waiting.map(({ channel, arrived }) => () => this.#catchUp(channel, arrived));
   }
 
-  /** Hands over what a channel missed while pub/sub was cut, then what pub/sub brought meanwhile. */
-  async catchUp(channel: string): Promise<void> {
+  /**
+   * Hands over what a channel missed while pub/sub was cut, then what pub/sub brought meanwhile
+   * (`arrived`). Not if pub/sub was cut again meanwhile: what this read of history holds would be
+   * handed after the next reconnect's gaps, what pub/sub brought before that cut would be dropped
+   * with the list it replaced, and what came after it would move the channel past what that cut
+   * lost. That reconnect's own catch-up reads from the same point, and hands everything over.
+   */
+  async #catchUp(channel: string, arrived: Message[]): Promise<void> {
     let missed: readonly Message[] = [];
+    let lost = false;
     try {
       const page = await this.options.history(channel, { since: this.#delivered.get(channel) });
       missed = page.messages;
       // Redis lost the channel's history meanwhile (trimmed past it, or expired).
-      if (page.gap) this.#gapListener?.(channel);
+      lost = page.gap;
     } catch (error) {
       // What arrives now would move the channel past what could not be read.
       this.options.onError(error, `catching up ${channel}`);
-      this.#gapListener?.(channel);
+      lost = true;
     }
-    const arrived = this.#catchingUp.get(channel) ?? [];
+    if (this.#catchingUp.get(channel) !== arrived) return;
     this.#catchingUp.delete(channel);
+    if (lost) this.#gapListener?.(channel);
     for (const message of [...missed, ...arrived]) this.#hand(message);
   }
 
