@@ -59,7 +59,7 @@ function loadBinding(): StreamBinding | undefined {
   }
 }
 
-/** Whether writes may skip the stream (for tests and the operator's log line). */
+/** Whether writes may skip the stream here (the tests check the path they mean to prove is the one taken). */
 export const directWritesAvailable = binding !== undefined;
 
 /** Writes `data` to `socket`, straight to its handle when that keeps order, else through the stream. */
