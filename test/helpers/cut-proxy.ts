@@ -4,9 +4,10 @@
  * `heal()`. Other nodes, connected to Redis directly, go on undisturbed.
  */
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { onCleanup } from './cleanup.js';
+import { proxySockets } from './proxy-sockets.js';
 
 export interface CutProxy {
   /** The Redis URL to give the node. */
@@ -16,34 +17,25 @@ export interface CutProxy {
 }
 
 export async function startCutProxy(t: { after(fn: () => unknown): void }, redisPort: number): Promise<CutProxy> {
-  const sockets = new Set<Socket>();
+  const sockets = proxySockets();
   let open = true;
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
   const server = createServer((client) => {
-    track(client);
     if (!open) return void client.destroy();
-    const upstream = connect(redisPort, '127.0.0.1');
-    track(upstream);
-    upstream.once('close', () => client.destroy());
-    client.once('close', () => upstream.destroy());
+    const upstream = sockets.pair(client, redisPort);
     client.pipe(upstream);
     upstream.pipe(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   onCleanup(t, () => {
-    for (const socket of sockets) socket.destroy();
+    sockets.destroyAll();
     server.close();
   });
   return {
     url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
     cut() {
       open = false;
-      for (const socket of sockets) socket.destroy();
+      sockets.destroyAll();
     },
     heal() {
       open = true;

@@ -8,9 +8,10 @@
  * known length pass as they come. It counts the requests it carries.
  */
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { onCleanup } from './cleanup.js';
+import { proxySockets } from './proxy-sockets.js';
 
 export interface HostileProxyOptions {
   /** Cut a connection this long after the client last sent bytes on it (0: never). */
@@ -34,18 +35,9 @@ export interface HostileProxy {
 const CONNECT_MARKS = [/"\/meta\/connect"/g, /%22%2Fmeta%2Fconnect%22/gi];
 
 export async function startHostileProxy(t: { after(fn: () => unknown): void }, targetPort: number, options: HostileProxyOptions): Promise<HostileProxy> {
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
+  const sockets = proxySockets();
   const server = createServer((client) => {
-    track(client);
-    const upstream = connect(targetPort, '127.0.0.1');
-    track(upstream);
-    upstream.once('close', () => client.destroy());
-    client.once('close', () => upstream.destroy());
+    const upstream = sockets.pair(client, targetPort);
     let timer: NodeJS.Timeout | undefined;
     const armCut = () => {
       clearTimeout(timer);
@@ -83,7 +75,7 @@ export async function startHostileProxy(t: { after(fn: () => unknown): void }, t
   const port = (server.address() as AddressInfo).port;
   const proxy: HostileProxy = { port, origin: `http://127.0.0.1:${port}`, cutting: true, connects: [], cuts: 0 };
   onCleanup(t, () => {
-    for (const socket of sockets) socket.destroy();
+    sockets.destroyAll();
     server.close();
   });
   return proxy;

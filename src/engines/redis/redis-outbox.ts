@@ -14,6 +14,7 @@
 import type { Redis } from 'ioredis';
 import { randomId } from '../../core/ids.js';
 import { skippedBefore } from '../../core/outbox.js';
+import { LATER } from './scripts.js';
 import type { Outbox, OutboxClaim, OutboxEntry, OutboxRead } from '../../core/outbox.js';
 
 /** KEYS[1] claim key, KEYS[2] stream, KEYS[3] seq · ARGV holder, claim ms (0 = no claim), max length, event. */
@@ -22,16 +23,6 @@ if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[
 local n = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'n', n, 'e', ARGV[4])
 return 1
-`;
-
-/** Whether stream id `a` is after `b`. */
-const LATER = `
-local function later(a, b)
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
-  return am > bm or (am == bm and as > bs)
-end
 `;
 
 /**

@@ -7,18 +7,22 @@
  * Numbers pass through Lua doubles; `%d` formatting keeps millisecond timestamps exact.
  */
 
-/**
- * Trimming, shared by the scripts. Redis 7 records `max-deleted-entry-id` only for XDEL, not for
- * trims, so `trim` records it itself: the newest id history lost, below which a reader has a gap.
- * Evictions go oldest first, so the recorded id only grows.
- */
-const TRIM = `
+/** Lua `later(a, b)`: whether stream id `a` is after `b` (ids compared as numbers, not strings). */
+export const LATER = `
 local function later(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
   am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
   return am > bm or (am == bm and as > bs)
 end
+`;
+
+/**
+ * Trimming, shared by the scripts. Redis 7 records `max-deleted-entry-id` only for XDEL, not for
+ * trims, so `trim` records it itself: the newest id history lost, below which a reader has a gap.
+ * Evictions go oldest first, so the recorded id only grows.
+ */
+const TRIM = `${LATER}
 local function trim(key, lastId, maxlen, oldestMs)
   local evicted = nil
   if maxlen then
