@@ -29,8 +29,13 @@ interface StreamBinding {
 
 interface WriteRequest {
   handle: unknown;
-  oncomplete: (status: number) => void;
+  oncomplete: (this: WriteRequest, status: number) => void;
   async: boolean;
+  /** Set while libuv holds the request: whose bytes, and how many. */
+  socket: DirectSocket | undefined;
+  bytes: number;
+  /** The bytes libuv still reads from: kept reachable until it is done (nothing else holds them). */
+  data: Buffer | undefined;
 }
 
 interface StreamHandle {
@@ -62,6 +67,32 @@ function loadBinding(): StreamBinding | undefined {
 /** Whether writes may skip the stream here (the tests check the path they mean to prove is the one taken). */
 export const directWritesAvailable = binding !== undefined;
 
+/**
+ * A request the kernel took whole never reaches libuv's queue (Node attaches its native half only
+ * when a write must wait), so one object serves every such write: a delivery to thousands of
+ * sockets allocates no request per socket. A request libuv keeps is left to it.
+ */
+let spareRequest: WriteRequest | undefined;
+
+function newRequest(loaded: StreamBinding): WriteRequest {
+  const request = new loaded.WriteWrap();
+  request.handle = null;
+  request.oncomplete = directWriteDone;
+  request.async = false;
+  request.socket = undefined;
+  request.bytes = 0;
+  request.data = undefined;
+  return request;
+}
+
+/** libuv finished a write it had to queue (`this` is its request). */
+function directWriteDone(this: WriteRequest, status: number): void {
+  const socket = this.socket!;
+  this.data = undefined;
+  socket[pendingBytes] = (socket[pendingBytes] ?? 0) - this.bytes;
+  if (status < 0) socket.destroy();
+}
+
 /** Writes `data` to `socket`, straight to its handle when that keeps order, else through the stream. */
 export function writeToSocket(socket: Duplex, data: Buffer): void {
   const direct = socket as DirectSocket;
@@ -70,21 +101,28 @@ export function writeToSocket(socket: Duplex, data: Buffer): void {
     socket.write(data);
     return;
   }
-  const request = new binding.WriteWrap();
+  const request = spareRequest ?? newRequest(binding);
+  spareRequest = undefined;
   request.handle = handle;
-  request.async = false;
-  request.oncomplete = (status) => {
-    direct[pendingBytes] = (direct[pendingBytes] ?? 0) - data.length;
-    if (status < 0) socket.destroy();
-  };
+  request.socket = direct;
+  request.bytes = data.length;
   const status = handle.writeBuffer(request, data);
   if (status < 0) {
-    // EPIPE, ECONNRESET…: the connection is gone; its close runs the usual clean-up.
+    // EPIPE, ECONNRESET…: the connection is gone; its close runs the usual clean-up. (The request
+    // is not used again: a failure after a partial write may have given it a native half.)
     socket.destroy();
     return;
   }
-  // Taken whole by the kernel: done, no callback will come. Otherwise libuv holds the rest.
-  if (binding.streamBaseState[binding.kLastWriteWasAsync] !== 0) direct[pendingBytes] = (direct[pendingBytes] ?? 0) + data.length;
+  if (binding.streamBaseState[binding.kLastWriteWasAsync] !== 0) {
+    // libuv holds the rest, and the request until it reports it written.
+    request.data = data;
+    direct[pendingBytes] = (direct[pendingBytes] ?? 0) + data.length;
+    return;
+  }
+  // Taken whole by the kernel: no callback will come, and the request is free again.
+  request.handle = null;
+  request.socket = undefined;
+  spareRequest = request;
 }
 
 /** Bytes written directly that libuv still holds (outside the stream's `writableLength`). */
