@@ -73,10 +73,21 @@ function sum(reports, key) {
   return reports.reduce((n, r) => n + r[key], 0);
 }
 
-/** S subscribers, M messages at R/s, each stamped with its send time. */
+/**
+ * `count` publishes, one after another, to a channel nobody subscribes to: a long-running server has
+ * compiled its publish path long before; a fresh one interprets it for its first thousand requests.
+ */
+async function warmUp(publisher, count) {
+  for (let i = 0; i < count; i++) await publisher.publish(WARM_UP_CHANNEL, { warmUp: i });
+}
+
+const WARM_UP_CHANNEL = '/bench/warm-up';
+
+/** S subscribers, M messages at R/s, each stamped with its send time (after `options.warmup` unseen publishes). */
 export async function fanout(peer, { subscribers: S, messages: M, rate: R }, options) {
   return withPeer(peer, options, async (server, load, publisher) => {
     const started = await load.start(peer.client, target(peer, server.port), S, START_INFLIGHT);
+    await warmUp(publisher, options.warmup ?? 0);
     await sleep(1000); // every subscriber settled in its held state
     await load.mark();
     const cpuBefore = server.cpu();
