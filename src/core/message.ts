@@ -113,7 +113,17 @@ export class Delivery {
   }
 }
 
-let lastBatch: { readonly format: WireFormat<Buffer>; readonly deliveries: readonly Delivery[]; readonly bytes: Buffer } | undefined;
+/**
+ * How several deliveries become one buffer for one write: each one's `part`, joined; a lone
+ * delivery is its `single` bytes, kept on the delivery for every socket that sends it alone.
+ */
+export interface BatchFormat {
+  readonly single: WireFormat<Buffer>;
+  readonly part: WireFormat<Buffer>;
+  join(parts: readonly Buffer[]): Buffer;
+}
+
+let lastBatch: { readonly format: object; readonly deliveries: readonly Delivery[]; readonly bytes: Buffer } | undefined;
 
 /**
  * Several deliveries' bytes in one buffer, for one write. A burst queues the same deliveries for
@@ -122,9 +132,30 @@ let lastBatch: { readonly format: WireFormat<Buffer>; readonly deliveries: reado
  */
 export function encodeBatch(deliveries: readonly Delivery[], format: WireFormat<Buffer>): Buffer {
   if (deliveries.length === 1) return deliveries[0]!.encode(format);
+  return sameAsLast(format, deliveries) ?? remember(format, deliveries, Buffer.concat(partsOf(deliveries, format)));
+}
+
+/** The same, joined by `batch` (one frame of several messages, say) rather than put end to end. */
+export function encodeJoined(deliveries: readonly Delivery[], batch: BatchFormat): Buffer {
+  if (deliveries.length === 1) return deliveries[0]!.encode(batch.single);
+  return sameAsLast(batch, deliveries) ?? remember(batch, deliveries, batch.join(partsOf(deliveries, batch.part)));
+}
+
+function sameAsLast(format: object, deliveries: readonly Delivery[]): Buffer | undefined {
   const last = lastBatch;
-  if (last !== undefined && last.format === format && last.deliveries.length === deliveries.length && last.deliveries.every((delivery, i) => delivery === deliveries[i])) return last.bytes;
-  const bytes = Buffer.concat(deliveries.map((delivery) => delivery.encode(format)));
+  if (last === undefined || last.format !== format || last.deliveries.length !== deliveries.length) return undefined;
+  // A loop, not every(): this runs for each socket of a burst, and a callback would be a closure each time.
+  for (let i = 0; i < deliveries.length; i++) if (last.deliveries[i] !== deliveries[i]) return undefined;
+  return last.bytes;
+}
+
+function remember(format: object, deliveries: readonly Delivery[], bytes: Buffer): Buffer {
   lastBatch = { format, deliveries, bytes };
   return bytes;
+}
+
+function partsOf(deliveries: readonly Delivery[], format: WireFormat<Buffer>): Buffer[] {
+  const parts = new Array<Buffer>(deliveries.length);
+  for (let i = 0; i < deliveries.length; i++) parts[i] = deliveries[i]!.encode(format);
+  return parts;
 }

@@ -330,14 +330,14 @@ export class Session {
     if (this.#heldBack > 0 || this.#queue.length === 0) return [];
     const taken = this.#queue;
     this.#queue = NOTHING_QUEUED;
-    this.#released(taken);
-    const firstSent = this.hooks.onFirstSent;
-    if (firstSent !== undefined) {
-      for (const delivery of taken) {
-        if (delivery.sent) continue;
-        delivery.sent = true;
-        firstSent(delivery);
-      }
+    // One pass over what leaves (this runs per delivery): released from the queue, and the first send of each noted.
+    const { memory, onFirstSent } = this.hooks;
+    for (const delivery of taken) {
+      this.#queuedBytes -= delivery.bytes;
+      memory?.release(delivery);
+      if (delivery.sent || onFirstSent === undefined) continue;
+      delivery.sent = true;
+      onFirstSent(delivery);
     }
     return taken;
   }

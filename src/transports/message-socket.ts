@@ -7,7 +7,7 @@ import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Stream } from '../core/session.js';
 import type { WsPeer } from './websocket.js';
-import { textFrame } from './websocket.js';
+import { textFrame } from './ws-frames.js';
 
 export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
   return { encode: (message: Message, json?: string) => textFrame(Buffer.from(messageFormat.encode(message, json))) };

@@ -12,12 +12,13 @@ import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
 import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
-import { encodeBatch } from '../core/message.js';
-import type { Delivery, Message, WireFormat } from '../core/message.js';
+import { encodeBatch, encodeJoined } from '../core/message.js';
+import type { BatchFormat, Delivery, Message, WireFormat } from '../core/message.js';
 import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
 import { clientAddress, destroyOnError, readCookie, readToken } from './http.js';
 import { bufferedBytes, writeToSocket } from './socket-write.js';
+import { bayeuxFrames, textFrame } from './ws-frames.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
 
@@ -45,28 +46,6 @@ export const CLOSE = {
   tryAgainLater: 1013,
 } as const;
 
-/**
- * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask), header and
- * payload in one buffer, so one message's frame is built once and written as is to every socket.
- */
-export function textFrame(payload: Buffer): Buffer {
-  const length = payload.length;
-  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
-  frame[0] = 0x81;
-  if (length < 126) {
-    frame[1] = length;
-  } else if (length < 65_536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  payload.copy(frame, headerLength);
-  return frame;
-}
-
 export class WebSocketTransport {
   static readonly connectionType = 'websocket';
 
@@ -75,7 +54,10 @@ export class WebSocketTransport {
   /** What every peer shares: one object, not a field or closure per socket. */
   readonly #shared: PeerShared;
   readonly #pinger: NodeJS.Timeout;
-  /** One-message Bayeux frames (`[message]`), built once per delivery and shared by every socket that receives them. */
+  /**
+   * Bayeux frames, built once and shared by every socket that sends the same: `[message]` for a
+   * delivery sent alone, one `[m1,m2,…]` for the messages of one flush (bayeuxFrames).
+   */
   readonly #frames: Formats;
 
   constructor(
@@ -84,9 +66,13 @@ export class WebSocketTransport {
   ) {
     this.#shared = { open: this.#peers, maxBufferedBytes: options.maxBufferedBytes, onTooLarge: options.onTooLarge };
     this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
-    const frameOf = (format: WireFormat): WireFormat<Buffer> => ({ encode: (message: Message, json?: string) => textFrame(Buffer.from(`[${format.encode(message, json)}]`)) });
+    const framesOf = (format: WireFormat): BatchFormat => ({
+      single: { encode: (message: Message, json?: string) => textFrame(Buffer.from(`[${format.encode(message, json)}]`)) },
+      part: { encode: (message: Message, json?: string) => Buffer.from(format.encode(message, json)) },
+      join: bayeuxFrames,
+    });
     const { plain, withIds } = options.messageFormats;
-    this.#frames = { plain: frameOf(plain), withIds: frameOf(withIds) };
+    this.#frames = { plain: framesOf(plain), withIds: framesOf(withIds) };
     this.#pinger = setInterval(() => {
       for (const peer of this.#peers) peer.ping();
     }, options.pingIntervalMs);
@@ -227,6 +213,11 @@ export class WsPeer {
     return this.sendFrame(encodeBatch(deliveries, frames));
   }
 
+  /** The deliveries joined by `batch` (several messages to a frame), built once for every socket that sends the same, in one write. */
+  sendJoined(deliveries: readonly Delivery[], batch: BatchFormat): boolean {
+    return this.sendFrame(encodeJoined(deliveries, batch));
+  }
+
   sendText(text: string): void {
     if (!this.isOpen) return;
     this.ws.send(text, { binary: false });
@@ -286,8 +277,8 @@ interface PeerShared {
 }
 
 interface Formats {
-  readonly plain: WireFormat<Buffer>;
-  readonly withIds: WireFormat<Buffer>;
+  readonly plain: BatchFormat;
+  readonly withIds: BatchFormat;
 }
 
 /**
@@ -328,8 +319,8 @@ class BayeuxSocket implements Stream, PeerOwner {
   }
 
   push(deliveries: Delivery[]): boolean {
-    // A frame per message (each `[message]`, built once for every socket), all in one write.
-    return this.peer.sendDeliveries(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
+    // One frame for the flush (`[message]` alone, `[m1,m2,…]` for several), built once for every socket, in one write.
+    return this.peer.sendJoined(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
   }
 
   /**

@@ -8,6 +8,7 @@ import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import type { Herald } from '../../src/server/create-herald.js';
+import { MAX_BATCH_FRAME_BYTES } from '../../src/transports/ws-frames.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { openStream } from '../helpers/http.js';
 import { startHerald } from '../helpers/herald.js';
@@ -61,13 +62,45 @@ async function subSocket(t: TestContext, port: number, herald: Herald, channel: 
 const received = (ws: RawWs, channel: string) => ws.frames.flat().filter((m) => m.channel === channel).map((m) => m.data.n);
 
 describe('a burst leaves each socket in one write', () => {
-  test('Bayeux over WebSocket: each message its own frame, all in one write', async (t) => {
+  test('Bayeux over WebSocket: one frame holding the three messages, in one write', async (t) => {
     const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
     const ws = await bayeuxSubscriber(t, port, herald, '/burst');
     const writes = serverWrites(t, port);
+    const framesBefore = ws.frames.length;
     await burst(herald, '/burst');
     await waitFor('three deliveries', () => received(ws, '/burst').length === 3);
     assert.deepEqual(received(ws, '/burst'), [1, 2, 3]);
+    assert.deepEqual(
+      ws.frames.slice(framesBefore).map((frame) => frame.map((m: { data: { n: number } }) => m.data.n)),
+      [[1, 2, 3]],
+    );
+    assert.equal(writes(), 1);
+  });
+
+  test('Bayeux over WebSocket: a batch past 64 KiB is split into frames no larger, in order, still in one write', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
+    const ws = await bayeuxSubscriber(t, port, herald, '/big');
+    const sizes: number[] = [];
+    ws.ws.on('message', (data: Buffer) => sizes.push(data.length));
+    const writes = serverWrites(t, port);
+    const framesBefore = ws.frames.length;
+    // 30,000 bytes each: two share a frame, a third would pass MAX_BATCH_FRAME_BYTES; the last,
+    // larger than the bound alone, gets a frame of its own, as it did before batches.
+    const pad = (n: number) => 'x'.repeat(n);
+    await Promise.all([
+      herald.publish('/big', { n: 1, pad: pad(30_000) }),
+      herald.publish('/big', { n: 2, pad: pad(30_000) }),
+      herald.publish('/big', { n: 3, pad: pad(30_000) }),
+      herald.publish('/big', { n: 4, pad: pad(70_000) }),
+      herald.publish('/big', { n: 5, pad: '' }),
+    ]);
+    await waitFor('five deliveries', () => received(ws, '/big').length === 5);
+    assert.deepEqual(received(ws, '/big'), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      ws.frames.slice(framesBefore).map((frame) => frame.map((m: { data: { n: number } }) => m.data.n)),
+      [[1, 2], [3], [4], [5]],
+    );
+    assert.ok(sizes.slice(0, 2).every((size) => size <= MAX_BATCH_FRAME_BYTES), `frame sizes ${sizes.join(', ')}`);
     assert.equal(writes(), 1);
   });
 

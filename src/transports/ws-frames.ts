@@ -1,0 +1,81 @@
+/**
+ * @module
+ * Server-to-client WebSocket frames built by hand (RFC 6455 §5.2: FIN, text, no mask), so that a
+ * message's frame, or a flush's, is built once and written as is to every socket that sends it.
+ */
+
+/**
+ * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask), header and
+ * payload in one buffer, so one message's frame is built once and written as is to every socket.
+ */
+export function textFrame(payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(frameHeaderLength(payload.length) + payload.length);
+  payload.copy(frame, writeFrameHeader(frame, 0, payload.length));
+  return frame;
+}
+
+function frameHeaderLength(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65_536 ? 4 : 10;
+}
+
+/** Writes a text frame's header for `payloadLength` bytes at `offset`; returns where the payload starts. */
+function writeFrameHeader(frame: Buffer, offset: number, payloadLength: number): number {
+  frame[offset] = 0x81;
+  if (payloadLength < 126) {
+    frame[offset + 1] = payloadLength;
+    return offset + 2;
+  }
+  if (payloadLength < 65_536) {
+    frame[offset + 1] = 126;
+    frame.writeUInt16BE(payloadLength, offset + 2);
+    return offset + 4;
+  }
+  frame[offset + 1] = 127;
+  frame.writeBigUInt64BE(BigInt(payloadLength), offset + 2);
+  return offset + 10;
+}
+
+/**
+ * Payload bytes past which a gathered Bayeux batch starts another frame. Clients may cap the size
+ * of one WebSocket message (64 KiB is a common default): a batch never makes a frame larger than
+ * this, or than its largest message alone, which went in a frame of its own before batches did.
+ */
+export const MAX_BATCH_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Messages' JSON (`parts`) as Bayeux frames, each a JSON array of as many as fit in
+ * MAX_BATCH_FRAME_BYTES (a burst of small messages: one frame), in order, all in one buffer for
+ * one write. One frame of ten messages is the payload of ten and a comma each, where ten frames
+ * of one cost a header and brackets each and ten messages for the client to take apart.
+ */
+export function bayeuxFrames(parts: readonly Buffer[]): Buffer {
+  if (parts.length === 0) return Buffer.alloc(0);
+  // Each frame's payload length first (brackets, messages, commas: one byte more per message,
+  // and one), then one buffer for them all.
+  const payloads: number[] = [];
+  let payload = 1;
+  for (const part of parts) {
+    if (payload > 1 && payload + 1 + part.length > MAX_BATCH_FRAME_BYTES) {
+      payloads.push(payload);
+      payload = 1;
+    }
+    payload += 1 + part.length;
+  }
+  payloads.push(payload);
+  let total = 0;
+  for (const length of payloads) total += frameHeaderLength(length) + length;
+  const frames = Buffer.allocUnsafe(total);
+  let at = 0;
+  let next = 0;
+  for (const length of payloads) {
+    at = writeFrameHeader(frames, at, length);
+    const end = at + length - 1;
+    frames[at++] = 0x5b; // [
+    for (let first = true; at < end; first = false) {
+      if (!first) frames[at++] = 0x2c; // ,
+      at += parts[next++]!.copy(frames, at);
+    }
+    frames[at++] = 0x5d; // ]
+  }
+  return frames;
+}
