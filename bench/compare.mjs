@@ -42,7 +42,7 @@ const { values } = parseArgs({
   args,
   options: {
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
-    peers: { type: 'string', default: Object.keys(PEERS).filter((name) => !name.startsWith('node-') && !name.startsWith('net-')).join(',') }, // node-ws, node-sse, net-ws: the floors, asked by name
+    peers: { type: 'string', default: Object.keys(PEERS).filter((name) => !/^(node|net|http)-/.test(name)).join(',') }, // node-ws, node-sse, http-ws, net-ws: the floors, asked by name
     runs: { type: 'string', default: '1' },
     n: { type: 'string', default: '10000' },
     subscribers: { type: 'string', default: '1000' },

@@ -30,6 +30,7 @@ export const PEERS = {
   'herald-bayeux-ws': { label: 'Herald (Bayeux WebSocket)', server: 'herald', client: 'bayeux-ws', path: '/bayeux', publish: 'rest', nchan: 'nchan-ws' },
   'herald-lp': { label: 'Herald (Bayeux long-polling, held)', server: 'herald', client: 'bayeux-lp', path: '/bayeux', publish: 'rest', nchan: 'nchan-ws' },
   'node-ws': { label: 'Node floor (`ws` upgrade, nothing else)', server: 'node-floor', client: 'rest-ws', unwrap: 'herald', publish: 'rest', nchan: 'nchan-ws' },
+  'http-ws': { label: 'Node HTTP floor (upgrade by hand, no `ws`)', server: 'http-floor', client: 'rest-ws', unwrap: 'herald', publish: 'rest', nchan: 'nchan-ws' },
   'net-ws': { label: 'Node `net` floor (upgrade by hand, no HTTP parser, no `ws`)', server: 'net-floor', client: 'rest-ws', unwrap: 'herald', publish: 'rest', nchan: 'nchan-ws' },
   'node-sse': { label: 'Node floor (HTTP head, nothing else)', server: 'node-floor', client: 'rest-sse', unwrap: 'herald', publish: 'rest', nchan: 'nchan-sse' },
   'nchan-ws': { label: 'Nchan 1.3.6 (WebSocket)', server: 'nchan', client: 'rest-ws', unwrap: 'raw', publish: 'rest', nchan: 'nchan-ws' },
