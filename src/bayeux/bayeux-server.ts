@@ -14,7 +14,7 @@ import type { Clock } from '../core/clock.js';
 import type { ControlPlane } from '../core/control-plane.js';
 import type { Engine } from '../core/engine.js';
 import { isEngineUnavailable } from '../core/errors.js';
-import { NO_HOOKS } from '../core/hooks.js';
+import { credentialHeaders, NO_HOOKS } from '../core/hooks.js';
 import type { DecisionHooks } from '../core/hooks.js';
 import type { Hub } from '../core/hub.js';
 import type { AddressRates } from '../core/limits.js';
@@ -123,6 +123,18 @@ export class BayeuxServer {
   service(pattern: string, handler: ServiceHandler): void {
     this.#services.add(pattern, handler);
   }
+
+  /**
+   * What of a connection's request headers the messages it carries later may read, for a
+   * connection open for long (a WebSocket's upgrade; asked once, as it opens): every header while
+   * an extension may read them, those the hooks read while a hook is configured, else none. An
+   * extension added later sees no headers of the connections already open.
+   */
+  readonly keptHeaders = (headers: NonNullable<RequestContext['headers']>): RequestContext['headers'] => {
+    if (!this.#extensions.isEmpty) return headers;
+    const hooks = this.#deps.hooks;
+    return hooks.has('connect') || hooks.has('subscribe') || hooks.has('publish') ? credentialHeaders(headers) : undefined;
+  };
 
   /** Handles one request's messages. Never throws for bad input: every problem is a reply. */
   readonly handleBatch = async (messages: readonly unknown[], context: RequestContext): Promise<BatchOutcome> => {
@@ -235,9 +247,11 @@ export class BayeuxServer {
     else send(out);
   }
 
+  /** Field by field: a context may be an object with more (a WebSocket's is its socket), or getters. */
   #extensionContext(context: RequestContext, message: BayeuxMessage): ExtensionContext {
     const clientId = typeof message.clientId === 'string' ? message.clientId : undefined;
-    return { ...context, clientId };
+    const { connectionType, browserId, simpleRequest, canSetCookie, remoteAddress, token, tokenRefused, headers, stream } = context;
+    return { connectionType, browserId, simpleRequest, canSetCookie, remoteAddress, token, tokenRefused, headers, stream, clientId };
   }
 }
 

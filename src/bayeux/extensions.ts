@@ -36,6 +36,10 @@ export class ExtensionPipeline {
     if (extension.outgoing) this.#outgoing.push(extension.outgoing);
   }
 
+  get isEmpty(): boolean {
+    return this.#incoming.length === 0 && this.#outgoing.length === 0;
+  }
+
   /** `context` is only called when some extension will use it: most servers run none. */
   incoming(message: BayeuxMessage, context: () => ExtensionContext): Promise<BayeuxMessage | null> | BayeuxMessage {
     return this.#incoming.length === 0 ? message : run(this.#incoming, message, context());

@@ -79,12 +79,30 @@ export function withHookSubject(principal: Principal | undefined, decision: Hook
   };
 }
 
+type Headers = Readonly<Record<string, string | string[] | undefined>>;
+
+/** The headers hookCredentials reads: the credentials, and what tells whether the cookies may count. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'sec-fetch-site', 'origin'] as const;
+
+/**
+ * Of `headers`, those hookCredentials reads (undefined when there are none): what a connection
+ * open for long keeps for the hooks its later messages may ask, rather than every header.
+ */
+export function credentialHeaders(headers: Headers): Headers | undefined {
+  let kept: Record<string, string | string[]> | undefined;
+  for (const name of CREDENTIAL_HEADERS) {
+    const value = headers[name];
+    if (value !== undefined) (kept ??= {})[name] = value;
+  }
+  return kept;
+}
+
 /**
  * The credentials a request's headers carry (plus a Bayeux message's `ext.auth`). The cookies go
  * only on a request no other site could make, by the same test as the herald_token cookie's: a
  * cross-site page's ambient cookie never authorises.
  */
-export function hookCredentials(headers: Readonly<Record<string, string | string[] | undefined>> | undefined, auth?: unknown): HookCredentials {
+export function hookCredentials(headers: Headers | undefined, auth?: unknown): HookCredentials {
   const authorization = headers?.authorization;
   const cookie = headers !== undefined && typeof headers.cookie === 'string' && headers.cookie !== '' && cookiesVouchedFor(headers) ? headers.cookie : undefined;
   return {

@@ -64,6 +64,7 @@ export function wireTransports({ bayeux, sessions, hub, engine, gate, counters, 
         lifecycle,
         onTooLarge: () => counters.hit('body_size'),
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
+        keptHeaders: bayeux.keptHeaders,
       })
     : undefined;
   const eventSource = enabled.has('eventsource')

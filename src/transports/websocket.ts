@@ -6,7 +6,7 @@
  * session its handshake created or its connect named, so a client may switch to WebSocket
  * mid-session, and a new socket may carry an old clientId.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { RawData, WebSocket } from 'ws';
@@ -34,7 +34,14 @@ export interface WebSocketOptions {
   readonly lifecycle?: LifecycleListener;
   /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
   readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
+  /**
+   * What of its upgrade's headers a Bayeux socket keeps for the messages it will carry (asked once,
+   * at the upgrade): an idle socket should hold none that nothing reads. Default: none.
+   */
+  readonly keptHeaders?: (headers: IncomingHttpHeaders) => RequestHeaders | undefined;
 }
+
+type RequestHeaders = NonNullable<RequestContext['headers']>;
 
 /** RFC 6455 close codes Herald uses. */
 export const CLOSE = {
@@ -86,21 +93,12 @@ export class WebSocketTransport {
   /** Completes a Bayeux upgrade the caller has already checked (path, origin). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const token = readToken(req, new URLSearchParams(req.url?.split('?')[1] ?? ''));
-    this.accept(req, socket, head, (peer) => {
-      const bayeux = new BayeuxSocket(peer, this.handleBatch, this.#frames);
-      // Made whole, with its stream, in one literal: a copy spread from another object and then
-      // extended got a hidden class of its own per socket (some 300 B each, held as long as the socket).
-      bayeux.context = {
-        connectionType: WebSocketTransport.connectionType,
-        browserId: readCookie(req, BROWSER_COOKIE),
-        canSetCookie: false,
-        remoteAddress: clientAddress(req),
-        headers: req.headers,
-        token: token.ok ? token.token : undefined,
-        tokenRefused: token.ok ? undefined : token.error,
-        stream: bayeux,
-      };
-    });
+    const browserId = readCookie(req, BROWSER_COOKIE);
+    const headers = this.options.keptHeaders?.(req.headers);
+    // Nearly always nothing: then no object at all.
+    const said = browserId === undefined && token.ok && token.token === undefined && headers === undefined ? undefined : { browserId, token: token.ok ? token.token : undefined, tokenRefused: token.ok ? undefined : token.error, headers };
+    const remoteAddress = clientAddress(req);
+    this.accept(req, socket, head, (peer) => new BayeuxSocket(peer, this.handleBatch, this.#frames, remoteAddress, said));
   }
 
   /**
@@ -290,10 +288,19 @@ export const MAX_WAITING_FRAMES = 8;
 /** How long a socket whose session ended for good waits for the client's next connect, to answer it with why. */
 const FAREWELL_WAIT_MS = 5_000;
 
-/** Bayeux over one WebSocket. */
-class BayeuxSocket implements Stream, PeerOwner {
-  /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
-  readonly carriesConnects = true;
+/** What a Bayeux socket's upgrade said beyond its address, which is rarely anything (one object then). */
+interface UpgradeSaid {
+  readonly browserId: string | undefined;
+  readonly token: string | undefined;
+  readonly tokenRefused: string | undefined;
+  readonly headers: RequestHeaders | undefined;
+}
+
+/**
+ * Bayeux over one WebSocket. It is also the context of every batch it carries (what its upgrade
+ * request said), so an open socket needs no context object of its own.
+ */
+class BayeuxSocket implements Stream, PeerOwner, RequestContext {
   #session: Session | undefined;
   /** The connect held for this socket (nearly always none or one), answered by a frame. */
   #held: HeldFrame | undefined;
@@ -305,17 +312,51 @@ class BayeuxSocket implements Stream, PeerOwner {
   #waiting = 0;
   /** The session ended for good while no connect was held: the next reply is the last (sessionClosed). */
   #closeAfterReply: { code: number; text: string } | undefined;
-
-  /** What the socket's upgrade request said, for every batch on it (set once, by the transport, before any frame is read). */
-  context!: RequestContext;
+  readonly #said: UpgradeSaid | undefined;
 
   constructor(
     private readonly peer: WsPeer,
     private readonly handleBatch: BatchHandler,
     private readonly formats: Formats,
+    readonly remoteAddress: string | undefined,
+    said: UpgradeSaid | undefined,
   ) {
+    this.#said = said;
     peer.owner = this;
     peer.listenForMessages();
+  }
+
+  /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
+  get carriesConnects(): boolean {
+    return true;
+  }
+
+  get connectionType(): string {
+    return WebSocketTransport.connectionType;
+  }
+
+  get canSetCookie(): boolean {
+    return false;
+  }
+
+  get stream(): Stream {
+    return this;
+  }
+
+  get browserId(): string | undefined {
+    return this.#said?.browserId;
+  }
+
+  get token(): string | undefined {
+    return this.#said?.token;
+  }
+
+  get tokenRefused(): string | undefined {
+    return this.#said?.tokenRefused;
+  }
+
+  get headers(): RequestHeaders | undefined {
+    return this.#said?.headers;
   }
 
   push(deliveries: Delivery[]): boolean {
@@ -372,7 +413,7 @@ class BayeuxSocket implements Stream, PeerOwner {
   }
 
   async #handle(messages: unknown[]): Promise<void> {
-    const outcome = await this.handleBatch(messages, this.context);
+    const outcome = await this.handleBatch(messages, this);
     if (!this.peer.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {

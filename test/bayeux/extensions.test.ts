@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startHerald } from '../helpers/herald.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { RawWs } from '../helpers/raw-ws.js';
 
 describe('extensions', () => {
   test('run in order on incoming messages and may rewrite them', async (t) => {
@@ -55,6 +56,22 @@ describe('extensions', () => {
     const client = new RawBayeux(port);
     const reply = await client.handshake();
     assert.deepEqual(reply.ext, { served: 'herald' });
+  });
+
+  test("over a WebSocket, extensions see the upgrade's headers with every message", async (t) => {
+    const { port, herald } = await startHerald(t);
+    const seen: unknown[] = [];
+    herald.use({ incoming: (m, context) => (seen.push([m.channel, context.connectionType, context.headers?.['x-app-version'], context.clientId]), m) });
+    const ws = await RawWs.open(port, '/bayeux', { 'X-App-Version': '7.1' });
+    t.after(() => ws.close());
+    ws.send([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: 'h' }]);
+    const { clientId } = await ws.next('the handshake reply', (m) => m.id === 'h');
+    ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/a', id: 's' }]);
+    await ws.next('the subscribe reply', (m) => m.id === 's');
+    assert.deepEqual(seen, [
+      ['/meta/handshake', 'websocket', '7.1', undefined],
+      ['/meta/subscribe', 'websocket', '7.1', clientId],
+    ]);
   });
 
   test('meta routing is by exact channel: look-alike names reach no meta handler', async (t) => {

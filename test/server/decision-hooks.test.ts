@@ -15,6 +15,7 @@ import type { HookAnswer, HookBackend } from '../helpers/hook-backend.js';
 import { startHerald } from '../helpers/herald.js';
 import { httpRequest, postJson } from '../helpers/http.js';
 import { RawBayeux } from '../helpers/raw-bayeux.js';
+import { RawWs } from '../helpers/raw-ws.js';
 import { waitFor } from '../helpers/wait.js';
 
 type Hookable = { after(fn: () => unknown): void };
@@ -96,6 +97,30 @@ describe('the connect hook', () => {
     assert.equal(backend.calls[0]!.body.credentials.cookie, undefined, 'a cookie with no Origin is ambient: any site could send it');
     await handshake(port, {}, { Cookie: 'app_session=s3cr3t', Origin: 'http://localhost:3000' });
     assert.equal(backend.calls[1]!.body.credentials.cookie, 'app_session=s3cr3t');
+  });
+  test('over a WebSocket, every message is judged with the upgrade\'s Authorization and cookies, which the socket keeps for its hooks', async (t) => {
+    const backend = await startHookBackend(t);
+    const { port } = await withHooks(t, backend);
+    const open = async (headers: Record<string, string>) => {
+      const ws = await RawWs.open(port, '/bayeux', headers);
+      t.after(() => ws.close());
+      ws.send([{ channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'], id: 'h' }]);
+      const { clientId } = await ws.next('the handshake reply', (m) => m.id === 'h');
+      // A later message on the socket: the hook is asked long after the upgrade request is gone.
+      ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/orders/1', id: 's' }]);
+      assert.equal((await ws.next('the subscribe reply', (m) => m.id === 's')).successful, true);
+      return backend.calls.splice(0).map((call) => [call.path, call.body.transport, call.body.credentials]);
+    };
+    const credentials = { authorization: 'Basic YXBwOnNlY3JldA==', cookie: 'app_session=s3cr3t' };
+    assert.deepEqual(await open({ Authorization: credentials.authorization, Cookie: credentials.cookie, Origin: 'http://localhost:3000' }), [
+      ['/connect', 'websocket', credentials],
+      ['/subscribe', 'websocket', credentials],
+    ]);
+    // No Origin: the cookie is ambient, over a WebSocket as over HTTP.
+    assert.deepEqual(await open({ Cookie: credentials.cookie }), [
+      ['/connect', 'websocket', {}],
+      ['/subscribe', 'websocket', {}],
+    ]);
   });
 });
 
