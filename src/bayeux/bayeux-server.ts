@@ -29,9 +29,10 @@ import { BayeuxErrors } from './errors.js';
 import type { Extension, ExtensionContext } from './extensions.js';
 import { ExtensionPipeline } from './extensions.js';
 import { asksPiggyback, canPiggyback } from './ext/piggyback.js';
-import { withTimesync } from './ext/timesync.js';
+import { withPendingTimesync, withTimesync } from './ext/timesync.js';
+import type { PendingTimesync } from './ext/timesync.js';
 import { Batch, sessionFor } from './handler.js';
-import type { BayeuxDeps, BayeuxOptions, HeldConnect, MetaHandler } from './handler.js';
+import type { BayeuxDeps, BayeuxOptions, ConnectToHold, HeldConnect, MetaHandler } from './handler.js';
 import { handleHandshake } from './handshake.js';
 import { encodeBody, formatFor, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
@@ -218,13 +219,15 @@ export class BayeuxServer {
     return handlePublish(message, channel, batch, this.#deps);
   }
 
-  #pending(held: HeldConnect, batch: Batch): PendingReply {
+  #pending(held: ConnectToHold, batch: Batch): PendingReply {
     return {
       wait: (responder) => {
         const waiter = new HeldConnectWaiter(this, held, batch.context, responder);
         // Hold first: the connect this one replaces releases its browser slot as it resumes.
         held.session.hold(waiter, held.timeoutMs);
-        if (waiter.browserId !== undefined && held.session.isHeld) this.#deps.browsers.add(waiter.browserId, held.session);
+        // Not held when its session closed meanwhile: answered already.
+        if (!held.session.isHeld) return undefined;
+        if (waiter.browserId !== undefined) this.#deps.browsers.add(waiter.browserId, held.session);
         return waiter;
       },
     };
@@ -236,12 +239,12 @@ export class BayeuxServer {
   }
 
   /** @internal Answers a held connect once it resumes (HeldConnectWaiter). */
-  completeHeld(held: HeldConnect, reason: ResumeReason, context: RequestContext, responder: Responder): void {
+  completeHeld(held: HeldConnectWaiter, reason: ResumeReason, context: RequestContext, responder: Responder): void {
     const completed = completeHeldConnect(held, reason, this.#deps);
-    const reply = withTimesync(completed.reply, held.request, held.receivedAt, Date.now());
+    const reply = withPendingTimesync(completed.reply, held.timesync, Date.now());
     const deliveries = completed.deliveries;
     const out = this.#extensions.outgoing(reply, () => this.#extensionContext(context, reply));
-    const send = (final: BayeuxMessage | null) => responder.respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)));
+    const send = (final: BayeuxMessage | null) => responder.respond(encodeBody(final === null ? [] : [final], deliveries, formatFor(held.session)), held);
     // Answer in this tick unless an extension is asynchronous: held connects wake by the thousand.
     if (out instanceof Promise) void out.then(send);
     else send(out);
@@ -286,39 +289,46 @@ function engineFailure(message: unknown, error: unknown): BayeuxReply[] {
 }
 
 /**
- * A held connect, waiting in its session: one object with its state and methods, where closures
- * (and their contexts) per hold would cost several times as much.
+ * A held connect, waiting in its session: the one object a hold makes (what the reply needs, and
+ * who answers it), with its methods, where closures (and their contexts) or an object per part
+ * would cost several times as much, by the ten thousand.
  */
-class HeldConnectWaiter implements Waiter, HeldReply {
+class HeldConnectWaiter implements Waiter, HeldReply, HeldConnect {
+  readonly session: Session;
+  readonly id: string | number | undefined;
+  readonly timesync: PendingTimesync | undefined;
   /** The browser whose connection slot the hold takes (HTTP long-polls only). */
   readonly browserId: string | undefined;
 
   constructor(
     private readonly server: BayeuxServer,
-    private readonly held: HeldConnect,
+    held: ConnectToHold,
     /** The request's context (not its batch, which the hold would keep for nothing else), for outgoing extensions. */
     private readonly context: RequestContext,
     private readonly responder: Responder,
   ) {
+    this.session = held.session;
+    this.id = held.id;
+    this.timesync = held.timesync;
     this.browserId = occupiesBrowserConnection(context) ? held.session.browserId : undefined;
   }
 
   resume(reason: ResumeReason): void {
     this.#release();
-    this.server.completeHeld(this.held, reason, this.context, this.responder);
+    this.server.completeHeld(this, reason, this.context, this.responder);
   }
 
   cancel(): void {
     this.#release();
-    this.held.session.cancelHold(this);
+    this.session.cancelHold(this);
   }
 
   answerNow(): void {
     // Still the session's hold: then it is answered here, once.
-    if (this.held.session.cancelHold(this)) this.resume('timeout');
+    if (this.session.cancelHold(this)) this.resume('timeout');
   }
 
   #release(): void {
-    if (this.browserId !== undefined) this.server.releaseBrowser(this.browserId, this.held.session);
+    if (this.browserId !== undefined) this.server.releaseBrowser(this.browserId, this.session);
   }
 }

@@ -17,8 +17,9 @@ import { nextBatch, receiveAck, usesAck } from './ext/ack.js';
 import { refusalReason, tokenIn } from './ext/auth.js';
 import { asksToResume, resumeChannels } from './ext/resume.js';
 import type { Batch, BayeuxDeps, HeldConnect, MetaHandler } from './handler.js';
-import { findSession, heldRequest } from './handler.js';
-import { describe, isObject, replyTo } from './message.js';
+import { timesyncAsked } from './ext/timesync.js';
+import { findSession } from './handler.js';
+import { describe, echoId, isObject, replyTo } from './message.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
 
 const EVENTSOURCE = 'eventsource';
@@ -116,7 +117,7 @@ function answerConnect(message: BayeuxMessage, connectionType: string, session: 
     const limit = deps.options.maxSessionsPerBrowser;
     const crowded = occupiesBrowserConnection(batch.context) && browserId !== undefined && limit >= 0 && deps.browsers.othersHolding(browserId, session) >= limit;
     if (!crowded) {
-      batch.held = { session, request: heldRequest(message), timeoutMs, receivedAt: Date.now() };
+      batch.held = { session, id: echoId(message), timesync: timesyncAsked(message, Date.now()), timeoutMs };
       return [];
     }
     advice = multipleClientsAdvice(deps.options, deps.options.multiSessionIntervalMs);
@@ -161,7 +162,8 @@ export function completeHeldConnect(held: HeldConnect, reason: ResumeReason, dep
 }
 
 function heldConnectReply(held: HeldConnect, reason: ResumeReason, deps: BayeuxDeps): BayeuxReply {
-  const reply = replyTo('/meta/connect', held.request);
+  const reply: BayeuxReply = { channel: '/meta/connect' };
+  if (held.id !== undefined) reply.id = held.id;
   const closeReason = held.session.closeReason;
   if (reason === 'closed' && closeReason !== undefined) return { ...reply, ...closedSession(closeReason, held.session.closeNote) };
   // Filled in place, not spread: held connects are answered by the thousand in one go.

@@ -15,6 +15,7 @@ import type { SessionStore } from '../core/session-store.js';
 import type { AdviceTimings } from './advice.js';
 import type { BrowserHolds } from './browser-holds.js';
 import type { BayeuxMessage, BayeuxReply } from './message.js';
+import type { PendingTimesync } from './ext/timesync.js';
 import type { ServerSubscriptions } from './server-subscriptions.js';
 import type { ServiceRegistry } from './services.js';
 import type { TokenSubscriptions } from './token-subscriptions.js';
@@ -57,14 +58,22 @@ export interface BayeuxDeps {
   readonly hooks: DecisionHooks;
 }
 
-/** A held connect, waiting for messages. */
+/**
+ * A held connect, waiting for messages: what its reply needs of the request, not the request. The
+ * rest (channel, clientId, connectionType, advice, each a fresh string) would stay in memory with
+ * every held connect, by the ten thousand.
+ */
 export interface HeldConnect {
   readonly session: Session;
-  /** What the reply echoes of the request: its `id` and `ext` (heldRequest), not the whole message. */
-  readonly request: BayeuxMessage;
+  /** The request's `id`, which the reply echoes (echoId). */
+  readonly id: string | number | undefined;
+  /** The request's timesync, when it asked for one. */
+  readonly timesync: PendingTimesync | undefined;
+}
+
+/** A connect to hold, and for how long. */
+export interface ConnectToHold extends HeldConnect {
   readonly timeoutMs: number;
-  /** When the request arrived (ms since the epoch), for timesync. */
-  readonly receivedAt: number;
 }
 
 /** State shared by the handlers of one request's messages. */
@@ -73,7 +82,7 @@ export class Batch {
   deliverFrom: Session | undefined;
   /** The session a handshake created or a connect named, for transports that bind to it. */
   session: Session | undefined;
-  held: HeldConnect | undefined;
+  held: ConnectToHold | undefined;
   newBrowserId: string | undefined;
   /** Deliveries a connect reply already took (acknowledged delivery numbers them as it takes them); none: undefined. */
   taken: Delivery[] | undefined;
@@ -110,16 +119,3 @@ export function sessionFor(clientId: unknown, context: RequestContext, deps: Bay
   if (cookie !== undefined && session.browserId !== undefined && cookie !== session.browserId) return undefined;
   return session;
 }
-
-/**
- * What a held connect keeps of its request for the reply: the `id` it echoes and the `ext` timesync
- * reads. The rest (channel, clientId, connectionType, advice, each a fresh string) would stay in
- * memory with every held connect, by the ten thousand.
- */
-export function heldRequest(message: BayeuxMessage): BayeuxMessage {
-  const { id, ext } = message;
-  if (ext !== undefined) return { id, ext };
-  return id === undefined ? NO_FIELDS : { id };
-}
-
-const NO_FIELDS: BayeuxMessage = Object.freeze({});

@@ -33,7 +33,8 @@ export interface RequestContext {
 
 /** Takes a held reply's body, once (an object: a held request keeps no closure). */
 export interface Responder {
-  respond(body: string): void;
+  /** `hold`: what wait() returned for it, for a responder that holds several (a WebSocket may). */
+  respond(body: string, hold: HeldReply): void;
 }
 
 /** A reply being held: cancel() drops it without responding (the client went away). */
@@ -50,9 +51,10 @@ export interface HeldReply {
 export interface PendingReply {
   /**
    * Starts waiting; `responder` is given the body once, when the hold ends, unless the returned
-   * hold is cancelled first (the client went away).
+   * hold is cancelled first (the client went away). Undefined when nothing is held: the reply was
+   * given at once (the session closed meanwhile), or is on its way.
    */
-  wait(responder: Responder): HeldReply;
+  wait(responder: Responder): HeldReply | undefined;
 }
 
 export interface BatchOutcome {

@@ -300,12 +300,12 @@ interface UpgradeSaid {
  * Bayeux over one WebSocket. It is also the context of every batch it carries (what its upgrade
  * request said), so an open socket needs no context object of its own.
  */
-class BayeuxSocket implements Stream, PeerOwner, RequestContext {
+class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
   #session: Session | undefined;
-  /** The connect held for this socket (nearly always none or one), answered by a frame. */
-  #held: HeldFrame | undefined;
+  /** The connect held for this socket (nearly always none or one), answered by a frame (respond). */
+  #held: HeldReply | undefined;
   /** Further connects held at once (a client that sends a second before the first is answered). */
-  #moreHeld: Set<HeldFrame> | undefined;
+  #moreHeld: Set<HeldReply> | undefined;
   /** Frames are handled one after another, so a client's messages keep their order (none while idle). */
   #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
@@ -421,16 +421,17 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext {
       if (this.#closeAfterReply !== undefined) this.peer.close(this.#closeAfterReply.code, this.#closeAfterReply.text);
       return;
     }
-    const frame = new HeldFrame(this);
-    if (this.#held === undefined) this.#held = frame;
-    else (this.#moreHeld ??= new Set()).add(frame);
-    frame.hold = outcome.pending.wait(frame);
+    // The socket answers its holds itself: a hold makes no object here.
+    const hold = outcome.pending.wait(this);
+    if (hold === undefined) return;
+    if (this.#held === undefined) this.#held = hold;
+    else (this.#moreHeld ??= new Set()).add(hold);
   }
 
-  /** A held connect's answer (HeldFrame). */
-  answer(frame: HeldFrame, body: string): void {
-    if (this.#held === frame) this.#held = undefined;
-    else this.#moreHeld?.delete(frame);
+  /** A held connect's answer. */
+  respond(body: string, hold: HeldReply): void {
+    if (this.#held === hold) this.#held = undefined;
+    else this.#moreHeld?.delete(hold);
     this.peer.sendText(body);
   }
 
@@ -447,18 +448,7 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext {
     const more = this.#moreHeld;
     this.#held = undefined;
     this.#moreHeld = undefined;
-    held?.hold?.cancel();
-    if (more !== undefined) for (const frame of more) frame.hold?.cancel();
-  }
-}
-
-/** A connect held for a Bayeux socket: answered by a frame on it. An object, not a closure per hold. */
-class HeldFrame implements Responder {
-  hold: HeldReply | undefined;
-
-  constructor(private readonly socket: BayeuxSocket) {}
-
-  respond(body: string): void {
-    this.socket.answer(this, body);
+    held?.cancel();
+    if (more !== undefined) for (const hold of more) hold.cancel();
   }
 }
