@@ -38,7 +38,7 @@ import { ndjsonFormat } from '../transports/ndjson.js';
 import { PushStreams } from '../transports/push-stream.js';
 import type { PushStream, StreamFormat, StreamOwner } from '../transports/push-stream.js';
 import { sseFormat } from '../transports/sse.js';
-import type { PeerOwner, WebSocketTransport, WsPeer } from '../transports/websocket.js';
+import type { PeerOwner, WebSocketTransport } from '../transports/websocket.js';
 import { CLOSE } from '../transports/websocket.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
@@ -138,29 +138,29 @@ export class RestSubscribe {
     if (this.sessions.atAddressLimit(clientAddress(req))) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
     if (socket.destroyed) return;
     const address = clientAddress(req);
-    webSocket.accept(req, socket, head, (peer) => this.#openSocket(peer, address, verdict.principal, channel, verdict.guard, since));
+    webSocket.accept(req, socket, head, (ws, raw, shared) => this.#openSocket(new MessageSocket(ws, raw, shared, this.#frames), address, verdict.principal, channel, verdict.guard, since));
   }
 
   /** Apart from upgrade(), so that what the open socket keeps (its listeners, its stream) holds nothing of the request. */
-  #openSocket(peer: WsPeer, address: string | undefined, principal: Principal | undefined, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): void {
+  #openSocket(socket: MessageSocket, address: string | undefined, principal: Principal | undefined, channel: ParsedChannel, guard: SubscriptionGuard | undefined, since: string | undefined): MessageSocket {
     const session = this.sessions.create(address);
     session.principal = principal;
     session.transport = 'rest-websocket';
     const rest = new RestStream(this.sessions, session, undefined);
     // Told when the socket closes: the stream object, not a closure per socket.
-    peer.owner = rest;
+    socket.owner = rest;
     this.#resume(session, channel, guard, since).then(
       ({ replay, gap }) => {
-        if (!peer.isOpen) return;
-        const socket = new MessageSocket(peer, this.#frames);
+        if (!socket.isOpen) return;
         rest.inner = socket;
         if (gap) socket.signalGap(channel.name, since);
-        for (const message of replay) peer.sendFrame(new Delivery(message).encode(this.#frames));
+        for (const message of replay) socket.sendFrame(new Delivery(message).encode(this.#frames));
         rest.lastSent = replay[replay.length - 1]?.id;
         session.attachStream(rest);
       },
-      () => peer.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
+      () => socket.close(CLOSE.tryAgainLater, 'could not subscribe: try again'),
     );
+    return socket;
   }
 
   /**

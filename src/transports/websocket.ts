@@ -61,25 +61,25 @@ export class WebSocketTransport {
   /** What every peer shares: one object, not a field or closure per socket. */
   readonly #shared: PeerShared;
   readonly #pinger: NodeJS.Timeout;
-  /**
-   * Bayeux frames, built once and shared by every socket that sends the same: `[message]` for a
-   * delivery sent alone, one `[m1,m2,…]` for the messages of one flush (bayeuxFrames).
-   */
-  readonly #frames: Formats;
 
   constructor(
-    private readonly handleBatch: BatchHandler,
+    handleBatch: BatchHandler,
     private readonly options: WebSocketOptions,
   ) {
-    this.#shared = { open: this.#peers, maxBufferedBytes: options.maxBufferedBytes, onTooLarge: options.onTooLarge };
-    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     const framesOf = (format: WireFormat): BatchFormat => ({
       single: { encode: (message: Message, json?: string) => textFrame(Buffer.from(`[${format.encode(message, json)}]`)) },
       part: { encode: (message: Message, json?: string) => Buffer.from(format.encode(message, json)) },
       join: bayeuxFrames,
     });
     const { plain, withIds } = options.messageFormats;
-    this.#frames = { plain: framesOf(plain), withIds: framesOf(withIds) };
+    this.#shared = {
+      open: this.#peers,
+      maxBufferedBytes: options.maxBufferedBytes,
+      onTooLarge: options.onTooLarge,
+      handleBatch,
+      frames: { plain: framesOf(plain), withIds: framesOf(withIds) },
+    };
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
     this.#pinger = setInterval(() => {
       for (const peer of this.#peers) peer.ping();
     }, options.pingIntervalMs);
@@ -98,21 +98,21 @@ export class WebSocketTransport {
     // Nearly always nothing: then no object at all.
     const said = browserId === undefined && token.ok && token.token === undefined && headers === undefined ? undefined : { browserId, token: token.ok ? token.token : undefined, tokenRefused: token.ok ? undefined : token.error, headers };
     const remoteAddress = clientAddress(req);
-    this.accept(req, socket, head, (peer) => new BayeuxSocket(peer, this.handleBatch, this.#frames, remoteAddress, said));
+    this.accept(req, socket, head, (ws, raw, shared) => new BayeuxSocket(ws, raw, shared, remoteAddress, said));
   }
 
   /**
-   * Completes any checked upgrade into a kept-alive, bounded peer (the REST API uses it too).
-   * Nothing the open socket keeps refers to `req`: an idle socket holds no request or headers.
+   * Completes any checked upgrade into a kept-alive, bounded peer that `open` makes (the REST API
+   * uses it too). Nothing the open socket keeps refers to `req`: an idle socket holds no request or headers.
    */
-  accept(req: IncomingMessage, socket: Duplex, head: Buffer, onOpen: (peer: WsPeer) => void): void {
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, open: (ws: WebSocket, raw: Duplex, shared: PeerShared) => WsPeer): void {
     const lifecycle = this.options.lifecycle;
     const fields = lifecycle === undefined ? undefined : { address: clientAddress(req), path: req.url?.split('?')[0] };
-    this.#server.handleUpgrade(req, socket, head, (ws) => onOpen(this.#open(ws, socket, fields)));
+    this.#server.handleUpgrade(req, socket, head, (ws) => this.#opened(open(ws, socket, this.#shared), socket, fields));
   }
 
-  #open(ws: WebSocket, socket: Duplex, fields: Record<string, unknown> | undefined): WsPeer {
-    const peer = new WsPeer(ws, socket, this.#shared);
+  #opened(peer: WsPeer, socket: Duplex, fields: Record<string, unknown> | undefined): void {
+    const ws = peer.ws;
     // ws listens for the socket's errors now.
     socket.off('error', destroyOnError);
     const lifecycle = this.options.lifecycle;
@@ -120,7 +120,6 @@ export class WebSocketTransport {
       lifecycle('websocket opened', fields);
       ws.once('close', (code, reason) => lifecycle('websocket closed', { ...fields, code, reason: reason.toString() }));
     }
-    return peer;
   }
 
   /** Closes every socket, saying why (the server draining: clients reconnect elsewhere). */
@@ -145,12 +144,14 @@ export interface PeerOwner {
 }
 
 /**
- * One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames. Its listeners are
- * functions shared by every peer (`this` is the socket, which points back to its peer, and the
- * peer to its owner): an idle socket holds no closures.
+ * One WebSocket: keep-alive, bounded send buffer, and shared pre-built frames; what speaks a
+ * protocol on it extends it (one object per socket). Its listeners are functions shared by every
+ * peer (`this` is the socket, which points back to its peer, and the peer to its owner): an idle
+ * socket holds no closures.
  */
 export class WsPeer {
-  #alive = true;
+  /** What the socket had read at the last ping (its low 32 bits): nothing more by the next one, and the peer is gone. */
+  #readAtPing: number | undefined;
   owner: PeerOwner | undefined;
 
   constructor(
@@ -161,7 +162,7 @@ export class WsPeer {
   ) {
     (ws as PeerSocket)[PEER] = this;
     shared.open.add(this);
-    ws.on('pong', answered);
+    // No 'pong' listener: a fourth listener would double what ws's listener table costs per socket.
     ws.on('close', left);
     // Without a listener an I/O error would crash the process; ws closes the socket after it.
     ws.on('error', failed);
@@ -176,17 +177,17 @@ export class WsPeer {
     this.ws.on('message', receivedByOwner);
   }
 
-  pong(): void {
-    this.#alive = true;
-  }
-
-  /** A peer that did not answer the previous ping is dropped. */
+  /**
+   * A peer that sent nothing since the previous ping, not even the pong it owed, is dropped: told
+   * by the bytes its socket read, where a 'pong' listener would cost every socket.
+   */
   ping(): void {
-    if (!this.#alive) {
+    const read = bytesReadBy(this.raw);
+    if (read !== undefined && read === this.#readAtPing) {
       this.ws.terminate();
       return;
     }
-    this.#alive = false;
+    this.#readAtPing = read;
     this.ws.ping();
   }
 
@@ -247,8 +248,10 @@ const OPEN = 1;
 const PEER = Symbol('herald.peer');
 type PeerSocket = WebSocket & { [PEER]: WsPeer };
 
-function answered(this: WebSocket): void {
-  (this as PeerSocket)[PEER].pong();
+/** The low 32 bits of what `socket` has read (a small integer, kept without a box); undefined where it does not say. */
+function bytesReadBy(socket: Duplex): number | undefined {
+  const read = (socket as { bytesRead?: unknown }).bytesRead;
+  return typeof read === 'number' ? read | 0 : undefined;
 }
 
 function left(this: WebSocket): void {
@@ -259,19 +262,36 @@ function left(this: WebSocket): void {
 
 function receivedByOwner(this: WebSocket, data: RawData, isBinary: boolean): void {
   (this as PeerSocket)[PEER].owner?.received?.(data, isBinary);
+  releaseReadChunks(this);
+}
+
+/**
+ * ws's receiver queues the chunks it reads in an array that, once used, keeps room for 17 (some
+ * 150 bytes) while empty, for as long as the socket is open. Emptied with `length = 0`, V8 lets the
+ * room go. Only when nothing is queued (between messages), so nothing changes for ws; a ws without
+ * that array is left alone.
+ */
+function releaseReadChunks(ws: WebSocket): void {
+  const chunks = (ws as { _receiver?: { _buffers?: unknown } })._receiver?._buffers;
+  if (Array.isArray(chunks) && chunks.length === 0) chunks.length = 0;
 }
 
 function failed(this: WebSocket, error: Error & { code?: string }): void {
   if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') (this as PeerSocket)[PEER].shared.onTooLarge?.();
 }
 
-interface PeerShared {
+/** What every peer of a transport shares: one object, not fields per socket. */
+export interface PeerShared {
   /** The open peers: each leaves when it closes. */
   readonly open: Set<WsPeer>;
   /** A socket whose unsent bytes pass this is closed as a slow consumer. */
   readonly maxBufferedBytes: number;
   /** Told when a frame is refused for its size. */
   readonly onTooLarge: (() => void) | undefined;
+  /** Handles a Bayeux socket's messages. */
+  readonly handleBatch: BatchHandler;
+  /** One-message Bayeux frames (`[message]`), built once per delivery and shared by every socket that receives them. */
+  readonly frames: Formats;
 }
 
 interface Formats {
@@ -300,7 +320,7 @@ interface UpgradeSaid {
  * Bayeux over one WebSocket. It is also the context of every batch it carries (what its upgrade
  * request said), so an open socket needs no context object of its own.
  */
-class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
+class BayeuxSocket extends WsPeer implements Stream, PeerOwner, RequestContext, Responder {
   #session: Session | undefined;
   /** The connect held for this socket (nearly always none or one), answered by a frame (respond). */
   #held: HeldReply | undefined;
@@ -315,15 +335,16 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
   readonly #said: UpgradeSaid | undefined;
 
   constructor(
-    private readonly peer: WsPeer,
-    private readonly handleBatch: BatchHandler,
-    private readonly formats: Formats,
+    ws: WebSocket,
+    raw: Duplex,
+    shared: PeerShared,
     readonly remoteAddress: string | undefined,
     said: UpgradeSaid | undefined,
   ) {
+    super(ws, raw, shared);
     this.#said = said;
-    peer.owner = this;
-    peer.listenForMessages();
+    this.owner = this;
+    this.listenForMessages();
   }
 
   /** The client's connects come on this socket, after what it was sent (Session.connectArrived). */
@@ -361,7 +382,8 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
 
   push(deliveries: Delivery[]): boolean {
     // One frame for the flush (`[message]` alone, `[m1,m2,…]` for several), built once for every socket, in one write.
-    return this.peer.sendJoined(deliveries, this.#session?.messageIds === true ? this.formats.withIds : this.formats.plain);
+    const frames = this.shared.frames;
+    return this.sendJoined(deliveries, this.#session?.messageIds === true ? frames.withIds : frames.plain);
   }
 
   /**
@@ -374,14 +396,14 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
     const { endsConnection, closeCode, reconnect } = CLOSE_REASONS[reason];
     if (!endsConnection) return;
     const text = closeTextOf(reason, note);
-    if (told || reconnect !== 'none') return this.peer.close(closeCode, text);
+    if (told || reconnect !== 'none') return this.close(closeCode, text);
     this.#closeAfterReply = { code: closeCode, text };
-    setTimeout(() => this.peer.close(closeCode, text), FAREWELL_WAIT_MS).unref();
+    setTimeout(() => this.close(closeCode, text), FAREWELL_WAIT_MS).unref();
   }
 
   received(data: RawData, isBinary: boolean): void {
     if (isBinary) {
-      this.peer.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
+      this.close(CLOSE.unsupportedData, 'binary frames are not supported: send Bayeux messages as JSON text');
       return;
     }
     let parsed: unknown;
@@ -389,36 +411,36 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
       parsed = JSON.parse(data.toString());
     } catch {
       // A close reason is at most 123 bytes: a fixed one, not the parser's message.
-      this.peer.close(CLOSE.invalidPayload, 'malformed JSON');
+      this.close(CLOSE.invalidPayload, 'malformed JSON');
       return;
     }
     const messages = Array.isArray(parsed) ? parsed : [parsed];
     // `[]` was Faye's keep-alive: nothing to do.
     if (messages.length === 0) return;
     if (!messages.every((m) => typeof m === 'object' && m !== null && !Array.isArray(m))) {
-      this.peer.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
+      this.close(CLOSE.invalidPayload, 'a frame must hold a JSON object or an array of objects');
       return;
     }
     // Frames are read faster than a slow handler (an asynchronous service, a remote engine) takes
     // them: past a few waiting, the socket is no longer read, so TCP holds the client back instead
     // of this chain holding everything it sends.
-    if (++this.#waiting === MAX_WAITING_FRAMES) this.peer.ws.pause();
+    if (++this.#waiting === MAX_WAITING_FRAMES) this.ws.pause();
     this.#chain = (this.#chain ?? Promise.resolve())
       .then(() => this.#handle(messages))
-      .catch(() => this.peer.close(CLOSE.policyViolation, 'internal error'))
+      .catch(() => this.close(CLOSE.policyViolation, 'internal error'))
       .finally(() => {
-        if (this.#waiting-- === MAX_WAITING_FRAMES) this.peer.ws.resume();
+        if (this.#waiting-- === MAX_WAITING_FRAMES) this.ws.resume();
         if (this.#waiting === 0) this.#chain = undefined;
       });
   }
 
   async #handle(messages: unknown[]): Promise<void> {
-    const outcome = await this.handleBatch(messages, this);
-    if (!this.peer.isOpen) return;
+    const outcome = await this.shared.handleBatch(messages, this);
+    if (!this.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {
-      this.peer.sendText(outcome.body);
-      if (this.#closeAfterReply !== undefined) this.peer.close(this.#closeAfterReply.code, this.#closeAfterReply.text);
+      this.sendText(outcome.body);
+      if (this.#closeAfterReply !== undefined) this.close(this.#closeAfterReply.code, this.#closeAfterReply.text);
       return;
     }
     // The socket answers its holds itself: a hold makes no object here.
@@ -432,7 +454,7 @@ class BayeuxSocket implements Stream, PeerOwner, RequestContext, Responder {
   respond(body: string, hold: HeldReply): void {
     if (this.#held === hold) this.#held = undefined;
     else this.#moreHeld?.delete(hold);
-    this.peer.sendText(body);
+    this.sendText(body);
   }
 
   #bind(session: Session): void {

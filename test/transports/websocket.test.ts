@@ -207,6 +207,28 @@ describe('websocket transport', () => {
     await waitFor('the silent peer to be dropped', () => herald.stats().webSockets === 0, 5000);
   });
 
+  test('keeps a peer that answers every ping, though it sends nothing else, and one that goes on talking', async (t) => {
+    const { port, herald } = await startHerald(t, { pingIntervalMs: 100 });
+    // ws answers pings by itself: a Bayeux socket (and a /sub one) that is only kept alive, for several periods.
+    const quiet = await RawWs.open(port);
+    onCleanup(t, () => quiet.close());
+    const sub = new WebSocket(`ws://127.0.0.1:${port}/sub/room`);
+    onCleanup(t, () => sub.close());
+    await new Promise((resolve) => sub.once('open', resolve));
+    const { ws: talking, clientId } = await openSession(port, t);
+    let pings = 0;
+    quiet.ws.on('ping', () => {
+      pings++;
+      // A message now and then from the other: what it sends counts as life too.
+      talking.send([{ channel: '/meta/connect', clientId, connectionType: 'websocket', id: `c${pings}`, advice: { timeout: 0 } }]);
+    });
+    await waitFor('five pings', () => pings >= 5, 5000);
+    assert.equal(herald.stats().webSockets, 3);
+    assert.equal(quiet.closed, undefined);
+    assert.equal(sub.readyState, WebSocket.OPEN);
+    await talking.next('the latest connect reply', (m) => m.id === `c${pings}`);
+  });
+
   test('closes a socket whose send buffer keeps growing', async (t) => {
     const { port, herald } = await startHerald(t, { maxBufferedBytes: 64 * 1024 });
     const reader = await openSession(port, t);
