@@ -7,7 +7,6 @@
 import type { Principal } from './access.js';
 import type { Clock } from './clock.js';
 import type { CloseReason } from './close-reasons.js';
-import type { Deadline } from './deadlines.js';
 import { publicIdOf } from './ids.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
@@ -71,7 +70,8 @@ export class Session {
   #queuedBytes = 0;
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
-  #holdDeadline: Deadline | undefined;
+  /** The held request's deadline (Deadlines), 0 for none. */
+  #holdTicket = 0;
   #readyPending = false;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
@@ -354,13 +354,14 @@ export class Session {
     }
     this.#resume('replaced');
     this.#waiter = waiter;
-    this.#holdDeadline = this.hooks.holds.add(this, timeoutMs);
+    this.#holdTicket = this.hooks.holds.add(this, timeoutMs);
     this.#signalReady();
   }
 
-  /** The held request's timeout passed (Deadlines). */
-  deadlinePassed(): void {
-    this.#holdDeadline = undefined;
+  /** A deadline passed (Deadlines): the held request's, unless it is no longer held. */
+  deadlinePassed(ticket: number): void {
+    if (ticket !== this.#holdTicket) return;
+    this.#holdTicket = 0;
     this.#resume('timeout');
   }
 
@@ -446,8 +447,7 @@ export class Session {
   }
 
   #clearHold(): void {
-    if (this.#holdDeadline !== undefined) this.hooks.holds.cancel(this.#holdDeadline);
-    this.#holdDeadline = undefined;
+    this.#holdTicket = 0;
     this.#waiter = undefined;
   }
 }
