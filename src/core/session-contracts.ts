@@ -3,6 +3,7 @@
  * What a Session asks of those who drive it (session.ts): the held request, the push stream, the
  * server's hooks and limits. Kept apart so that session.ts is the session's behaviour alone.
  */
+import type { Clock } from './clock.js';
 import type { CloseReason } from './close-reasons.js';
 import type { Deadlines } from './deadlines.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -46,7 +47,10 @@ export interface Stream {
   readonly carriesConnects?: boolean;
 }
 
+/** What every session of a store shares: one object, not fields (or closures) per session. */
 export interface SessionHooks {
+  readonly limits: SessionLimits;
+  readonly clock: Clock;
   /** Called once per burst when messages arrive for a held session, so flushes batch per tick. */
   readonly onReady: (session: Session) => void;
   /** Called when a full queue drops its oldest delivery (policy drop-oldest). */

@@ -100,6 +100,8 @@ export class SessionStore {
     this.counters = options.limits ?? new LimitCounters();
     this.#holds = new Deadlines(this.#clock);
     this.#hooks = {
+      limits: this.#limits,
+      clock: this.#clock,
       onReady: (ready) => this.#scheduleFlush(ready),
       onDropped: () => this.counters.hit('queue_dropped'),
       onFirstSent: options.onFirstSent,
@@ -160,7 +162,7 @@ export class SessionStore {
 
   /** `address`: where the client connects from, counted against the per-address limit. */
   create(address?: string): Session {
-    const session = new Session(this.#newId(), this.#limits, this.#clock, this.#hooks);
+    const session = new Session(this.#newId(), this.#hooks);
     this.#sessions.set(session.id, session);
     if (address !== undefined) {
       session.address = address;

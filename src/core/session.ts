@@ -24,25 +24,23 @@ export type { ResumeReason, SessionHooks, SessionLimits, SlowConsumerPolicy, Str
  */
 const NOTHING_QUEUED: Delivery[] = Object.freeze([]) as unknown as Delivery[];
 
+/** Bits of Session.#flags: yes-or-no state in one small integer, where a field each costs 8 bytes a session. */
+const IN_PRESENCE = 1;
+const MESSAGE_IDS = 2;
+const CONNECT_ONLY = 4;
+const PIGGYBACKS = 8;
+const READY_PENDING = 16;
+
 /**
  * Lean by design (an idle connection holds one): what most sessions never use lives in a
- * SessionExtras made on first use, and one subscription needs no Set (Subscriptions).
+ * SessionExtras made on first use, one subscription needs no Set (Subscriptions), flags share one
+ * field, and what every session of a store shares is one object (SessionHooks).
  */
 export class Session {
   readonly subscriptions = new Subscriptions();
   /** The verified token the session acts with; undefined = anonymous. */
   principal: Principal | undefined;
-  /** Shown in presence while subscribed (a REST poll that is one request per message, anonymous, is not: each would be a new member). */
-  inPresence = true;
-  /** Deliveries carry their message id, so the client can resume from it later. */
-  messageIds = false;
-  /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
-  connectOnly = false;
-  /**
-   * The client takes deliveries on the replies to its other requests too, while no connect is
-   * held (it said so at the handshake, and marks the requests it can take them on).
-   */
-  piggybacks = false;
+  #flags = IN_PRESENCE;
   /**
    * Deliveries sent but kept to be sent again until the client acknowledges them (acknowledged
    * delivery): they count toward the queue limit, so a client that never acknowledges is a slow consumer.
@@ -72,18 +70,66 @@ export class Session {
   #stream: Stream | undefined;
   /** The held request's deadline (Deadlines), 0 for none. */
   #holdTicket = 0;
-  #readyPending = false;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
 
   constructor(
     readonly id: string,
-    private readonly limits: SessionLimits,
-    private readonly clock: Clock,
     private readonly hooks: SessionHooks,
   ) {
-    this.lastActivity = clock.now();
+    this.lastActivity = hooks.clock.now();
     this.openedAt = this.lastActivity;
+  }
+
+  /** Shown in presence while subscribed (a REST poll that is one request per message, anonymous, is not: each would be a new member). */
+  get inPresence(): boolean {
+    return (this.#flags & IN_PRESENCE) !== 0;
+  }
+
+  set inPresence(on: boolean) {
+    this.#flag(IN_PRESENCE, on);
+  }
+
+  /** Deliveries carry their message id, so the client can resume from it later. */
+  get messageIds(): boolean {
+    return (this.#flags & MESSAGE_IDS) !== 0;
+  }
+
+  set messageIds(on: boolean) {
+    this.#flag(MESSAGE_IDS, on);
+  }
+
+  /** Deliveries ride connect replies only, never a push stream (acknowledged delivery needs it). */
+  get connectOnly(): boolean {
+    return (this.#flags & CONNECT_ONLY) !== 0;
+  }
+
+  set connectOnly(on: boolean) {
+    this.#flag(CONNECT_ONLY, on);
+  }
+
+  /**
+   * The client takes deliveries on the replies to its other requests too, while no connect is
+   * held (it said so at the handshake, and marks the requests it can take them on).
+   */
+  get piggybacks(): boolean {
+    return (this.#flags & PIGGYBACKS) !== 0;
+  }
+
+  set piggybacks(on: boolean) {
+    this.#flag(PIGGYBACKS, on);
+  }
+
+  #flag(bit: number, on: boolean): void {
+    this.#flags = on ? this.#flags | bit : this.#flags & ~bit;
+  }
+
+  get #limits(): SessionLimits {
+    return this.hooks.limits;
+  }
+
+  get #clock(): Clock {
+    return this.hooks.clock;
   }
 
   /**
@@ -159,7 +205,7 @@ export class Session {
   }
 
   touch(): void {
-    this.lastActivity = this.clock.now();
+    this.lastActivity = this.#clock.now();
   }
 
   /** Queues a delivery; false when the queue is full and the session must close (slow consumer). */
@@ -167,7 +213,7 @@ export class Session {
     if (this.closeReason !== undefined) return true;
     // A presence event has no id: nothing replayed can hold it.
     if (delivery.message.event === undefined && this.#extras?.replayed(delivery.message.channel, delivery.message.id) === true) return true;
-    if (this.#queue.length + this.unacknowledged >= this.limits.maxQueue) {
+    if (this.#queue.length + this.unacknowledged >= this.#limits.maxQueue) {
       // What was sent cannot be dropped quietly: when it alone fills the queue, the session closes.
       if (!this.canDropOldest || this.#queue.length === 0) return false;
       this.#dropOldest(1);
@@ -191,7 +237,7 @@ export class Session {
 
   /** Whether the slow-consumer policy drops this session's oldest deliveries rather than closing it. */
   get canDropOldest(): boolean {
-    return this.limits.slowConsumer === 'drop-oldest' && this.messageIds;
+    return this.#limits.slowConsumer === 'drop-oldest' && this.messageIds;
   }
 
   /** Drops the oldest `count` deliveries (slow-consumer policy drop-oldest); the client is told of the gap. */
@@ -234,15 +280,15 @@ export class Session {
 
   /** Messages per second the client may send; 0 = unlimited. */
   get messageRate(): number {
-    return this.limits.messageRate;
+    return this.#limits.messageRate;
   }
 
   /** Counts one message from the client against its rate; false when it is sending too fast. */
   allowMessage(): boolean {
-    if (this.limits.messageRate <= 0) return true;
+    if (this.#limits.messageRate <= 0) return true;
     const extras = this.#more();
-    extras.rate ??= new RateBucket(this.limits.messageRate, this.limits.messageRate * 2, this.clock.now());
-    return extras.rate.take(this.clock.now());
+    extras.rate ??= new RateBucket(this.#limits.messageRate, this.#limits.messageRate * 2, this.#clock.now());
+    return extras.rate.take(this.#clock.now());
   }
 
   /**
@@ -375,7 +421,7 @@ export class Session {
 
   /** Called by the flush scheduler: sends what is queued to the stream, or resumes the held request. */
   flush(): void {
-    this.#readyPending = false;
+    this.#flag(READY_PENDING, false);
     if ((this.#queue.length === 0 && !this.hasGaps) || this.#heldBack > 0) return;
     const stream = this.#stream;
     if (stream === undefined) {
@@ -433,8 +479,8 @@ export class Session {
   }
 
   #signalReady(): void {
-    if (this.#readyPending || this.#heldBack > 0 || (this.#queue.length === 0 && !this.hasGaps) || (this.#waiter === undefined && this.#stream === undefined)) return;
-    this.#readyPending = true;
+    if ((this.#flags & READY_PENDING) !== 0 || this.#heldBack > 0 || (this.#queue.length === 0 && !this.hasGaps) || (this.#waiter === undefined && this.#stream === undefined)) return;
+    this.#flag(READY_PENDING, true);
     this.hooks.onReady(this);
   }
 
