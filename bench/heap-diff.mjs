@@ -3,8 +3,9 @@
 // starts it, --expose-gc and the IPC hook of servers/gc-hook.mjs), a full GC and a heap snapshot with
 // no client, then N idle subscribers, a full GC and a second snapshot; the objects' self sizes are
 // summed per type and constructor in each, and the difference shown per connection, largest first,
-// beside process.memoryUsage() growth (RSS, V8 heap, external) per connection: RSS − heap is what
-// lives outside V8 (socket and parser natives, malloc).
+// beside process.memoryUsage() growth (RSS, V8 heap used and committed, external) per connection:
+// heapTotal − heapUsed is room V8 holds between live objects; RSS − heapTotal is what lives outside
+// V8's heap (socket and parser natives, malloc).
 //
 //   node bench/heap-diff.mjs [--peers herald-ws,herald-sse,herald-bayeux-ws,herald-lp] [--n 2000]
 //                            [--top 30] [--dir /tmp/heap-diff]
@@ -101,7 +102,7 @@ async function measure(name, n, dir) {
     const per = started.ready;
     const d = (field) => ((memAfter[field] - memBefore[field]) / per).toFixed(0);
     console.log(`\n${peer.label}: ${per} connections`);
-    console.log(`  per connection: RSS ${((rssAfter - rssBefore) / per).toFixed(0)} B (/proc), heapUsed ${d('heapUsed')} B, external ${d('external')} B, arrayBuffers ${d('arrayBuffers')} B; RSS − heap ${((rssAfter - rssBefore - (memAfter.heapUsed - memBefore.heapUsed)) / per).toFixed(0)} B`);
+    console.log(`  per connection: RSS ${((rssAfter - rssBefore) / per).toFixed(0)} B (/proc), heapUsed ${d('heapUsed')} B, heapTotal ${d('heapTotal')} B, external ${d('external')} B, arrayBuffers ${d('arrayBuffers')} B; RSS − heap ${((rssAfter - rssBefore - (memAfter.heapUsed - memBefore.heapUsed)) / per).toFixed(0)} B, RSS − heapTotal ${((rssAfter - rssBefore - (memAfter.heapTotal - memBefore.heapTotal)) / per).toFixed(0)} B`);
     for (const line of diffLines(summarise(before), summarise(after), per)) console.log(line);
   } finally {
     publisher.close?.();

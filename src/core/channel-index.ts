@@ -10,6 +10,16 @@ const EMPTY: ReadonlySet<never> = new Set();
 
 export class ChannelIndex<T> {
   readonly #byPattern = new Map<string, Set<T>>();
+  /** Each pattern's string as first added (see shared): one entry per pattern, not per subscriber. */
+  readonly #names = new Map<string, string>();
+
+  /**
+   * `pattern` as the index already holds it, if it does: one string for every subscriber to keep,
+   * rather than a copy each (every client's subscribe parses its own), by the ten thousand.
+   */
+  shared(pattern: string): string {
+    return this.#names.get(pattern) ?? pattern;
+  }
 
   /** Adds `subscriber` under `pattern`; true when this is the pattern's first subscriber. */
   add(pattern: string, subscriber: T): boolean {
@@ -17,6 +27,7 @@ export class ChannelIndex<T> {
     if (set === undefined) {
       set = new Set();
       this.#byPattern.set(pattern, set);
+      this.#names.set(pattern, pattern);
     }
     const first = set.size === 0;
     set.add(subscriber);
@@ -29,6 +40,7 @@ export class ChannelIndex<T> {
     if (set === undefined || !set.delete(subscriber)) return false;
     if (set.size > 0) return false;
     this.#byPattern.delete(pattern);
+    this.#names.delete(pattern);
     return true;
   }
 

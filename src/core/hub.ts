@@ -59,8 +59,9 @@ export class Hub {
    * `guard`: the check each delivery must pass when the subscriber may read only some channels
    * under the pattern (subscription-guard.ts) — set before the subscription can deliver anything.
    */
-  async subscribe(session: Session, pattern: string, guard?: SubscriptionGuard): Promise<void> {
+  async subscribe(session: Session, name: string, guard?: SubscriptionGuard): Promise<void> {
     if (session.isClosed) return;
+    const pattern = this.#index.shared(name);
     this.#guard(session, pattern, guard);
     if (session.subscriptions.has(pattern)) return;
     session.subscriptions.add(pattern);

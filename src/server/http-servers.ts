@@ -43,7 +43,8 @@ export interface HttpServers {
 
 export function createHttpServers({ maxConnections, requestTimeoutMs, counters, logger, debugging, handle, handleUpgrade, isDraining }: HttpServerParts): HttpServers {
   const servers = new Set<Server>();
-  const connections = new Set<Socket>();
+  /** Connections open now, counted rather than kept in a set: nothing needs them one by one. */
+  let connections = 0;
   /** Connections accepted past maxConnections: their one request is answered 503. */
   const overLimit = new WeakSet<Socket | Duplex>();
 
@@ -83,12 +84,12 @@ export function createHttpServers({ maxConnections, requestTimeoutMs, counters, 
    * naming the limit (and the connection closes) rather than a reset the client cannot explain.
    */
   function admitConnection(socket: Socket): void {
-    if (maxConnections > 0 && connections.size >= maxConnections) {
+    if (maxConnections > 0 && connections >= maxConnections) {
       counters.hit('connections');
       overLimit.add(socket);
       return;
     }
-    connections.add(socket);
+    connections++;
     // The peer: before any request is read, a proxy's forwarding headers are not known yet.
     if (debugging) logger.debug('connection opened', { peer: socket.remoteAddress });
     // One listener shared by every connection ('close' comes once): no closure held per connection.
@@ -96,7 +97,7 @@ export function createHttpServers({ maxConnections, requestTimeoutMs, counters, 
   }
 
   function forgetConnection(this: Socket): void {
-    connections.delete(this);
+    connections--;
     // The address read when it opened is kept by the socket.
     if (debugging) logger.debug('connection closed', { peer: this.remoteAddress });
   }
@@ -125,7 +126,7 @@ export function createHttpServers({ maxConnections, requestTimeoutMs, counters, 
     attach,
     listen,
     get connectionCount() {
-      return connections.size;
+      return connections;
     },
     stopAccepting() {
       for (const server of servers) server.close();

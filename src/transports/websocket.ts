@@ -116,6 +116,7 @@ export class WebSocketTransport {
     // ws listens for the socket's errors now.
     socket.off('error', destroyOnError);
     const lifecycle = this.options.lifecycle;
+    if (lifecycle === undefined) forgetPeerAddress(socket);
     if (lifecycle !== undefined && fields !== undefined) {
       lifecycle('websocket opened', fields);
       ws.once('close', (code, reason) => lifecycle('websocket closed', { ...fields, code, reason: reason.toString() }));
@@ -240,6 +241,17 @@ export class WsPeer {
     // A peer that reads nothing will not read the close frame either.
     setTimeout(() => this.ws.terminate(), 1000).unref();
   }
+}
+
+/**
+ * Node keeps a socket's peer address, once read, in an object of its own (`_peername`) for as long
+ * as the socket. The upgrade read it and what needs it keeps the string; nothing reads it again but
+ * the debug logs (as the connection closes: not forgotten then), and a read while the socket is
+ * open asks the system again. Set to undefined, not deleted, so the socket keeps its shape.
+ */
+function forgetPeerAddress(socket: Duplex): void {
+  const cached = socket as { _peername?: unknown };
+  if (cached._peername !== undefined) cached._peername = undefined;
 }
 
 /** WebSocket.OPEN, as a constant rather than a lookup on each socket. */

@@ -51,6 +51,9 @@ test('at debug: connections, sessions, WebSockets and streams opening and closin
     ['client', 'client'],
     'the Bayeux goodbye and the stream the client cut',
   );
+  // A WebSocket's socket forgets Node's copy of its peer address, except where this line reads it.
+  await waitFor('every connection closed', () => lines.filter((l) => l.message === 'connection closed').length === lines.filter((l) => l.message === 'connection opened').length);
+  assert.deepEqual([...new Set(lines.filter((l) => l.message === 'connection closed').map((l) => l.peer))], ['127.0.0.1']);
   const wsClosed = lines.find((l) => l.message === 'websocket closed');
   assert.equal(wsClosed.path, '/bayeux');
   assert.equal(typeof wsClosed.code, 'number');
