@@ -4,38 +4,25 @@
  * timeout that is nearly always the same for all of them, so their deadlines arrive in the order
  * they were set. One queue per timeout length, in deadline order, and one timer per queue (for its
  * earliest deadline) replace a timer (and its closure) per held request: with 100,000 held polls
- * that is a handful of timers instead of 100,000. Nothing is removed to cancel: the target forgets
- * the deadline's ticket, and ignores it when it comes due.
+ * that is a handful of timers instead of 100,000. Cancelling only marks the entry; the queue skips
+ * it when it comes due.
  */
 import type { Clock, Timer } from './clock.js';
 
-/** What waits: told when a deadline it was given passes, with that deadline's ticket. */
+/** What waits: told once when its deadline passes, unless cancelled first. */
 export interface DeadlineTarget {
-  /**
-   * `ticket` is what add() returned: a target that has since been given another deadline, or
-   * wants none (cancelled), ignores it. The queue keeps no object per deadline to cancel.
-   */
-  deadlinePassed(ticket: number): void;
+  deadlinePassed(): void;
 }
 
-/** Tickets, never 0 (a target's "no deadline"): small integers, kept in a field without a box. */
-let lastTicket = 0;
-
-function nextTicket(): number {
-  lastTicket = lastTicket >= 0x3fff_ffff ? 1 : lastTicket + 1;
-  return lastTicket;
+/** One waiter's place in a queue; `target` undefined once cancelled or due. */
+export interface Deadline {
+  target: DeadlineTarget | undefined;
+  readonly at: number;
 }
 
-/**
- * One timeout length's deadlines, in the order set (so in deadline order), as three arrays — the
- * target, its ticket, the time (unboxed doubles) — rather than an object (and a boxed number) per
- * deadline: 24 bytes each, by the hundred thousand.
- */
 class DeadlineQueue {
-  readonly #targets: DeadlineTarget[] = [];
-  readonly #tickets: number[] = [];
-  readonly #at: number[] = [];
-  /** Index of the first entry still waiting (the ones before it are done). */
+  readonly #entries: Deadline[] = [];
+  /** Index of the first entry still waiting in #entries (the ones before it are done). */
   #head = 0;
   #timer: Timer | undefined;
 
@@ -44,13 +31,11 @@ class DeadlineQueue {
     private readonly delayMs: number,
   ) {}
 
-  add(target: DeadlineTarget): number {
-    const ticket = nextTicket();
-    this.#targets.push(target);
-    this.#tickets.push(ticket);
-    this.#at.push(this.clock.now() + this.delayMs);
+  add(target: DeadlineTarget): Deadline {
+    const deadline: Deadline = { target, at: this.clock.now() + this.delayMs };
+    this.#entries.push(deadline);
     if (this.#timer === undefined) this.#arm(this.delayMs);
-    return ticket;
+    return deadline;
   }
 
   #arm(ms: number): void {
@@ -60,29 +45,23 @@ class DeadlineQueue {
   /** The timer armed for the head's deadline fired: that entry is due, and every one due by now. */
   #due(): void {
     this.#timer = undefined;
-    const targets = this.#targets;
-    const at = this.#at;
+    const entries = this.#entries;
     // The head is due even when the clock reads earlier (a timer may fire a millisecond early).
-    const now = Math.max(this.clock.now(), at[this.#head] ?? 0);
-    while (this.#head < targets.length && at[this.#head]! <= now) {
-      const i = this.#head++;
-      const target = targets[i]!;
-      // Let go of the target (a cancelled one may be long gone), with a placeholder of the same kind.
-      targets[i] = PASSED;
-      target.deadlinePassed(this.#tickets[i]!);
+    const now = Math.max(this.clock.now(), entries[this.#head]?.at ?? 0);
+    while (this.#head < entries.length && entries[this.#head]!.at <= now) {
+      const deadline = entries[this.#head++]!;
+      const target = deadline.target;
+      deadline.target = undefined;
+      target?.deadlinePassed();
     }
-    // Drop what is done once it is most of the arrays, so they do not grow forever.
-    if (this.#head > 1024 && this.#head * 2 > targets.length) {
-      targets.splice(0, this.#head);
-      this.#tickets.splice(0, this.#head);
-      at.splice(0, this.#head);
+    // Drop what is done once it is most of the array, so the array does not grow forever.
+    if (this.#head > 1024 && this.#head * 2 > entries.length) {
+      entries.splice(0, this.#head);
       this.#head = 0;
     }
-    if (this.#head < targets.length) this.#arm(at[this.#head]! - this.clock.now());
+    if (this.#head < entries.length) this.#arm(entries[this.#head]!.at - this.clock.now());
     else {
-      targets.length = 0;
-      this.#tickets.length = 0;
-      at.length = 0;
+      entries.length = 0;
       this.#head = 0;
     }
   }
@@ -93,25 +72,23 @@ class DeadlineQueue {
   }
 }
 
-/** What a passed deadline's place holds: nothing to tell. */
-const PASSED: DeadlineTarget = { deadlinePassed: () => undefined };
-
 export class Deadlines {
   readonly #queues = new Map<number, DeadlineQueue>();
 
   constructor(private readonly clock: Clock) {}
 
-  /**
-   * Tells `target` once `delayMs` has passed, with the ticket this returns (never 0). To cancel,
-   * the target forgets the ticket: it stays queued, and is ignored when due.
-   */
-  add(target: DeadlineTarget, delayMs: number): number {
+  /** Tells `target` once `delayMs` has passed, unless cancel() is called with what this returns. */
+  add(target: DeadlineTarget, delayMs: number): Deadline {
     let queue = this.#queues.get(delayMs);
     if (queue === undefined) {
       queue = new DeadlineQueue(this.clock, delayMs);
       this.#queues.set(delayMs, queue);
     }
     return queue.add(target);
+  }
+
+  cancel(deadline: Deadline): void {
+    deadline.target = undefined;
   }
 
   dispose(): void {

@@ -7,6 +7,7 @@
 import type { Principal } from './access.js';
 import type { Clock } from './clock.js';
 import type { CloseReason } from './close-reasons.js';
+import type { Deadline } from './deadlines.js';
 import { publicIdOf } from './ids.js';
 import { RateBucket } from './limits.js';
 import type { Delivery } from './message.js';
@@ -68,8 +69,8 @@ export class Session {
   #queuedBytes = 0;
   #waiter: Waiter | undefined;
   #stream: Stream | undefined;
-  /** The held request's deadline (Deadlines), 0 for none. */
-  #holdTicket = 0;
+  /** The held request's deadline (Deadlines), if any. */
+  #holdDeadline: Deadline | undefined;
   /** Resumes in progress: while any is, nothing leaves the queue (see holdBack). */
   #heldBack = 0;
 
@@ -400,14 +401,13 @@ export class Session {
     }
     this.#resume('replaced');
     this.#waiter = waiter;
-    this.#holdTicket = this.hooks.holds.add(this, timeoutMs);
+    this.#holdDeadline = this.hooks.holds.add(this, timeoutMs);
     this.#signalReady();
   }
 
-  /** A deadline passed (Deadlines): the held request's, unless it is no longer held. */
-  deadlinePassed(ticket: number): void {
-    if (ticket !== this.#holdTicket) return;
-    this.#holdTicket = 0;
+  /** The held request's timeout passed (Deadlines). */
+  deadlinePassed(): void {
+    this.#holdDeadline = undefined;
     this.#resume('timeout');
   }
 
@@ -493,7 +493,8 @@ export class Session {
   }
 
   #clearHold(): void {
-    this.#holdTicket = 0;
+    if (this.#holdDeadline !== undefined) this.hooks.holds.cancel(this.#holdDeadline);
+    this.#holdDeadline = undefined;
     this.#waiter = undefined;
   }
 }

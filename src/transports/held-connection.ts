@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { systemClock } from '../core/clock.js';
 import { Deadlines } from '../core/deadlines.js';
-import type { DeadlineTarget } from '../core/deadlines.js';
+import type { Deadline, DeadlineTarget } from '../core/deadlines.js';
 import { dropSpentTimer, listenerNamed, releaseFromNode } from './taken-connection.js';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -128,8 +128,8 @@ export class HeldConnection implements DeadlineTarget {
   #owner: HeldConnectionOwner | undefined;
   /** Bytes of the client's next request, sent while this one was held. */
   #pipelined: Buffer[] | undefined;
-  /** While idle after the reply: the keep-alive timeout's deadline (Deadlines), 0 for none. */
-  #idleTicket = 0;
+  /** While idle after the reply: when the keep-alive timeout closes the connection. */
+  #idleUntil: Deadline | undefined;
 
   constructor(
     private readonly registry: HeldConnections,
@@ -173,13 +173,12 @@ export class HeldConnection implements DeadlineTarget {
       return;
     }
     this.#state = IDLE;
-    if (timeout) this.#idleTicket = this.registry.idleDeadlines.add(this, timeout + KEEP_ALIVE_MARGIN_MS);
+    if (timeout) this.#idleUntil = this.registry.idleDeadlines.add(this, timeout + KEEP_ALIVE_MARGIN_MS);
   }
 
   /** @internal The keep-alive timeout passed with no further request: close, as Node would. */
-  deadlinePassed(ticket: number): void {
-    if (ticket !== this.#idleTicket) return;
-    this.#idleTicket = 0;
+  deadlinePassed(): void {
+    this.#idleUntil = undefined;
     if (this.#state === IDLE) this.socket.destroy();
   }
 
@@ -220,9 +219,10 @@ export class HeldConnection implements DeadlineTarget {
     this.socket.destroy();
   }
 
-  /** Its deadline, if any, then passes unheeded (the queue lets go of this connection then). */
   #forgetDeadline(): void {
-    this.#idleTicket = 0;
+    if (this.#idleUntil === undefined) return;
+    this.registry.idleDeadlines.cancel(this.#idleUntil);
+    this.#idleUntil = undefined;
   }
 
   /** Gives the connection back to Node's HTTP server as if new, with the bytes already read from it. */

@@ -98,22 +98,4 @@ describe('held request deadlines', () => {
     assert.deepEqual(reasons, ['a1 replaced', 'b timeout', 'a2 timeout']);
     store.dispose();
   });
-
-  test('a hold cancelled and held again is resumed at its new deadline only: the old one, still queued, passes unheeded', () => {
-    const manual = manualClock();
-    const store = new SessionStore({ maxIntervalMs: 60_000, maxQueue: 10, clock: manual.clock, sweepIntervalMs: 1_000_000 });
-    const reasons: string[] = [];
-    const session = store.create(undefined);
-    const first = { resume: (why: ResumeReason) => reasons.push(`first ${why}`) };
-    session.hold(first, 30_000);
-    manual.advance(1_000);
-    session.cancelHold(first);
-    manual.advance(2_000);
-    session.hold({ resume: (why) => reasons.push(`second ${why}`) }, 30_000);
-    manual.advance(31_999);
-    assert.deepEqual(reasons, []);
-    manual.advance(32_000);
-    assert.deepEqual(reasons, ['second timeout']);
-    store.dispose();
-  });
 });
