@@ -137,36 +137,71 @@ export class BayeuxServer {
     return hooks.has('connect') || hooks.has('subscribe') || hooks.has('publish') ? credentialHeaders(headers) : undefined;
   };
 
-  /** Handles one request's messages. Never throws for bad input: every problem is a reply. */
-  readonly handleBatch = async (messages: readonly unknown[], context: RequestContext): Promise<BatchOutcome> => {
-    const batch = new Batch(context, messages.length);
-    const receivedAt = Date.now();
-    const handshakeAt = messages.findIndex((m) => isObject(m) && m.channel === '/meta/handshake');
-    const replies: BayeuxReply[] = [];
-    for (let i = 0; i < messages.length; i++) {
-      const message = messages[i];
-      if (handshakeAt >= 0 && i !== handshakeAt) {
-        // The spec says to ignore them; a reply naming the problem is kinder to whoever sent them.
-        const rejected: BayeuxReply = isObject(message) && typeof message.channel === 'string' ? replyTo(message.channel, message) : { channel: '/meta/unknown' };
-        replies.push({ ...rejected, successful: false, error: BayeuxErrors.handshakeNotAlone() });
-        continue;
-      }
-      // `await` only what is pending: on a plain value it still costs a turn of the microtask queue.
-      const handled = this.#handleOne(message, batch);
-      for (let reply of handled instanceof Promise ? await handled.catch((error: unknown) => engineFailure(message, error)) : handled) {
-        if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, receivedAt, Date.now());
-        const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(batch.context, reply));
-        const out = extended instanceof Promise ? await extended : extended;
-        if (out !== null) replies.push(out as BayeuxReply);
-      }
+  /**
+   * Handles one request's messages. Never throws for bad input: every problem is a reply. The
+   * outcome comes in the same turn when nothing on the way waits (a handshake, a connect, with no
+   * asynchronous extension): a promise per request, and a turn of the microtask queue, cost a
+   * reconnect storm by the ten thousand.
+   */
+  readonly handleBatch = (messages: readonly unknown[], context: RequestContext): BatchOutcome | Promise<BatchOutcome> => {
+    const run: BatchRun = {
+      messages,
+      batch: new Batch(context, messages.length),
+      receivedAt: Date.now(),
+      handshakeAt: messages.findIndex((m) => isObject(m) && m.channel === '/meta/handshake'),
+      replies: [],
+    };
+    return this.#handleFrom(0, run);
+  };
+
+  /** Handles `run.messages[from…]` in order: in this turn until one of them waits, then the rest after it. */
+  #handleFrom(from: number, run: BatchRun): BatchOutcome | Promise<BatchOutcome> {
+    for (let i = from; i < run.messages.length; i++) {
+      const waiting = this.#handleAt(i, run);
+      if (waiting !== undefined) return waiting.then(() => this.#handleFrom(i + 1, run));
     }
-    const { held, session, newBrowserId } = batch;
+    return this.#outcome(run);
+  }
+
+  /** Handles message `i`, adding its replies; a promise when it has to wait for them. */
+  #handleAt(i: number, run: BatchRun): Promise<void> | undefined {
+    const message = run.messages[i];
+    if (run.handshakeAt >= 0 && i !== run.handshakeAt) {
+      // The spec says to ignore them; a reply naming the problem is kinder to whoever sent them.
+      const rejected: BayeuxReply = isObject(message) && typeof message.channel === 'string' ? replyTo(message.channel, message) : { channel: '/meta/unknown' };
+      run.replies.push({ ...rejected, successful: false, error: BayeuxErrors.handshakeNotAlone() });
+      return undefined;
+    }
+    const handled = this.#handleOne(message, run.batch);
+    if (handled instanceof Promise) return handled.catch((error: unknown) => engineFailure(message, error)).then((replies) => this.#addReplies(replies, 0, message, run));
+    return this.#addReplies(handled, 0, message, run);
+  }
+
+  /** Passes `replies[from…]` (to `message`) through the outgoing extensions, in order, into the body. */
+  #addReplies(replies: readonly BayeuxReply[], from: number, message: unknown, run: BatchRun): Promise<void> | undefined {
+    for (let k = from; k < replies.length; k++) {
+      let reply = replies[k]!;
+      if (isObject(message) && reply.channel === message.channel) reply = withTimesync(reply, message, run.receivedAt, Date.now());
+      const extended = this.#extensions.outgoing(reply, () => this.#extensionContext(run.batch.context, reply));
+      if (extended instanceof Promise) {
+        return extended.then((out) => {
+          if (out !== null) run.replies.push(out as BayeuxReply);
+          return this.#addReplies(replies, k + 1, message, run);
+        });
+      }
+      run.replies.push(extended as BayeuxReply);
+    }
+    return undefined;
+  }
+
+  #outcome({ batch, replies }: BatchRun): BatchOutcome {
+    const { held, session, newBrowserId, context } = batch;
     if (held !== undefined) return { body: '', pending: this.#pending(held, batch), session, newBrowserId };
     // Decided now, as the body is made (in the same turn): a connect that arrived while the batch
     // was handled is held, and what is queued is its to carry.
     if (batch.piggybackFor !== undefined && batch.deliverFrom === undefined && (batch.taken === undefined || batch.taken.length === 0)) batch.deliverFrom = this.#piggybacking(batch.piggybackFor, context);
     return { body: encodeBody(replies, batch.takeDeliveries(), formatFor(batch.deliverFrom ?? session)), session, newBrowserId };
-  };
+  }
 
   /**
    * What is queued for the session `clientId` names, taken now as a JSON array of deliveries for
@@ -273,6 +308,16 @@ function checkEnvelope(message: BayeuxMessage): BayeuxReply | undefined {
     return { channel, successful: false, error: BayeuxErrors.invalidId() };
   }
   return undefined;
+}
+
+/** One request's messages on their way through handleBatch. */
+interface BatchRun {
+  readonly messages: readonly unknown[];
+  readonly batch: Batch;
+  readonly receivedAt: number;
+  /** Where the request's handshake is (-1: none): a handshake must come alone. */
+  readonly handshakeAt: number;
+  readonly replies: BayeuxReply[];
 }
 
 /**

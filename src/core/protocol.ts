@@ -67,7 +67,8 @@ export interface BatchOutcome {
   readonly newBrowserId?: string | undefined;
 }
 
-export type BatchHandler = (messages: readonly unknown[], context: RequestContext) => Promise<BatchOutcome>;
+/** The outcome in the same turn when nothing had to wait (an asynchronous extension, an engine call), else a promise of it. */
+export type BatchHandler = (messages: readonly unknown[], context: RequestContext) => BatchOutcome | Promise<BatchOutcome>;
 
 /** Finds the session a push connection names (e.g. `GET /bayeux/<clientId>` for EventSource), if the request may use it. */
 export type SessionFinder = (clientId: string, context: RequestContext) => Session | undefined;

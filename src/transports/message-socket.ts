@@ -13,7 +13,7 @@ import { WsPeer } from './websocket.js';
 import { textFrame } from './ws-frames.js';
 
 export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
-  return { encode: (message: Message, json?: string) => textFrame(Buffer.from(messageFormat.encode(message, json))) };
+  return { encode: (message: Message, json?: string) => textFrame(messageFormat.encode(message, json)) };
 }
 
 /** A WebSocket that is one subscription's stream: one object per socket, with its peer. */

@@ -14,7 +14,7 @@ import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import { encodeBatch, encodeJoined } from '../core/message.js';
 import type { BatchFormat, Delivery, Message, WireFormat } from '../core/message.js';
-import type { BatchHandler, HeldReply, RequestContext, Responder } from '../core/protocol.js';
+import type { BatchHandler, BatchOutcome, HeldReply, RequestContext, Responder } from '../core/protocol.js';
 import type { Session, Stream } from '../core/session.js';
 import { clientAddress, destroyOnError, readCookie, readToken } from './http.js';
 import { bufferedBytes, writeToSocket } from './socket-write.js';
@@ -67,7 +67,7 @@ export class WebSocketTransport {
     private readonly options: WebSocketOptions,
   ) {
     const framesOf = (format: WireFormat): BatchFormat => ({
-      single: { encode: (message: Message, json?: string) => textFrame(Buffer.from(`[${format.encode(message, json)}]`)) },
+      single: { encode: (message: Message, json?: string) => textFrame(`[${format.encode(message, json)}]`) },
       part: { encode: (message: Message, json?: string) => Buffer.from(format.encode(message, json)) },
       join: bayeuxFrames,
     });
@@ -218,10 +218,13 @@ export class WsPeer {
     return this.sendFrame(encodeJoined(deliveries, batch));
   }
 
+  /**
+   * A text frame for this socket alone (a reply), written as sendFrame writes: one buffer, one
+   * write, where `ws` would cork its header and payload into a writev through the stream.
+   * Dropped when the socket is closing or closed.
+   */
   sendText(text: string): void {
-    if (!this.isOpen) return;
-    this.ws.send(text, { binary: false });
-    this.#checkBuffered();
+    if (this.isOpen) this.sendFrame(textFrame(text));
   }
 
   close(code: number, reason: string): void {
@@ -230,10 +233,6 @@ export class WsPeer {
 
   terminate(): void {
     this.ws.terminate();
-  }
-
-  #checkBuffered(): void {
-    if (this.ws.bufferedAmount > this.shared.maxBufferedBytes) this.#slowConsumer();
   }
 
   #slowConsumer(): void {
@@ -338,7 +337,7 @@ class BayeuxSocket extends WsPeer implements Stream, PeerOwner, RequestContext, 
   #held: HeldReply | undefined;
   /** Further connects held at once (a client that sends a second before the first is answered). */
   #moreHeld: Set<HeldReply> | undefined;
-  /** Frames are handled one after another, so a client's messages keep their order (none while idle). */
+  /** Frames are handled one after another, so a client's messages keep their order: the last one still waiting (none while idle, nor while each is handled in its turn). */
   #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
   #waiting = 0;
@@ -437,17 +436,43 @@ class BayeuxSocket extends WsPeer implements Stream, PeerOwner, RequestContext, 
     // them: past a few waiting, the socket is no longer read, so TCP holds the client back instead
     // of this chain holding everything it sends.
     if (++this.#waiting === MAX_WAITING_FRAMES) this.ws.pause();
-    this.#chain = (this.#chain ?? Promise.resolve())
-      .then(() => this.#handle(messages))
-      .catch(() => this.close(CLOSE.policyViolation, 'internal error'))
-      .finally(() => {
-        if (this.#waiting-- === MAX_WAITING_FRAMES) this.ws.resume();
-        if (this.#waiting === 0) this.#chain = undefined;
-      });
+    // Nothing before it still being handled: this frame is handled now, in this turn if nothing
+    // in it waits (a handshake, a connect) — no promise then.
+    this.#chain = this.#chain === undefined ? this.#handle(messages) : this.#chain.then(() => this.#handle(messages));
   }
 
-  async #handle(messages: unknown[]): Promise<void> {
-    const outcome = await this.shared.handleBatch(messages, this);
+  /** Handles one frame's messages, then lets the next frame in: a promise while the batch waits for something, else undefined. */
+  #handle(messages: unknown[]): Promise<void> | undefined {
+    let outcome: BatchOutcome | Promise<BatchOutcome>;
+    try {
+      outcome = this.shared.handleBatch(messages, this);
+    } catch {
+      this.#handled(false);
+      return undefined;
+    }
+    if (outcome instanceof Promise) return outcome.then((later) => this.#answerFrame(later), () => this.#handled(false));
+    this.#answerFrame(outcome);
+    return undefined;
+  }
+
+  #answerFrame(outcome: BatchOutcome): void {
+    try {
+      this.#reply(outcome);
+    } catch {
+      this.#handled(false);
+      return;
+    }
+    this.#handled(true);
+  }
+
+  /** A frame was handled (`ok`), or failed on the way (a bug: the socket closes). */
+  #handled(ok: boolean): void {
+    if (!ok) this.close(CLOSE.policyViolation, 'internal error');
+    if (this.#waiting-- === MAX_WAITING_FRAMES) this.ws.resume();
+    if (this.#waiting === 0) this.#chain = undefined;
+  }
+
+  #reply(outcome: BatchOutcome): void {
     if (!this.isOpen) return;
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {

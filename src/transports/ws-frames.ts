@@ -5,12 +5,14 @@
  */
 
 /**
- * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask), header and
- * payload in one buffer, so one message's frame is built once and written as is to every socket.
+ * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask) of `text`,
+ * encoded straight into it: header and payload in one buffer, so one message's frame is built
+ * once and written as is to every socket, and a reply leaves in one write.
  */
-export function textFrame(payload: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(frameHeaderLength(payload.length) + payload.length);
-  payload.copy(frame, writeFrameHeader(frame, 0, payload.length));
+export function textFrame(text: string): Buffer {
+  const length = Buffer.byteLength(text);
+  const frame = Buffer.allocUnsafe(frameHeaderLength(length) + length);
+  frame.write(text, writeFrameHeader(frame, 0, length));
   return frame;
 }
 

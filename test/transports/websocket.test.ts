@@ -257,6 +257,50 @@ describe('websocket transport', () => {
     assert.equal(typeof reply.ext.timesync.a, 'number');
   });
 
+  test('frames sent at once are answered in the order sent, whether a frame is handled in its turn (connect) or waits (subscribe, an async extension)', async (t) => {
+    const { port, herald } = await startHerald(t, { timeoutMs: 30_000 });
+    // The second subscribe waits a while in an extension: what follows it must still wait for it.
+    herald.use({ incoming: async (m) => (m.subscription === '/slow' ? new Promise((resolve) => setTimeout(() => resolve(m), 50)) : m) });
+    const { ws, clientId } = await openSession(port, t);
+    const connect = (id: string) => ({ channel: '/meta/connect', clientId, connectionType: 'websocket', id, advice: { timeout: 0 } });
+    for (const frame of [
+      [{ channel: '/meta/subscribe', clientId, subscription: '/fast', id: 's1' }],
+      [connect('c1')],
+      [{ channel: '/meta/subscribe', clientId, subscription: '/slow', id: 's2' }],
+      [connect('c2')],
+      [connect('c3')],
+    ]) {
+      ws.send(frame);
+    }
+    await ws.next('the last reply', (m) => m.id === 'c3');
+    assert.deepEqual(
+      ws.frames.flat().map((m) => m.id).filter((id) => id !== 'h' && id !== 'c0'),
+      ['s1', 'c1', 's2', 'c2', 'c3'],
+    );
+    assert.equal(ws.frames.flat().every((m) => m.successful === true), true);
+  });
+
+  test('replies (one frame each, header and payload in one write) read back whole at every length boundary of the frame header', async (t) => {
+    const { port, herald } = await startHerald(t);
+    let pad = '';
+    herald.use({ outgoing: (m) => (m.channel === '/meta/subscribe' ? { ...m, ext: { pad } } : m) });
+    const { ws, clientId } = await openSession(port, t);
+    const subscribe = (id: string) => {
+      ws.send([{ channel: '/meta/subscribe', clientId, subscription: '/pad', id }]);
+      return ws.next(`subscribe reply ${id}`, (m) => m.id === id);
+    };
+    // Every reply's body the same but for the pad (ids of one length).
+    const base = Buffer.byteLength(JSON.stringify([await subscribe('sb')]));
+    for (const [i, frameLength] of [125, 126, 127, 65_535, 65_536, 70_000].entries()) {
+      // Two bytes of UTF-8 each, so that bytes and characters differ: 'é'.
+      const padBytes = frameLength - base;
+      pad = 'é'.repeat(Math.floor(padBytes / 2)) + 'x'.repeat(padBytes % 2);
+      const reply = await subscribe(`s${i}`);
+      assert.equal(reply.ext.pad, pad);
+      assert.equal(Buffer.byteLength(JSON.stringify([reply])), frameLength);
+    }
+  });
+
   test('disabled, it is neither offered nor accepted', async (t) => {
     const { port } = await startHerald(t, { transports: ['long-polling'] });
     const refused = new WebSocket(`ws://127.0.0.1:${port}/bayeux`);
