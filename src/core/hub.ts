@@ -73,8 +73,10 @@ export class Hub {
     this.#told(session, pattern, true);
     if (!added) {
       // Not live before the first subscriber's engine subscription is: a message published right
-      // after this one's reply would be missed.
-      await this.#subscribing.get(pattern);
+      // after this one's reply would be missed. (Only then awaited: an await costs a turn even when
+      // there is nothing to wait for, and a storm of subscribers to one channel pays it by the ten thousand.)
+      const pending = this.#subscribing.get(pattern);
+      if (pending !== undefined) await pending;
       return;
     }
     const live = this.engine.subscribe(pattern);

@@ -149,6 +149,14 @@ export class RestSubscribe {
     const rest = new RestStream(this.sessions, session, undefined);
     // Told when the socket closes: the stream object, not a closure per socket.
     socket.owner = rest;
+    if (since === undefined) {
+      // Nothing to replay: the socket carries whatever arrives once the subscription is live (the
+      // index has it when subscribe returns; the engine may take longer, as it does for everyone).
+      rest.inner = socket;
+      session.attachStream(rest);
+      this.hub.subscribe(session, channel.name, guard).catch(() => socket.close(CLOSE.tryAgainLater, 'could not subscribe: try again'));
+      return socket;
+    }
     this.#resume(session, channel, guard, since).then(
       ({ replay, gap }) => {
         if (!socket.isOpen) return;

@@ -108,7 +108,8 @@ export function heraldEvents({ sessions, hub, presenceEvents, trackUsers, onErro
     }
   };
   // Told once the door set who the session acts for (just after it is created).
-  sessions.onCreated((session) => queueMicrotask(() => !session.isClosed && emit('session', () => sessionEvent(session))));
+  // Without a listener, no microtask (and closure) per session: a reconnect storm opens them by the ten thousand.
+  sessions.onCreated((session) => listeners.session.size > 0 && queueMicrotask(() => !session.isClosed && emit('session', () => sessionEvent(session))));
   sessions.onClosed((session, reason) => emit('sessionClose', () => ({ ...sessionEvent(session), reason })));
   hub.onSubscription((session, channel, subscribed) => emit(subscribed ? 'subscribe' : 'unsubscribe', () => ({ ...sessionEvent(session), channel })));
   presenceEvents?.onTransition((transition) => {
