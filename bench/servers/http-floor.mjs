@@ -9,7 +9,9 @@ import { installGcHook } from './gc-hook.mjs';
 
 installGcHook();
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const sockets = new Set();
+// Subscribers by channel (the path after /sub): a publish reaches only its channel's.
+const sockets = new Map();
+const SUBSCRIBERS = Symbol('subscribers');
 let seq = 0;
 
 function frame(text) {
@@ -20,7 +22,7 @@ function frame(text) {
 
 function ignore() {}
 function onClose() {
-  sockets.delete(this);
+  this[SUBSCRIBERS].delete(this);
 }
 
 const server = createServer((req, res) => {
@@ -30,7 +32,7 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const id = String(++seq);
     const bytes = frame(`{"id":"${id}","channel":${JSON.stringify(req.url.slice(4))},"data":${Buffer.concat(chunks).toString()}}`);
-    for (const socket of sockets) socket.write(bytes);
+    for (const socket of sockets.get(req.url.slice(4)) ?? []) socket.write(bytes);
     res.writeHead(202, { 'Content-Type': 'application/json' }).end(`{"id":"${id}"}`);
   });
 });
@@ -41,7 +43,9 @@ server.on('upgrade', (req, socket) => {
   socket.on('data', ignore);
   socket.on('error', ignore);
   socket.on('close', onClose);
-  sockets.add(socket);
+  const channel = req.url.slice(4);
+  socket[SUBSCRIBERS] = sockets.get(channel) ?? sockets.set(channel, new Set()).get(channel);
+  socket[SUBSCRIBERS].add(socket);
 });
 server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', 65535, () => console.log(`ready ${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));

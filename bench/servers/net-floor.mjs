@@ -11,7 +11,9 @@ import { installGcHook } from './gc-hook.mjs';
 
 installGcHook();
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const sockets = new Set();
+// Subscribers by channel (the path after /sub): a publish reaches only its channel's.
+const sockets = new Map();
+const SUBSCRIBERS = Symbol('subscribers');
 let seq = 0;
 
 function frame(text) {
@@ -32,7 +34,9 @@ function onData(chunk) {
     const accept = createHash('sha1').update(key + GUID).digest('base64');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
     socket.upgraded = true;
-    sockets.add(socket);
+    const channel = text.slice(8, text.indexOf(' ', 4));
+    socket[SUBSCRIBERS] = sockets.get(channel) ?? sockets.set(channel, new Set()).get(channel);
+    socket[SUBSCRIBERS].add(socket);
     return;
   }
   // POST /pub/<channel>: the benchmark's publisher sends its head and small body together.
@@ -40,13 +44,13 @@ function onData(chunk) {
   const body = text.slice(headEnd + 4);
   const id = String(++seq);
   const bytes = frame(`{"id":"${id}","channel":${JSON.stringify(path.slice(4))},"data":${body}}`);
-  for (const subscriber of sockets) subscriber.write(bytes);
+  for (const subscriber of sockets.get(path.slice(4)) ?? []) subscriber.write(bytes);
   const reply = `{"id":"${id}"}`;
   socket.write(`HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\n\r\n${reply}`);
 }
 
 function onClose() {
-  sockets.delete(this);
+  this[SUBSCRIBERS]?.delete(this);
 }
 
 const server = createServer((socket) => {
