@@ -38,8 +38,9 @@ import { ndjsonFormat } from '../transports/ndjson.js';
 import { PushStreams } from '../transports/push-stream.js';
 import type { PushStream, StreamFormat, StreamOwner } from '../transports/push-stream.js';
 import { sseFormat } from '../transports/sse.js';
-import type { PeerOwner, WebSocketTransport } from '../transports/websocket.js';
-import { CLOSE } from '../transports/websocket.js';
+import type { WebSocketTransport } from '../transports/websocket.js';
+import type { PeerOwner } from '../transports/ws-connection.js';
+import { CLOSE } from '../transports/ws-connection.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
 import type { SubscribePoll } from './subscribe-poll.js';
@@ -138,7 +139,7 @@ export class RestSubscribe {
     if (this.sessions.atAddressLimit(clientAddress(req))) return refuseUpgrade(socket, 429, TOO_MANY_SESSIONS);
     if (socket.destroyed) return;
     const address = clientAddress(req);
-    webSocket.accept(req, socket, head, (ws, raw, shared) => this.#openSocket(new MessageSocket(ws, raw, shared, this.#frames), address, verdict.principal, channel, verdict.guard, since));
+    webSocket.accept(req, socket, head, (raw, shared) => this.#openSocket(new MessageSocket(raw, shared, this.#frames), address, verdict.principal, channel, verdict.guard, since));
   }
 
   /** Apart from upgrade(), so that what the open socket keeps (its listeners, its stream) holds nothing of the request. */

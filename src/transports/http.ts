@@ -255,21 +255,24 @@ export function parseJson(text: string): unknown {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 405: 'Method Not Allowed', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 /**
- * Guards a socket taken for an upgrade until the WebSocket library listens for its errors itself
- * (then it is removed: an idle connection keeps no second listener). A shared function, not a
+ * Guards a socket taken for an upgrade, and stays its one 'error' listener once it is a WebSocket:
+ * an I/O error closes the connection instead of crashing the process. A shared function, not a
  * closure, so that it keeps nothing of the request.
  */
 export function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-/** Refuses a WebSocket upgrade with a plain HTTP error naming the problem, then closes the socket. */
-export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 429 | 503, message: string): void {
+/**
+ * Refuses a WebSocket upgrade with a plain HTTP error naming the problem, then closes the socket.
+ * `headers`: more header lines, each ending in CRLF.
+ */
+export function refuseUpgrade(socket: Duplex, status: 400 | 401 | 403 | 405 | 429 | 503, message: string, headers = ''): void {
   const body = JSON.stringify({ error: message });
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${headers}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   // Nobody reads an upgraded socket again, so a client that keeps it open (or keeps sending a body)
   // would hold it forever: close it once the answer is out.
   socket.once('finish', () => socket.destroy());

@@ -6,10 +6,9 @@ import { CLOSE_REASONS, closeTextOf } from '../core/close-reasons.js';
 import type { CloseReason } from '../core/close-reasons.js';
 import type { Delivery, Message, WireFormat } from '../core/message.js';
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import type { Stream } from '../core/session.js';
-import type { PeerShared } from './websocket.js';
-import { WsPeer } from './websocket.js';
+import type { PeerShared } from './ws-connection.js';
+import { WsPeer } from './ws-connection.js';
 import { textFrame } from './ws-frames.js';
 
 export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
@@ -19,12 +18,11 @@ export function messageFrames(messageFormat: WireFormat): WireFormat<Buffer> {
 /** A WebSocket that is one subscription's stream: one object per socket, with its peer. */
 export class MessageSocket extends WsPeer implements Stream {
   constructor(
-    ws: WebSocket,
     raw: Duplex,
     shared: PeerShared,
     private readonly frames: WireFormat<Buffer>,
   ) {
-    super(ws, raw, shared);
+    super(raw, shared);
   }
 
   push(deliveries: Delivery[]): boolean {

@@ -1,7 +1,8 @@
 /**
  * @module
- * Server-to-client WebSocket frames built by hand (RFC 6455 §5.2: FIN, text, no mask), so that a
- * message's frame, or a flush's, is built once and written as is to every socket that sends it.
+ * Server-to-client WebSocket frames built by hand (RFC 6455 §5.2: FIN, no mask), so that a
+ * message's frame, or a flush's, is built once and written as is to every socket that sends it;
+ * and the few control frames a connection sends (close, ping, pong).
  */
 
 /**
@@ -13,6 +14,36 @@ export function textFrame(text: string): Buffer {
   const length = Buffer.byteLength(text);
   const frame = Buffer.allocUnsafe(frameHeaderLength(length) + length);
   frame.write(text, writeFrameHeader(frame, 0, length));
+  return frame;
+}
+
+/** RFC 6455 §5.5.1: at most 125 payload bytes, two of them the code. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * A close frame with `code` and `reason` (cut to 123 bytes, never inside a character), or with
+ * no payload when `code` is undefined (answering a close that carried none, §5.5.1).
+ */
+export function closeFrame(code: number | undefined, reason = ''): Buffer {
+  if (code === undefined) return Buffer.from([0x88, 0]);
+  const frame = Buffer.allocUnsafe(4 + MAX_CLOSE_REASON_BYTES);
+  frame[0] = 0x88;
+  frame.writeUInt16BE(code, 2);
+  const length = frame.write(reason, 4, MAX_CLOSE_REASON_BYTES);
+  // write() stops before a character that does not fit whole, so the cut is valid UTF-8.
+  frame[1] = 2 + length;
+  return frame.subarray(0, 4 + length);
+}
+
+/** The server's ping: no payload, and the same bytes for every socket. */
+export const PING_FRAME = Buffer.from([0x89, 0]);
+
+/** A pong answering a ping, with its payload (at most 125 bytes: the reader refuses longer control frames). */
+export function pongFrame(payload: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(2 + payload.length);
+  frame[0] = 0x8a;
+  frame[1] = payload.length;
+  payload.copy(frame, 2);
   return frame;
 }
 
