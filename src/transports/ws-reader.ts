@@ -36,8 +36,12 @@ export class PartialRead {
   /** The start of a frame header cut by a chunk's end (at most 14 bytes). */
   head: Buffer | undefined;
   headLength = 0;
-  /** The payload of a frame cut by a chunk's end, filled as chunks come (its whole length, allocated once). */
-  payload: Buffer | undefined;
+  /**
+   * The parts so far of a frame's payload cut by a chunk's end (views of the chunks they came in),
+   * and its length: held as the bytes arrive, never allocated from the length a header claims.
+   */
+  payload: Buffer[] | undefined;
+  payloadLength = 0;
   filled = 0;
   payloadOpcode = 0;
   payloadFin = false;
@@ -62,6 +66,9 @@ let refusal = '';
 
 const MAX_HEADER = 14;
 
+/** Fragments (with a payload) one message may come in; past it the message is refused with 1009. */
+export const MAX_FRAGMENTS = 1024;
+
 /**
  * Reads `chunk` from the socket: hands complete messages and control frames to `sink`, and
  * returns what must be kept for the next chunk. `maxPayload`: the largest message accepted.
@@ -70,13 +77,14 @@ export function readFrames(chunk: Buffer, state: PartialRead | undefined, sink: 
   let at = 0;
   if (state?.payload !== undefined) {
     // The rest of a frame's payload.
-    const payload = state.payload;
-    const take = Math.min(chunk.length, payload.length - state.filled);
-    chunk.copy(payload, state.filled, 0, take);
+    const parts = state.payload;
+    const take = Math.min(chunk.length, state.payloadLength - state.filled);
+    parts.push(take === chunk.length ? chunk : chunk.subarray(0, take));
     state.filled += take;
-    if (state.filled < payload.length) return state;
+    if (state.filled < state.payloadLength) return state;
     at = take;
     state.payload = undefined;
+    const payload = Buffer.concat(parts, state.payloadLength);
     unmask(payload, 0, payload.length, state.payloadMask);
     if (frameDone(state.payloadOpcode, state.payloadFin, payload, state, sink, true) === STOPPED) return STOPPED;
   } else if (state !== undefined && state.headLength > 0) {
@@ -130,10 +138,12 @@ function payloadOf(chunk: Buffer, at: number, state: PartialRead | undefined, si
     nextAt = end;
     return after;
   }
-  // Cut by the chunk's end: its whole length (already checked against the limit) allocated once.
+  // Cut by the chunk's end: kept as it comes, joined when whole. Not allocated at the length the
+  // header claims: fourteen bytes would make the server hold the limit (a megabyte) per socket.
   state ??= new PartialRead();
-  state.payload = Buffer.allocUnsafe(length);
-  state.filled = chunk.copy(state.payload, 0, at);
+  state.payload = at < chunk.length ? [chunk.subarray(at)] : [];
+  state.payloadLength = length;
+  state.filled = chunk.length - at;
   state.payloadOpcode = opcode;
   state.payloadFin = fin;
   state.payloadMask = mask;
@@ -233,6 +243,12 @@ function frameDone(op: number, last: boolean, payload: Buffer, state: PartialRea
     state.fragmentOpcode = op;
   }
   const fragments = state!.fragments!;
+  if (fragments.length === MAX_FRAGMENTS) {
+    // Each kept fragment costs a buffer's overhead beside its bytes: a message in one-byte pieces
+    // would cost the server a hundred times its size.
+    sink.failed(MESSAGE_TOO_BIG, `a message in more than ${MAX_FRAGMENTS} fragments`);
+    return STOPPED;
+  }
   if (payload.length > 0) {
     fragments.push(owned ? payload : Buffer.from(payload));
     state!.fragmentBytes += payload.length;

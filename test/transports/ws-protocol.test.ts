@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
 import { WebSocketTransport } from '../../src/transports/websocket.js';
 import { WsPeer } from '../../src/transports/ws-connection.js';
+import { MAX_FRAGMENTS } from '../../src/transports/ws-reader.js';
 import type { PeerOwner } from '../../src/transports/ws-connection.js';
 import { onCleanup } from '../helpers/cleanup.js';
 import { waitFor } from '../helpers/wait.js';
@@ -261,6 +262,51 @@ describe('refusing bad frames', () => {
     assert.equal((await client.nextClose()).code, 1009);
     assert.equal(tooLarge.count, 1);
     assert.deepEqual(server.messages, []);
+  });
+});
+
+describe('hostile senders', () => {
+  test("a frame's claimed length is not allocated up front: sockets that send only headers hold only what they sent", async (t) => {
+    const { open } = await startServer(t, { maxPayloadBytes: 1 << 20 });
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => open()));
+    // Built before measuring (the test's own megabyte), each socket sent its header and 10 bytes.
+    const whole = frame(OP.text, 'x'.repeat(1 << 20));
+    const before = process.memoryUsage().arrayBuffers;
+    for (const { client } of sockets) client.send(whole.subarray(0, 14 + 10));
+    await waitFor('every header and its first bytes read', () => sockets.every(({ server }) => server.bytesIn >= 24));
+    const grown = process.memoryUsage().arrayBuffers - before;
+    // 40 frames claiming a megabyte each: 40 MB if allocated at the header, a few kB as received.
+    assert.ok(grown < 4 << 20, `the server holds ${grown} bytes for 40 × 24 bytes received`);
+    // The frame still arrives whole when the rest comes, byte-exact.
+    const { client, server } = sockets[0]!;
+    client.send(whole.subarray(14 + 10));
+    await waitFor('the whole message', () => server.messages.length === 1);
+    assert.equal(server.messages[0]!.data, 'x'.repeat(1 << 20));
+  });
+
+  test('a message in more fragments than MAX_FRAGMENTS is refused with 1009 (each would cost a buffer)', async (t) => {
+    const { open, tooLarge } = await startServer(t);
+    const { client, server } = await open();
+    const pieces = [frame(OP.text, 'a', { fin: false })];
+    for (let i = 1; i < MAX_FRAGMENTS; i++) pieces.push(frame(OP.continuation, 'a', { fin: false }));
+    client.send(Buffer.concat(pieces));
+    await waitFor('the fragments read', () => server.bytesIn >= Buffer.concat(pieces).length);
+    assert.deepEqual(server.messages, [], 'no message yet, and not refused at the limit itself');
+    client.send(frame(OP.continuation, 'a'));
+    assert.equal((await client.nextClose()).code, 1009);
+    assert.equal(tooLarge.count, 1);
+    assert.deepEqual(server.messages, []);
+  });
+
+  test('a message in exactly MAX_FRAGMENTS fragments is whole', async (t) => {
+    const { open } = await startServer(t);
+    const { client, server } = await open();
+    const pieces = [frame(OP.text, 'a', { fin: false })];
+    for (let i = 2; i < MAX_FRAGMENTS; i++) pieces.push(frame(OP.continuation, 'a', { fin: false }));
+    pieces.push(frame(OP.continuation, 'a'));
+    client.send(Buffer.concat(pieces));
+    await waitFor('the message', () => server.messages.length === 1);
+    assert.equal(server.messages[0]!.data, 'a'.repeat(MAX_FRAGMENTS));
   });
 });
 
