@@ -179,7 +179,9 @@ export class WsPeer<Shared extends PeerShared = PeerShared> implements FrameSink
   }
 
   pinged(data: Buffer): void {
-    if (this.isOpen) writeToSocket(this.raw, pongFrame(data));
+    // Through sendFrame, bounded like any frame: a client that pings without reading would
+    // otherwise pile its pongs up in our memory.
+    this.sendFrame(pongFrame(data));
   }
 
   /** The client answered a ping (or sent a pong of its own): it is alive. */

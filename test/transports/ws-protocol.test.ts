@@ -46,12 +46,12 @@ class Recorder implements PeerOwner {
   }
 }
 
-async function startServer(t: { after(fn: () => unknown): void }, options: { maxPayloadBytes?: number; closeTimeoutMs?: number } = {}) {
+async function startServer(t: { after(fn: () => unknown): void }, options: { maxPayloadBytes?: number; closeTimeoutMs?: number; maxBufferedBytes?: number } = {}) {
   const tooLarge = { count: 0 };
   const logged: { event: string; fields: Record<string, unknown> }[] = [];
   const transport = new WebSocketTransport(async () => ({ body: '[]' }) as never, {
     maxPayloadBytes: options.maxPayloadBytes ?? MAX_PAYLOAD,
-    maxBufferedBytes: 1 << 20,
+    maxBufferedBytes: options.maxBufferedBytes ?? 1 << 20,
     pingIntervalMs: 60_000,
     closeTimeoutMs: options.closeTimeoutMs,
     onTooLarge: () => tooLarge.count++,
@@ -296,6 +296,19 @@ describe('hostile senders', () => {
     assert.equal((await client.nextClose()).code, 1009);
     assert.equal(tooLarge.count, 1);
     assert.deepEqual(server.messages, []);
+  });
+
+  test('a client that pings and never reads is cut as a slow consumer, its pongs not piled up in memory', async (t) => {
+    const { open } = await startServer(t, { maxBufferedBytes: 64 * 1024 });
+    const { client, server } = await open();
+    client.socket.pause();
+    const ping = frame(OP.ping, 'p'.repeat(125));
+    // 20 MB of pings: past what loopback's kernel buffers hold, so the pongs would wait in the server.
+    const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    for (let i = 0; i < 150 && server.closedTimes === 0 && !client.socket.destroyed; i++) {
+      if (!client.socket.write(burst)) await Promise.race([once(client.socket, 'drain'), once(client.socket, 'close')]);
+    }
+    await waitFor('the server to cut the socket', () => server.closedTimes === 1, 10_000);
   });
 
   test('a message in exactly MAX_FRAGMENTS fragments is whole', async (t) => {
