@@ -184,7 +184,7 @@ class BayeuxSocket extends WsPeer<TransportShared> implements Stream, PeerOwner,
   #chain: Promise<void> | undefined;
   /** Frames received and not yet handled (the one being handled included). */
   #waiting = 0;
-  /** The session ended for good while no connect was held: the next reply is the last (sessionClosed). */
+  /** The session ended and a reply it owes is still to go (sessionClosed): the socket closes once it is sent. */
   #closeAfterReply: { code: number; text: string } | undefined;
   readonly #said: UpgradeSaid | undefined;
 
@@ -242,15 +242,30 @@ class BayeuxSocket extends WsPeer<TransportShared> implements Stream, PeerOwner,
    * The socket stays open for the client's next handshake unless the reason ends it. A client told
    * not to come back must hear it as a reply, not only as a close code: when no connect was held
    * (it was between two), its next connect on this socket is answered with the reason (the store
-   * remembers such sessions), and the socket closes once that is sent, or after FAREWELL_WAIT_MS.
+   * remembers such sessions), and the socket closes once that is sent, or after FAREWELL_WAIT_MS;
+   * likewise once a held connect's answer, which an asynchronous extension delays, is sent.
    */
   sessionClosed(reason: CloseReason, note?: string, told = true): void {
     const { endsConnection, closeCode, reconnect } = CLOSE_REASONS[reason];
     if (!endsConnection) return;
     const text = closeTextOf(reason, note);
-    if (told || reconnect !== 'none') return this.close(closeCode, text);
+    // Told: the held connect has its answer, but an asynchronous extension may still be writing
+    // it (the socket still holds it until respond): the close waits for it, or it would be lost.
+    const replyOwed = told ? this.#holds : reconnect === 'none';
+    if (!replyOwed) return this.close(closeCode, text);
     this.#closeAfterReply = { code: closeCode, text };
     setTimeout(() => this.close(closeCode, text), FAREWELL_WAIT_MS).unref();
+  }
+
+  /** A connect is held on this socket, its answer not yet sent. */
+  get #holds(): boolean {
+    return this.#held !== undefined || (this.#moreHeld !== undefined && this.#moreHeld.size > 0);
+  }
+
+  /** After a reply: the socket closes if the session ended and no held connect still owes its answer. */
+  #closeIfDone(): void {
+    const after = this.#closeAfterReply;
+    if (after !== undefined && !this.#holds) this.close(after.code, after.text);
   }
 
   received(data: Buffer, isBinary: boolean): void {
@@ -318,7 +333,7 @@ class BayeuxSocket extends WsPeer<TransportShared> implements Stream, PeerOwner,
     if (outcome.session !== undefined && outcome.session !== this.#session && !outcome.session.isClosed) this.#bind(outcome.session);
     if (outcome.pending === undefined) {
       this.sendText(outcome.body);
-      if (this.#closeAfterReply !== undefined) this.close(this.#closeAfterReply.code, this.#closeAfterReply.text);
+      this.#closeIfDone();
       return;
     }
     // The socket answers its holds itself: a hold makes no object here.
@@ -333,6 +348,7 @@ class BayeuxSocket extends WsPeer<TransportShared> implements Stream, PeerOwner,
     if (this.#held === hold) this.#held = undefined;
     else this.#moreHeld?.delete(hold);
     this.sendText(body);
+    this.#closeIfDone();
   }
 
   #bind(session: Session): void {
