@@ -7,8 +7,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { onCleanup } from '../helpers/cleanup.js';
 import { startHerald } from '../helpers/herald.js';
+import { CometdPeer, cometdTransportOf } from '../helpers/interop.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { waitFor } from '../helpers/wait.js';
+
+const { AckExtension } = await import('cometd');
 
 const HANDSHAKE = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket'] };
 
@@ -125,5 +128,41 @@ describe('sessions that end while a frame is handled', () => {
     release!();
     await new Promise((resolve) => setImmediate(resolve));
     await waitFor('no connect held for a closed socket', () => herald.stats().heldConnects === 0);
+  });
+});
+
+describe('real clients over WebSocket', () => {
+  for (const ack of [false, true]) {
+    test(`CometD ${ack ? 'with' : 'without'} the AckExtension gets a gathered burst across 64 KiB once each, in order`, async (t) => {
+      const { url, herald } = await startHerald(t, { timeoutMs: 5_000, writeDelayMs: 50 });
+      const peer = new CometdPeer(`${url}/cometd`, 'websocket');
+      if (ack) peer.client.registerExtension('ack', new AckExtension());
+      onCleanup(t, () => peer.disconnect());
+      await peer.handshake();
+      assert.equal(cometdTransportOf(peer), 'websocket');
+      const got: number[] = [];
+      await peer.subscribe('/burst', (m) => got.push((m.data as { n: number }).n));
+      await waitFor('the connect to be held', () => herald.stats().heldConnects === 1);
+      for (let round = 0; round < 2; round++) {
+        const base = round * 13;
+        await Promise.all([
+          ...Array.from({ length: 10 }, (_, i) => herald.publish('/burst', { n: base + i })),
+          ...[10, 11, 12].map((i) => herald.publish('/burst', { n: base + i, pad: 'x'.repeat(30_000) })),
+        ]);
+        await waitFor('the burst', () => got.length >= base + 13);
+      }
+      assert.deepEqual(got, Array.from({ length: 26 }, (_, i) => i));
+    });
+  }
+
+  test('a handshake sharing its frame is refused as over HTTP: the others named, the handshake served', async (t) => {
+    const { port } = await startHerald(t, { timeoutMs: 5_000 });
+    const ws = await RawWs.open(port);
+    onCleanup(t, () => ws.close());
+    ws.send([{ channel: '/meta/subscribe', subscription: '/x', id: 'a' }, { ...HANDSHAKE, id: 'h' }, { channel: '/x', data: 1, id: 'b' }]);
+    await ws.next('the last reply', (m) => m.id === 'b');
+    const replies = ws.frames.flat();
+    assert.deepEqual(replies.map((m) => [m.id, m.successful]), [['a', false], ['h', true], ['b', false]]);
+    assert.match(replies[0].error, /handshake/);
   });
 });
