@@ -37,10 +37,13 @@ export class PartialRead {
   head: Buffer | undefined;
   headLength = 0;
   /**
-   * The parts so far of a frame's payload cut by a chunk's end (views of the chunks they came in),
-   * and its length: held as the bytes arrive, never allocated from the length a header claims.
+   * The bytes so far of a frame's payload cut by a chunk's end (`filled` of them), copied into a
+   * buffer grown as they arrive, and the length its header claims. Never allocated from that
+   * length alone (fourteen bytes would make the server hold the limit), nor kept as the chunks
+   * they came in: a client sending a byte per TCP segment would cost a buffer object per byte,
+   * two hundred times what it sent. Grown by doubling, so it holds at most twice what came.
    */
-  payload: Buffer[] | undefined;
+  payload: Buffer | undefined;
   payloadLength = 0;
   filled = 0;
   payloadOpcode = 0;
@@ -77,14 +80,13 @@ export function readFrames(chunk: Buffer, state: PartialRead | undefined, sink: 
   let at = 0;
   if (state?.payload !== undefined) {
     // The rest of a frame's payload.
-    const parts = state.payload;
     const take = Math.min(chunk.length, state.payloadLength - state.filled);
-    parts.push(take === chunk.length ? chunk : chunk.subarray(0, take));
-    state.filled += take;
+    keepPayload(state, chunk, 0, take);
     if (state.filled < state.payloadLength) return state;
     at = take;
+    // Filled to the length claimed, which its growth never passes: the buffer is the payload.
+    const payload = state.payload!;
     state.payload = undefined;
-    const payload = Buffer.concat(parts, state.payloadLength);
     unmask(payload, 0, payload.length, state.payloadMask);
     if (frameDone(state.payloadOpcode, state.payloadFin, payload, state, sink, true) === STOPPED) return STOPPED;
   } else if (state !== undefined && state.headLength > 0) {
@@ -138,12 +140,11 @@ function payloadOf(chunk: Buffer, at: number, state: PartialRead | undefined, si
     nextAt = end;
     return after;
   }
-  // Cut by the chunk's end: kept as it comes, joined when whole. Not allocated at the length the
-  // header claims: fourteen bytes would make the server hold the limit (a megabyte) per socket.
+  // Cut by the chunk's end: kept as it comes (PartialRead.payload).
   state ??= new PartialRead();
-  state.payload = at < chunk.length ? [chunk.subarray(at)] : [];
   state.payloadLength = length;
-  state.filled = chunk.length - at;
+  state.filled = 0;
+  keepPayload(state, chunk, at, chunk.length);
   state.payloadOpcode = opcode;
   state.payloadFin = fin;
   state.payloadMask = mask;
@@ -153,6 +154,23 @@ function payloadOf(chunk: Buffer, at: number, state: PartialRead | undefined, si
 
 /** Where the frame after the one payloadOf read starts. */
 let nextAt = 0;
+
+/** The least a cut payload's buffer starts with (or its length, if less): a few small chunks do not regrow it. */
+const MIN_PAYLOAD_BUFFER = 1024;
+
+/** Appends `chunk[from, to)` to the cut payload, growing its buffer by doubling, never past the length claimed. */
+function keepPayload(state: PartialRead, chunk: Buffer, from: number, to: number): void {
+  const filled = state.filled + to - from;
+  const kept = state.payload;
+  if (kept === undefined || filled > kept.length) {
+    // Not from the shared pool: a few bytes kept would hold a whole pool slab.
+    const grown = Buffer.allocUnsafeSlow(Math.min(state.payloadLength, Math.max(filled, 2 * (kept?.length ?? 0), MIN_PAYLOAD_BUFFER)));
+    kept?.copy(grown, 0, 0, state.filled);
+    state.payload = grown;
+  }
+  chunk.copy(state.payload!, state.filled, from, to);
+  state.filled = filled;
+}
 
 /**
  * Reads one frame's header from `buf` between `at` and `end`: its length, 0 if cut short, or minus

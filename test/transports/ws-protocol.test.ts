@@ -9,6 +9,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WebSocketTransport } from '../../src/transports/websocket.js';
 import { WsPeer } from '../../src/transports/ws-connection.js';
 import { MAX_FRAGMENTS } from '../../src/transports/ws-reader.js';
@@ -97,6 +99,15 @@ async function sendByteByByte(client: ByteClient, server: Recorder, bytes: Buffe
 }
 
 const texts = (server: Recorder) => server.messages.map((m) => m.data);
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** What the process holds: its heap and the buffers outside it. */
+function footprint(): number {
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+}
 
 describe('handshake', () => {
   test('answers the RFC sample key, with the first subprotocol offered and no extension', async (t) => {
@@ -280,6 +291,32 @@ describe('hostile senders', () => {
     // The frame still arrives whole when the rest comes, byte-exact.
     const { client, server } = sockets[0]!;
     client.send(whole.subarray(14 + 10));
+    await waitFor('the whole message', () => server.messages.length === 1);
+    assert.equal(server.messages[0]!.data, 'x'.repeat(1 << 20));
+  });
+
+  test("a frame's payload sent a byte per TCP segment: the server holds about what it was sent, not a buffer per segment", async (t) => {
+    const { open } = await startServer(t, { maxPayloadBytes: 1 << 20 });
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => open()));
+    const whole = frame(OP.text, 'x'.repeat(1 << 20));
+    const header = 14;
+    const dribbled = 1000;
+    for (const { client } of sockets) client.send(whole.subarray(0, header));
+    await waitFor('every header read', () => sockets.every(({ server }) => server.bytesIn >= header));
+    gc();
+    const before = footprint();
+    for (let at = header; at < header + dribbled; at++) {
+      // Each socket's next byte once it read the last: every byte a chunk of its own.
+      const read = sockets.map(({ server }) => once(server.socket, 'data'));
+      for (const { client } of sockets) client.send(whole.subarray(at, at + 1));
+      await Promise.all(read);
+    }
+    gc();
+    const grown = footprint() - before;
+    // 40 kB sent: a buffer object kept per byte was ~200 bytes each (8 MB); copied as it comes, a few kB a socket.
+    assert.ok(grown < 1 << 20, `the server grew ${grown} bytes for 40 × ${dribbled} bytes received`);
+    const { client, server } = sockets[0]!;
+    client.send(whole.subarray(header + dribbled));
     await waitFor('the whole message', () => server.messages.length === 1);
     assert.equal(server.messages[0]!.data, 'x'.repeat(1 << 20));
   });
