@@ -276,7 +276,9 @@ export class Router {
    * handshakes itself).
    */
   #refusal(req: IncomingMessage, opensNew: boolean): { status: 403 | 503; message: string } | undefined {
-    const origin = req.headers.origin;
+    // A hybi-08 WebSocket client (version 8, which the upgrade accepts) names its page's origin in
+    // Sec-WebSocket-Origin instead (as `ws` read it): checked the same, or such a page would pass.
+    const origin = req.headers.origin ?? headerValue(req.headers['sec-websocket-origin']);
     if (origin !== undefined && !this.parts.origins.allows(origin, req)) {
       return { status: 403, message: `origin ${JSON.stringify(origin.slice(0, 200))} is not allowed` };
     }
@@ -289,4 +291,9 @@ export class Router {
 function splitTarget(target = '/'): { pathname: string; query: string } {
   const mark = target.indexOf('?');
   return mark < 0 ? { pathname: target, query: '' } : { pathname: target.slice(0, mark), query: target.slice(mark + 1) };
+}
+
+/** A header Node may hand over as a list (one it does not know to join): its first value. */
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

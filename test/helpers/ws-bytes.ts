@@ -89,7 +89,7 @@ export class ByteClient {
    * Opens a connection and sends an upgrade request (`headers` replace or, as null, remove the
    * usual ones); resolves with the answer's status and headers, what follows it left for frames.
    */
-  static async open(port: number, headers: Record<string, string | null> = {}, method = 'GET', extra?: Buffer): Promise<{ client: ByteClient; answer: UpgradeAnswer }> {
+  static async open(port: number, headers: Record<string, string | null> = {}, method = 'GET', extra?: Buffer, path = '/ws'): Promise<{ client: ByteClient; answer: UpgradeAnswer }> {
     const socket = connect(port, '127.0.0.1');
     socket.setNoDelay(true);
     await withTimeout('the TCP connection', once(socket, 'connect'));
@@ -103,7 +103,7 @@ export class ByteClient {
       ...headers,
     };
     const lines = Object.entries(all).flatMap(([name, value]) => (value === null ? [] : [`${name}: ${value}`]));
-    const request = Buffer.from(`${method} /ws HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    const request = Buffer.from(`${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
     socket.write(extra === undefined ? request : Buffer.concat([request, extra]));
     return { client, answer: await client.#readHead() };
   }

@@ -9,6 +9,7 @@ import { RawBayeux } from '../helpers/raw-bayeux.js';
 import { RawWs } from '../helpers/raw-ws.js';
 import { postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import { ByteClient } from '../helpers/ws-bytes.js';
 
 const HANDSHAKE = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket', 'long-polling'], id: 'h' };
 
@@ -194,6 +195,17 @@ describe('websocket transport', () => {
     ok.close();
     const nowhere = new WebSocket(`ws://127.0.0.1:${port}/elsewhere`);
     await new Promise<void>((resolve) => nowhere.on('error', () => resolve()));
+  });
+
+  test("a hybi-08 client's Sec-WebSocket-Origin is checked as Origin is (version 8 is accepted), on Bayeux and /sub paths", async (t) => {
+    const { port } = await startHerald(t, { allowedOrigins: ['https://ok.example'], paths: ['/ws'] });
+    for (const path of ['/ws', '/sub/room']) {
+      for (const [origin, status] of [['https://evil.example', 403], ['https://ok.example', 101]] as const) {
+        const { client, answer } = await ByteClient.open(port, { 'Sec-WebSocket-Version': '8', 'Sec-WebSocket-Origin': origin }, 'GET', undefined, path);
+        onCleanup(t, () => client.destroy());
+        assert.equal(answer.status, status, `${origin} on ${path}`);
+      }
+    }
   });
 
   test('drops a peer that stops answering pings', async (t) => {
