@@ -63,6 +63,7 @@ export function wireTransports({ bayeux, sessions, hub, engine, gate, counters, 
         pingIntervalMs: config.pingIntervalMs,
         lifecycle,
         onTooLarge: () => counters.hit('body_size'),
+        onSlowConsumer: () => counters.hit('send_buffer'),
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
         keptHeaders: bayeux.keptHeaders,
       })

@@ -30,6 +30,8 @@ export interface WebSocketOptions {
   readonly pingIntervalMs: number;
   /** Told when a message is refused for its size (a metric). */
   readonly onTooLarge?: () => void;
+  /** Told when a socket is closed as a slow consumer (a metric). */
+  readonly onSlowConsumer?: () => void;
   readonly lifecycle?: LifecycleListener;
   /** How long a closing socket waits for the client's answer before it is cut (default CLOSE_TIMEOUT_MS). */
   readonly closeTimeoutMs?: number;
@@ -68,6 +70,7 @@ export class WebSocketTransport {
       maxBufferedBytes: options.maxBufferedBytes,
       closeTimeoutMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
       onTooLarge: options.onTooLarge,
+      onSlowConsumer: options.onSlowConsumer,
       lifecycle: options.lifecycle,
       logged: options.lifecycle === undefined ? undefined : new Map(),
       handleBatch,

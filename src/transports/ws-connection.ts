@@ -57,6 +57,8 @@ export interface PeerShared {
   readonly closeTimeoutMs: number;
   /** Told when a message is refused for its size. */
   readonly onTooLarge: (() => void) | undefined;
+  /** Told when a socket is closed as a slow consumer (its unsent bytes past maxBufferedBytes). */
+  readonly onSlowConsumer: (() => void) | undefined;
   readonly lifecycle: LifecycleListener | undefined;
   /** What the lifecycle log says of each open socket (address, path): only while it logs, so a socket costs nothing for it otherwise. */
   readonly logged: Map<WsPeer<PeerShared>, Record<string, unknown>> | undefined;
@@ -258,6 +260,8 @@ export class WsPeer<Shared extends PeerShared = PeerShared> implements FrameSink
   }
 
   #slowConsumer(): void {
+    // Once per socket: sendFrame writes nothing after the close frame.
+    this.shared.onSlowConsumer?.();
     this.close(CLOSE.policyViolation, 'slow consumer: send buffer full');
     this.#armCloseTimer(SLOW_CONSUMER_GRACE_MS);
   }
