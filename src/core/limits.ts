@@ -17,7 +17,7 @@ export const LIMIT_NAMES = [
   'request_timeout', // a client too slow to send its whole request (requestTimeoutMs)
   'queue_dropped', // a slow consumer's oldest delivery dropped (policy drop-oldest)
   'queue_closed', // a slow consumer's session closed (policy disconnect)
-  'send_buffer', // a slow consumer's WebSocket cut: its unsent bytes passed maxBufferedBytes (its session may live on, or close as queue_closed)
+  'send_buffer', // a slow consumer's WebSocket or stream (SSE, http-stream) cut: its unsent bytes passed maxBufferedBytes (its session may live on, or close as queue_closed)
   'memory_history', // history messages forgotten because the memory budget was reached
   'memory_queues', // sessions the slow-consumer policy acted on because the memory budget was reached
 ] as const;

@@ -51,6 +51,8 @@ export interface RestSubscribeOptions {
   /** The SSE `retry:` advice: how soon a browser reconnects. */
   readonly retryMs: number;
   readonly lifecycle?: LifecycleListener;
+  /** Told when a stream is cut as a slow consumer (a metric). */
+  readonly onSlowConsumer?: () => void;
 }
 
 const TOO_MANY_SESSIONS = 'too many subscriptions open from this address: close some, or raise --max-sessions-per-ip';
@@ -72,7 +74,7 @@ export class RestSubscribe {
     private readonly gate: RestGate,
     options: RestSubscribeOptions,
   ) {
-    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle, options.onSlowConsumer);
     this.#sse = sseFormat(REST_JSON, options.retryMs);
     this.#modes = { stream: ndjsonFormat(REST_JSON), multipart: multipartFormat(REST_JSON, randomId().slice(0, 24)) };
   }

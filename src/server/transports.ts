@@ -74,6 +74,7 @@ export function wireTransports({ bayeux, sessions, hub, engine, gate, counters, 
         maxBufferedBytes: config.maxBufferedBytes,
         retryMs: 1000,
         lifecycle,
+        onSlowConsumer: () => counters.hit('send_buffer'),
         messageFormats: { plain: BAYEUX_JSON, withIds: BAYEUX_JSON_WITH_ID },
       })
     : undefined;
@@ -83,6 +84,7 @@ export function wireTransports({ bayeux, sessions, hub, engine, gate, counters, 
     maxBufferedBytes: config.maxBufferedBytes,
     retryMs: 2000,
     lifecycle,
+    onSlowConsumer: () => counters.hit('send_buffer'),
   });
   return {
     longPolling,

@@ -21,6 +21,8 @@ export interface EventSourceOptions {
   /** Encode one delivery as the JSON of one message: plain, or with its id for sessions that resume. */
   readonly messageFormats: { readonly plain: WireFormat; readonly withIds: WireFormat };
   readonly lifecycle?: LifecycleListener;
+  /** Told when a stream is cut as a slow consumer (a metric). */
+  readonly onSlowConsumer?: () => void;
 }
 
 export class EventSourceTransport {
@@ -33,7 +35,7 @@ export class EventSourceTransport {
     private readonly findSession: SessionFinder,
     options: EventSourceOptions,
   ) {
-    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle);
+    this.#streams = new PushStreams(options.heartbeatMs, options.maxBufferedBytes, options.lifecycle, options.onSlowConsumer);
     // Herald's client (the sessions that take ids) waits for a first event, an empty batch, before
     // it relies on the stream: behind a proxy that buffers streamed bodies it never comes, and the
     // client moves on to a transport whose responses end. Faye's client gets the plain preamble.

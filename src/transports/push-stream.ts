@@ -56,6 +56,8 @@ export class PushStreams {
     heartbeatMs: number,
     readonly maxBufferedBytes: number,
     private readonly lifecycle?: LifecycleListener,
+    /** Told when a stream is cut as a slow consumer (a metric). */
+    readonly onSlowConsumer?: () => void,
   ) {
     this.#heartbeat = setInterval(() => {
       for (const stream of this.#streams) stream.heartbeat();
@@ -244,7 +246,10 @@ export class PushStream implements Stream {
     // A client that stops reading would make Node buffer everything for it (the response's
     // writableLength counts its socket's buffer too), and what direct writes left with libuv.
     const buffered = (this.#taken !== undefined ? socket!.writableLength : this.#res!.writableLength) + (socket === null ? 0 : directBytesPending(socket));
-    if (buffered > this.streams.maxBufferedBytes) this.destroy();
+    if (buffered <= this.streams.maxBufferedBytes) return;
+    // Once per stream: nothing is written to it after this.
+    this.streams.onSlowConsumer?.();
+    this.destroy();
   }
 }
 

@@ -129,6 +129,9 @@ describe('GET /sub/{channel} as server-sent events', () => {
       await httpRequest(port, { method: 'POST', path: '/pub/flood', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${'k'.repeat(16)}` }, body: big });
     }
     await waitFor('the stream to be cut and its session freed', () => herald.sessionCount === 0);
+    // Counted once, where operators look (as a WebSocket cut for the same reason is).
+    const health = (await httpRequest(port, { path: '/health' })).json();
+    assert.equal(health.limits.send_buffer, 1);
   });
 
   test('sends heartbeat comments', async (t) => {
