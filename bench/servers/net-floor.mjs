@@ -5,22 +5,12 @@
 // (it trusts every byte they send). Prints "ready <port>".
 //
 //   node --expose-gc bench/servers/net-floor.mjs <port>
-import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
+import { publish, subscribe, switchingProtocols, unsubscribe } from './floor-ws.mjs';
 import { installGcHook } from './gc-hook.mjs';
 
 installGcHook();
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-// Subscribers by channel (the path after /sub): a publish reaches only its channel's.
-const sockets = new Map();
-const SUBSCRIBERS = Symbol('subscribers');
 let seq = 0;
-
-function frame(text) {
-  const payload = Buffer.from(text);
-  const header = payload.length < 126 ? Buffer.from([0x81, payload.length]) : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 255]);
-  return Buffer.concat([header, payload]);
-}
 
 function onData(chunk) {
   const socket = this;
@@ -31,26 +21,21 @@ function onData(chunk) {
   if (text.startsWith('GET ')) {
     const key = /\r\nsec-websocket-key:\s*(\S+)/i.exec(text)?.[1];
     if (key === undefined) return socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
-    const accept = createHash('sha1').update(key + GUID).digest('base64');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    socket.write(switchingProtocols(key));
     socket.upgraded = true;
-    const channel = text.slice(8, text.indexOf(' ', 4));
-    socket[SUBSCRIBERS] = sockets.get(channel) ?? sockets.set(channel, new Set()).get(channel);
-    socket[SUBSCRIBERS].add(socket);
+    subscribe(socket, text.slice(8, text.indexOf(' ', 4)));
     return;
   }
   // POST /pub/<channel>: the benchmark's publisher sends its head and small body together.
   const path = text.slice(5, text.indexOf(' ', 5));
-  const body = text.slice(headEnd + 4);
   const id = String(++seq);
-  const bytes = frame(`{"id":"${id}","channel":${JSON.stringify(path.slice(4))},"data":${body}}`);
-  for (const subscriber of sockets.get(path.slice(4)) ?? []) subscriber.write(bytes);
+  publish(id, path.slice(4), text.slice(headEnd + 4));
   const reply = `{"id":"${id}"}`;
   socket.write(`HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\n\r\n${reply}`);
 }
 
 function onClose() {
-  this[SUBSCRIBERS]?.delete(this);
+  unsubscribe(this);
 }
 
 const server = createServer((socket) => {
