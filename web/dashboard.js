@@ -36,6 +36,7 @@ function render(stats) {
   $('delivered-total').textContent = format(stats.deliveredTotal);
   $('queued').textContent = format(stats.queued);
   $('slow-closed').textContent = format(stats.slowConsumersClosed);
+  $('slow-cut').textContent = format(stats.slowConsumersCut);
   $('slow-dropped').textContent = format(stats.slowConsumerDrops);
 
   rows($('transports'), Object.entries(transports).map(([name, count]) => [name, format(count)]));

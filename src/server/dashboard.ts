@@ -129,6 +129,8 @@ export class Dashboard {
       busiestChannels: [...busiest].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([channel, messages]) => ({ channel, messages })),
       slowConsumers: census.deepestQueues.filter((session) => session.queued > 0),
       slowConsumersClosed: limits.queue_closed,
+      // Their WebSocket or stream cut for unsent bytes: the session may live on (a later connect takes what waits).
+      slowConsumersCut: limits.send_buffer,
       slowConsumerDrops: limits.queue_dropped,
       limits,
     };

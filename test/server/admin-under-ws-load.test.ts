@@ -149,6 +149,8 @@ describe('operators doors while WebSockets are busy', () => {
     const health = JSON.parse((await httpRequest(port, { path: '/health' })).text);
     assert.equal(health.webSockets, sockets - SLOW);
     assert.equal(health.limits.send_buffer, SLOW);
+    const dashboard = JSON.parse((await httpRequest(port, { path: '/dashboard/stats' })).text);
+    assert.equal(dashboard.slowConsumersCut, SLOW, 'the dashboard shows the cuts beside the sessions closed');
     const nodes = JSON.parse((await httpRequest(port, { path: '/admin/nodes' })).text);
     assert.equal(nodes.nodes[0].connections.websocket, sockets - SLOW);
     const cut = lines.filter((l) => l.message === 'websocket closed');
