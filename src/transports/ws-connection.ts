@@ -84,6 +84,8 @@ export class WsPeer<Shared extends PeerShared = PeerShared> implements FrameSink
   #closeTimer: NodeJS.Timeout | undefined;
   /** The payload of the last ping read in the chunk being read: answered once the chunk is read. */
   #pingToAnswer: Buffer | undefined;
+  /** We stopped reading the client (pause): a missing pong is not its fault. */
+  #paused = false;
 
   constructor(
     /** The upgraded TCP socket, which the peer reads and writes itself. */
@@ -127,16 +129,21 @@ export class WsPeer<Shared extends PeerShared = PeerShared> implements FrameSink
 
   /** Stops reading the client (TCP holds it back) until resume(). */
   pause(): void {
+    this.#paused = true;
     this.raw.pause();
   }
 
   resume(): void {
+    this.#paused = false;
     this.raw.resume();
   }
 
-  /** A peer that did not answer the previous ping is dropped. */
+  /**
+   * A peer that did not answer the previous ping is dropped — unless we stopped reading it (a slow
+   * handler holds its frames back): its pong then waits unread, and says nothing of the client.
+   */
   ping(): void {
-    if (!this.#alive) {
+    if (!this.#alive && !this.#paused) {
       this.terminate();
       return;
     }

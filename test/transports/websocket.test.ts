@@ -10,6 +10,7 @@ import { RawWs } from '../helpers/raw-ws.js';
 import { postJson } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { ByteClient } from '../helpers/ws-bytes.js';
+import { MAX_WAITING_FRAMES } from '../../src/transports/websocket.js';
 
 const HANDSHAKE = { channel: '/meta/handshake', version: '1.0', supportedConnectionTypes: ['websocket', 'long-polling'], id: 'h' };
 
@@ -239,6 +240,17 @@ describe('websocket transport', () => {
     assert.equal(quiet.closed, undefined);
     assert.equal(sub.readyState, WebSocket.OPEN);
     await talking.next('the latest connect reply', (m) => m.id === `c${pings}`);
+  });
+
+  test('keeps a live peer whose frames a slow handler holds back (reading paused) past several pings', async (t) => {
+    const { port, herald } = await startHerald(t, { pingIntervalMs: 50 });
+    herald.use({ incoming: (m) => (m.channel === '/slow' ? new Promise((resolve) => setTimeout(() => resolve(m), 250)) : m) });
+    const { ws, clientId } = await openSession(port, t);
+    // MAX_WAITING_FRAMES frames, each held 250 ms: the socket is not read for about 250 ms, five ping periods.
+    for (let i = 0; i < MAX_WAITING_FRAMES; i++) ws.send([{ channel: '/slow', clientId, data: i, id: `p${i}` }]);
+    for (let i = 0; i < MAX_WAITING_FRAMES; i++) await ws.next(`publish reply ${i}`, (m) => m.id === `p${i}`);
+    assert.equal(ws.closed, undefined, 'the live client was kept');
+    assert.equal(herald.stats().webSockets, 1);
   });
 
   test('closes a socket whose send buffer keeps growing', async (t) => {
