@@ -40,7 +40,7 @@ import type { PushStream, StreamFormat, StreamOwner } from '../transports/push-s
 import { sseFormat } from '../transports/sse.js';
 import type { WebSocketTransport } from '../transports/websocket.js';
 import type { PeerOwner } from '../transports/ws-connection.js';
-import { CLOSE } from '../transports/ws-connection.js';
+import { CLOSE } from '../transports/ws-frames.js';
 import { channelFromPath, REST_JSON } from './rest-channel.js';
 import type { RestGate } from './rest-gate.js';
 import type { SubscribePoll } from './subscribe-poll.js';

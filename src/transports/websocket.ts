@@ -16,9 +16,9 @@ import type { Session, Stream } from '../core/session.js';
 import { clientAddress, destroyOnError, readCookie, readToken } from './http.js';
 import type { LifecycleListener } from './http.js';
 import { BROWSER_COOKIE } from './long-polling.js';
-import { CLOSE, CLOSE_TIMEOUT_MS, WsPeer } from './ws-connection.js';
+import { CLOSE_TIMEOUT_MS, WsPeer } from './ws-connection.js';
 import type { PeerOwner, PeerShared } from './ws-connection.js';
-import { bayeuxFrames, textFrame } from './ws-frames.js';
+import { bayeuxFrames, CLOSE, textFrame } from './ws-frames.js';
 import { completeHandshake } from './ws-handshake.js';
 
 export interface WebSocketOptions {

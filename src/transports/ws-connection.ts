@@ -16,21 +16,11 @@
 import type { Duplex } from 'node:stream';
 import { bufferedBytes, writeToSocket } from './socket-write.js';
 import type { LifecycleListener } from './http.js';
-import { MESSAGE_TOO_BIG, readFrames, STOPPED } from './ws-reader.js';
+import { readFrames, STOPPED } from './ws-reader.js';
 import type { FrameSink, ReadState } from './ws-reader.js';
-import { closeFrame, PING_FRAME, pongFrame, textFrame } from './ws-frames.js';
+import { CLOSE, closeFrame, PING_FRAME, pongFrame, textFrame } from './ws-frames.js';
 import type { BatchFormat, Delivery, WireFormat } from '../core/message.js';
 import { encodeBatch, encodeJoined } from '../core/message.js';
-
-/** RFC 6455 close codes Herald uses. */
-export const CLOSE = {
-  normal: 1000,
-  goingAway: 1001,
-  unsupportedData: 1003,
-  invalidPayload: 1007,
-  policyViolation: 1008,
-  tryAgainLater: 1013,
-} as const;
 
 /** How long a closing socket waits for the client's close frame or end before it is destroyed. */
 export const CLOSE_TIMEOUT_MS = 5_000;
@@ -219,7 +209,7 @@ export class WsPeer<Shared extends PeerShared = PeerShared> implements FrameSink
   }
 
   failed(code: number, reason: string): void {
-    if (code === MESSAGE_TOO_BIG) this.shared.onTooLarge?.();
+    if (code === CLOSE.messageTooBig) this.shared.onTooLarge?.();
     this.#sendClose(code, reason);
     // Nothing more is read from a client that broke the protocol (§7.1.7): end once the close is out.
     this.#finish();

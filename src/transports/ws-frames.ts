@@ -5,6 +5,18 @@
  * and the few control frames a connection sends (close, ping, pong).
  */
 
+/** RFC 6455 §7.4.1 close codes Herald sends: its own reasons and the reader's refusals, in one table. */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  invalidPayload: 1007,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  tryAgainLater: 1013,
+} as const;
+
 /**
  * A complete server-to-client text frame (RFC 6455 §5.2: FIN, opcode 1, no mask) of `text`,
  * encoded straight into it: header and payload in one buffer, so one message's frame is built

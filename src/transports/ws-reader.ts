@@ -12,6 +12,7 @@
  * counted from frame headers before a byte of it is kept (1009); text that is not UTF-8 (1007).
  */
 import { isUtf8 } from 'node:buffer';
+import { CLOSE } from './ws-frames.js';
 
 /** What the frames of one connection say. */
 export interface FrameSink {
@@ -26,10 +27,8 @@ export interface FrameSink {
   failed(code: number, reason: string): void;
 }
 
-/** RFC 6455 §7.4.1 close codes a read can fail with. */
-export const PROTOCOL_ERROR = 1002;
-export const INVALID_PAYLOAD = 1007;
-export const MESSAGE_TOO_BIG = 1009;
+/** The close codes a read can fail with (RFC 6455 §7.4.1), from the one table of them. */
+const { protocolError: PROTOCOL_ERROR, invalidPayload: INVALID_PAYLOAD, messageTooBig: MESSAGE_TOO_BIG } = CLOSE;
 
 /** What a read of a connection keeps between chunks: only while a frame or a fragmented message is incomplete. */
 export class PartialRead {
